@@ -1,0 +1,1 @@
+"""Spatial first stage: frames, first-stage points and their inclusion probabilities."""

@@ -1,0 +1,1 @@
+"""Weighting engine: two-stage inclusion probabilities, adjustments, estimates and variances."""
