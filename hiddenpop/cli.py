@@ -69,13 +69,13 @@ def main(ctx: click.Context, verbose: int, quiet: int) -> None:
 
 
 def _register() -> None:
-    from hiddenpop.commands import frame, rds, referrals, report, simulate, weights
+    from hiddenpop.commands import estimate, frame, rds, referrals, report, simulate, weights
 
     main.add_command(frame.frame)
     main.add_command(referrals.referrals)
     main.add_command(rds.rds)
     main.add_command(weights.weights)
-    main.add_command(weights.estimate)
+    main.add_command(estimate.estimate)
     main.add_command(simulate.simulate)
     main.add_command(report.report)
 

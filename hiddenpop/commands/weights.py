@@ -1,16 +1,12 @@
-"""``hiddenpop weights`` and ``hiddenpop estimate``: the weighting engine."""
+"""``hiddenpop weights``: two-stage weights and calibration."""
 from __future__ import annotations
 
 import click
 
-__all__ = ["weights", "estimate"]
+__all__ = ["weights"]
 
 
 @click.group()
 def weights() -> None:
     """Weighting engine: inclusion probabilities, weights, calibration."""
 
-
-@click.command()
-def estimate() -> None:
-    """Design-based estimates with standard errors, by domain."""
