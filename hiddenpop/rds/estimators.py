@@ -365,13 +365,14 @@ def _w_ss(sample: RDSSample, *, population_size: Any = None, degree_rule: str = 
 
 
 def _w_hcg(sample: RDSSample, *, outcome: str | None = None, population_size: Any = None,
-           degree_rule: str = "max", kind: str = "auto", options: dict | None = None, **_: Any) -> np.ndarray:
+           degree_rule: str = "max", kind: str = "auto", rng: Any = None, ss_method: str = "deterministic",
+           options: dict | None = None, **_: Any) -> np.ndarray:
     from hiddenpop.rds.hcg import hcg_weights
 
     N = check_population_size(sample, population_size, required=True, estimator="hcg")
     groups, k = _groups_for(sample, outcome, kind, "hcg")
     return hcg_weights(groups, sample.clean_degree(degree_rule), sample.recruiter, sample.order(),
-                       n_groups=k, population_size=N, **(options or {}))
+                       n_groups=k, population_size=N, ss_method=ss_method, rng=rng, **(options or {}))
 
 
 ESTIMATORS: dict[str, Callable[..., np.ndarray]] = {
