@@ -1,0 +1,277 @@
+"""Coupon matching: who recruited whom, and which coupons are redeemed, outstanding or expired.
+
+The recruiter of a respondent is the respondent who was **issued** the coupon they **redeemed**
+(``data-contract.md`` §3). Sources without coupon numbers (R ``RDS`` CSV) give the recruiter id
+directly in ``recruiter_id``; both ways can be mixed in one table. Everything here is vectorised
+(pandas/numpy, linear in the number of coupons), so 10^5 respondents take well under a second.
+
+Coupon status
+-------------
+``redeemed``     a respondent in the data came with it;
+``expired``      not redeemed, and issued more than ``expiry_days`` before ``as_of``;
+``outstanding``  neither (still in the field: a candidate for a reminder call).
+
+Examples
+--------
+>>> import pandas as pd
+>>> t = pd.DataFrame({"respondent_id": ["A", "B", "C"], "redeemed_coupon": [None, "c1", "c2"],
+...                   "issued_coupons": ["c1;c2;c3", "c4", None],
+...                   "interview_time": ["2024-05-01", "2024-05-03", "2024-05-09"]})
+>>> recruiter_ids(t).tolist()
+[None, 'A', 'A']
+>>> coupon_table(t, expiry_days=7)[["coupon", "recruiter_id", "redeemed_by", "status"]].values.tolist()
+[['c1', 'A', 'B', 'redeemed'], ['c2', 'A', 'C', 'redeemed'], ['c3', 'A', None, 'expired'], ['c4', 'B', None, 'outstanding']]
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from hiddenpop.errors import RecruitmentError, format_where
+
+__all__ = ["CouponLinks", "link_coupons", "recruiter_ids", "recruiter_positions", "coupon_table",
+           "coupons_per_recruiter", "parse_times", "source_rows", "COUPON_STATUSES"]
+
+COUPON_STATUSES = ("redeemed", "outstanding", "expired")
+_SEP = ";"
+
+
+def _text(col: Any, n: int) -> np.ndarray:
+    """Object array of stripped strings, ``""`` for missing."""
+    if col is None:
+        return np.full(n, "", dtype=object)
+    s = pd.Series(col, dtype=object)
+    miss = s.isna().to_numpy()
+    out = s.astype(str).str.strip().to_numpy(dtype=object)
+    out[miss] = ""
+    # integer-valued floats (e.g. ids read as numbers) print without ".0"
+    if s.map(type).eq(float).any():
+        fl = np.array([isinstance(v, float) and not m and float(v).is_integer() for v, m in zip(s, miss)])
+        out[fl] = [str(int(v)) for v in s[fl]]
+    return out
+
+
+@dataclass(frozen=True)
+class CouponLinks:
+    """Coupon matching of one referral table (positions are row positions, 0-based).
+
+    Attributes
+    ----------
+    ids : respondent ids (strings).
+    coupon, coupon_issuer : every issued coupon code and the position of the respondent it was issued to.
+    coupon_first : True for the first issuance of each code (later ones are "issued twice").
+    coupon_redeemer : position of the first respondent who redeemed the coupon, -1 if nobody.
+    redeemed : the coupon each respondent came with ("" for none).
+    redeemed_issuer : issuer position of the redeemed coupon; -1 no coupon; -2 coupon never issued.
+    redeem_first : True unless an earlier row redeemed the same coupon.
+    explicit : explicit recruiter id per row ("" for none); explicit_pos its position (-1 none, -2 unknown).
+    parent : resolved recruiter position (coupon first, explicit id otherwise), -1 for seeds and
+        unresolvable links.
+    """
+
+    ids: np.ndarray
+    coupon: np.ndarray
+    coupon_issuer: np.ndarray
+    coupon_first: np.ndarray
+    coupon_redeemer: np.ndarray
+    redeemed: np.ndarray
+    redeemed_issuer: np.ndarray
+    redeem_first: np.ndarray
+    explicit: np.ndarray
+    explicit_pos: np.ndarray
+    parent: np.ndarray
+
+
+def link_coupons(table: pd.DataFrame) -> CouponLinks:
+    """Match redeemed coupons to the respondents they were issued to (linear time)."""
+    n = len(table)
+    ids = _text(table["respondent_id"], n)
+    issued = _text(table["issued_coupons"] if "issued_coupons" in table else None, n)
+    lists = pd.Series(issued, dtype=object).str.split(_SEP)
+    lengths = lists.str.len().to_numpy()
+    flat = np.array([c.strip() for lst in lists for c in lst], dtype=object) if n else np.array([], dtype=object)
+    issuer = np.repeat(np.arange(n), lengths)
+    keep = flat != ""
+    flat, issuer = flat[keep], issuer[keep]
+    coupon_first = ~pd.Series(flat, dtype=object).duplicated(keep="first").to_numpy()
+    first_codes = pd.Index(flat[coupon_first])
+    first_issuer = issuer[coupon_first]
+
+    redeemed = _text(table["redeemed_coupon"] if "redeemed_coupon" in table else None, n)
+    has_red = redeemed != ""
+    loc = first_codes.get_indexer(redeemed)
+    fi = np.concatenate((first_issuer, [-2])).astype(np.int64)  # loc == -1 picks the sentinel
+    redeemed_issuer = np.where(has_red, np.where(loc >= 0, fi[loc], -2), -1)
+    redeem_first = ~(pd.Series(redeemed, dtype=object).duplicated(keep="first").to_numpy() & has_red)
+
+    # first redeemer of each issued coupon
+    coupon_redeemer = np.full(len(flat), -1, dtype=np.int64)
+    red_rows = np.flatnonzero(has_red & redeem_first & (loc >= 0))
+    first_pos = np.flatnonzero(coupon_first)
+    coupon_redeemer[first_pos[loc[red_rows]]] = red_rows
+
+    explicit = _text(table["recruiter_id"] if "recruiter_id" in table else None, n)
+    first_id = ~pd.Series(ids, dtype=object).duplicated(keep="first").to_numpy()
+    id_index = pd.Index(ids[first_id])
+    epos = id_index.get_indexer(explicit)
+    fpos = np.concatenate((np.flatnonzero(first_id), [-2])).astype(np.int64)
+    explicit_pos = np.where(explicit == "", -1, np.where(epos >= 0, fpos[epos], -2))
+
+    parent = np.where(redeemed_issuer >= 0, redeemed_issuer,
+                      np.where(~has_red & (explicit_pos >= 0), explicit_pos, -1)).astype(np.int64)
+    parent[has_red & ~redeem_first] = -1
+    return CouponLinks(ids=ids, coupon=flat, coupon_issuer=issuer, coupon_first=coupon_first,
+                       coupon_redeemer=coupon_redeemer, redeemed=redeemed, redeemed_issuer=redeemed_issuer,
+                       redeem_first=redeem_first, explicit=explicit, explicit_pos=explicit_pos.astype(np.int64),
+                       parent=parent)
+
+
+def recruiter_positions(table: pd.DataFrame, *, source: str = "referral data") -> np.ndarray:
+    """Recruiter position of every respondent (``-1`` for seeds); raises on any unmatched link.
+
+    Use on a validated table (the store's respondents). For a full list of problems, use
+    :func:`hiddenpop.rds.validate.validate_log`.
+
+    Raises
+    ------
+    RecruitmentError
+        A redeemed coupon that was never issued or was redeemed twice, or an unknown recruiter id.
+    """
+    links = link_coupons(table)
+    rows = source_rows(table)
+    for mask, what, col, vals in (
+            (links.redeemed_issuer == -2, "redeemed coupon was never issued", "redeemed_coupon", links.redeemed),
+            ((links.redeemed != "") & ~links.redeem_first, "coupon was already redeemed by an earlier respondent",
+             "redeemed_coupon", links.redeemed),
+            ((links.redeemed == "") & (links.explicit_pos == -2), "recruiter id is not a respondent in the data",
+             "recruiter_id", links.explicit)):
+        if mask.any():
+            i = int(np.flatnonzero(mask)[0])
+            raise RecruitmentError(f"{what} ({int(mask.sum())} row(s), e.g. respondent {links.ids[i]})",
+                                   where=format_where(table.attrs.get("source", source), row=int(rows[i]),
+                                                      column=col, value=vals[i]),
+                                   fix="run `hiddenpop referrals validate` for the full list and correct the log")
+    return links.parent
+
+
+def source_rows(table: pd.DataFrame) -> np.ndarray:
+    """Row numbers as the user sees them (``source_row`` column, else 2, 3, … as in a CSV)."""
+    if "source_row" in table.columns:
+        return table["source_row"].to_numpy()
+    return np.arange(2, len(table) + 2)
+
+
+def recruiter_ids(table: pd.DataFrame, *, source: str = "referral data") -> pd.Series:
+    """Recruiter id of every respondent (``None`` for seeds), via coupons or explicit recruiter ids."""
+    parent = recruiter_positions(table, source=source)
+    ids = _text(table["respondent_id"], len(table))
+    out = np.where(parent >= 0, ids[np.maximum(parent, 0)] if len(ids) else None, None)
+    return pd.Series(out, index=table.index, name="recruiter_id", dtype=object)
+
+
+def parse_times(values: Any) -> pd.Series:
+    """Parse ISO 8601 interview times to UTC timestamps (naive times are taken as UTC; bad → NaT)."""
+    s = pd.Series(values, dtype=object)
+    return pd.to_datetime(s, format="ISO8601", utc=True, errors="coerce")
+
+
+def _as_of(times: pd.Series, as_of: Any) -> pd.Timestamp | None:
+    if as_of is not None:
+        ts = pd.Timestamp(as_of)
+        return ts.tz_localize("UTC") if ts.tzinfo is None else ts.tz_convert("UTC")
+    return None if times.isna().all() else times.max()
+
+
+def coupon_table(table: pd.DataFrame, *, expiry_days: float | None = None, as_of: Any = None) -> pd.DataFrame:
+    """One row per issued coupon with its recruiter, redeemer and status.
+
+    Parameters
+    ----------
+    table
+        Referral table (normalised columns).
+    expiry_days
+        Days after the recruiter's interview after which an unredeemed coupon counts as expired;
+        ``None``: coupons never expire.
+    as_of
+        Reference time for expiry (default: the latest interview time in the table, so the result
+        does not depend on when it is computed).
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``coupon, recruiter_id, issued_at, redeemed_by, redeemed_at, days_to_redemption,
+        days_outstanding, status``.
+    """
+    links = link_coupons(table)
+    times = parse_times(table["interview_time"] if "interview_time" in table else [None] * len(table))
+    ref = _as_of(times, as_of)
+    issued_at = times.to_numpy()[links.coupon_issuer] if len(links.coupon) else np.array([], dtype="datetime64[ns]")
+    issued_at = pd.Series(pd.to_datetime(issued_at, utc=True))
+    red = links.coupon_redeemer
+    redeemed_at = pd.Series(pd.to_datetime(np.where(red >= 0, times.to_numpy()[np.maximum(red, 0)] if len(times) else
+                                                    [], pd.NaT), utc=True)) if len(red) else issued_at.copy()
+    redeemed_at[red < 0] = pd.NaT
+    days = (redeemed_at - issued_at).dt.total_seconds() / 86400.0
+    outstanding_days = ((ref - issued_at).dt.total_seconds() / 86400.0) if ref is not None else \
+        pd.Series(np.nan, index=issued_at.index)
+    status = np.where(red >= 0, "redeemed", "outstanding").astype(object)
+    if expiry_days is not None:
+        expired = (red < 0) & (outstanding_days.to_numpy() > float(expiry_days))
+        status[expired] = "expired"
+    out = pd.DataFrame({
+        "coupon": pd.Series(links.coupon, dtype=object),
+        "recruiter_id": pd.Series(links.ids[links.coupon_issuer] if len(links.coupon) else [], dtype=object),
+        "issued_at": issued_at,
+        "redeemed_by": pd.Series(np.where(red >= 0, links.ids[np.maximum(red, 0)] if len(links.ids) else None, None),
+                                 dtype=object),
+        "redeemed_at": redeemed_at,
+        "days_to_redemption": days.to_numpy(),
+        "days_outstanding": np.where(red >= 0, np.nan, outstanding_days.to_numpy()),
+        "status": status,
+    })
+    return out[links.coupon_first].reset_index(drop=True)
+
+
+def coupons_per_recruiter(table: pd.DataFrame, *, expiry_days: float | None = None,
+                          as_of: Any = None) -> pd.DataFrame:
+    """Coupons issued, redeemed, outstanding and expired per respondent, and the return rate.
+
+    ``coupons_redeemed`` counts recruits (respondents whose recruiter this is), so it is also right
+    for data with explicit recruiter ids. ``coupons_issued`` is the number of coupons recorded for
+    the respondent; when the table records no coupons at all (R ``RDS`` CSV) it is unknown (NA)
+    and so is the return rate. Indexed by respondent id, in table order.
+
+    >>> import pandas as pd
+    >>> t = pd.DataFrame({"respondent_id": ["A", "B"], "redeemed_coupon": [None, "c1"],
+    ...                   "issued_coupons": ["c1;c2", None], "interview_time": ["2024-05-01", "2024-05-02"]})
+    >>> coupons_per_recruiter(t)[["coupons_issued", "coupons_redeemed", "return_rate"]].values.tolist()
+    [[2.0, 1.0, 0.5], [0.0, 0.0, nan]]
+    """
+    links = link_coupons(table)
+    n = len(links.ids)
+    has = links.parent >= 0
+    redeemed = np.bincount(links.parent[has], minlength=n).astype(float)
+    any_coupons = len(links.coupon) > 0 or (links.redeemed != "").any()
+    issued = np.bincount(links.coupon_issuer[links.coupon_first], minlength=n).astype(float)
+    if not any_coupons:
+        issued[:] = np.nan
+    ct = coupon_table(table, expiry_days=expiry_days, as_of=as_of)
+    pos = pd.Index(links.ids).get_indexer(ct["recruiter_id"]) if len(ct) else np.array([], dtype=int)
+    pos = pos if not pd.Index(links.ids).has_duplicates else _first_positions(links.ids, ct["recruiter_id"])
+    outstanding = np.bincount(pos[ct["status"].to_numpy() == "outstanding"], minlength=n).astype(float)
+    expired = np.bincount(pos[ct["status"].to_numpy() == "expired"], minlength=n).astype(float)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        rate = np.where(issued > 0, redeemed / np.where(issued > 0, issued, 1), np.nan)
+    return pd.DataFrame({"coupons_issued": issued, "coupons_redeemed": redeemed,
+                         "coupons_outstanding": outstanding if any_coupons else np.nan,
+                         "coupons_expired": expired if any_coupons else np.nan,
+                         "return_rate": rate}, index=pd.Index(links.ids, name="respondent_id"))
+
+
+def _first_positions(ids: np.ndarray, wanted: Any) -> np.ndarray:
+    first = ~pd.Series(ids, dtype=object).duplicated().to_numpy()
+    idx = pd.Index(ids[first]).get_indexer(pd.Series(wanted, dtype=object))
+    return np.flatnonzero(first)[idx]
