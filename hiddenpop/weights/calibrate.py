@@ -1,0 +1,570 @@
+"""Post-stratification, raking and calibration (GREG) to registry margins.
+
+All methods work on the **collapsed cross-table** of the margin variables: rows in the
+same cell (same level of every margin variable) always get the same adjustment factor
+g, so iterative proportional fitting and the Newton steps of calibration run over a few
+hundred cells, not over the rows.
+
+``rake``
+    Iterative proportional fitting as R ``survey::rake()``: one sweep post-stratifies to
+    each margin in turn; it stops when the largest absolute change of the full
+    cross-table between two sweeps is below ε, where ε = ``tol``·Σw if ``tol < 1`` and
+    ``tol`` itself otherwise (R's default is ``max_iter=10, tol=1``). The variance uses
+    R's *sequential post-stratification residuals* (one projection per margin of the last
+    sweep, in order); ``variance_residuals="greg"`` uses the calibration (GREG) residuals
+    instead.
+``linear``
+    Linear (GREG) calibration, g = 1 + xᵀλ, optionally bounded (R ``calibrate(calfun=
+    "linear")``).
+``raking``
+    Raking ratio calibration, g = exp(xᵀλ), optionally bounded, solved by Newton steps in
+    which clipped units have derivative 0 (R ``calibrate(calfun="raking")``). Without
+    bounds it gives the same weights as ``rake``.
+
+For ``linear`` and ``raking`` the variance uses the residuals of one weighted regression
+on the whole calibration model matrix (R ``calibrate``: ``qr.resid`` on √w·X).
+
+Margins come as the ``data-contract.md`` §5 table ``variable,level,total`` (see
+:func:`hiddenpop.io.tables.read_margins`); a combined margin names its variables joined
+by `` x `` and its levels joined by ``|`` (``region x registered``, ``Istanbul|1``).
+
+References
+----------
+Deville, J.-C. & Särndal, C.-E. (1992). Calibration estimators in survey sampling. JASA 87, 376–382.
+Deville, Särndal & Sautory (1993). Generalized raking procedures in survey sampling. JASA 88, 1013–1020.
+Kalton, G. & Flores-Cervantes, I. (2003). Weighting methods. J. Official Statistics 19, 81–97.
+Lumley, T. (2010). *Complex Surveys*, ch. 7.
+"""
+from __future__ import annotations
+
+import math
+import warnings
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from hiddenpop._checks import check_columns
+from hiddenpop.errors import ConvergenceError, ConvergenceWarning, DesignError, truncate_list
+
+__all__ = [
+    "CALIBRATION_METHODS",
+    "Margin",
+    "CalibrationResult",
+    "Calibrator",
+    "Raker",
+    "calibrate",
+    "post_stratify",
+    "rake",
+    "normalise_margins",
+]
+
+CALIBRATION_METHODS = ("rake", "linear", "raking")
+_DEFAULTS = {"rake": (100, 1e-10), "linear": (50, 1e-10), "raking": (50, 1e-10)}
+
+
+@dataclass(frozen=True)
+class Margin:
+    """One calibration margin: its variables, level tuples and population totals."""
+
+    name: str
+    variables: tuple[str, ...]
+    levels: tuple[tuple[str, ...], ...]
+    totals: np.ndarray
+    rows: tuple[int | None, ...] = ()
+    source: str = "margins"
+
+
+def _split_name(name: str) -> tuple[str, ...]:
+    return tuple(v.strip() for v in str(name).split(" x "))
+
+
+def normalise_margins(margins: Any, *, source: str = "margins") -> list[Margin]:
+    """Turn a ``variable,level,total`` table or a dict ``{variable: {level: total}}`` into margins.
+
+    >>> m = normalise_margins({"sex": {"F": 10, "M": 12}, "region x registered": {"A|1": 22}})
+    >>> [(x.variables, x.levels) for x in m]
+    [(('sex',), (('F',), ('M',))), (('region', 'registered'), (('A', '1'),))]
+    """
+    if isinstance(margins, list) and all(isinstance(m, Margin) for m in margins):
+        return margins
+    if isinstance(margins, Mapping):
+        rows = [(var, lev, tot, None) for var, levs in margins.items() for lev, tot in dict(levs).items()]
+    elif isinstance(margins, pd.DataFrame):
+        check_columns(margins, ["variable", "level", "total"], source=source)
+        rows = [(r.variable, r.level, r.total, i + 2) for i, r in enumerate(margins.itertuples(index=False))]
+    else:
+        raise DesignError(f"margins must be a variable,level,total table or a dict, got {type(margins).__name__}")
+    out: dict[str, dict] = {}
+    for var, lev, tot, row in rows:
+        try:
+            tot = float(tot)
+        except (TypeError, ValueError):
+            tot = float("nan")
+        if not np.isfinite(tot) or tot <= 0:
+            raise DesignError(f"margin total must be a number > 0 (variable {var!r}, level {lev!r})",
+                              where=f"{source}, row {row}, column 'total', value {tot!r}" if row else source,
+                              fix="give the registry count of every level")
+        variables = _split_name(var)
+        levels = tuple(s.strip() for s in _level_text(lev).split("|"))
+        if len(levels) != len(variables):
+            raise DesignError(f"level {lev!r} has {len(levels)} part(s) but margin {var!r} has {len(variables)} "
+                              "variable(s)", where=f"{source}, row {row}, column 'level'" if row else source,
+                              fix="join the levels of a combined margin with '|' (e.g. Istanbul|1)")
+        entry = out.setdefault(str(var), {"levels": [], "totals": [], "rows": [], "variables": variables})
+        if levels in entry["levels"]:
+            raise DesignError(f"level {lev!r} of margin {var!r} is given twice",
+                              where=f"{source}, row {row}" if row else source, fix="keep one total per level")
+        entry["levels"].append(levels)
+        entry["totals"].append(tot)
+        entry["rows"].append(row)
+    return [Margin(name, e["variables"], tuple(e["levels"]), np.asarray(e["totals"]), tuple(e["rows"]), source)
+            for name, e in out.items()]
+
+
+def _level_text(value: Any) -> str:
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value)
+
+
+# ---------------------------------------------------------------------------------------
+# the collapsed cross-table
+@dataclass(eq=False)
+class _Cells:
+    codes: np.ndarray                 # row -> cell (n,)
+    n_cells: int
+    level_of_cell: list[np.ndarray]   # per margin: cell -> level index
+    model: np.ndarray                 # (n_cells, p) full-rank calibration model matrix
+    population: np.ndarray            # (p,)
+    margins: list[Margin]
+
+
+def _build_cells(data: pd.DataFrame, margins: list[Margin]) -> _Cells:
+    variables: list[str] = []
+    for m in margins:
+        for v in m.variables:
+            if v not in variables:
+                variables.append(v)
+    check_columns(data, variables, source="data")
+    codes_list, label_list = [], []
+    for v in variables:
+        col = data[v]
+        if col.isna().any():
+            pos = int(np.flatnonzero(col.isna().to_numpy())[0])
+            raise DesignError(f"calibration variable '{v}' is missing", where=f"data, row {pos + 2}, column '{v}'",
+                              fix="impute it, or drop the row before weighting")
+        c, lab = pd.factorize(col, sort=True)
+        codes_list.append(c.astype(np.int64))
+        label_list.append([_level_text(x) for x in lab])
+    sizes = [len(lab) for lab in label_list]
+    dense = np.zeros(len(data), dtype=np.int64)
+    mult = 1
+    for c, s in zip(codes_list, sizes):
+        dense += c * mult
+        mult *= s
+    if mult <= 4_000_000:
+        present = np.bincount(dense, minlength=mult) > 0
+        lookup = np.cumsum(present) - 1
+        cell_codes = lookup[dense]
+        cell_dense = np.flatnonzero(present)
+    else:
+        cell_dense, cell_codes = np.unique(dense, return_inverse=True)
+    n_cells = len(cell_dense)
+    # decode each cell's level per variable
+    var_level = {}
+    rem = cell_dense.copy()
+    for v, s in zip(variables, sizes):
+        var_level[v] = rem % s
+        rem //= s
+    level_of_cell, blocks, population = [], [], []
+    for mi, m in enumerate(margins):
+        lab_tuples = [tuple(label_list[variables.index(v)][i] for v, i in zip(m.variables, idx))
+                      for idx in zip(*(var_level[v] for v in m.variables))]
+        index = {lev: j for j, lev in enumerate(m.levels)}
+        cell_level = np.array([index.get(t, -1) for t in lab_tuples], dtype=np.intp)
+        if (cell_level < 0).any():
+            missing = sorted({"|".join(t) for t, j in zip(lab_tuples, cell_level) if j < 0})
+            raise DesignError(f"the data have level(s) {truncate_list(repr(x) for x in missing)} of "
+                              f"{' x '.join(m.variables)!r} with no total in the margins",
+                              where=m.source, fix="add a total for every level present in the data, or recode the data")
+        seen = np.bincount(cell_level, minlength=len(m.levels)) > 0
+        if not seen.all():
+            j = int(np.flatnonzero(~seen)[0])
+            row = m.rows[j] if m.rows else None
+            raise DesignError(
+                f"margin level {'|'.join(m.levels[j])!r} of {m.name!r} does not exist in the data "
+                f"(levels in the data: {truncate_list(sorted({'|'.join(t) for t in lab_tuples}))})",
+                where=f"{m.source}, row {row}, column 'level', value {'|'.join(m.levels[j])!r}" if row else m.source,
+                fix="correct the level's spelling or coding, or collapse it with a neighbouring level")
+        level_of_cell.append(cell_level)
+        dummies = np.zeros((n_cells, len(m.levels)))
+        dummies[np.arange(n_cells), cell_level] = 1.0
+        if mi == 0:
+            blocks.append(np.ones((n_cells, 1)))
+            population.append([m.totals.sum()])
+        blocks.append(dummies[:, 1:])
+        population.append(list(m.totals[1:]))
+    sums = np.array([m.totals.sum() for m in margins])
+    if np.any(np.abs(sums - sums[0]) > 1e-6 * sums[0]):
+        raise DesignError("the margins do not add up to the same population total ("
+                          + ", ".join(f"{m.name}: {s:.10g}" for m, s in zip(margins, sums)) + ")",
+                          where=margins[0].source, fix="make every margin describe the same population")
+    return _Cells(np.asarray(cell_codes, dtype=np.intp), n_cells, level_of_cell, np.hstack(blocks),
+                  np.concatenate([np.asarray(p, dtype=float) for p in population]), margins)
+
+
+# ---------------------------------------------------------------------------------------
+# residual steps for the variance
+@dataclass(frozen=True, eq=False)
+class GregResiduals:
+    """Replace influence values by their residuals from the weighted calibration regression
+    (R ``calibrate``: ``qr.resid(qr(X·√w0), x/(g√w0))·g√w0``)."""
+
+    cell_codes: np.ndarray
+    model: np.ndarray
+    base_weights: np.ndarray
+    g_cell: np.ndarray
+
+    def residuals(self, x: np.ndarray) -> np.ndarray:
+        x = np.asarray(x, dtype=float)
+        one = x.ndim == 1
+        xm = x[:, None] if one else x
+        n_cells = len(self.g_cell)
+        s = np.column_stack([np.bincount(self.cell_codes, xm[:, j], minlength=n_cells) for j in range(xm.shape[1])])
+        cw0 = np.bincount(self.cell_codes, self.base_weights, minlength=n_cells)
+        a = self.model.T @ (cw0[:, None] * self.model)
+        beta = np.linalg.pinv(a) @ (self.model.T @ (s / self.g_cell[:, None]))
+        fitted = (self.model @ beta)[self.cell_codes]
+        out = xm - (self.base_weights * self.g_cell[self.cell_codes])[:, None] * fitted
+        return out[:, 0] if one else out
+
+
+@dataclass(frozen=True, eq=False)
+class SequentialPostStratResiduals:
+    """R ``rake()``'s variance: for each margin of the last sweep, in order, remove the
+    post-stratum means x ← x − psw·Σ_c(x·oldw/psw)/Σ_c oldw (R ``svyrecvar``)."""
+
+    cell_codes: np.ndarray
+    base_weights: np.ndarray
+    steps: tuple[tuple[np.ndarray, np.ndarray, np.ndarray], ...]  # (level_of_cell, g_before, g_after)
+
+    def residuals(self, x: np.ndarray) -> np.ndarray:
+        x = np.asarray(x, dtype=float)
+        one = x.ndim == 1
+        xm = (x[:, None] if one else x).copy()
+        for level_of_cell, g_before, g_after in self.steps:
+            lev = level_of_cell[self.cell_codes]
+            oldw = self.base_weights * g_before[self.cell_codes]
+            psw = self.base_weights * g_after[self.cell_codes]
+            nl = int(level_of_cell.max()) + 1
+            den = np.bincount(lev, oldw, minlength=nl)
+            ratio = oldw / psw
+            for j in range(xm.shape[1]):
+                means = np.bincount(lev, xm[:, j] * ratio, minlength=nl) / den
+                xm[:, j] -= means[lev] * psw
+        return xm[:, 0] if one else xm
+
+
+# ---------------------------------------------------------------------------------------
+@dataclass(frozen=True, eq=False)
+class CalibrationResult:
+    """Calibrated weights and their diagnostics.
+
+    Attributes
+    ----------
+    weights, g
+        Calibrated weights and adjustment factors g = weights / input weights (per row).
+    converged, n_iter
+        Convergence flag and number of sweeps (rake) or Newton steps (linear/raking).
+    max_margin_error
+        Largest |achieved − target| over all margin levels (absolute).
+    method
+        ``rake``, ``linear`` or ``raking``.
+    adjustment
+        Residual step for the linearised variance (attach with :meth:`apply_to`).
+    margin_table
+        ``variable, level, target, achieved, before`` for reporting.
+    """
+
+    weights: np.ndarray
+    g: np.ndarray
+    converged: bool
+    n_iter: int
+    max_margin_error: float
+    method: str
+    adjustment: Any
+    margin_table: pd.DataFrame = field(repr=False)
+
+    def apply_to(self, design: Any) -> Any:
+        """A prepared design carrying these weights and the calibration residual step."""
+        return design.with_weights(self.weights, adjustment=self.adjustment)
+
+
+def _margin_table(cells: _Cells, cw_before: np.ndarray, cw_after: np.ndarray) -> tuple[pd.DataFrame, float]:
+    rows, err = [], 0.0
+    for m, lev in zip(cells.margins, cells.level_of_cell):
+        ach = np.bincount(lev, cw_after, minlength=len(m.levels))
+        bef = np.bincount(lev, cw_before, minlength=len(m.levels))
+        err = max(err, float(np.max(np.abs(ach - m.totals))))
+        rows += [{"variable": m.name, "level": "|".join(L), "target": t, "achieved": a, "before": b}
+                 for L, t, a, b in zip(m.levels, m.totals, ach, bef)]
+    return pd.DataFrame(rows), err
+
+
+def _ipf(cw0: np.ndarray, cells: _Cells, max_iter: int, eps: float, keep_steps: bool):
+    """IPF on cell totals with R rake()'s stopping rule. Returns (g_cell, n_iter, converged, steps)."""
+    g = np.ones_like(cw0)
+    old = cw0.copy()
+    steps: list = []
+    it, converged = 0, False
+    while it < max_iter:
+        steps = []
+        for m, lev in zip(cells.margins, cells.level_of_cell):
+            cur = cw0 * g
+            tot = np.bincount(lev, cur, minlength=len(m.levels))
+            factor = m.totals / tot
+            g_before = g
+            g = g * factor[lev]
+            if keep_steps:
+                steps.append((lev, g_before, g))
+        new = cw0 * g
+        it += 1
+        if np.max(np.abs(new - old)) < eps:
+            converged = True
+            break
+        old = new
+    return g, it, converged, tuple(steps)
+
+
+def _newton(cw0: np.ndarray, cells: _Cells, method: str, bounds: tuple[float, float] | None, max_iter: int,
+            tol: float, eta0: np.ndarray | None = None):
+    """Calibration by Newton steps on the cells (R ``grake``). Returns (g_cell, n_iter, converged, eta)."""
+    lo, hi = bounds if bounds is not None else (-np.inf, np.inf)
+    x = cells.model
+    pop = cells.population
+
+    def fm(u):
+        g = (1.0 + u) if method == "linear" else np.exp(np.minimum(u, 700.0))
+        inside = (g > lo) & (g < hi)
+        deriv = (np.ones_like(u) if method == "linear" else g) * inside
+        return np.clip(g, lo, hi), deriv
+
+    eta = np.zeros(x.shape[1]) if eta0 is None else eta0.copy()
+    g, deriv = fm(x @ eta)
+    misfit = pop - (cw0 * g) @ x
+    it, converged = 0, bool(np.all(np.abs(misfit) / (1 + np.abs(pop)) < tol))
+    while not converged and it < max_iter:
+        it += 1
+        tmat = x.T @ ((cw0 * deriv)[:, None] * x)
+        deta = np.linalg.pinv(tmat, rcond=256 * np.finfo(float).eps) @ misfit
+        eta = eta + deta
+        g, deriv = fm(x @ eta)
+        halvings = 0
+        while (not np.all(np.isfinite(g))) and halvings < 50:
+            deta = deta / 2
+            eta = eta - deta
+            g, deriv = fm(x @ eta)
+            halvings += 1
+        misfit = pop - (cw0 * g) @ x
+        converged = bool(np.all(np.abs(misfit) / (1 + np.abs(pop)) < tol))
+    return g, it, converged, eta
+
+
+class Calibrator:
+    """Calibration fitted on margins, then applied to other (e.g. replicate) weights (A4).
+
+    Parameters
+    ----------
+    method
+        ``rake`` (IPF, R ``rake``), ``linear`` or ``raking`` (R ``calibrate``).
+    bounds
+        ``(lower, upper)`` bounds on g for ``linear``/``raking``.
+    max_iter, tol
+        Sweeps/Newton steps and tolerance. ``rake``: stop when the largest change of the
+        cross-table between sweeps is below ``tol``·Σw (``tol < 1``) or ``tol``
+        (``tol ≥ 1``). ``linear``/``raking``: stop when every |misfit|/(1+|total|) < ``tol``.
+        Defaults: 100 and 1e-10 for ``rake``, 50 and 1e-10 otherwise (R's defaults are
+        10 and 1 for ``rake``, 50 and 1e-7 for ``calibrate``).
+    variance_residuals
+        ``sequential`` (R ``rake``; default for ``rake``) or ``greg`` (R ``calibrate``;
+        default otherwise).
+    strict
+        Raise :class:`~hiddenpop.errors.ConvergenceError` when not converged (default);
+        otherwise warn with :class:`~hiddenpop.errors.ConvergenceWarning`.
+
+    Attributes
+    ----------
+    weights_, g_, n_iter_, converged_, max_margin_error_, result_
+        Set by :meth:`fit`.
+
+    Examples
+    --------
+    >>> df = pd.DataFrame({"sex": ["F", "F", "M", "M"], "age": ["y", "o", "y", "o"], "w": [1.0, 1.0, 1.0, 1.0]})
+    >>> m = {"sex": {"F": 6, "M": 4}, "age": {"y": 5, "o": 5}}
+    >>> r = Raker().fit(df, "w", m)
+    >>> r.weights_.round(6).tolist(), r.converged_
+    ([3.0, 3.0, 2.0, 2.0], True)
+    """
+
+    def __init__(self, method: str = "raking", *, bounds: tuple[float, float] | None = None,
+                 max_iter: int | None = None, tol: float | None = None, variance_residuals: str | None = None,
+                 strict: bool = True):
+        self.method = method
+        self.bounds = bounds
+        self.max_iter = max_iter
+        self.tol = tol
+        self.variance_residuals = variance_residuals
+        self.strict = strict
+
+    def _check(self) -> tuple[int, float, str]:
+        if self.method not in CALIBRATION_METHODS:
+            raise DesignError(f"unknown calibration method {self.method!r}",
+                              fix=f"use one of {', '.join(CALIBRATION_METHODS)}")
+        max_iter, tol = _DEFAULTS[self.method]
+        max_iter = self.max_iter if self.max_iter is not None else max_iter
+        tol = self.tol if self.tol is not None else tol
+        if max_iter < 1 or not (tol > 0):
+            raise DesignError(f"max_iter must be ≥ 1 and tol > 0 (got {max_iter}, {tol})")
+        if self.bounds is not None:
+            lo, hi = self.bounds
+            if self.method == "rake":
+                raise DesignError("bounds are not available with method 'rake'",
+                                  fix="use method 'raking' (bounded raking) or 'linear'")
+            if not (lo < 1 < hi):
+                raise DesignError(f"bounds must satisfy lower < 1 < upper, got {self.bounds}",
+                                  fix="e.g. bounds=(0.5, 3)")
+        resid = self.variance_residuals or ("sequential" if self.method == "rake" else "greg")
+        if resid not in ("sequential", "greg") or (resid == "sequential" and self.method != "rake"):
+            raise DesignError(f"variance_residuals {resid!r} is not available for method {self.method!r}",
+                              fix="use 'greg' (any method) or 'sequential' (rake)")
+        return max_iter, tol, resid
+
+    def fit(self, data: pd.DataFrame, weights: Any, margins: Any, *, source: str = "margins") -> "Calibrator":
+        """Calibrate ``weights`` (array or column name of ``data``) to ``margins``."""
+        max_iter, tol, resid = self._check()
+        w0 = _weights(data, weights)
+        cells = _build_cells(data, normalise_margins(margins, source=source))
+        cw0 = np.bincount(cells.codes, w0, minlength=cells.n_cells)
+        if self.method == "rake":
+            eps = tol * w0.sum() if tol < 1 else tol
+            g, it, conv, steps = _ipf(cw0, cells, max_iter, eps, keep_steps=resid == "sequential")
+            eta = None
+        else:
+            g, it, conv, eta = _newton(cw0, cells, self.method, self.bounds, max_iter, tol)
+            steps = ()
+        table, err = _margin_table(cells, cw0, cw0 * g)
+        if not conv:
+            worst = table.assign(gap=(table.achieved - table.target).abs()).sort_values("gap").iloc[-1]
+            msg = (f"{self.method} calibration did not converge in {it} iteration(s): largest margin error "
+                   f"{err:.6g} (margin {worst.variable!r}, level {worst.level!r})")
+            fix = ("check that the margins are consistent with each other and with the sample; widen the bounds "
+                   "or collapse sparse levels; or raise max_iter")
+            if self.strict:
+                raise ConvergenceError(msg, where=source, fix=fix)
+            warnings.warn(f"{msg}. {fix}", ConvergenceWarning, stacklevel=2)
+        if resid == "sequential":
+            adjustment = SequentialPostStratResiduals(cells.codes, w0, steps)
+        else:
+            adjustment = GregResiduals(cells.codes, cells.model, w0, g)
+        g_rows = g[cells.codes]
+        self._cells, self._eta, self._max_iter, self._tol = cells, eta, max_iter, tol
+        self.result_ = CalibrationResult(w0 * g_rows, g_rows, conv, it, err, self.method, adjustment, table)
+        self.weights_, self.g_ = self.result_.weights, g_rows
+        self.n_iter_, self.converged_, self.max_margin_error_ = it, conv, err
+        self.adjustment_ = adjustment
+        return self
+
+    def apply(self, weights: np.ndarray) -> np.ndarray:
+        """Calibrate other input weights (n,) or (n, B) (e.g. replicate weights) to the same
+        margins with the fitted settings; returns weights of the same shape."""
+        if not hasattr(self, "_cells"):
+            raise DesignError("the calibrator is not fitted", fix="call fit(data, weights, margins) first")
+        w = np.asarray(weights, dtype=float)
+        one = w.ndim == 1
+        wm = w[:, None] if one else w
+        cells = self._cells
+        if wm.shape[0] != len(cells.codes):
+            raise DesignError(f"{wm.shape[0]} weights given, the calibrator was fitted on {len(cells.codes)} rows")
+        out = np.empty_like(wm)
+        for j in range(wm.shape[1]):
+            cw0 = np.bincount(cells.codes, wm[:, j], minlength=cells.n_cells)
+            if self.method == "rake":
+                eps = self._tol * wm[:, j].sum() if self._tol < 1 else self._tol
+                g, it, conv, _ = _ipf(cw0, cells, self._max_iter, eps, keep_steps=False)
+            else:
+                g, it, conv, _ = _newton(cw0, cells, self.method, self.bounds, self._max_iter, self._tol, self._eta)
+            if not conv and self.strict:
+                raise ConvergenceError(f"{self.method} calibration of weight column {j + 1} did not converge in "
+                                       f"{it} iteration(s)", fix="raise max_iter or relax the bounds")
+            out[:, j] = wm[:, j] * g[cells.codes]
+        return out[:, 0] if one else out
+
+
+class Raker(Calibrator):
+    """:class:`Calibrator` with ``method="rake"`` (IPF, R ``rake()``) as the default."""
+
+    def __init__(self, method: str = "rake", *, max_iter: int | None = None, tol: float | None = None,
+                 variance_residuals: str | None = None, strict: bool = True, bounds: Any = None):
+        super().__init__(method, bounds=bounds, max_iter=max_iter, tol=tol, variance_residuals=variance_residuals,
+                         strict=strict)
+
+
+def _weights(data: pd.DataFrame, weights: Any) -> np.ndarray:
+    if isinstance(weights, str):
+        check_columns(data, [weights], source="data")
+        from hiddenpop.weights.design import _check_weights
+
+        return _check_weights(data[weights], column=weights, source="data")
+    w = np.asarray(weights, dtype=float)
+    if w.shape != (len(data),):
+        raise DesignError(f"{w.size} weights given for {len(data)} rows", fix="give one weight per row")
+    bad = ~np.isfinite(w) | (w <= 0)
+    if bad.any():
+        i = int(np.flatnonzero(bad)[0])
+        raise DesignError(f"weight missing or not > 0 ({int(bad.sum())} row(s); first at row {i + 2}, value {w[i]!r})",
+                          fix="every row needs a weight > 0 before calibration")
+    return w
+
+
+def calibrate(data: pd.DataFrame, weights: Any, margins: Any, *, method: str = "rake",
+              bounds: tuple[float, float] | None = None, max_iter: int | None = None, tol: float | None = None,
+              variance_residuals: str | None = None, strict: bool = True, source: str = "margins") -> CalibrationResult:
+    """Calibrate weights to population margins (see :class:`Calibrator` for the parameters).
+
+    Examples
+    --------
+    >>> df = pd.DataFrame({"sex": ["F", "F", "M", "M"], "age": ["y", "o", "y", "o"]})
+    >>> res = calibrate(df, np.ones(4), {"sex": {"F": 6, "M": 4}, "age": {"y": 5, "o": 5}}, method="linear")
+    >>> res.weights.round(6).tolist(), res.converged
+    ([3.0, 3.0, 2.0, 2.0], True)
+    """
+    cal = Calibrator(method, bounds=bounds, max_iter=max_iter, tol=tol, variance_residuals=variance_residuals,
+                     strict=strict).fit(data, weights, margins, source=source)
+    return cal.result_
+
+
+def rake(data: pd.DataFrame, weights: Any, margins: Any, *, max_iter: int | None = None, tol: float | None = None,
+         strict: bool = True) -> CalibrationResult:
+    """Raking by iterative proportional fitting (R ``rake()``); see :class:`Calibrator`."""
+    return calibrate(data, weights, margins, method="rake", max_iter=max_iter, tol=tol, strict=strict)
+
+
+def post_stratify(data: pd.DataFrame, weights: Any, margin: Any) -> CalibrationResult:
+    """Post-stratify to one margin (one variable or a combined ``a x b`` margin).
+
+    The variance uses R ``postStratify``'s residuals (post-stratum means removed).
+
+    Examples
+    --------
+    >>> df = pd.DataFrame({"sex": ["F", "F", "M"]})
+    >>> post_stratify(df, np.ones(3), {"sex": {"F": 10, "M": 5}}).weights.tolist()
+    [5.0, 5.0, 5.0]
+    """
+    ms = normalise_margins(margin)
+    if len(ms) != 1:
+        raise DesignError(f"post-stratification takes one margin, got {len(ms)}",
+                          fix="combine the variables into one margin ('a x b'), or use rake")
+    return calibrate(data, weights, ms, method="rake", max_iter=1, tol=math.inf)

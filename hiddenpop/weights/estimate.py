@@ -1,0 +1,627 @@
+"""Design-based estimates: totals, means, proportions, ratios and quantiles, by domain.
+
+Every estimator is a function of ``(data, variable, design)`` returning an
+:class:`Estimate`; :func:`estimate_table` runs many variables × domains at once and
+returns the columns of ``data-contract.md`` §6.
+
+Domains are computed by **zero-weighting** the rows outside the domain, never by
+dropping them, so the variance keeps every stratum and PSU of the design (R
+``svyby``). Rows whose analysis variable is missing are treated the same way
+(R ``na.rm=TRUE``).
+
+Design effects follow R ``survey`` (``deff=TRUE``): the design variance over the
+simple-random-sampling *without replacement* variance, ``svyvar(y)/n · (N̂-n)/N̂`` for a
+mean and ``svyvar(y)·N̂·(N̂-n)/n`` for a total, with N̂ = Σw and n the number of rows with
+non-zero weight in the domain; for a ratio, the deff of the total of the linearised
+residual (y - R̂x)/X̂.
+
+Confidence intervals are normal (R ``confint.svystat``) except for quantiles
+(Woodruff, t with the design degrees of freedom) and logit proportion intervals
+(R ``svyciprop(method="logit")``, t with the design degrees of freedom).
+
+References
+----------
+Lumley, T. (2010). *Complex Surveys*, ch. 2–3.
+Woodruff, R. S. (1952). Confidence intervals for medians and other position measures. JASA 47, 635–646.
+Kish, L. (1965). *Survey Sampling*, §8.2 (design effect).
+"""
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from hiddenpop._checks import check_columns
+from hiddenpop.errors import DesignError, EstimationError
+from hiddenpop.weights.design import Design, PreparedDesign, as_prepared
+from hiddenpop.weights.variance import adjust_influence, linearization_variance, replicate_variance
+
+__all__ = [
+    "Estimate",
+    "STATISTICS",
+    "VARIANCE_METHODS",
+    "ESTIMATE_COLUMNS",
+    "total",
+    "mean",
+    "proportion",
+    "ratio",
+    "quantile",
+    "estimate_table",
+    "domain_mask",
+]
+
+ESTIMATE_COLUMNS = ["variable", "statistic", "domain", "estimate", "se", "ci_low", "ci_high", "deff", "cv", "n",
+                    "suppressed", "method"]
+VARIANCE_METHODS = ("linearization", "jk1", "jkn", "bootstrap", "replicate")
+
+
+@dataclass(frozen=True, slots=True)
+class Estimate:
+    """One estimate with its standard error, interval and design information.
+
+    ``to_dict()`` gives the columns of ``data-contract.md`` §6; ``df`` is the design
+    degrees of freedom, ``level`` the interval's confidence level.
+    """
+
+    variable: str
+    statistic: str
+    domain: str
+    estimate: float
+    se: float
+    ci_low: float
+    ci_high: float
+    deff: float
+    n: int
+    method: str
+    suppressed: bool = False
+    df: float = math.inf
+    level: float = 0.95
+
+    @property
+    def cv(self) -> float:
+        """Coefficient of variation se/|estimate| (NaN for a zero estimate)."""
+        if not np.isfinite(self.estimate) or self.estimate == 0:
+            return float("nan")
+        return float(self.se / abs(self.estimate))
+
+    @property
+    def variance(self) -> float:
+        return float(self.se ** 2)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The §6 columns as a dict (floats, ints, bools; NaN for blanks)."""
+        d = asdict(self)
+        return {c: (self.cv if c == "cv" else d[c]) for c in ESTIMATE_COLUMNS}
+
+    def suppress(self) -> "Estimate":
+        """A copy with the numbers blanked (NaN) and ``suppressed=True``; ``n`` kept."""
+        nan = float("nan")
+        return Estimate(self.variable, self.statistic, self.domain, nan, nan, nan, nan, nan, self.n, self.method,
+                        True, self.df, self.level)
+
+    def __str__(self) -> str:
+        return (f"{self.statistic}({self.variable}) [{self.domain}] = {self.estimate:.6g} "
+                f"(se {self.se:.4g}, {100 * self.level:g}% CI {self.ci_low:.6g} – {self.ci_high:.6g}, "
+                f"deff {self.deff:.3g}, n {self.n}, {self.method})")
+
+
+# ---------------------------------------------------------------------------------------
+# variance context: linearisation or replicates, built once per table
+class _Context:
+    def __init__(self, data: pd.DataFrame, design: Design | PreparedDesign, *, variance: str, replicates: Any,
+                 reps: int, rng: Any, level: float, source: str):
+        self.data = data
+        self.design = as_prepared(data, design, source=source)
+        if not (0 < level < 1):
+            raise EstimationError(f"confidence level must lie in (0, 1), got {level!r}", fix="use e.g. 0.95")
+        self.level = level
+        self.z = float(stats.norm.ppf(0.5 + level / 2))
+        if replicates is not None:
+            variance = getattr(replicates, "method", "replicate")
+        if variance not in VARIANCE_METHODS:
+            raise EstimationError(f"unknown variance method {variance!r}",
+                                  fix=f"use one of {', '.join(VARIANCE_METHODS)}")
+        self.method = variance
+        self.replicates = None
+        if variance != "linearization":
+            from hiddenpop.weights import replicates as _rep
+
+            if replicates is not None:
+                self.replicates = replicates
+            elif variance == "replicate" or self.design.spec.replicate_cols:
+                self.replicates = _rep.ReplicateWeights.from_design(data, self.design)
+                self.method = self.replicates.method
+            else:
+                self.replicates = _rep.make_replicates(data, self.design, method=variance, reps=reps, rng=rng)
+
+    # -- helpers -------------------------------------------------------------------
+    def variance_of_linear(self, influence: np.ndarray) -> float:
+        return float(linearization_variance(influence, self.design))
+
+    def rep_totals(self, values: np.ndarray) -> np.ndarray:
+        """Replicate totals Σ_k w_k^(r) values_k, shape (B,)."""
+        return self.replicates.replicate_totals(values, self.design.weights)
+
+    def rep_var(self, thetas: np.ndarray, theta: float) -> float:
+        r = self.replicates
+        return float(replicate_variance(thetas, theta, r.scale, r.rscales, mse=r.mse))
+
+
+def _column(data: pd.DataFrame, name: str) -> np.ndarray:
+    check_columns(data, [name], source="data")
+    col = data[name]
+    if col.dtype == bool:
+        return col.to_numpy(dtype=float)
+    values = pd.to_numeric(col, errors="coerce").to_numpy(dtype=float)
+    nonnum = np.isnan(values) & col.notna().to_numpy()
+    if nonnum.any():
+        pos = int(np.flatnonzero(nonnum)[0])
+        raise EstimationError(f"column '{name}' is not numeric (row {pos + 2} has {col.iloc[pos]!r})",
+                              fix="use a numeric variable, or statistic 'proportion' for a categorical one")
+    return values
+
+
+def domain_mask(data: pd.DataFrame, domain: Any) -> np.ndarray | None:
+    """Boolean row mask from ``None`` (everyone), a mask, or a dict ``{column: value}``.
+
+    >>> df = pd.DataFrame({"sex": ["F", "M", "F"], "reg": [1, 1, 0]})
+    >>> domain_mask(df, {"sex": "F", "reg": 1}).tolist()
+    [True, False, False]
+    """
+    if domain is None:
+        return None
+    if isinstance(domain, Mapping):
+        check_columns(data, list(domain), source="data")
+        mask = np.ones(len(data), dtype=bool)
+        for col, val in domain.items():
+            mask &= (data[col] == val).to_numpy()
+        return mask
+    mask = np.asarray(domain)
+    if mask.dtype != bool or mask.shape != (len(data),):
+        raise EstimationError("a domain must be a boolean mask with one value per row, or a dict {column: value}")
+    return mask
+
+
+def _domain_label(domain: Any) -> str:
+    if domain is None:
+        return "all"
+    if isinstance(domain, Mapping):
+        return ", ".join(f"{k}={v}" for k, v in domain.items())
+    return "domain"
+
+
+def _svyvar(wd: np.ndarray, y: np.ndarray, n: int) -> tuple[float, float]:
+    """(weighted variance with factor n/(n-1), Σw) over rows with wd > 0."""
+    wsum = wd.sum()
+    ybar = np.dot(wd, y) / wsum
+    d = y - ybar
+    s = np.dot(wd * d, d) / wsum
+    return (s * n / (n - 1) if n > 1 else float("nan")), wsum
+
+
+def _finish(ctx: _Context, *, variable: str, statistic: str, label: str, est: float, var: float,
+            vsrs: float, n: int) -> Estimate:
+    se = math.sqrt(var) if var >= 0 else float("nan")
+    deff = var / vsrs if vsrs > 0 else float("nan")
+    return Estimate(variable, statistic, label, float(est), se, float(est - ctx.z * se), float(est + ctx.z * se),
+                    float(deff), int(n), ctx.method, False, float(ctx.design.degf), ctx.level)
+
+
+def _prep_y(ctx: _Context, variable: str, mask: np.ndarray | None, extra: np.ndarray | None = None):
+    y = _column(ctx.data, variable)
+    w = ctx.design.weights
+    keep = ~np.isnan(y)
+    if extra is not None:
+        keep &= ~np.isnan(extra)
+    if mask is not None:
+        keep &= mask
+    if keep.all():
+        wd = w
+    else:
+        wd = np.where(keep, w, 0.0)
+        y = np.where(keep, y, 0.0)
+    n = int(np.count_nonzero(wd))
+    return y, wd, keep, n
+
+
+def _total(ctx: _Context, variable: str, mask: np.ndarray | None, label: str, statistic: str = "total") -> Estimate:
+    y, wd, _, n = _prep_y(ctx, variable, mask)
+    if n == 0:
+        return _empty(ctx, variable, statistic, label)
+    wy = wd * y
+    est = wy.sum()
+    s2, wsum = _svyvar(wd, y, n)
+    vsrs = s2 * wsum * (wsum - n) / n
+    if ctx.replicates is None:
+        var = ctx.variance_of_linear(wy)
+    else:
+        var = ctx.rep_var(ctx.rep_totals(y), est)
+    return _finish(ctx, variable=variable, statistic=statistic, label=label, est=est, var=var, vsrs=vsrs, n=n)
+
+
+def _mean(ctx: _Context, variable: str, mask: np.ndarray | None, label: str, statistic: str = "mean",
+          want_deff: bool = True) -> Estimate:
+    y, wd, keep, n = _prep_y(ctx, variable, mask)
+    if n == 0:
+        return _empty(ctx, variable, statistic, label)
+    design = ctx.design
+    full = wd is design.weights
+    wy = wd * y
+    wsum = wd.sum() if not full else design.psu_weight_totals.sum()
+    est = wy.sum() / wsum
+    if ctx.replicates is None:
+        if not design.adjustments:
+            t_y = np.bincount(design.psu_codes, wy, minlength=design.n_psu)
+            t_w = design.psu_weight_totals if full else np.bincount(design.psu_codes, wd, minlength=design.n_psu)
+            from hiddenpop.weights.variance import variance_from_psu_totals
+
+            var = float(variance_from_psu_totals((t_y - est * t_w) / wsum, design))
+        else:
+            var = ctx.variance_of_linear(wd * (y - est) / wsum)
+    else:
+        ind = keep.astype(float)
+        num = ctx.rep_totals(y)
+        den = ctx.rep_totals(ind)
+        var = ctx.rep_var(num / den, est)
+    if want_deff:
+        d = y - est
+        s2 = np.dot(wd * d, d) / wsum * n / (n - 1) if n > 1 else float("nan")
+        vsrs = s2 / n * (wsum - n) / wsum
+    else:
+        vsrs = float("nan")
+    return _finish(ctx, variable=variable, statistic=statistic, label=label, est=est, var=var, vsrs=vsrs, n=n)
+
+
+def _ratio(ctx: _Context, numerator: str, denominator: str, mask: np.ndarray | None, label: str) -> Estimate:
+    x = _column(ctx.data, denominator)
+    y, wd, keep, n = _prep_y(ctx, numerator, mask, extra=x)
+    x = np.where(keep, x, 0.0)
+    name = f"{numerator}/{denominator}"
+    if n == 0:
+        return _empty(ctx, name, "ratio", label)
+    xhat = np.dot(wd, x)
+    if xhat == 0:
+        raise EstimationError(f"the denominator '{denominator}' has total 0 in domain {label}",
+                              fix="choose a domain or denominator with a non-zero total")
+    est = np.dot(wd, y) / xhat
+    resid = (y - est * x) / xhat
+    if ctx.replicates is None:
+        var = ctx.variance_of_linear(wd * resid)
+    else:
+        num = ctx.rep_totals(y)
+        den = ctx.rep_totals(x)
+        var = ctx.rep_var(num / den, est)
+    s2, wsum = _svyvar(wd, resid, n)
+    vsrs = s2 * wsum * (wsum - n) / n
+    return _finish(ctx, variable=name, statistic="ratio", label=label, est=est, var=var, vsrs=vsrs, n=n)
+
+
+def _proportions(ctx: _Context, variable: str, mask: np.ndarray | None, label: str, ci: str) -> list[Estimate]:
+    check_columns(ctx.data, [variable], source="data")
+    col = ctx.data[variable]
+    values = pd.to_numeric(col, errors="coerce")
+    binary = values.notna().sum() == col.notna().sum() and set(values.dropna().unique()) <= {0, 1}
+    out = []
+    if binary:
+        out.append(_one_proportion(ctx, variable, variable, mask, label, ci))
+    else:
+        levels = sorted(col.dropna().unique(), key=lambda v: (str(type(v)), v))
+        for lev in levels:
+            tmp = f"__{variable}={lev}"
+            ind = pd.Series(np.where(col.isna(), np.nan, (col == lev).astype(float)), index=col.index)
+            sub = _Context.__new__(_Context)
+            sub.__dict__.update(ctx.__dict__)
+            sub.data = pd.DataFrame({tmp: ind})
+            est = _one_proportion(sub, tmp, f"{variable}={lev}", mask, label, ci)
+            out.append(est)
+    return out
+
+
+def _one_proportion(ctx: _Context, column: str, name: str, mask, label: str, ci: str) -> Estimate:
+    e = _mean(ctx, column, mask, label, statistic="proportion")
+    e = Estimate(name, "proportion", e.domain, e.estimate, e.se, e.ci_low, e.ci_high, e.deff, e.n, e.method,
+                 False, e.df, e.level)
+    if ci == "logit" and 0 < e.estimate < 1 and np.isfinite(e.se):
+        t = float(stats.t.ppf(0.5 + ctx.level / 2, ctx.design.degf))
+        eta = math.log(e.estimate / (1 - e.estimate))
+        se_eta = e.se / (e.estimate * (1 - e.estimate))
+        lo, hi = (1 / (1 + math.exp(-(eta + s * t * se_eta))) for s in (-1, 1))
+        e = Estimate(e.variable, e.statistic, e.domain, e.estimate, e.se, lo, hi, e.deff, e.n, e.method, False,
+                     e.df, e.level)
+    elif ci not in ("wald", "logit"):
+        raise EstimationError(f"unknown proportion interval {ci!r}", fix="use wald or logit")
+    return e
+
+
+def _qrule_math(x_sorted: np.ndarray, cw: np.ndarray, p: float) -> float:
+    """Smallest x with weighted ECDF ≥ p (R ``qrule_math``); ``cw`` = cumulative weights / total."""
+    i = int(np.searchsorted(cw, p, side="left"))
+    return float(x_sorted[min(max(i, 0), len(x_sorted) - 1)])
+
+
+def _quantile(ctx: _Context, variable: str, p: float, mask: np.ndarray | None, label: str) -> Estimate:
+    if not (0 <= p <= 1):
+        raise EstimationError(f"quantile probability must lie in [0, 1], got {p!r}")
+    y, wd, keep, n = _prep_y(ctx, variable, mask)
+    stat = f"quantile_{p:g}"
+    if n == 0:
+        return _empty(ctx, variable, stat, label)
+    pos = wd > 0
+    yy, ww = y[pos], wd[pos]
+    order = np.argsort(yy, kind="stable")
+    ys, ws = yy[order], ww[order]
+    # collapse ties (R's qrule_math works on unique x values)
+    uniq, start = np.unique(ys, return_index=True)
+    wu = np.add.reduceat(ws, start)
+    cw = np.cumsum(wu) / wu.sum()
+    q = _qrule_math(uniq, cw, p)
+    # Woodruff: interval for the mean of I(y <= q) mapped back through the same rule
+    ind = np.where(keep, (y <= q).astype(float), np.nan)
+    sub = _Context.__new__(_Context)
+    sub.__dict__.update(ctx.__dict__)
+    sub.data = pd.DataFrame({"__ind": ind})
+    pe = _mean(sub, "__ind", mask, label, want_deff=False)
+    df = ctx.design.degf
+    t = float(stats.t.ppf(0.5 + ctx.level / 2, df)) if df > 0 else float("nan")
+    lo = _qrule_math(uniq, cw, pe.estimate - t * pe.se)
+    hi = _qrule_math(uniq, cw, pe.estimate + t * pe.se)
+    se = (hi - lo) / (2 * t)
+    return Estimate(variable, stat, label, q, se, lo, hi, float("nan"), n, ctx.method, False, float(df), ctx.level)
+
+
+def _empty(ctx: _Context, variable: str, statistic: str, label: str) -> Estimate:
+    nan = float("nan")
+    return Estimate(variable, statistic, label, nan, nan, nan, nan, nan, 0, ctx.method, False,
+                    float(ctx.design.degf), ctx.level)
+
+
+# ---------------------------------------------------------------------------------------
+# public single-estimate functions
+def _ctx(data, design, variance, replicates, reps, rng, level) -> _Context:
+    return _Context(data, design, variance=variance, replicates=replicates, reps=reps, rng=rng, level=level,
+                    source="data")
+
+
+def total(data: pd.DataFrame, variable: str, design: Design | PreparedDesign, *, domain: Any = None,
+          variance: str = "linearization", replicates: Any = None, reps: int = 500, rng: Any = None,
+          level: float = 0.95) -> Estimate:
+    """Estimated population total Σ w_k y_k (in a domain: Σ w_k y_k I_k).
+
+    Parameters
+    ----------
+    data
+        Survey table.
+    variable
+        Numeric column.
+    design
+        :class:`~hiddenpop.weights.design.Design` or a prepared design.
+    domain
+        ``None``, a boolean mask, or ``{column: value}``; rows outside get weight 0.
+    variance
+        ``linearization`` (default), ``jk1``, ``jkn``, ``bootstrap`` (needs ``rng``) or
+        ``replicate`` (replicate weight columns named in the design).
+    replicates
+        Ready-made :class:`~hiddenpop.weights.replicates.ReplicateFactors` (overrides
+        ``variance``).
+    reps, rng
+        Bootstrap replicates and random generator.
+    level
+        Confidence level of the (normal) interval.
+
+    Examples
+    --------
+    >>> df = pd.DataFrame({"w": [10.0, 10.0, 20.0, 20.0], "y": [1, 0, 1, 1], "c": [1, 2, 3, 4]})
+    >>> e = total(df, "y", Design(weight_col="w", psu_col="c"))
+    >>> e.estimate
+    50.0
+    """
+    ctx = _ctx(data, design, variance, replicates, reps, rng, level)
+    mask = domain_mask(data, domain)
+    return _total(ctx, variable, mask, _domain_label(domain))
+
+
+def mean(data: pd.DataFrame, variable: str, design: Design | PreparedDesign, *, domain: Any = None,
+         variance: str = "linearization", replicates: Any = None, reps: int = 500, rng: Any = None,
+         level: float = 0.95) -> Estimate:
+    """Estimated population mean (Hájek) Σ w y / Σ w, in the whole population or a domain.
+
+    Parameters are those of :func:`total`.
+
+    Examples
+    --------
+    >>> df = pd.DataFrame({"w": [10.0, 10.0, 20.0, 20.0], "y": [1, 0, 1, 1], "c": [1, 2, 3, 4]})
+    >>> round(mean(df, "y", Design(weight_col="w", psu_col="c")).estimate, 4)
+    0.8333
+    """
+    ctx = _ctx(data, design, variance, replicates, reps, rng, level)
+    return _mean(ctx, variable, domain_mask(data, domain), _domain_label(domain))
+
+
+def proportion(data: pd.DataFrame, variable: str, design: Design | PreparedDesign, *, domain: Any = None,
+               variance: str = "linearization", replicates: Any = None, reps: int = 500, rng: Any = None,
+               level: float = 0.95, ci: str = "wald") -> list[Estimate]:
+    """Estimated proportions: one for a 0/1 variable, else one per level (``variable=level``).
+
+    ``ci="wald"`` gives the normal interval of R ``svymean``; ``ci="logit"`` the interval
+    of R ``svyciprop(method="logit")`` (t with the design degrees of freedom).
+
+    Examples
+    --------
+    >>> df = pd.DataFrame({"w": [1.0, 1.0, 2.0], "sex": ["F", "M", "F"]})
+    >>> [(e.variable, e.estimate) for e in proportion(df, "sex", Design(weight_col="w"))]
+    [('sex=F', 0.75), ('sex=M', 0.25)]
+    """
+    ctx = _ctx(data, design, variance, replicates, reps, rng, level)
+    return _proportions(ctx, variable, domain_mask(data, domain), _domain_label(domain), ci)
+
+
+def ratio(data: pd.DataFrame, numerator: str, denominator: str, design: Design | PreparedDesign, *,
+          domain: Any = None, variance: str = "linearization", replicates: Any = None, reps: int = 500,
+          rng: Any = None, level: float = 0.95) -> Estimate:
+    """Estimated ratio of totals Σ w y / Σ w x (e.g. working children / children 6–17).
+
+    Examples
+    --------
+    >>> df = pd.DataFrame({"w": [1.0, 3.0], "y": [1, 2], "x": [2, 4]})
+    >>> ratio(df, "y", "x", Design(weight_col="w")).estimate
+    0.5
+    """
+    ctx = _ctx(data, design, variance, replicates, reps, rng, level)
+    return _ratio(ctx, numerator, denominator, domain_mask(data, domain), _domain_label(domain))
+
+
+def quantile(data: pd.DataFrame, variable: str, design: Design | PreparedDesign, *, p: float = 0.5,
+             domain: Any = None, variance: str = "linearization", replicates: Any = None, reps: int = 500,
+             rng: Any = None, level: float = 0.95) -> Estimate:
+    """Estimated quantile: the smallest value whose weighted ECDF is ≥ ``p`` (R ``qrule="math"``).
+
+    The interval is Woodruff's (R ``interval.type="mean"``): F̂(q̂) ± t·SE(F̂(q̂)) with t on
+    the design degrees of freedom, mapped back through the same rule; the reported SE
+    is (ci_high - ci_low)/(2t).
+
+    Examples
+    --------
+    >>> df = pd.DataFrame({"w": [1.0, 1.0, 1.0, 1.0], "y": [3.0, 1.0, 4.0, 2.0], "c": [1, 2, 3, 4]})
+    >>> quantile(df, "y", Design(weight_col="w", psu_col="c"), p=0.5).estimate
+    2.0
+    """
+    ctx = _ctx(data, design, variance, replicates, reps, rng, level)
+    return _quantile(ctx, variable, p, domain_mask(data, domain), _domain_label(domain))
+
+
+STATISTICS = ("mean", "total", "proportion", "ratio", "quantile")
+
+
+# ---------------------------------------------------------------------------------------
+def _normalise_by(by: Any) -> list[list[str]]:
+    if by is None:
+        return []
+    if isinstance(by, str):
+        return [[b.strip() for b in by.split(",") if b.strip()]]
+    by = list(by)
+    if all(isinstance(b, str) for b in by):
+        return [list(by)]
+    return [[b] if isinstance(b, str) else list(b) for b in by]
+
+
+def _domains(data: pd.DataFrame, byvars: list[str]) -> list[tuple[str, np.ndarray]]:
+    check_columns(data, byvars, source="data")
+    if not byvars:
+        return [("all", None)]
+    frame = data[byvars]
+    present = frame.dropna().drop_duplicates()
+    present = present.sort_values(byvars, kind="stable").to_numpy(dtype=object)
+    cols = [data[b].to_numpy(dtype=object) for b in byvars]
+    out = []
+    for combo in present:
+        mask = np.ones(len(data), dtype=bool)
+        for c, v in zip(cols, combo):
+            mask &= c == v
+        label = ", ".join(f"{b}={_fmt_level(v)}" for b, v in zip(byvars, combo))
+        out.append((label, mask))
+    return out
+
+
+def _fmt_level(v: Any) -> str:
+    if isinstance(v, float) and v.is_integer():
+        return str(int(v))
+    return str(v)
+
+
+def estimate_table(data: pd.DataFrame, design: Design | PreparedDesign, *, variables: str | Sequence[str],
+                   statistic: str = "mean", by: Any = None, variance: str = "linearization",
+                   replicates: Any = None, reps: int = 500, rng: Any = None, min_cell: int | None = None,
+                   denominator: str | None = None, quantiles: float | Sequence[float] = (0.5,),
+                   level: float = 0.95, proportion_ci: str = "wald", progress: Any = None) -> pd.DataFrame:
+    """Estimates for many variables × domains, as a table with the §6 columns.
+
+    Parameters
+    ----------
+    data
+        Survey table (one row per respondent).
+    design
+        Design spec or prepared design; prepared once for the whole table.
+    variables
+        One column name or several.
+    statistic
+        ``mean``, ``total``, ``proportion``, ``ratio`` (needs ``denominator``) or
+        ``quantile`` (probabilities in ``quantiles``).
+    by
+        ``None`` (whole population), ``"registered,sex"`` or ``["registered", "sex"]``
+        (one cross-classification), or a list of lists (several, stacked).
+    variance
+        ``linearization``, ``jk1``, ``jkn``, ``bootstrap`` or ``replicate``.
+    replicates
+        Ready-made replicate factors (e.g. from the two-stage weighting, redone per
+        replicate); overrides ``variance``.
+    reps, rng
+        Bootstrap replicates and random generator (``rng`` required for bootstrap).
+    min_cell
+        Suppress (blank) estimates whose unweighted n is below this threshold.
+    denominator
+        Denominator column for ``ratio``.
+    quantiles
+        Probabilities for ``quantile``.
+    level
+        Confidence level.
+    proportion_ci
+        ``wald`` or ``logit`` interval for proportions.
+    progress
+        Optional callback ``advance(n)`` called once per variable × domain.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns ``variable, statistic, domain, estimate, se, ci_low, ci_high, deff, cv,
+        n, suppressed, method``.
+
+    Examples
+    --------
+    >>> df = pd.DataFrame({"w": [1.0, 2.0, 1.0, 2.0], "y": [1, 0, 1, 1], "sex": ["F", "F", "M", "M"],
+    ...                    "c": [1, 2, 3, 4]})
+    >>> t = estimate_table(df, Design(weight_col="w", psu_col="c"), variables="y", by="sex")
+    >>> t[["domain", "estimate", "n"]].to_string(index=False)
+    'domain  estimate  n\\n sex=F  0.333333  2\\n sex=M  1.000000  2'
+    """
+    if statistic not in STATISTICS:
+        raise EstimationError(f"unknown statistic {statistic!r}", fix=f"use one of {', '.join(STATISTICS)}")
+    if isinstance(variables, str):
+        variables = [v.strip() for v in variables.split(",") if v.strip()]
+    variables = list(variables)
+    if not variables:
+        raise EstimationError("no variables to estimate", fix="name at least one column with --var")
+    if statistic == "ratio" and not denominator:
+        raise EstimationError("statistic 'ratio' needs a denominator", fix="pass denominator=<column> (--denominator)")
+    check_columns(data, variables + ([denominator] if denominator else []), source="data")
+    if min_cell is not None and min_cell < 0:
+        raise EstimationError(f"min_cell must be ≥ 0, got {min_cell}")
+    qs = [quantiles] if isinstance(quantiles, (int, float)) else list(quantiles)
+    ctx = _Context(data, design, variance=variance, replicates=replicates, reps=reps, rng=rng, level=level,
+                   source="data")
+    crossings = _normalise_by(by) or [[]]
+    rows: list[Estimate] = []
+    for byvars in crossings:
+        for label, mask in _domains(data, byvars):
+            for var in variables:
+                if statistic == "mean":
+                    ests = [_mean(ctx, var, mask, label)]
+                elif statistic == "total":
+                    ests = [_total(ctx, var, mask, label)]
+                elif statistic == "ratio":
+                    ests = [_ratio(ctx, var, denominator, mask, label)]
+                elif statistic == "proportion":
+                    ests = _proportions(ctx, var, mask, label, proportion_ci)
+                else:
+                    ests = [_quantile(ctx, var, q, mask, label) for q in qs]
+                for e in ests:
+                    if min_cell is not None and e.n < min_cell:
+                        e = e.suppress()
+                    rows.append(e)
+                if progress is not None:
+                    progress(1)
+    return pd.DataFrame([e.to_dict() for e in rows], columns=ESTIMATE_COLUMNS)
