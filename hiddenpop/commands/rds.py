@@ -1,11 +1,282 @@
-"""``hiddenpop rds``: respondent-driven-sampling estimates and diagnostics."""
+"""``hiddenpop rds``: respondent-driven-sampling estimates and diagnostics.
+
+``hiddenpop rds estimate DATA --outcome hiv --estimator ss --population-size 500,1000,1500 --variance tree``
+``hiddenpop rds diagnose DATA --var hiv -o diagnostics/``
+
+DATA is a referral store (SQLite, detected by its first bytes) or a CSV in R ``RDS`` format.
+"""
 from __future__ import annotations
 
-import click
+import json
+import math
+from pathlib import Path
+from typing import Any
 
-__all__ = ["rds"]
+import click
+import numpy as np
+import pandas as pd
+
+from hiddenpop.commands._common import echo_err, json_option, overwrite_option, progress
+from hiddenpop.rds.estimators import ESTIMATORS
+from hiddenpop.rds.sample import DEGREE_RULES
+from hiddenpop.rds.ss import SS_METHODS
+
+__all__ = ["rds", "load_rds_sample"]
+
+_SQLITE_MAGIC = b"SQLite format 3\x00"
+_VARIANCE_METHODS = ["tree", "salganik", "ss", "neighbourhood"]
+_CSV_DEFAULTS = {"id_col": "id", "recruiter_col": "recruiter.id", "degree_col": "network.size", "time_col": None}
+_STORE_DEFAULTS = {"id_col": "respondent_id", "recruiter_col": "recruiter_id", "degree_col": "network_size",
+                   "time_col": "interview_time"}
+
+
+def _is_store(path: Path) -> bool:
+    try:
+        with open(path, "rb") as fh:
+            return fh.read(16) == _SQLITE_MAGIC
+    except IsADirectoryError:
+        return False
+
+
+def load_rds_sample(path: str | Path, *, id_col: str | None = None, recruiter_col: str | None = None,
+                    degree_col: str | None = None, seed_marker: str | None = None, time_col: str | None = None,
+                    population_size: Any = None):
+    """Read DATA (a referral store or an R-style CSV) into an :class:`~hiddenpop.rds.RDSSample`."""
+    from hiddenpop.rds.sample import rds_sample_from_table
+
+    path = Path(path)
+    if not path.exists():
+        raise click.BadParameter(f"{path}: no such file", param_hint="DATA")
+    if _is_store(path):
+        from hiddenpop.io.store import ReferralStore
+
+        table = ReferralStore.open(path).respondents()
+        defaults = _STORE_DEFAULTS
+        if time_col is None and (defaults["time_col"] not in table.columns or table[defaults["time_col"]].isna().all()):
+            defaults = {**defaults, "time_col": None}
+    else:
+        from hiddenpop.io import read_csv
+
+        table = read_csv(path)
+        defaults = _CSV_DEFAULTS
+    cols = {k: (v if v is not None else defaults[k]) for k, v in
+            dict(id_col=id_col, recruiter_col=recruiter_col, degree_col=degree_col, time_col=time_col).items()}
+    return rds_sample_from_table(table, seed_marker=seed_marker, population_size=population_size,
+                                 source=str(path), **cols)
+
+
+def _data_options(f):
+    for opt in reversed([
+        click.option("--id-col", default=None, help="Respondent id column [CSV: id; store: respondent_id]."),
+        click.option("--recruiter-col", default=None,
+                     help="Recruiter id column [CSV: recruiter.id; store: recruiter_id]."),
+        click.option("--degree-col", default=None,
+                     help="Network size (degree) column [CSV: network.size; store: network_size]."),
+        click.option("--seed-marker", default=None,
+                     help="Recruiter id that marks seeds (default: empty, or the one recruiter id that is not a "
+                          "respondent id, e.g. 'seed' or 0)."),
+        click.option("--time-col", default=None,
+                     help="Recruitment/interview time column (numbers or date-times) used to order respondents "
+                          "for HCG and convergence plots [store: interview_time; CSV: none, wave order]."),
+        click.option("--population-size", default=None, metavar="N|LOW,MID,HIGH",
+                     help="Population size N, or low,mid,high guesses (SS and HCG are then reported at each)."),
+        click.option("--degree-rule", type=click.Choice(list(DEGREE_RULES)), default="max", show_default=True,
+                     help="Zero/missing network sizes: 'max' = largest degree (R RDS); 'median' = median degree, "
+                          "at least recruits+1."),
+        click.option("--ss-method", type=click.Choice(list(SS_METHODS)), default="deterministic",
+                     show_default=True,
+                     help="SS inclusion probabilities: exact deterministic fixed point, or R's simulation."),
+    ]):
+        f = opt(f)
+    return f
+
+
+def _parse_population(value: str | None):
+    from hiddenpop.rds.sample import parse_population_size
+
+    if value is None:
+        return None
+    try:
+        return parse_population_size(value)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--population-size") from None
 
 
 @click.group()
 def rds() -> None:
     """RDS estimators (RDS-I, RDS-II, SS, HCG), bootstraps and diagnostics."""
+
+
+def _clean(v: Any) -> Any:
+    if v is None:
+        return None
+    if isinstance(v, (float, np.floating)):
+        return float(v) if math.isfinite(v) else None
+    if isinstance(v, np.integer):
+        return int(v)
+    return v
+
+
+@rds.command("estimate")
+@click.argument("data", type=click.Path(dir_okay=False))
+@click.option("--outcome", "outcomes", multiple=True, required=True,
+              help="Outcome column (repeat for several). Text and 0/1 columns give one proportion per level; "
+                   "other numbers give a mean.")
+@click.option("--estimator", "estimators", type=click.Choice(list(ESTIMATORS)), multiple=True,
+              help="Estimator (repeatable) [default: ss when a population size is known, else rds-ii]. "
+                   "ss and hcg need --population-size.")
+@_data_options
+@click.option("--variance", type=click.Choice(_VARIANCE_METHODS), default=None,
+              help="Bootstrap for standard errors and intervals. Without it se, ci_low and ci_high are empty.")
+@click.option("--reps", type=click.IntRange(min=2), default=1000, show_default=True, help="Bootstrap replicates.")
+@click.option("--ci", "ci_type", type=click.Choice(["t", "percentile"]), default="t", show_default=True,
+              help="Interval: estimate ± z·se ('t', R's default) or bootstrap percentiles.")
+@click.option("--level", "conf_level", type=click.FloatRange(0.5, 0.999), default=0.95, show_default=True,
+              help="Confidence level.")
+@click.option("--rng-seed", type=int, default=None,
+              help="Seed of the random number generator (needed with --variance or --ss-method simulation).")
+@json_option
+@click.option("-o", "--output", type=click.Path(dir_okay=False), default=None,
+              help="Write the estimates as CSV here (default: CSV on standard output).")
+@click.option("--weights-output", type=click.Path(dir_okay=False), default=None,
+              help="Also write per-respondent weights (id, outcome, estimator, population_size, weight) as CSV.")
+@overwrite_option
+def estimate_cmd(data, outcomes, estimators, id_col, recruiter_col, degree_col, seed_marker, time_col,
+                 population_size, degree_rule, ss_method, variance, reps, ci_type, conf_level, rng_seed, as_json,
+                 output, weights_output, overwrite):
+    """Population proportions / means from an RDS sample.
+
+    \b
+    Example:
+      hiddenpop rds estimate sample.csv --outcome hiv --estimator ss \\
+          --population-size 500,1000,1500 --variance tree --reps 1000 --rng-seed 1 --json
+
+    With low,mid,high population sizes, SS and HCG are estimated at each (column scenario), so you
+    see how much the answer depends on N; the other estimators do not use N.
+    Without --variance the se/ci columns are empty (no interval is computed).
+    """
+    from hiddenpop.io import check_writable, write_csv
+    from hiddenpop.rds.estimators import estimate, rds_weights
+
+    pops = _parse_population(population_size)
+    if (variance or ss_method == "simulation") and rng_seed is None:
+        raise click.UsageError("--rng-seed is required with --variance or --ss-method simulation")
+    for p in (output, weights_output):
+        if p:
+            check_writable(p, overwrite=overwrite)
+    sample = load_rds_sample(data, id_col=id_col, recruiter_col=recruiter_col, degree_col=degree_col,
+                             seed_marker=seed_marker, time_col=time_col, population_size=pops)
+    if not estimators:
+        estimators = ("ss",) if sample.population_size[1] is not None else ("rds-ii",)
+    rng = np.random.default_rng(rng_seed) if rng_seed is not None else None
+    scenarios = [("mid", sample.population_size[1])]
+    if sample.population_size[0] is not None or sample.population_size[2] is not None:
+        scenarios = [(lab, v) for lab, v in zip(("low", "mid", "high"), sample.population_size) if v is not None]
+    rows, weight_frames = [], []
+    for outcome in outcomes:
+        sample.outcome(outcome)
+        for est in estimators:
+            uses_n = est in ("ss", "hcg")
+            for label, N in (scenarios if uses_n else [("mid", sample.population_size[1])]):
+                w = rds_weights(sample, est, outcome=outcome, population_size=N, degree_rule=degree_rule,
+                                rng=rng, ss_method=ss_method)
+                e = estimate(sample, outcome, estimator=est, population_size=N, weights=w.to_numpy(),
+                             degree_rule=degree_rule)
+                e.insert(0, "scenario", label if uses_n else "")
+                e["se"] = np.nan
+                e["ci_low"] = np.nan
+                e["ci_high"] = np.nan
+                e["design_effect"] = np.nan
+                e["variance"] = variance or ""
+                e["reps"] = reps if variance else np.nan
+                if variance:
+                    from hiddenpop.rds.bootstrap import BOOTSTRAP_METHODS
+
+                    with progress(reps, f"{variance} bootstrap {outcome} {est}") as advance:
+                        res = BOOTSTRAP_METHODS[variance](
+                            sample, estimator=est, outcome=outcome, population_size=N, reps=reps, rng=rng,
+                            progress=advance, degree_rule=degree_rule, ci=ci_type, level=conf_level,
+                            estimator_options={"method": ss_method} if est == "ss" else None)
+                    bf = res.to_frame()
+                    if e["kind"].iloc[0] == "numeric":
+                        bf = bf.iloc[:1].assign(level=None)
+                    key = e["level"].astype(str)
+                    bf = bf.set_index(bf["level"].astype(str))
+                    for col in ("se", "ci_low", "ci_high", "design_effect"):
+                        e[col] = bf[col].reindex(key).to_numpy(dtype=float)
+                rows.append(e)
+                if weights_output:
+                    weight_frames.append(pd.DataFrame({"id": w.index, "outcome": outcome, "estimator": est,
+                                                       "scenario": label if uses_n else "",
+                                                       "population_size": N, "weight": w.to_numpy()}))
+    table = pd.concat(rows, ignore_index=True)
+    cols = ["outcome", "level", "kind", "estimator", "scenario", "population_size", "estimate", "se", "ci_low",
+            "ci_high", "design_effect", "variance", "reps", "n", "n_valid", "n_level"]
+    table = table[cols]
+    if weights_output:
+        write_csv(weights_output, pd.concat(weight_frames, ignore_index=True), overwrite=overwrite)
+    if output:
+        write_csv(output, table, overwrite=overwrite)
+        echo_err(f"wrote {len(table)} estimates to {output}")
+    if as_json:
+        records = [{k: _clean(v) for k, v in r.items()} for r in table.to_dict("records")]
+        click.echo(json.dumps(records, indent=2))
+    elif not output:
+        write_csv("-", table)
+
+
+@rds.command("diagnose")
+@click.argument("data", type=click.Path(dir_okay=False))
+@click.option("--var", "variables", multiple=True, required=True,
+              help="Categorical variable to diagnose (repeat for several).")
+@click.option("--estimator", type=click.Choice(list(ESTIMATORS)), default=None,
+              help="Estimator for the convergence/bottleneck curves, population homophily and differential "
+                   "activity [default: ss when N is known, else rds-ii].")
+@_data_options
+@click.option("--rng-seed", type=int, default=None, help="Seed (only for --ss-method simulation).")
+@click.option("-o", "--output", "outdir", type=click.Path(file_okay=False), required=True,
+              help="Folder for the plots and tables.")
+@overwrite_option
+def diagnose_cmd(data, variables, estimator, id_col, recruiter_col, degree_col, seed_marker, time_col,
+                 population_size, degree_rule, ss_method, rng_seed, outdir, overwrite):
+    """Convergence and bottleneck plots, homophily, differential activity, transition matrices.
+
+    \b
+    Writes into the folder:
+      convergence_<var>.png, bottleneck_<var>.png   cumulative estimates in recruitment order
+      transitions_<var>.csv                        recruiter x recruit counts, proportions, equilibrium
+      homophily.csv                                recruitment and population homophily per level
+      differential_activity.csv                    weighted mean degree per level and ratio to the rest
+    """
+    from hiddenpop.io import OutputSet
+    from hiddenpop.rds import diagnostics as dg
+
+    if ss_method == "simulation" and rng_seed is None:
+        raise click.UsageError("--rng-seed is required with --ss-method simulation")
+    pops = _parse_population(population_size)
+    sample = load_rds_sample(data, id_col=id_col, recruiter_col=recruiter_col, degree_col=degree_col,
+                             seed_marker=seed_marker, time_col=time_col, population_size=pops)
+    est = estimator or dg.default_diagnostic_estimator(sample)
+    kw = dict(degree_rule=degree_rule, rng=rng_seed, ss_method=ss_method)
+    out = Path(outdir)
+    figures, tables = {}, {}
+    homo, act = [], []
+    for var in variables:
+        figures[f"convergence_{var}.png"] = dg.convergence_plot(sample, var, estimator=est, **kw)
+        figures[f"bottleneck_{var}.png"] = dg.bottleneck_plot(sample, var, estimator=est, **kw)
+        tables[f"transitions_{var}.csv"] = dg.transition_matrix(sample, var)
+        rh = dg.recruitment_homophily(sample, var)
+        ph = dg.population_homophily(sample, var, estimator=est, **kw)
+        ph["recruitment_homophily"] = float(rh["recruitment_homophily"].iloc[0])
+        ph["n_transitions"] = int(rh["n_transitions"].iloc[0])
+        homo.append(ph)
+        act.append(dg.differential_activity(sample, var, estimator=est, **kw))
+    tables["homophily.csv"] = pd.concat(homo, ignore_index=True)
+    tables["differential_activity.csv"] = pd.concat(act, ignore_index=True)
+    with OutputSet(overwrite=overwrite) as outputs:
+        for name, fig in figures.items():
+            outputs.add(out / name, lambda p, f=fig: f.savefig(p, format="png", dpi=120, metadata={"Software": None},
+                                                               bbox_inches="tight"))
+        for name, tab in tables.items():
+            outputs.add(out / name, lambda p, t=tab: t.to_csv(p, index=False, lineterminator="\n"))
+    echo_err(f"wrote {len(figures) + len(tables)} files to {out}/ (estimator {est})")

@@ -15,3 +15,11 @@ __all__ += ["RDSSample", "rds_sample_from_table", "clean_degree", "DEGREE_RULES"
             "ESTIMATORS", "estimate", "rds_weights", "vh_weights", "rds_i_weights", "transition_counts",
             "stationary_distribution", "hajek", "hajek_mean", "outcome_codes", "population_size_sensitivity",
             "SS_METHODS", "ss_inclusion_probabilities"]
+from hiddenpop.rds.hcg import HCGResult, hcg_estimate, hcg_weights  # noqa: E402
+from hiddenpop.rds.diagnostics import (bottleneck_plot, convergence_plot, cumulative_estimates,  # noqa: E402
+                                       differential_activity, population_homophily, recruitment_homophily,
+                                       transition_matrix)
+
+__all__ += ["HCGResult", "hcg_estimate", "hcg_weights", "bottleneck_plot", "convergence_plot",
+            "cumulative_estimates", "differential_activity", "population_homophily", "recruitment_homophily",
+            "transition_matrix"]
