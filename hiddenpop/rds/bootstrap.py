@@ -187,33 +187,15 @@ class _Prepared:
 
 
 def _outcome_codes(series: pd.Series) -> tuple[np.ndarray | None, np.ndarray | None, tuple[str, ...]]:
-    """Categorical codes (sorted levels) or numeric values.
+    """Categorical codes over sorted levels, or numeric values (the estimators' rule:
+    :func:`hiddenpop.rds.estimators.outcome_codes`; a 0/1 column is categorical)."""
+    from hiddenpop.rds.estimators import outcome_codes
 
-    An outcome is categorical when it is not numeric, or numeric with only the values 0/1 (or
-    True/False): a 0/1 indicator is reported as two proportions, as the reference run does with
-    R's ``factor()``; other numeric outcomes give one weighted mean.
-    """
-    s = series
-    if pd.api.types.is_bool_dtype(s.dtype):
-        s = s.astype("float").astype("Int64")
-    if pd.api.types.is_numeric_dtype(s.dtype):
-        vals = pd.to_numeric(s, errors="coerce").to_numpy(dtype=float)
-        known = vals[~np.isnan(vals)]
-        if len(known) and np.isin(known, (0.0, 1.0)).all():
-            lv = np.unique(known)
-            levels = tuple(str(int(v)) for v in lv)
-            codes = np.full(len(vals), -1, dtype=np.int64)
-            ok = ~np.isnan(vals)
-            codes[ok] = np.searchsorted(lv, vals[ok])
-            return codes, None, levels
+    codes, levels, kind = outcome_codes(series)
+    if kind == "numeric":
+        vals = pd.to_numeric(series, errors="coerce").to_numpy(dtype=float)
         return None, vals, (str(series.name),)
-    raw = s.astype("object")
-    missing = raw.isna() | (raw.astype(str).str.strip() == "")
-    text = raw.where(~missing, None).map(lambda v: None if v is None else str(v).strip())
-    levels = tuple(sorted(set(text.dropna())))
-    lookup = {lv: i for i, lv in enumerate(levels)}
-    codes = np.array([-1 if v is None else lookup[v] for v in text], dtype=np.int64)
-    return codes, None, levels
+    return np.asarray(codes, dtype=np.int64), None, tuple(levels)
 
 
 def _canonical_estimator(estimator: Any) -> str:
@@ -225,11 +207,30 @@ def _canonical_estimator(estimator: Any) -> str:
 
 
 def _ss_inclusion(degree: np.ndarray, population_size: float, options: dict) -> np.ndarray:
-    """Successive-sampling inclusion probabilities (estimator engineer's implementation)."""
+    """Successive-sampling inclusion probabilities (:func:`hiddenpop.rds.ss.ss_inclusion_probabilities`)."""
     from hiddenpop.rds.ss import ss_inclusion_probabilities
 
-    kwargs = {k: v for k, v in options.items() if k in ("method", "rng")}
-    return np.asarray(ss_inclusion_probabilities(degree, population_size, **kwargs), dtype=float)
+    return np.asarray(ss_inclusion_probabilities(degree, population_size, method=options.get("ss_method", "deterministic"),
+                                                 rng=options.get("rng")), dtype=float)
+
+
+def _ss_recompute(prep: _Prepared, batch: _Batch) -> np.ndarray:
+    """SS re-estimated on every replicate (inclusion probabilities recomputed from the replicate's
+    degrees, as R's tree bootstrap does); deterministic SS makes this one root search per replicate."""
+    from hiddenpop.rds.ss import ss_class_probabilities
+
+    out = np.full((batch.reps, prep.n_levels), np.nan)
+    bounds = np.searchsorted(batch.rep, np.arange(batch.reps + 1))
+    method = prep.estimator_options.get("ss_method", "deterministic")
+    for b in range(batch.reps):
+        idx = batch.idx[bounds[b]:bounds[b + 1]]
+        classes, inv, counts = np.unique(prep.degree[idx], return_inverse=True, return_counts=True)
+        N = max(prep.population_size, len(idx))
+        pi = np.asarray(ss_class_probabilities(classes, counts, N, method=method,
+                                               rng=prep.estimator_options.get("rng")), dtype=float)
+        sub = _Batch(idx=idx, rep=np.zeros(len(idx), np.int64), reps=1)
+        out[b] = _hajek(prep, sub, 1.0 / pi[inv])[0]
+    return out
 
 
 def _prepare(sample: Any, *, estimator: str, outcome: str, population_size: float | None,
@@ -707,9 +708,11 @@ def _generic(prep: _Prepared, batch: _Batch) -> np.ndarray:
         par = None if batch.parent is None else np.where(batch.parent[lo:hi] >= 0, batch.parent[lo:hi] - lo, -1)
         rs = _replicate_sample(prep, idx, par)
         try:
+            opts = dict(prep.estimator_options)
             w = np.asarray(rds_weights(rs, prep.estimator, outcome=prep.outcome,
-                                       population_size=prep.population_size, **prep.estimator_options),
-                           dtype=float)
+                                       population_size=max(prep.population_size, len(idx)),
+                                       ss_method=opts.pop("ss_method", "deterministic"), rng=opts.pop("rng", None),
+                                       options=opts.pop("options", None)), dtype=float)
         except EstimationError:
             continue
         sub = _Batch(idx=idx, rep=np.zeros(len(idx), np.int64), reps=1)
@@ -717,7 +720,9 @@ def _generic(prep: _Prepared, batch: _Batch) -> np.ndarray:
     return out
 
 
-def _evaluate(prep: _Prepared, batch: _Batch) -> np.ndarray:
+def _evaluate(prep: _Prepared, batch: _Batch, *, fixed_ss: bool = False) -> np.ndarray:
+    if prep.estimator == "ss" and not fixed_ss and prep.estimator_options.get("ss_mapping", "recompute") == "recompute":
+        return _ss_recompute(prep, batch)
     if prep.weight is not None:
         return _hajek(prep, batch, prep.weight[batch.idx])
     if prep.estimator in ("rds-i", "rds-i-ds"):
@@ -730,7 +735,7 @@ def _evaluate(prep: _Prepared, batch: _Batch) -> np.ndarray:
 
 def _point_estimate(prep: _Prepared) -> np.ndarray:
     whole = _Batch(idx=np.arange(prep.n), rep=np.zeros(prep.n, np.int64), reps=1, parent=prep.parent.copy())
-    return _evaluate(prep, whole)[0]
+    return _evaluate(prep, whole, fixed_ss=True)[0]
 
 
 # ------------------------------------------------------------------------------------- summaries
@@ -826,7 +831,7 @@ def _run(method: str, sample: Any, *, estimator: str, outcome: str, population_s
     estimate = _point_estimate(prep)
     parts = []
     for batch in _batches(method, prep, int(reps), gen):
-        parts.append(_evaluate(prep, batch))
+        parts.append(_evaluate(prep, batch, fixed_ss=(method == "ss")))
         if progress is not None:
             progress(batch.reps)
     return _summarise(prep, estimate, np.vstack(parts), method=method, ci=ci, level=level)
@@ -859,8 +864,11 @@ _DOC_PARAMS = """
     level : float
         Confidence level.
     estimator_options : dict, optional
-        Passed to the SS inclusion-probability computation (``method``, ``rng``) or to
-        ``rds_weights`` for HCG.
+        ``ss_method`` (``"deterministic"``, default, or R's ``"simulation"``) and ``rng`` for SS
+        inclusion probabilities; ``ss_mapping``: ``"recompute"`` (default; SS refitted on every
+        replicate as R's tree bootstrap does) or ``"fixed"`` (the full-sample degree -> inclusion
+        probability mapping, R's ``fast = TRUE``; always used by the SS bootstrap); ``options`` is
+        passed to ``rds_weights`` for HCG.
 
     Returns
     -------
@@ -914,8 +922,9 @@ tree_bootstrap.__doc__ = ("Tree bootstrap (Baraff, McCormick & Raftery 2016), fi
     >>> t = pd.DataFrame({"id": [1, 2, 3, 4, 5], "recruiter.id": [0, 0, 1, 1, 2],
     ...                   "network.size": [4, 6, 2, 5, 3], "hiv": [0, 1, 0, 1, 1]})
     >>> r = tree_bootstrap(rds_sample_from_table(t), estimator="rds-ii", outcome="hiv", reps=50, rng=3)
+    >>> # RDS-II by hand: (1/4 + 1/2) / (1/4 + 1/6 + 1/2 + 1/5 + 1/3) = 0.75 / 1.45 = 0.517
     >>> r.to_frame()[["level", "estimate"]].round(3).values.tolist()
-    [['0', 0.406], ['1', 0.594]]
+    [['0', 0.517], ['1', 0.483]]
 """)
 salganik_bootstrap.__doc__ = ("Salganik (2006) Markov-chain bootstrap with consistent level coding "
                               "(R RDS 0.9-10's level-order bug fixed).\n" + _DOC_PARAMS + """
