@@ -220,6 +220,9 @@ def hcg_estimate(groups: Any, degree: Any, parent: Any, order: Any, *, n_groups:
     if N < n:
         raise EstimationError(f"population size {N:g} is smaller than the sample size {n}",
                               fix="the population size must be at least the number of respondents")
+    if N == n:  # a census: everybody was interviewed, the group shares are the sample shares
+        weights[known] = 1.0
+        return expand(tots / tots.sum(), harmonic(known), np.full((K, K), np.nan), weights, 0, True)
 
     # interview-ordered quantities for the likelihood
     pos_in_order = np.empty(n, dtype=np.int64)
@@ -251,13 +254,13 @@ def hcg_estimate(groups: Any, degree: Any, parent: Any, order: Any, *, n_groups:
         return L[~np.eye(K, dtype=bool)]
 
     lb_fixed = tots / N
+    inconsistent = [False]
 
     def shares(theta: np.ndarray, dbar: np.ndarray) -> np.ndarray:
         y = _balance_shares(theta, dbar)
         lb = np.maximum(lb_fixed, tot_deg / (N * dbar))
         if lb.sum() > 1:
-            warnings.warn(ConvergenceWarning("HCG: mean degrees are not consistent with the population size "
-                                             "(the lower bounds of the group shares sum above 1)"), stacklevel=4)
+            inconsistent[0] = True
         return _project(y, lb)
 
     def negloglik(z: np.ndarray, dbar: np.ndarray) -> float:
@@ -301,6 +304,10 @@ def hcg_estimate(groups: Any, degree: Any, parent: Any, order: Any, *, n_groups:
             converged = True
             break
         y_last = y
+    if inconsistent[0]:
+        warnings.warn(ConvergenceWarning("HCG: the mean degrees were at times not consistent with the population "
+                                         "size (lower bounds of the group shares summed above 1); check N"),
+                      stacklevel=2)
     if not converged:
         warnings.warn(ConvergenceWarning(f"HCG did not converge in {max_iter} iterations "
                                          f"(last change {np.sum((y - y_last) ** 2):.2e})"), stacklevel=2)
