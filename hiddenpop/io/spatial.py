@@ -1,0 +1,290 @@
+"""Reading frames, exclusion layers and rasters; writing points in field formats; manifests.
+
+Point formats (``POINT_FORMATS``; the file suffix picks the format):
+
+``gpkg``     GeoPackage, layer ``points`` (WGS84). GDAL stamps a "last change" date into
+             GeoPackages; it is pinned (``OGR_CURRENT_DATE``) so identical inputs give
+             identical bytes.
+``geojson``  RFC 7946 FeatureCollection (WGS84, written by hiddenpop, deterministic).
+``csv``      one row per point: point_id, stratum, unit_id, lon, lat, reserve_rank, radius_m, …
+``gpx``      GPX 1.1 waypoints (OsmAnd, Maps.me, Garmin): name = point id, description =
+             stratum, reserve rank and radius.
+``kml``      KML for Google Earth: a placemark per point and, with a radius, the circle of
+             R metres around it (geodesic, 72 vertices).
+``odk``      ODK/KoboToolbox preload CSV for ``select_one_from_file`` / ``pulldata``: columns
+             ``name``, ``label``, ``stratum``, ``lat``, ``lon``, ``radius_m``, ``reserve_rank``.
+"""
+from __future__ import annotations
+
+import contextlib
+import json
+import math
+import warnings
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+from xml.sax.saxutils import escape
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+
+from hiddenpop.errors import FrameError, InputFileError
+from hiddenpop.io import PathLike, read_json, sha256_file, write_json
+
+__all__ = ["read_frame", "read_exclusion", "read_raster", "read_manifest", "write_manifest", "POINT_FORMATS",
+           "format_from_suffix", "read_points", "FORMAT_SUFFIX"]
+
+#: Pinned GeoPackage "last change" stamp (the real creation time is in the manifest).
+GPKG_DATE = "2000-01-01T00:00:00.000Z"
+
+
+def _read_vector(path: PathLike, what: str) -> gpd.GeoDataFrame:
+    p = Path(path)
+    if not p.exists():
+        raise InputFileError("file not found", where=str(p), fix="check the path and the current folder")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
+            gdf = gpd.read_file(p, engine="pyogrio")
+    except Exception as exc:  # pyogrio raises its own DataSourceError family
+        raise InputFileError(f"cannot read the {what} ({exc})", where=str(p),
+                             fix="give a GeoPackage, GeoJSON, Shapefile or GeoParquet file") from exc
+    gdf.attrs["source"] = str(path)
+    gdf.attrs["sha256"] = sha256_file(p)
+    return gdf
+
+
+def read_frame(path: PathLike, *, id_col: str = "unit_id", stratum_col: str | None = None,
+               size_col: str | None = None, crs: Any = None):
+    """Read and validate a sampling frame from any file GeoPandas reads.
+
+    Parameters
+    ----------
+    path
+        Frame file (GeoPackage, GeoJSON, Shapefile, GeoParquet, …).
+    id_col, stratum_col, size_col
+        Column names (see :class:`~hiddenpop.spatial.SamplingFrame`).
+    crs
+        CRS to *assign* when the file has none (e.g. ``"EPSG:4326"``); it never reprojects.
+
+    Returns
+    -------
+    SamplingFrame
+
+    Examples
+    --------
+    >>> import tempfile, pathlib, geopandas as gpd
+    >>> from shapely.geometry import box
+    >>> p = pathlib.Path(tempfile.mkdtemp()) / "f.geojson"
+    >>> gpd.GeoDataFrame({"unit_id": ["A"]}, geometry=[box(29, 41, 29.1, 41.1)], crs=4326).to_file(p)
+    >>> read_frame(p).strata
+    ['all']
+    """
+    from hiddenpop.spatial.frame import SamplingFrame
+
+    if str(path).lower().endswith(".parquet"):
+        p = Path(path)
+        if not p.exists():
+            raise InputFileError("file not found", where=str(p), fix="check the path and the current folder")
+        gdf = gpd.read_parquet(p)
+        gdf.attrs["source"], gdf.attrs["sha256"] = str(path), sha256_file(p)
+    else:
+        gdf = _read_vector(path, "frame")
+    if gdf.crs is None and crs is not None:
+        gdf = gdf.set_crs(crs)
+    return SamplingFrame(gdf, id_col=id_col, stratum_col=stratum_col, size_col=size_col, source=str(path),
+                         source_sha256=gdf.attrs["sha256"])
+
+
+def read_exclusion(path: PathLike) -> gpd.GeoDataFrame:
+    """Read an exclusion layer (polygons where no point may fall); keeps source and SHA-256 in ``attrs``."""
+    gdf = _read_vector(path, "exclusion layer")
+    if gdf.crs is None:
+        raise FrameError("the exclusion layer has no coordinate reference system", where=str(path),
+                         fix="set the CRS in the file (e.g. QGIS 'Assign projection')")
+    return gdf
+
+
+def read_raster(path: PathLike, *, band: int = 1):
+    """Read one band of a population raster (GeoTIFF) as a :class:`~hiddenpop.spatial.RasterLayer`."""
+    import rasterio
+
+    from hiddenpop.spatial.density import RasterLayer
+
+    p = Path(path)
+    if not p.exists():
+        raise InputFileError("file not found", where=str(p), fix="check the path and the current folder")
+    try:
+        with rasterio.open(p) as src:
+            if src.crs is None:
+                raise FrameError("the raster has no coordinate reference system", where=str(p),
+                                 fix="set it with gdal_edit.py -a_srs EPSG:XXXX")
+            values = src.read(band, masked=False).astype(float)
+            nodata = src.nodata
+            t = src.transform
+            crs = src.crs.to_wkt()
+    except rasterio.errors.RasterioIOError as exc:
+        raise InputFileError(f"cannot read the raster ({exc})", where=str(p), fix="give a GeoTIFF file") from exc
+    return RasterLayer(values=values, transform=(t.a, t.b, t.c, t.d, t.e, t.f), crs=crs, nodata=nodata,
+                       source=str(path), source_sha256=sha256_file(p))
+
+
+def read_manifest(path: PathLike) -> dict:
+    """Read a design manifest written by :func:`write_manifest` (checks its format tag)."""
+    from hiddenpop.spatial.designs import MANIFEST_FORMAT
+
+    data = read_json(path)
+    if not isinstance(data, dict) or data.get("format") != MANIFEST_FORMAT:
+        raise InputFileError(f"not a hiddenpop design manifest (format {data.get('format') if isinstance(data, dict) else None!r})",
+                             where=str(path), fix="give the .design.json written by 'hiddenpop frame sample'")
+    return data
+
+
+def write_manifest(path: PathLike, manifest: dict, *, overwrite: bool = False) -> None:
+    """Write a manifest as sorted, indented JSON (deterministic bytes)."""
+    write_json(path, manifest, overwrite=overwrite)
+
+
+def read_points(path: PathLike) -> pd.DataFrame:
+    """Read a points file written by hiddenpop (CSV, GeoPackage or GeoJSON) as a table."""
+    p = Path(path)
+    if p.suffix.lower() == ".csv":
+        from hiddenpop.io import read_csv
+
+        return read_csv(p, dtype={"point_id": str, "stratum": str, "unit_id": str})
+    gdf = _read_vector(p, "points")
+    return pd.DataFrame(gdf.drop(columns=gdf.geometry.name))
+
+
+# ---------------------------------------------------------------------------- writers
+def _clean(v: Any) -> Any:
+    if isinstance(v, (np.integer,)):
+        return int(v)
+    if isinstance(v, (np.floating, float)):
+        return None if math.isnan(float(v)) else float(v)
+    return v
+
+
+def _properties(points: pd.DataFrame) -> list[dict]:
+    cols = [c for c in points.columns if c != "geometry"]
+    return [{c: _clean(v) for c, v in zip(cols, row)} for row in points[cols].itertuples(index=False, name=None)]
+
+
+def _write_gpkg(points: gpd.GeoDataFrame, path: Path) -> None:
+    import pyogrio
+
+    old = pyogrio.get_gdal_config_option("OGR_CURRENT_DATE")
+    pyogrio.set_gdal_config_options({"OGR_CURRENT_DATE": GPKG_DATE})
+    try:
+        pyogrio.write_dataframe(points, path, layer="points", driver="GPKG")
+    finally:
+        pyogrio.set_gdal_config_options({"OGR_CURRENT_DATE": old})
+
+
+def _write_geojson(points: gpd.GeoDataFrame, path: Path) -> None:
+    feats = [{"type": "Feature", "properties": props,
+              "geometry": {"type": "Point", "coordinates": [props["lon"], props["lat"]]}}
+             for props in _properties(points)]
+    text = json.dumps({"type": "FeatureCollection", "features": feats}, ensure_ascii=False, indent=1)
+    path.write_text(text + "\n", encoding="utf-8")
+
+
+def _write_csv(points: gpd.GeoDataFrame, path: Path) -> None:
+    pd.DataFrame(points.drop(columns="geometry")).to_csv(path, index=False, lineterminator="\n")
+
+
+def _desc(p: dict) -> str:
+    kind = "main point" if p["reserve_rank"] == 0 else f"reserve {p['reserve_rank']} (use only if a point cannot be reached)"
+    out = f"stratum {p['stratum']}, unit {p['unit_id']}, {kind}"
+    if p.get("radius_m"):
+        out += f", radius {p['radius_m']:g} m"
+    return out
+
+
+def _write_gpx(points: gpd.GeoDataFrame, path: Path) -> None:
+    lines = ['<?xml version="1.0" encoding="UTF-8"?>',
+             '<gpx version="1.1" creator="hiddenpop" xmlns="http://www.topografix.com/GPX/1/1">']
+    for p in _properties(points):
+        lines.append(f'  <wpt lat="{p["lat"]:.7f}" lon="{p["lon"]:.7f}">')
+        lines.append(f"    <name>{escape(str(p['point_id']))}</name>")
+        lines.append(f"    <desc>{escape(_desc(p))}</desc>")
+        lines.append(f"    <type>{'point' if p['reserve_rank'] == 0 else 'reserve'}</type>")
+        lines.append("  </wpt>")
+    lines.append("</gpx>")
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+
+def _write_kml(points: gpd.GeoDataFrame, path: Path) -> None:
+    from pyproj import Geod
+
+    geod = Geod(ellps="WGS84")
+    az = np.linspace(0.0, 360.0, 73)[:-1]
+    lines = ['<?xml version="1.0" encoding="UTF-8"?>', '<kml xmlns="http://www.opengis.net/kml/2.2">', "<Document>",
+             "  <name>hiddenpop points</name>",
+             '  <Style id="main"><IconStyle><color>ff0000ff</color></IconStyle>'
+             "<LineStyle><color>ff0000ff</color><width>2</width></LineStyle><PolyStyle><fill>0</fill></PolyStyle></Style>",
+             '  <Style id="reserve"><IconStyle><color>ff00aaff</color></IconStyle>'
+             "<LineStyle><color>ff00aaff</color><width>1</width></LineStyle><PolyStyle><fill>0</fill></PolyStyle></Style>"]
+    for p in _properties(points):
+        style = "main" if p["reserve_rank"] == 0 else "reserve"
+        lines.append("  <Placemark>")
+        lines.append(f"    <name>{escape(str(p['point_id']))}</name>")
+        lines.append(f"    <description>{escape(_desc(p))}</description>")
+        lines.append(f"    <styleUrl>#{style}</styleUrl>")
+        lines.append(f"    <Point><coordinates>{p['lon']:.7f},{p['lat']:.7f},0</coordinates></Point>")
+        lines.append("  </Placemark>")
+        if p.get("radius_m"):
+            lon, lat, _ = geod.fwd(np.full(len(az), p["lon"]), np.full(len(az), p["lat"]), az,
+                                   np.full(len(az), p["radius_m"]))
+            ring = " ".join(f"{a:.7f},{b:.7f},0" for a, b in zip(list(lon) + [lon[0]], list(lat) + [lat[0]]))
+            lines.append("  <Placemark>")
+            lines.append(f"    <name>{escape(str(p['point_id']))} circle {p['radius_m']:g} m</name>")
+            lines.append(f"    <styleUrl>#{style}</styleUrl>")
+            lines.append(f"    <Polygon><outerBoundaryIs><LinearRing><coordinates>{ring}</coordinates>"
+                         "</LinearRing></outerBoundaryIs></Polygon>")
+            lines.append("  </Placemark>")
+    lines += ["</Document>", "</kml>"]
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+
+def _write_odk(points: gpd.GeoDataFrame, path: Path) -> None:
+    tab = pd.DataFrame({
+        "name": points["point_id"],
+        "label": [f"{pid} ({'main' if r == 0 else 'reserve ' + str(r)})"
+                  for pid, r in zip(points["point_id"], points["reserve_rank"])],
+        "stratum": points["stratum"],
+        "unit_id": points["unit_id"],
+        "lat": points["lat"].map(lambda v: f"{v:.7f}"),
+        "lon": points["lon"].map(lambda v: f"{v:.7f}"),
+        "radius_m": points["radius_m"] if "radius_m" in points else "",
+        "reserve_rank": points["reserve_rank"],
+    })
+    tab.to_csv(path, index=False, lineterminator="\n")
+
+
+#: Point formats: name → writer(points GeoDataFrame, path).
+POINT_FORMATS: dict[str, Callable[[gpd.GeoDataFrame, Path], None]] = {
+    "gpkg": _write_gpkg,
+    "geojson": _write_geojson,
+    "csv": _write_csv,
+    "gpx": _write_gpx,
+    "kml": _write_kml,
+    "odk": _write_odk,
+}
+
+#: File suffix written for each format.
+FORMAT_SUFFIX = {"gpkg": ".gpkg", "geojson": ".geojson", "csv": ".csv", "gpx": ".gpx", "kml": ".kml",
+                 "odk": ".odk.csv"}
+
+
+def format_from_suffix(path: PathLike) -> str:
+    """Point format named by a file's suffix (``.odk.csv`` → ``odk``)."""
+    name = str(path).lower()
+    for fmt, suffix in sorted(FORMAT_SUFFIX.items(), key=lambda kv: -len(kv[1])):
+        if name.endswith(suffix):
+            return fmt
+    if name.endswith(".json"):
+        return "geojson"
+    raise InputFileError("cannot tell the output format from the file name", where=str(path),
+                         fix="end the name with .gpkg, .geojson, .csv, .gpx, .kml or .odk.csv")
