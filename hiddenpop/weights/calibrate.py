@@ -10,9 +10,9 @@ hundred cells, not over the rows.
     each margin in turn; it stops when the largest absolute change of the full
     cross-table between two sweeps is below ε, where ε = ``tol``·Σw if ``tol < 1`` and
     ``tol`` itself otherwise (R's default is ``max_iter=10, tol=1``). The variance uses
-    R's *sequential post-stratification residuals* (one projection per margin of the last
-    sweep, in order); ``variance_residuals="greg"`` uses the calibration (GREG) residuals
-    instead.
+    R's raking residuals: the post-strata of the last sweep (one per margin), with the
+    influence values raked to zero means over them (10 passes, as R ``svyrecvar``);
+    ``variance_residuals="greg"`` uses the calibration (GREG) residuals instead.
 ``linear``
     Linear (GREG) calibration, g = 1 + xᵀλ, optionally bounded (R ``calibrate(calfun=
     "linear")``).
@@ -37,6 +37,7 @@ Lumley, T. (2010). *Complex Surveys*, ch. 7.
 """
 from __future__ import annotations
 
+import dataclasses
 import math
 import warnings
 from collections.abc import Mapping
@@ -59,6 +60,9 @@ __all__ = [
     "post_stratify",
     "rake",
     "normalise_margins",
+    "GregResiduals",
+    "RakeResiduals",
+    "PostStratResiduals",
 ]
 
 CALIBRATION_METHODS = ("rake", "linear", "raking")
@@ -243,28 +247,54 @@ class GregResiduals:
 
 
 @dataclass(frozen=True, eq=False)
-class SequentialPostStratResiduals:
-    """R ``rake()``'s variance: for each margin of the last sweep, in order, remove the
-    post-stratum means x ← x − psw·Σ_c(x·oldw/psw)/Σ_c oldw (R ``svyrecvar``)."""
+class RakeResiduals:
+    """R ``rake()``'s variance residuals: the post-strata of the last IPF sweep are kept
+    (one per margin, with the weights after that margin's step, ``psw``) and the
+    influence values are raked to zero means, ``iterations`` times over the margins in
+    order: x ← x − psw·mean_c(x/psw), the mean unweighted within each level c
+    (R ``svyrecvar``, class ``raking``: 10 iterations)."""
 
     cell_codes: np.ndarray
     base_weights: np.ndarray
-    steps: tuple[tuple[np.ndarray, np.ndarray, np.ndarray], ...]  # (level_of_cell, g_before, g_after)
+    steps: tuple[tuple[np.ndarray, np.ndarray], ...]  # (level_of_cell, g_after) per margin
+    iterations: int = 10
 
     def residuals(self, x: np.ndarray) -> np.ndarray:
         x = np.asarray(x, dtype=float)
         one = x.ndim == 1
         xm = (x[:, None] if one else x).copy()
-        for level_of_cell, g_before, g_after in self.steps:
+        prepared = []
+        for level_of_cell, g_after in self.steps:
             lev = level_of_cell[self.cell_codes]
-            oldw = self.base_weights * g_before[self.cell_codes]
-            psw = self.base_weights * g_after[self.cell_codes]
             nl = int(level_of_cell.max()) + 1
-            den = np.bincount(lev, oldw, minlength=nl)
-            ratio = oldw / psw
-            for j in range(xm.shape[1]):
-                means = np.bincount(lev, xm[:, j] * ratio, minlength=nl) / den
-                xm[:, j] -= means[lev] * psw
+            prepared.append((lev, nl, self.base_weights * g_after[self.cell_codes], np.bincount(lev, minlength=nl)))
+        for _ in range(self.iterations):
+            for lev, nl, psw, count in prepared:
+                for j in range(xm.shape[1]):
+                    means = np.bincount(lev, xm[:, j] / psw, minlength=nl) / count
+                    xm[:, j] -= means[lev] * psw
+        return xm[:, 0] if one else xm
+
+
+@dataclass(frozen=True, eq=False)
+class PostStratResiduals:
+    """R ``postStratify``'s variance residuals: x ← x − psw·Σ_c(x·oldw/psw)/Σ_c oldw, with
+    ``oldw`` the weights before and ``psw`` after post-stratification."""
+
+    level_codes: np.ndarray
+    old_weights: np.ndarray
+    new_weights: np.ndarray
+
+    def residuals(self, x: np.ndarray) -> np.ndarray:
+        x = np.asarray(x, dtype=float)
+        one = x.ndim == 1
+        xm = (x[:, None] if one else x).copy()
+        nl = int(self.level_codes.max()) + 1
+        den = np.bincount(self.level_codes, self.old_weights, minlength=nl)
+        ratio = self.old_weights / self.new_weights
+        for j in range(xm.shape[1]):
+            means = np.bincount(self.level_codes, xm[:, j] * ratio, minlength=nl) / den
+            xm[:, j] -= means[self.level_codes] * self.new_weights
         return xm[:, 0] if one else xm
 
 
@@ -326,10 +356,9 @@ def _ipf(cw0: np.ndarray, cells: _Cells, max_iter: int, eps: float, keep_steps: 
             cur = cw0 * g
             tot = np.bincount(lev, cur, minlength=len(m.levels))
             factor = m.totals / tot
-            g_before = g
             g = g * factor[lev]
             if keep_steps:
-                steps.append((lev, g_before, g))
+                steps.append((lev, g))
         new = cw0 * g
         it += 1
         if np.max(np.abs(new - old)) < eps:
@@ -389,8 +418,9 @@ class Calibrator:
         Defaults: 100 and 1e-10 for ``rake``, 50 and 1e-10 otherwise (R's defaults are
         10 and 1 for ``rake``, 50 and 1e-7 for ``calibrate``).
     variance_residuals
-        ``sequential`` (R ``rake``; default for ``rake``) or ``greg`` (R ``calibrate``;
-        default otherwise).
+        ``rake`` (R ``rake()``: the last sweep's post-strata, raked 10 times; default for
+        ``rake``) or ``greg`` (R ``calibrate()``: one weighted regression on the whole
+        model matrix; default otherwise).
     strict
         Raise :class:`~hiddenpop.errors.ConvergenceError` when not converged (default);
         otherwise warn with :class:`~hiddenpop.errors.ConvergenceWarning`.
@@ -436,10 +466,10 @@ class Calibrator:
             if not (lo < 1 < hi):
                 raise DesignError(f"bounds must satisfy lower < 1 < upper, got {self.bounds}",
                                   fix="e.g. bounds=(0.5, 3)")
-        resid = self.variance_residuals or ("sequential" if self.method == "rake" else "greg")
-        if resid not in ("sequential", "greg") or (resid == "sequential" and self.method != "rake"):
+        resid = self.variance_residuals or ("rake" if self.method == "rake" else "greg")
+        if resid not in ("rake", "greg") or (resid == "rake" and self.method != "rake"):
             raise DesignError(f"variance_residuals {resid!r} is not available for method {self.method!r}",
-                              fix="use 'greg' (any method) or 'sequential' (rake)")
+                              fix="use 'greg' (any method) or 'rake' (method rake)")
         return max_iter, tol, resid
 
     def fit(self, data: pd.DataFrame, weights: Any, margins: Any, *, source: str = "margins") -> "Calibrator":
@@ -450,7 +480,7 @@ class Calibrator:
         cw0 = np.bincount(cells.codes, w0, minlength=cells.n_cells)
         if self.method == "rake":
             eps = tol * w0.sum() if tol < 1 else tol
-            g, it, conv, steps = _ipf(cw0, cells, max_iter, eps, keep_steps=resid == "sequential")
+            g, it, conv, steps = _ipf(cw0, cells, max_iter, eps, keep_steps=resid == "rake")
             eta = None
         else:
             g, it, conv, eta = _newton(cw0, cells, self.method, self.bounds, max_iter, tol)
@@ -465,8 +495,8 @@ class Calibrator:
             if self.strict:
                 raise ConvergenceError(msg, where=source, fix=fix)
             warnings.warn(f"{msg}. {fix}", ConvergenceWarning, stacklevel=2)
-        if resid == "sequential":
-            adjustment = SequentialPostStratResiduals(cells.codes, w0, steps)
+        if resid == "rake":
+            adjustment = RakeResiduals(cells.codes, w0, steps)
         else:
             adjustment = GregResiduals(cells.codes, cells.model, w0, g)
         g_rows = g[cells.codes]
@@ -567,4 +597,8 @@ def post_stratify(data: pd.DataFrame, weights: Any, margin: Any) -> CalibrationR
     if len(ms) != 1:
         raise DesignError(f"post-stratification takes one margin, got {len(ms)}",
                           fix="combine the variables into one margin ('a x b'), or use rake")
-    return calibrate(data, weights, ms, method="rake", max_iter=1, tol=math.inf)
+    cal = Calibrator("rake", max_iter=1, tol=math.inf).fit(data, weights, ms)
+    res = cal.result_
+    level_codes = cal._cells.level_of_cell[0][cal._cells.codes]
+    adjustment = PostStratResiduals(level_codes, res.weights / res.g, res.weights)
+    return dataclasses.replace(res, adjustment=adjustment)
