@@ -1,0 +1,191 @@
+"""Field status: reminders, recruitment by wave and seed, convergence, bottlenecks, homophily.
+
+All functions take the respondents table of the store (``ReferralStore.respondents()``: it has
+``wave``, ``seed_id``, ``recruiter_id`` and the coupon counts) and return plain DataFrames.
+
+Definitions
+-----------
+* **Cumulative composition by wave** (convergence): share of each level of a variable among
+  respondents of waves ``0..w``; it should settle as waves are added (R ``RDS::convergence.plot``
+  shows the same idea with weighted estimates by sample order).
+* **Per-seed composition** (bottleneck): the same shares within each seed's chain, cumulative by
+  wave; chains that stay apart from each other suggest a bottleneck (R ``bottleneck.plot``).
+* **Recruitment homophily** (Heckathorn 2002, with sample shares): for level k,
+  ``S_k`` = share of recruits of k-recruiters who are k, ``P_k`` = share of k among all recruits;
+  ``H_k = (S_k - P_k)/(1 - P_k)`` if ``S_k >= P_k`` else ``(S_k - P_k)/P_k``. 0 means recruits are
+  drawn regardless of the level, 1 only within the level, -1 only outside it.
+
+Examples
+--------
+>>> import pandas as pd
+>>> t = pd.DataFrame({"respondent_id": list("ABCD"), "recruiter_id": [None, "A", "A", "B"],
+...                   "wave": [0, 1, 1, 2], "seed_id": list("AAAA"), "g": ["x", "x", "y", "x"]})
+>>> cumulative_composition(t, "g").round(3).values.tolist()
+[[0.0, 1.0, 0.0], [1.0, 0.667, 0.333], [2.0, 0.75, 0.25]]
+>>> recruitment_homophily(t, "g")[["level", "recruits", "same_level_share", "homophily"]].round(3).values.tolist()
+[['x', 3, 0.667, 0.0], ['y', 0, nan, nan]]
+"""
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from hiddenpop.errors import RecruitmentError
+from hiddenpop.rds.coupons import coupon_table, parse_times
+
+__all__ = ["reminder_list", "recruitment_by_wave", "recruitment_by_seed", "cumulative_composition",
+           "seed_composition", "recruitment_homophily", "status_summary"]
+
+
+def _need(table: pd.DataFrame, cols: tuple[str, ...]) -> None:
+    missing = [c for c in cols if c not in table.columns]
+    if missing:
+        raise RecruitmentError(f"the table lacks {missing}",
+                               fix="use ReferralStore.respondents(), which derives waves and seeds")
+
+
+def reminder_list(table: pd.DataFrame, *, expiry_days: float | None = None, as_of: Any = None) -> pd.DataFrame:
+    """Recruiters with coupons still out: whom to call (no personal data; look them up by id).
+
+    Returns ``recruiter_id, interview_time, point_id, seed_id, issued, redeemed, outstanding,
+    expired, outstanding_coupons, days_since_interview``, most overdue first.
+    """
+    ct = coupon_table(table, expiry_days=expiry_days, as_of=as_of)
+    open_ = ct[ct["status"] != "redeemed"]
+    if open_.empty:
+        return pd.DataFrame(columns=["recruiter_id", "interview_time", "point_id", "seed_id", "issued", "redeemed",
+                                     "outstanding", "expired", "outstanding_coupons", "days_since_interview"])
+    agg = ct.groupby("recruiter_id", sort=False).agg(issued=("coupon", "size"),
+                                                     redeemed=("status", lambda s: int((s == "redeemed").sum())),
+                                                     outstanding=("status", lambda s: int((s == "outstanding").sum())),
+                                                     expired=("status", lambda s: int((s == "expired").sum())),
+                                                     days_since_interview=("days_outstanding", "max"))
+    coupons = open_[open_["status"] == "outstanding"].groupby("recruiter_id")["coupon"].agg(" ".join)
+    agg["outstanding_coupons"] = coupons.reindex(agg.index).fillna("")
+    agg = agg[(agg["outstanding"] + agg["expired"]) > 0]
+    info = table.set_index(table["respondent_id"].astype(str))
+    agg["interview_time"] = info["interview_time"].reindex(agg.index).to_numpy() if "interview_time" in info else None
+    agg["point_id"] = info["point_id"].reindex(agg.index).to_numpy() if "point_id" in info else None
+    agg["seed_id"] = info["seed_id"].reindex(agg.index).to_numpy() if "seed_id" in info else None
+    agg = agg.reset_index()
+    agg = agg.sort_values(["outstanding", "days_since_interview"], ascending=[False, False], kind="stable")
+    return agg[["recruiter_id", "interview_time", "point_id", "seed_id", "issued", "redeemed", "outstanding",
+                "expired", "outstanding_coupons", "days_since_interview"]].reset_index(drop=True)
+
+
+def recruitment_by_wave(table: pd.DataFrame) -> pd.DataFrame:
+    """Per wave: respondents, recruiters (respondents with ≥ 1 recruit), recruits made, coupons, return rate."""
+    _need(table, ("wave", "n_recruits"))
+    g = table.groupby("wave")
+    out = pd.DataFrame({"respondents": g.size(), "recruiters": g["n_recruits"].apply(lambda s: int((s > 0).sum())),
+                        "recruits_made": g["n_recruits"].sum()})
+    if "coupons_issued" in table:
+        issued = pd.to_numeric(table["coupons_issued"], errors="coerce")
+        out["coupons_issued"] = issued.groupby(table["wave"]).sum(min_count=1)
+        out["return_rate"] = out["recruits_made"] / out["coupons_issued"].where(out["coupons_issued"] > 0)
+    return out.reset_index()
+
+
+def recruitment_by_seed(table: pd.DataFrame, *, stall_days: float = 7.0, as_of: Any = None) -> pd.DataFrame:
+    """Per seed: chain size, deepest wave, outstanding coupons, last interview, and a state.
+
+    ``state`` is ``growing`` (an interview within ``stall_days`` of ``as_of``), ``stalled`` (no
+    recent interview but coupons still out) or ``ended`` (no coupon left to redeem).
+    """
+    _need(table, ("seed_id", "wave"))
+    times = parse_times(table["interview_time"]) if "interview_time" in table else pd.Series(pd.NaT, index=table.index)
+    ref = pd.Timestamp(as_of, tz="UTC") if as_of is not None else times.max()
+    out_c = pd.to_numeric(table.get("coupons_outstanding", pd.Series(0, index=table.index)), errors="coerce")
+    df = pd.DataFrame({"seed_id": table["seed_id"], "wave": table["wave"], "t": times, "out": out_c.fillna(0)})
+    g = df.groupby("seed_id", sort=False)
+    res = pd.DataFrame({"chain_size": g.size(), "max_wave": g["wave"].max(), "outstanding_coupons": g["out"].sum(),
+                        "last_interview": g["t"].max()})
+    days = (ref - res["last_interview"]).dt.total_seconds() / 86400.0 if pd.notna(ref) else np.nan
+    res["days_since_last_interview"] = days
+    state = np.where(res["outstanding_coupons"] <= 0, "ended",
+                     np.where(pd.Series(days, index=res.index) <= stall_days, "growing", "stalled"))
+    res["state"] = state
+    return res.reset_index()
+
+
+def _levels(table: pd.DataFrame, var: str) -> pd.Series:
+    if var not in table.columns:
+        raise RecruitmentError(f"no column '{var}'", fix=f"choose one of {', '.join(map(str, table.columns[:25]))}")
+    return table[var].astype(object).where(table[var].notna(), None)
+
+
+def cumulative_composition(table: pd.DataFrame, var: str) -> pd.DataFrame:
+    """Share of each level of ``var`` among respondents of waves ``0..w`` (rows: waves; missing excluded)."""
+    _need(table, ("wave",))
+    lv = _levels(table, var)
+    ok = lv.notna()
+    counts = pd.crosstab(table.loc[ok, "wave"], lv[ok].astype(str))
+    cum = counts.sort_index().cumsum()
+    shares = cum.div(cum.sum(axis=1), axis=0)
+    shares.columns.name = None
+    return shares.reset_index()
+
+
+def seed_composition(table: pd.DataFrame, var: str, *, cumulative_by_wave: bool = True) -> pd.DataFrame:
+    """Per seed (and wave, cumulatively): share of each level of ``var``; columns ``seed_id, wave, n, <levels>``."""
+    _need(table, ("wave", "seed_id"))
+    lv = _levels(table, var)
+    ok = lv.notna()
+    df = pd.DataFrame({"seed_id": table.loc[ok, "seed_id"], "wave": table.loc[ok, "wave"], "lv": lv[ok].astype(str)})
+    counts = pd.crosstab([df["seed_id"], df["wave"]], df["lv"])
+    if cumulative_by_wave:
+        counts = counts.groupby(level=0).cumsum()
+    else:
+        counts = counts.groupby(level=0).sum()
+    n = counts.sum(axis=1)
+    shares = counts.div(n, axis=0)
+    shares.insert(0, "n", n)
+    shares.columns.name = None
+    return shares.reset_index()
+
+
+def recruitment_homophily(table: pd.DataFrame, var: str) -> pd.DataFrame:
+    """Recruitment homophily per level of ``var`` (see the module notes) and the transition counts."""
+    _need(table, ("recruiter_id",))
+    lv = _levels(table, var).astype(object)
+    by_id = pd.Series(lv.to_numpy(), index=table["respondent_id"].astype(str))
+    rec = table["recruiter_id"]
+    has = rec.notna() & lv.notna()
+    rec_lv = by_id.reindex(rec[has].astype(str)).to_numpy()
+    pairs = pd.DataFrame({"from": rec_lv, "to": lv[has].to_numpy()}).dropna()
+    levels = sorted(set(lv.dropna().astype(str)))
+    pairs = pairs.astype(str)
+    T = pd.crosstab(pairs["from"], pairs["to"]).reindex(index=levels, columns=levels, fill_value=0)
+    total = T.to_numpy().sum()
+    rows = []
+    for k in levels:
+        made = int(T.loc[k].sum())
+        P = T[k].sum() / total if total else np.nan
+        S = T.loc[k, k] / made if made else np.nan
+        if np.isnan(S) or np.isnan(P) or P in (0.0, 1.0):
+            H = np.nan if (np.isnan(S) or np.isnan(P)) else 0.0
+        else:
+            H = (S - P) / (1 - P) if S >= P else (S - P) / P
+        rows.append({"level": k, "recruits": made, "same_level_share": S, "share_among_recruits": P, "homophily": H,
+                     **{f"to_{j}": int(T.loc[k, j]) for j in levels}})
+    return pd.DataFrame(rows)
+
+
+def status_summary(table: pd.DataFrame, *, expiry_days: float | None = None, as_of: Any = None) -> dict[str, Any]:
+    """Headline numbers for the evening report (plain dict, JSON-ready)."""
+    ct = coupon_table(table, expiry_days=expiry_days, as_of=as_of)
+    counts = ct["status"].value_counts()
+    return {
+        "respondents": int(len(table)),
+        "seeds": int(table["is_seed"].sum()) if "is_seed" in table else None,
+        "max_wave": int(table["wave"].max()) if len(table) else 0,
+        "coupons_issued": int(len(ct)),
+        "coupons_redeemed": int(counts.get("redeemed", 0)),
+        "coupons_outstanding": int(counts.get("outstanding", 0)),
+        "coupons_expired": int(counts.get("expired", 0)),
+        "return_rate": float(counts.get("redeemed", 0) / len(ct)) if len(ct) else None,
+        "median_days_to_redemption": (float(ct["days_to_redemption"].median())
+                                      if ct["days_to_redemption"].notna().any() else None),
+    }
