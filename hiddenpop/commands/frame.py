@@ -1,11 +1,287 @@
-"""``hiddenpop frame``: first-stage frames, points and inclusion probabilities."""
+"""``hiddenpop frame``: first-stage frames, points and inclusion probabilities.
+
+Commands stay thin: parse options, read through :mod:`hiddenpop.io.spatial`, call one
+library function of :mod:`hiddenpop.spatial`, write through :mod:`hiddenpop.io`.
+"""
 from __future__ import annotations
+
+import datetime as _dt
+import os
+from pathlib import Path
 
 import click
 
+from hiddenpop.commands._common import echo_err, json_option, output_option, overwrite_option, progress, rng_seed_option
+
 __all__ = ["frame"]
+
+_EMPTY_RULE = ("A point with no refugee household is a valid zero: record it, never replace it. "
+               "Use a reserve only when a point cannot be reached.")
+
+_frame_args = [
+    click.argument("frame_path", metavar="FRAME", type=click.Path(dir_okay=False)),
+    click.option("--id-col", default="unit_id", show_default=True, help="Column with the unit id."),
+    click.option("--stratum-col", default=None, help="Column with the stratum label."),
+    click.option("--size-col", default=None, help="Measure of size (e.g. registered refugees), numbers >= 0."),
+    click.option("--crs", "assign_crs", default=None,
+                 help="CRS to assign when the frame file has none (e.g. EPSG:4326)."),
+]
+
+
+def _with(options):
+    def deco(f):
+        for opt in reversed(options):
+            f = opt(f)
+        return f
+    return deco
+
+
+def _created() -> str:
+    epoch = os.environ.get("SOURCE_DATE_EPOCH")
+    now = (_dt.datetime.fromtimestamp(int(epoch), tz=_dt.timezone.utc) if epoch
+           else _dt.datetime.now(tz=_dt.timezone.utc))
+    return now.replace(microsecond=0).isoformat()
 
 
 @click.group()
 def frame() -> None:
-    """Spatial first stage: check a frame, draw points, inclusion probabilities."""
+    """Spatial first stage: check a frame, draw points, inclusion probabilities.
+
+    \b
+      hiddenpop frame check FRAME                    validate and summarise a frame
+      hiddenpop frame sample FRAME --n 120 ...       draw points (+ reserves, manifest, map)
+      hiddenpop frame inclusion DESIGN.json HH.csv   household first-stage probabilities
+      hiddenpop frame size --margin 0.05 ...         points needed per stratum
+      hiddenpop frame replace DESIGN.json POINT ...  log the use of a reserve point
+
+    An empty point (no refugee household) is a valid zero and must NOT be replaced.
+    """
+
+
+@frame.command("check")
+@_with(_frame_args)
+@click.option("--working-crs", default=None, help="Metric CRS for areas/distances (default: LAEA centred on the frame).")
+@json_option
+def check(frame_path, id_col, stratum_col, size_col, assign_crs, working_crs, as_json):
+    """Validate FRAME and print one line per stratum (units, area, size).
+
+    Checks unique ids, valid non-empty polygons, a CRS and sizes >= 0; reports the working
+    CRS that areas and radii will use.
+    """
+    import json
+
+    import numpy as np
+    import shapely
+
+    from hiddenpop.errors import FrameError
+    from hiddenpop.io.spatial import read_frame
+    from hiddenpop.spatial import choose_working_crs
+
+    fr = read_frame(frame_path, id_col=id_col, stratum_col=stratum_col, size_col=size_col, crs=assign_crs)
+    crs, info = choose_working_crs(fr, working_crs)
+    area = shapely.area(fr.to_crs(crs).to_numpy())
+    labels = fr.stratum_labels.to_numpy()
+    rows = []
+    for s in fr.strata:
+        sel = labels == s
+        row = {"stratum": s, "units": int(sel.sum()), "area_km2": round(float(area[sel].sum()) / 1e6, 4)}
+        if fr.sizes is not None:
+            row["size"] = float(fr.sizes.to_numpy()[sel].sum())
+        rows.append(row)
+    if fr.sizes is not None:
+        zero = [r["stratum"] for r in rows if r["size"] <= 0]
+        if zero:
+            raise FrameError(f"stratum {zero[0]!r} has total size 0 (PPS cannot draw there)",
+                             where=f"{frame_path}, column {size_col!r}",
+                             fix="drop the stratum, give its units a size, or sample it with --method uniform")
+    if as_json:
+        click.echo(json.dumps({"strata": rows, "crs": {k: info[k] for k in ("name", "choice", "max_scale_distortion")}}))
+        return
+    click.echo(f"{frame_path}: {len(fr)} units in {len(rows)} strata; working CRS: {info['choice']} "
+               f"(max distance distortion {info['max_scale_distortion']})")
+    for r in rows:
+        click.echo("  " + ", ".join(f"{k}={v}" for k, v in r.items()))
+
+
+@frame.command("sample")
+@_with(_frame_args)
+@click.option("--n", "n", type=int, default=None, help="Total number of main points (split by --allocation).")
+@click.option("--method", type=click.Choice(["uniform", "pps", "balanced"]), default="uniform", show_default=True,
+              help="uniform/pps: independent points; balanced: spatially balanced (see --balance).")
+@click.option("--balance", type=click.Choice(["grts", "lpm"]), default="grts", show_default=True,
+              help="Balanced method: GRTS (Stevens & Olsen) or local pivotal method.")
+@click.option("--density", type=click.Choice(["uniform", "size", "raster"]), default=None,
+              help="Point density (default: raster with --raster, size for pps, else uniform).")
+@click.option("--raster", type=click.Path(dir_okay=False), default=None, help="Population raster (GeoTIFF) for PPS.")
+@click.option("--allocation", default="proportional", show_default=True,
+              help="proportional | equal | neyman | min:K | a CSV file with columns stratum,n.")
+@click.option("--variability-col", default=None, help="Variability per unit, for --allocation neyman.")
+@click.option("--radius", "radius", type=float, default=None, help="RGCS circle radius in metres.")
+@click.option("--reserve", type=int, default=0, show_default=True,
+              help="Ordered reserve points per stratum (only for unreachable points, never for empty ones).")
+@click.option("--min-distance", "min_distance", type=float, default=None, help="Minimum distance between points, metres.")
+@click.option("--exclude", "exclude", type=click.Path(dir_okay=False), default=None,
+              help="Exclusion layer: polygons where no point may fall.")
+@click.option("--working-crs", default=None, help="Metric CRS for areas/distances (default: LAEA centred on the frame).")
+@click.option("--n-candidates", type=int, default=None, help="Candidates per stratum for balanced designs.")
+@click.option("--format", "formats", multiple=True,
+              type=click.Choice(["gpkg", "geojson", "csv", "gpx", "kml", "odk", "all"]),
+              help="Extra formats written next to -o (repeat, or 'all').")
+@click.option("--no-map", is_flag=True, default=False, help="Do not write the PNG map.")
+@rng_seed_option
+@output_option(help="Points file; its suffix picks the format (.gpkg .geojson .csv .gpx .kml .odk.csv). "
+                    "The manifest goes to <stem>.design.json, the map to <stem>.png.")
+@overwrite_option
+def sample(frame_path, id_col, stratum_col, size_col, assign_crs, n, method, balance, density, raster, allocation,
+           variability_col, radius, reserve, min_distance, exclude, working_crs, n_candidates, formats, no_map,
+           rng_seed, output, overwrite):
+    """Draw stratified first-stage points from FRAME, with reserves and a design manifest.
+
+    Writes the points (-o and --format), the manifest <stem>.design.json (everything needed
+    to recompute household probabilities and to redraw the same sample) and a PNG map.
+
+    A point with no refugee household is a valid zero: record it, NEVER replace it. Use a
+    reserve only when a point cannot be reached, in rank order, and log it with
+    'hiddenpop frame replace'.
+    """
+    from hiddenpop.io import OutputSet, read_csv, save_figure
+    from hiddenpop.io.spatial import (FORMAT_SUFFIX, POINT_FORMATS, format_from_suffix, read_exclusion, read_frame,
+                                      read_raster)
+    from hiddenpop.spatial import plot_points, sample_points
+
+    out = Path(output)
+    main_fmt = format_from_suffix(out)
+    stem = str(out)[: -len(FORMAT_SUFFIX[main_fmt])] if str(out).lower().endswith(FORMAT_SUFFIX[main_fmt]) else str(out.with_suffix(""))
+    fmts = [main_fmt] + [f for f in (list(POINT_FORMATS) if "all" in formats else formats) if f != main_fmt]
+    fmts = list(dict.fromkeys(fmts))
+    fr = read_frame(frame_path, id_col=id_col, stratum_col=stratum_col, size_col=size_col, crs=assign_crs)
+    excl = read_exclusion(exclude) if exclude else None
+    rast = read_raster(raster) if raster else None
+    alloc = allocation
+    if allocation.lower().endswith(".csv"):
+        table = read_csv(allocation, dtype={"stratum": str})
+        from hiddenpop._checks import check_columns
+
+        check_columns(table, ["stratum", "n"], source=allocation)
+        alloc = dict(zip(table["stratum"], table["n"]))
+    with progress(len(fr.strata), "strata") as advance:
+        result = sample_points(fr, n=n, method=method, balance=balance, density=density, allocation=alloc,
+                               radius_m=radius, reserve=reserve, min_distance_m=min_distance, exclusion=excl,
+                               raster=rast, variability_col=variability_col, crs=working_crs,
+                               n_candidates=n_candidates, rng=rng_seed, progress=advance)
+    manifest = dict(result.manifest)
+    manifest["created"] = _created()
+    from hiddenpop import __version__
+
+    manifest["toolkit"] = {"name": "hiddenpop", "version": __version__}
+    if excl is not None:
+        manifest["inputs"]["exclusion"] = {"path": os.path.relpath(exclude, out.parent or "."), "sha256": excl.attrs["sha256"]}
+    manifest["inputs"]["frame"]["path"] = os.path.relpath(frame_path, out.parent or ".")
+    if rast is not None:
+        manifest["inputs"]["raster"]["path"] = os.path.relpath(raster, out.parent or ".")
+    paths = {f: (out if f == main_fmt else Path(stem + FORMAT_SUFFIX[f])) for f in fmts}
+    manifest["outputs"] = {f: Path(p).name for f, p in paths.items()}
+    manifest_path = Path(stem + ".design.json")
+    with OutputSet(overwrite=overwrite) as outs:
+        for f, p in paths.items():
+            outs.add(p, lambda tmp, f=f: POINT_FORMATS[f](result.points, tmp))
+        outs.add(manifest_path, lambda tmp: _write_manifest_tmp(tmp, manifest))
+        if not no_map:
+            fig = plot_points(fr, result.points)
+            outs.add(Path(stem + ".png"), lambda tmp: fig.savefig(tmp, format="png", dpi=110,
+                                                                  metadata={"Software": None}, bbox_inches="tight"))
+    main = result.main
+    echo_err(f"{len(main)} points + {len(result.points) - len(main)} reserves in {len(manifest['strata'])} strata "
+             f"-> {', '.join(str(p) for p in paths.values())}, {manifest_path}")
+    echo_err(_EMPTY_RULE)
+
+
+def _write_manifest_tmp(tmp: Path, manifest: dict) -> None:
+    import json
+
+    from hiddenpop.io import _json_default
+
+    tmp.write_text(json.dumps(manifest, indent=2, sort_keys=True, ensure_ascii=False, default=_json_default) + "\n",
+                   encoding="utf-8")
+
+
+@frame.command("inclusion")
+@click.argument("design", type=click.Path(dir_okay=False))
+@click.argument("households", type=click.Path(dir_okay=False))
+@click.option("--lon-col", default="lon", show_default=True)
+@click.option("--lat-col", default="lat", show_default=True)
+@click.option("--stratum-col", default=None, help="Households' stratum column (default: located from lon/lat).")
+@click.option("--id-col", default="hh_id", show_default=True, help="Household id column copied to the output.")
+@click.option("--radius", type=float, default=None, help="Override the design's radius (metres).")
+@output_option(help="Output CSV ('-' for standard output).")
+@overwrite_option
+def inclusion(design, households, lon_col, lat_col, stratum_col, id_col, radius, output, overwrite):
+    """First-stage probabilities of HOUSEHOLDS (CSV with lon/lat) under DESIGN (.design.json).
+
+    Output columns: id, stratum, p_hit (per-draw chance that a point falls within R),
+    expected_hits (n_h * p_hit), stage1_prob (1 - (1 - p_hit)^n_h), n_points. Household
+    coordinates are not copied to the output.
+    """
+    from hiddenpop.io import read_csv, write_csv
+    from hiddenpop.io.spatial import read_manifest
+    from hiddenpop.spatial import first_stage_probabilities
+
+    man = read_manifest(design)
+    hh = read_csv(households)
+    res = first_stage_probabilities(man, hh, lon_col=lon_col, lat_col=lat_col, stratum_col=stratum_col,
+                                    radius_m=radius, source=str(households))
+    if id_col in hh.columns:
+        res.insert(0, id_col, hh[id_col].to_numpy())
+    write_csv(output, res, overwrite=overwrite)
+
+
+@frame.command("size")
+@click.option("--margin", type=float, required=True, help="Target margin of error for a proportion (e.g. 0.05).")
+@click.option("--proportion", type=float, default=0.5, show_default=True, help="Expected proportion.")
+@click.option("--deff", type=float, default=2.0, show_default=True, help="Design effect (clustering in circles).")
+@click.option("--households-per-point", type=float, required=True,
+              help="Expected eligible households per point (circle).")
+@click.option("--response-rate", type=float, default=1.0, show_default=True)
+@click.option("--confidence", type=float, default=0.95, show_default=True)
+@click.option("--strata", default=None, help="Comma-separated stratum labels (each reaches the margin).")
+@json_option
+def size(margin, proportion, deff, households_per_point, response_rate, confidence, strata, as_json):
+    """Points needed per stratum for a target margin of error."""
+    from hiddenpop.spatial import points_per_stratum
+
+    labels = [s.strip() for s in strata.split(",")] if strata else None
+    tab = points_per_stratum(margin, households_per_point=households_per_point, strata=labels, proportion=proportion,
+                             deff=deff, response_rate=response_rate, confidence=confidence)
+    if as_json:
+        click.echo(tab.to_json(orient="records"))
+        return
+    for r in tab.itertuples(index=False):
+        click.echo(f"stratum {r.stratum}: {r.points} points ({r.households} responding households, "
+                   f"{r.households_per_point:g} eligible per point, response {response_rate:g}, deff {deff:g})")
+    click.echo(f"total: {int(tab['points'].sum())} points")
+
+
+@frame.command("replace")
+@click.argument("design", type=click.Path(dir_okay=False))
+@click.argument("point_id")
+@click.option("--points", "points_path", type=click.Path(dir_okay=False), required=True,
+              help="The points file (.csv/.gpkg/.geojson) of the design.")
+@click.option("--reason", type=click.Choice(["inaccessible", "unsafe", "access_refused", "outside_frame"]),
+              required=True, help="Why the point cannot be visited. 'No households' is never a reason.")
+@click.option("--note", default="", help="Free text for the log.")
+@click.option("--date", default=None, help="ISO date of the decision.")
+@output_option(help="Updated manifest (use the same path with --overwrite to update in place).")
+@overwrite_option
+def replace(design, point_id, points_path, reason, note, date, output, overwrite):
+    """Log that POINT_ID cannot be reached and take the next reserve of its stratum.
+
+    A point with no refugee household is a valid zero: it is NOT replaced.
+    """
+    from hiddenpop.io.spatial import read_manifest, read_points, write_manifest
+    from hiddenpop.spatial import record_replacement
+
+    man = read_manifest(design)
+    pts = read_points(points_path)
+    new, reserve_id = record_replacement(man, point_id, reason=reason, points=pts, note=note, date=date)
+    write_manifest(output, new, overwrite=overwrite)
+    click.echo(reserve_id)

@@ -27,6 +27,8 @@ from hiddenpop.spatial.designs import (
 from hiddenpop.spatial.frame import SamplingFrame, choose_working_crs
 from hiddenpop.spatial.geometry import DiscAreaCalculator, disc_area_in_polygon
 from hiddenpop.spatial.inclusion import FirstStageDesign, first_stage_probabilities
+from hiddenpop.spatial.plot import plot_points
+from hiddenpop.spatial.samplesize import points_needed, points_per_stratum
 
 __all__ = [
     "SamplingFrame",
@@ -52,4 +54,7 @@ __all__ = [
     "record_replacement",
     "REPLACEMENT_REASONS",
     "densities_from_manifest",
+    "plot_points",
+    "points_needed",
+    "points_per_stratum",
 ]
