@@ -1,11 +1,157 @@
-"""``hiddenpop estimate``: design-based estimates from any weighted survey file."""
+"""``hiddenpop estimate``: design-based estimates from any weighted survey file.
+
+The design columns default to those ``hiddenpop weights compute`` writes
+(``final_weight``, ``stratum``, ``psu``); name them with ``--weight-col``,
+``--stratum-col``, ``--psu-col`` and ``--fpc-col`` for a survey from elsewhere
+(``--stratum-col none`` / ``--psu-col none`` for an unstratified / unclustered design).
+"""
 from __future__ import annotations
+
+import json
 
 import click
 
+from hiddenpop.commands._common import echo_err, json_option, output_option, overwrite_option, progress
+
 __all__ = ["estimate"]
+
+_VARIANCES = ["linearization", "jk1", "jkn", "bootstrap", "replicate"]
+
+
+def _none(value: str | None) -> str | None:
+    return None if value is None or value.lower() in ("none", "") else value
+
+
+def _plain(value):
+    """JSON-ready scalar: NaN → null, numpy → Python."""
+    import math
+
+    if hasattr(value, "item"):
+        value = value.item()
+    if isinstance(value, float) and math.isnan(value):
+        return None
+    return value
+
+
+def _split(values: tuple[str, ...]) -> list[str]:
+    return [v.strip() for item in values for v in item.split(",") if v.strip()]
 
 
 @click.command()
-def estimate() -> None:
-    """Design-based estimates with standard errors, by domain."""
+@click.argument("survey_file", type=click.Path(dir_okay=False, allow_dash=True))
+@click.option("--var", "variables", multiple=True, required=True,
+              help="Variable(s) to estimate; repeat or separate with commas.")
+@click.option("--stat", "statistic", type=click.Choice(["mean", "total", "proportion", "ratio", "quantile"]),
+              default="mean", show_default=True, help="Statistic.")
+@click.option("--by", multiple=True,
+              help="Domain variables crossed together, e.g. registered,sex; repeat --by for several tables.")
+@click.option("--denominator", default=None, help="Denominator column for --stat ratio.")
+@click.option("--quantile", "quantiles", type=float, multiple=True,
+              help="Probability for --stat quantile (repeatable; default 0.5).")
+@click.option("--variance", type=click.Choice(_VARIANCES), default="linearization", show_default=True,
+              help="Variance method (replicate = replicate weight columns named by --replicate-cols).")
+@click.option("--reps", type=click.IntRange(2), default=500, show_default=True, help="Bootstrap replicates.")
+@click.option("--rng-seed", type=int, default=None, help="Seed of the random number generator (bootstrap).")
+@click.option("--min-cell", type=click.IntRange(0), default=None,
+              help="Suppress estimates with fewer respondents than this.")
+@click.option("--level", type=click.FloatRange(0, 1, min_open=True, max_open=True), default=0.95,
+              show_default=True, help="Confidence level.")
+@click.option("--proportion-ci", type=click.Choice(["wald", "logit"]), default="wald", show_default=True,
+              help="Interval for proportions (logit = R svyciprop).")
+@click.option("--weight-col", default="final_weight", show_default=True, help="Weight column.")
+@click.option("--stratum-col", default="stratum", show_default=True, help="Stratum column ('none' for none).")
+@click.option("--psu-col", default="psu", show_default=True, help="PSU column ('none': each row is a PSU).")
+@click.option("--fpc-col", default=None, help="FPC column: sampling fraction (≤1) or population PSU count.")
+@click.option("--lonely-psu", type=click.Choice(["fail", "adjust", "certainty", "remove", "average"]),
+              default="fail", show_default=True, help="Policy for strata with a single PSU.")
+@click.option("--replicate-cols", default=None, help="Replicate weight columns (comma list) for --variance replicate.")
+@click.option("--replicate-method", type=click.Choice(["bootstrap", "jk1", "other"]), default="bootstrap",
+              show_default=True, help="How the --replicate-cols were made (sets the variance scale).")
+@click.option("--replicate-weights-out", type=click.Path(dir_okay=False), default=None,
+              help="Also write the replicate analysis weights (jk1/jkn/bootstrap) for R or Stata.")
+@click.option("--id-col", default=None, help="Id column copied into --replicate-weights-out (default hh_id/child_id).")
+@output_option(required=False, help="Output CSV (default: standard output).")
+@json_option
+@overwrite_option
+def estimate(survey_file, variables, statistic, by, denominator, quantiles, variance, reps, rng_seed, min_cell,
+             level, proportion_ci, weight_col, stratum_col, psu_col, fpc_col, lonely_psu, replicate_cols,
+             replicate_method, replicate_weights_out, id_col, output, as_json, overwrite) -> None:
+    """Design-based estimates with standard errors, by domain.
+
+    \b
+    Examples:
+      hiddenpop estimate weights.csv --var works --stat mean --by registered,sex -o est.csv
+      hiddenpop estimate hh.csv --weight-col weight --var income --stat quantile --quantile 0.5 --json
+      hiddenpop estimate weights.csv --var works --variance bootstrap --reps 500 --rng-seed 7 -o est.csv
+    """
+    from hiddenpop.errors import DesignError
+    from hiddenpop.io import OutputSet, check_writable, read_csv
+    from hiddenpop.weights.design import Design
+    from hiddenpop.weights.estimate import _domains, _normalise_by, estimate_table
+
+    if variance == "bootstrap" and rng_seed is None:
+        raise click.UsageError("--variance bootstrap needs --rng-seed N (same seed, same replicates)")
+    if statistic == "ratio" and not denominator:
+        raise click.UsageError("--stat ratio needs --denominator COLUMN")
+    if replicate_weights_out and variance not in ("jk1", "jkn", "bootstrap"):
+        raise click.UsageError("--replicate-weights-out needs --variance jk1, jkn or bootstrap")
+    # refuse to clobber before doing any work
+    if output and output != "-":
+        check_writable(output, overwrite=overwrite)
+    if replicate_weights_out:
+        check_writable(replicate_weights_out, overwrite=overwrite)
+    data = read_csv(survey_file)
+    rep_cols = tuple(_split((replicate_cols,))) if replicate_cols else None
+    if variance == "replicate" and not rep_cols:
+        raise click.UsageError("--variance replicate needs --replicate-cols rep_1,rep_2,...")
+    design = Design(weight_col=weight_col, stratum_col=_none(stratum_col), psu_col=_none(psu_col),
+                    fpc_col=_none(fpc_col), lonely_psu=lonely_psu, replicate_cols=rep_cols,
+                    replicate_method=replicate_method if rep_cols else None)
+    prepared = design.prepare(data, source=str(survey_file))
+    variables_l = _split(variables)
+    crossings = _normalise_by(list(_split((b,)) for b in by)) if by else []
+    replicates = None
+    if variance in ("jk1", "jkn", "bootstrap"):
+        from hiddenpop.weights.replicates import make_replicates
+
+        replicates = make_replicates(data, prepared, method=variance, reps=reps, rng=rng_seed)
+    n_cells = sum(len(_domains(data, c)) for c in crossings) if crossings else 1
+    with progress(n_cells * len(variables_l), "estimating") as advance:
+        table = estimate_table(data, prepared, variables=variables_l, statistic=statistic,
+                               by=crossings or None, variance=variance if replicates is None else "linearization",
+                               replicates=replicates, min_cell=min_cell, denominator=denominator,
+                               quantiles=list(quantiles) or [0.5], level=level, proportion_ci=proportion_ci,
+                               progress=advance)
+    rep_frame = None
+    if replicate_weights_out:
+        from hiddenpop.weights.replicates import replicate_weights_frame, stata_svyset_call, svrepdesign_call
+
+        if id_col is None:
+            id_col = next((c for c in ("hh_id", "child_id", "id") if c in data.columns), None)
+        elif id_col not in data.columns:
+            raise DesignError(f"id column {id_col!r} not found", where=str(survey_file), fix="name an existing column")
+        rep_frame = replicate_weights_frame(replicates, prepared.weights, ids=data[id_col] if id_col else None,
+                                            id_col=id_col or "id", weight_col=weight_col)
+    with OutputSet(overwrite=overwrite) as out:
+        if output and output != "-":
+            out.add(output, lambda p: table.to_csv(p, index=False, lineterminator="\n"))
+        if rep_frame is not None:
+            out.add(replicate_weights_out,
+                    lambda p: rep_frame.to_csv(p, index=False, lineterminator="\n", float_format="%.17g"))
+            if not __import__("numpy").allclose(replicates.rscales, replicates.rscales[0]):
+                import pandas as pd
+
+                side = str(replicate_weights_out).rsplit(".", 1)[0] + ".rscales.csv"
+                rs = pd.DataFrame({"replicate": [f"rep_{i + 1}" for i in range(replicates.n_replicates)],
+                                   "rscale": replicates.rscales})
+                out.add(side, lambda p: rs.to_csv(p, index=False, lineterminator="\n", float_format="%.17g"))
+    if rep_frame is not None:
+        echo_err("R:\n" + svrepdesign_call(replicates, file=str(replicate_weights_out), weight_col=weight_col))
+        echo_err("Stata:\n" + stata_svyset_call(replicates, file=str(replicate_weights_out), weight_col=weight_col))
+    if as_json:
+        records = [{k: _plain(v) for k, v in row.items()} for row in table.to_dict("records")]
+        click.echo(json.dumps(records, indent=2, allow_nan=False))
+    elif not output or output == "-":
+        click.echo(table.to_csv(index=False, lineterminator="\n"), nl=False)
+    else:
+        echo_err(f"wrote {len(table)} estimate(s) to {output}", level=1)

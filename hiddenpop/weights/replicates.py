@@ -342,21 +342,30 @@ def svrepdesign_call(factors: ReplicateFactors, *, file: str = "replicate_weight
             f'                          combined.weights = TRUE, mse = {"TRUE" if factors.mse else "FALSE"})')
 
 
-def stata_svyset_call(factors: ReplicateFactors, *, weight_col: str = "final_weight", prefix: str = "rep_") -> str:
+def stata_svyset_call(factors: ReplicateFactors, *, file: str = "replicate_weights.csv",
+                      weight_col: str = "final_weight", prefix: str = "rep_") -> str:
     """The Stata ``svyset`` line for the exported replicate weights.
 
     Bootstrap: Stata's ``svy bootstrap`` variance is (1/B) Σ (θ_r - θ̄)², ours (and R's
     subbootstrap) (1/(B-1)) Σ (θ_r - θ̄)²: Stata's SE is smaller by √((B-1)/B) (0.1% for
-    B = 500). Jackknife: ``jkrweight`` with per-replicate multipliers and ``mse`` off.
+    B = 500). Jackknife: ``jkrweight`` groups with their multipliers scale·rscale; Stata
+    centres jackknife replicates differently from R unless ``mse`` is set, so ``mse`` is
+    given (equal to R's ``mse=TRUE``; it differs from the default ``mse=FALSE`` in the
+    second order only).
     """
     b = factors.n_replicates
     if factors.method == "bootstrap":
-        return (f"import delimited replicate_weights.csv, clear\n"
+        return (f"import delimited {file}, clear\n"
                 f"svyset [pweight={weight_col}], bsrweight({prefix}1-{prefix}{b}) vce(bootstrap)\n"
                 f"svy bootstrap: mean <variable>")
-    mult = " ".join(f"{m:.17g}" for m in factors.scale * factors.rscales)
-    return (f"import delimited replicate_weights.csv, clear\n"
-            f"svyset [pweight={weight_col}], jkrweight({prefix}1-{prefix}{b}, multiplier({mult})) vce(jackknife)\n"
+    mult = factors.scale * factors.rscales
+    groups, start = [], 0
+    for i in range(1, b + 1):
+        if i == b or mult[i] != mult[start]:
+            groups.append(f"jkrweight({prefix}{start + 1}-{prefix}{i}, multiplier({mult[start]:.17g}))")
+            start = i
+    return (f"import delimited {file}, clear\n"
+            f"svyset [pweight={weight_col}], {' '.join(groups)} vce(jackknife) mse\n"
             f"svy jackknife: mean <variable>")
 
 
