@@ -84,7 +84,7 @@ def graph_frame(table: pd.DataFrame, *, source: str | None = None) -> pd.DataFra
     tree = RecruitmentTree(ids=ids, parent=parent)
     cp = coupons_per_recruiter(table)
     times = parse_times(table["interview_time"] if "interview_time" in table else [None] * len(table))
-    tv = times.to_numpy()
+    tv = times.dt.tz_localize(None).to_numpy(dtype="datetime64[ns]")
     has = parent >= 0
     days = np.full(len(ids), np.nan)
     if has.any():

@@ -288,7 +288,7 @@ def validate_log(table: pd.DataFrame, *, source: str | None = None, design_requi
     tm = np.flatnonzero(t_missing) if (~t_missing).any() else np.array([], dtype=np.int64)
     out.add("time-missing", tm, "interview_time", [None] * len(tm), "interview time is missing")
     has_p = np.flatnonzero(parent >= 0)
-    tv = times.to_numpy()
+    tv = times.dt.tz_localize(None).to_numpy(dtype="datetime64[ns]")
     early = has_p[(tv[has_p] < tv[parent[has_p]])]
     out.add("recruit-before-recruiter", early, "interview_time", raw_t[early],
             lambda k, i: f"interviewed before the recruiter {ids[parent[i]]} (row {rows[parent[i]]}, "
