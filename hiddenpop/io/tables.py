@@ -70,7 +70,9 @@ def read_margins(path: PathLike) -> pd.DataFrame:
         i = int(np.flatnonzero(dup.to_numpy())[0])
         raise InputFileError(f"level {table['level'].iloc[i]!r} of {table['variable'].iloc[i]!r} is given twice",
                              where=format_where(path, row=i + 2, column="level"), fix="keep one total per level")
-    return table.reset_index(drop=True)
+    table = table.reset_index(drop=True)
+    table.attrs["source"] = str(path)
+    return table
 
 
 def write_replicate_weights(path: PathLike, frame: pd.DataFrame, *, rscales: np.ndarray | None = None,

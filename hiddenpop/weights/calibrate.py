@@ -97,6 +97,7 @@ def normalise_margins(margins: Any, *, source: str = "margins") -> list[Margin]:
     if isinstance(margins, Mapping):
         rows = [(var, lev, tot, None) for var, levs in margins.items() for lev, tot in dict(levs).items()]
     elif isinstance(margins, pd.DataFrame):
+        source = margins.attrs.get("source", source)
         check_columns(margins, ["variable", "level", "total"], source=source)
         rows = [(r.variable, r.level, r.total, i + 2) for i, r in enumerate(margins.itertuples(index=False))]
     else:
@@ -189,12 +190,7 @@ def _build_cells(data: pd.DataFrame, margins: list[Margin]) -> _Cells:
                       for idx in zip(*(var_level[v] for v in m.variables))]
         index = {lev: j for j, lev in enumerate(m.levels)}
         cell_level = np.array([index.get(t, -1) for t in lab_tuples], dtype=np.intp)
-        if (cell_level < 0).any():
-            missing = sorted({"|".join(t) for t, j in zip(lab_tuples, cell_level) if j < 0})
-            raise DesignError(f"the data have level(s) {truncate_list(repr(x) for x in missing)} of "
-                              f"{' x '.join(m.variables)!r} with no total in the margins",
-                              where=m.source, fix="add a total for every level present in the data, or recode the data")
-        seen = np.bincount(cell_level, minlength=len(m.levels)) > 0
+        seen = np.bincount(cell_level[cell_level >= 0], minlength=len(m.levels)) > 0
         if not seen.all():
             j = int(np.flatnonzero(~seen)[0])
             row = m.rows[j] if m.rows else None
@@ -203,6 +199,11 @@ def _build_cells(data: pd.DataFrame, margins: list[Margin]) -> _Cells:
                 f"(levels in the data: {truncate_list(sorted({'|'.join(t) for t in lab_tuples}))})",
                 where=f"{m.source}, row {row}, column 'level', value {'|'.join(m.levels[j])!r}" if row else m.source,
                 fix="correct the level's spelling or coding, or collapse it with a neighbouring level")
+        if (cell_level < 0).any():
+            missing = sorted({"|".join(t) for t, j in zip(lab_tuples, cell_level) if j < 0})
+            raise DesignError(f"the data have level(s) {truncate_list(repr(x) for x in missing)} of "
+                              f"{' x '.join(m.variables)!r} with no total in the margins",
+                              where=m.source, fix="add a total for every level present in the data, or recode the data")
         level_of_cell.append(cell_level)
         dummies = np.zeros((n_cells, len(m.levels)))
         dummies[np.arange(n_cells), cell_level] = 1.0
