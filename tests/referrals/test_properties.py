@@ -1,0 +1,136 @@
+"""Property-based tests: random valid forests are accepted; each random corruption is reported.
+
+Expected behaviour comes from the rule definitions in hiddenpop.rds.validate.RULES; the waves of a
+random forest are checked against an independent route (walking up the recruiter chain).
+"""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from hiddenpop.errors import HiddenPopError
+from hiddenpop.rds.graph import graph_frame
+from hiddenpop.rds.validate import validate_log
+
+
+@st.composite
+def forests(draw):
+    n = draw(st.integers(1, 40))
+    parents = [-1]
+    for i in range(1, n):
+        parents.append(draw(st.integers(-1, i - 1)))  # recruiter comes earlier (or a new seed)
+    rows = []
+    t0 = pd.Timestamp("2024-05-01T08:00")
+    for i, p in enumerate(parents):
+        rows.append({"respondent_id": f"R{i}", "redeemed_coupon": None if p < 0 else f"K{i}",
+                     "issued_coupons": None, "point_id": f"P{i}" if p < 0 else None,
+                     "network_size": float(draw(st.integers(1, 30))) + 40,  # ≥ 41 > max recruits (39)
+                     "interview_time": (t0 + pd.Timedelta(hours=i)).isoformat()})
+    for i, p in enumerate(parents):
+        if p >= 0:
+            prev = rows[p]["issued_coupons"]
+            rows[p]["issued_coupons"] = f"K{i}" if pd.isna(prev) else prev + f";K{i}"
+    return pd.DataFrame(rows), parents
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(forests())
+def test_random_valid_forest_is_accepted(data):
+    table, parents = data
+    assert validate_log(table, source="f.csv", design_requires_point=True) == []
+    frame = graph_frame(table)
+    waves = []
+    for i in range(len(parents)):  # independent route: count steps up to the seed
+        w, v = 0, parents[i]
+        while v >= 0:
+            w, v = w + 1, parents[v]
+        waves.append(w)
+    assert frame["wave"].tolist() == waves
+
+
+CORRUPTIONS = ["duplicate-id", "coupon-never-issued", "coupon-redeemed-twice", "coupon-issued-twice",
+               "self-recruitment", "recruit-before-recruiter", "network-size-negative", "network-size-not-number",
+               "missing-id", "time-not-iso", "recruitment-cycle", "seed-without-point"]
+
+
+@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(forests(), st.sampled_from(CORRUPTIONS), st.data())
+def test_each_corruption_is_reported(data, corruption, pick):
+    table, parents = data
+    t = table.copy().astype(object)
+    n = len(t)
+    i = pick.draw(st.integers(0, n - 1))
+    recruits = [k for k, p in enumerate(parents) if p >= 0]
+    if corruption == "duplicate-id":
+        if n < 2:
+            return
+        j = pick.draw(st.integers(0, n - 1).filter(lambda j: j != i))
+        t.loc[max(i, j), "respondent_id"] = t.loc[min(i, j), "respondent_id"]
+        row = max(i, j)
+    elif corruption in ("coupon-never-issued", "coupon-redeemed-twice", "self-recruitment",
+                        "recruit-before-recruiter", "recruitment-cycle"):
+        if not recruits:
+            return
+        r = pick.draw(st.sampled_from(recruits))
+        if corruption == "coupon-never-issued":
+            t.loc[r, "redeemed_coupon"] = "NOPE"
+            row = r
+        elif corruption == "coupon-redeemed-twice":
+            if n < 2:
+                return
+            other = pick.draw(st.integers(0, n - 1).filter(lambda j: j != r))
+            t.loc[other, "redeemed_coupon"] = t.loc[r, "redeemed_coupon"]
+            row = max(r, other)
+        elif corruption == "self-recruitment":
+            t.loc[r, "issued_coupons"] = t.loc[r, "redeemed_coupon"]
+            t.loc[parents[r], "issued_coupons"] = None
+            row = r
+        elif corruption == "recruit-before-recruiter":
+            t.loc[r, "interview_time"] = "2024-04-01T00:00"
+            row = r
+        else:  # make the seed of r's chain redeem a coupon issued to r: a cycle through the seed
+            s = r
+            while parents[s] >= 0:
+                s = parents[s]
+            prev = t.loc[r, "issued_coupons"]
+            t.loc[r, "issued_coupons"] = "LOOP" if pd.isna(prev) else prev + ";LOOP"
+            t.loc[s, "redeemed_coupon"] = "LOOP"
+            row = s
+    elif corruption == "coupon-issued-twice":
+        if not recruits:
+            return
+        r = pick.draw(st.sampled_from(recruits))
+        code = t.loc[r, "redeemed_coupon"]
+        j = pick.draw(st.integers(0, n - 1).filter(lambda j: j != parents[r]))
+        prev = t.loc[j, "issued_coupons"]
+        t.loc[j, "issued_coupons"] = code if pd.isna(prev) else prev + ";" + code
+        row = j if j > parents[r] else parents[r]
+    elif corruption == "network-size-negative":
+        t.loc[i, "network_size"] = -float(pick.draw(st.integers(1, 9)))
+        row = i
+    elif corruption == "network-size-not-number":
+        t.loc[i, "network_size"] = "many"
+        row = i
+    elif corruption == "missing-id":
+        t.loc[i, "respondent_id"] = None
+        row = i
+    elif corruption == "time-not-iso":
+        t.loc[i, "interview_time"] = "yesterday"
+        row = i
+    else:  # seed-without-point
+        seeds = [k for k, p in enumerate(parents) if p < 0]
+        row = pick.draw(st.sampled_from(seeds))
+        t.loc[row, "point_id"] = None
+    try:
+        problems = validate_log(t, source="f.csv", design_requires_point=True)
+    except HiddenPopError:  # only the project's own errors may escape
+        raise AssertionError("validate_log must report, not raise")
+    hits = [p for p in problems if p.rule == corruption]
+    assert hits, (corruption, [str(p) for p in problems])
+    assert row + 2 in [p.row for p in hits]
+    try:  # building the graph either works or raises a hiddenpop error, nothing else
+        graph_frame(t)
+    except HiddenPopError:
+        pass
