@@ -313,6 +313,9 @@ def _check_weights(series: pd.Series, *, column: str, source: str) -> np.ndarray
     if bad.any():
         pos = int(np.flatnonzero(bad)[0])
         raw = series.iloc[pos]
+        raw = raw.item() if hasattr(raw, "item") else raw
+        if isinstance(raw, float) and raw.is_integer():
+            raw = int(raw)
         what = "missing" if pd.isna(raw) else ("not a number" if not np.isfinite(values[pos]) else "not > 0")
         raise DesignError(
             f"weight {what}; {int(bad.sum())} row(s) have a missing, non-numeric or non-positive weight",

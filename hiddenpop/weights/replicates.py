@@ -244,7 +244,7 @@ def make_replicates(data: pd.DataFrame | None, design: Design | PreparedDesign, 
     --------
     >>> df = pd.DataFrame({"w": [1.0] * 6, "h": list("AAABBB"), "c": [1, 2, 3, 1, 2, 3]})
     >>> rf = make_replicates(df, Design(weight_col="w", stratum_col="h", psu_col="c"), method="jkn")
-    >>> rf.factors.shape, rf.scale, rf.rscales[0]
+    >>> rf.factors.shape, rf.scale, float(rf.rscales[0])
     ((6, 6), 1.0, 0.6666666666666666)
     >>> rb = make_replicates(df, Design(weight_col="w", stratum_col="h", psu_col="c"), reps=4, rng=1)
     >>> sorted(set(rb.factors.ravel().round(2)))

@@ -1,0 +1,91 @@
+"""``hiddenpop estimate`` on the R reference survey (tests/data/survey_reference/households.csv)."""
+from __future__ import annotations
+
+import json
+
+import pandas as pd
+import pytest
+
+from hiddenpop.cli import main
+from tests.conftest import SURVEY_REFERENCE
+from tests.weights.test_estimate import ref_row
+
+HH = str(SURVEY_REFERENCE / "households.csv")
+HL = str(SURVEY_REFERENCE / "households_lonely.csv")
+COLS = ["variable", "statistic", "domain", "estimate", "se", "ci_low", "ci_high", "deff", "cv", "n", "suppressed",
+        "method"]
+
+
+def test_domains_to_csv_match_r(runner, tmp_path):
+    out = tmp_path / "est.csv"
+    res = runner.invoke(main, ["estimate", HH, "--weight-col", "weight", "--var", "children_working",
+                               "--stat", "mean", "--by", "registered,sex_head", "-o", str(out)])
+    assert res.exit_code == 0, res.output + res.stderr
+    t = pd.read_csv(out)
+    assert list(t.columns) == COLS and len(t) == 4
+    for row in t.to_dict("records"):  # rows base/mean/children_working/registered=..&sex_head=..
+        r = ref_row("base", "mean", "children_working", row["domain"])
+        assert row["se"] == pytest.approx(r.se, rel=1e-8) and row["deff"] == pytest.approx(r.deff, rel=1e-8)
+
+
+def test_json_ratio_and_suppression(runner):
+    res = runner.invoke(main, ["estimate", HH, "--weight-col", "weight", "--var", "children_working", "--stat",
+                               "ratio", "--denominator", "n_children", "--by", "sex_head", "--min-cell", "1000",
+                               "--json"])
+    assert res.exit_code == 0, res.stderr
+    rows = json.loads(res.stdout)
+    assert [list(r) for r in rows] == [COLS, COLS]
+    f, m = rows  # sex_head=F has 1036 rows (kept), M 1810
+    r = ref_row("base", "ratio", "children_working/n_children", "sex_head=F")
+    assert f["estimate"] == pytest.approx(r.estimate, rel=1e-12) and not f["suppressed"]
+    res = runner.invoke(main, ["estimate", HH, "--weight-col", "weight", "--var", "income", "--by", "registered",
+                               "--min-cell", "1000", "--json"])
+    rows = json.loads(res.stdout)
+    assert rows[0]["suppressed"] and rows[0]["estimate"] is None and rows[0]["n"] < 1000
+
+
+def test_lonely_policy_option_and_fail_message(runner):
+    res = runner.invoke(main, ["estimate", HL, "--weight-col", "weight", "--var", "income", "--json"])
+    assert res.exit_code == 1
+    assert "Stratum (PRV11) has only one PSU at stage 1" in res.stderr and "Traceback" not in res.stderr
+    res = runner.invoke(main, ["estimate", HL, "--weight-col", "weight", "--var", "income", "--lonely-psu",
+                               "adjust", "--json"])
+    assert res.exit_code == 0
+    assert json.loads(res.stdout)[0]["se"] == pytest.approx(ref_row("lonely_adjust", "mean", "income").se, rel=1e-8)
+
+
+def test_quantile_jkn_and_bootstrap_export(runner, tmp_path):
+    res = runner.invoke(main, ["estimate", HH, "--weight-col", "weight", "--var", "income", "--stat", "quantile",
+                               "--quantile", "0.9", "--json"])
+    q = json.loads(res.stdout)[0]
+    assert q["estimate"] == ref_row("quantile_math_mean", "quantile_0.9", "income").estimate
+    res = runner.invoke(main, ["estimate", HH, "--weight-col", "weight", "--var", "children_working",
+                               "--variance", "jkn", "--json"])
+    assert json.loads(res.stdout)[0]["se"] == pytest.approx(ref_row("rep_jkn", "mean", "children_working").se,
+                                                             rel=1e-8)
+    rw = tmp_path / "rw.csv"
+    res = runner.invoke(main, ["estimate", HH, "--weight-col", "weight", "--var", "children_working",
+                               "--variance", "bootstrap", "--reps", "20", "--rng-seed", "5",
+                               "--replicate-weights-out", str(rw), "-o", str(tmp_path / "e.csv")])
+    assert res.exit_code == 0, res.stderr
+    frame = pd.read_csv(rw)
+    assert list(frame.columns[:3]) == ["hh_id", "weight", "rep_1"] and frame.shape == (2846, 22)
+    assert "svrepdesign" in res.stderr and "bsrweight(rep_1-rep_20)" in res.stderr
+
+
+def test_usage_and_data_errors_write_nothing(runner, tmp_path):
+    out = tmp_path / "e.csv"
+    res = runner.invoke(main, ["estimate", HH, "--weight-col", "weight", "--var", "income", "--variance",
+                               "bootstrap", "-o", str(out)])
+    assert res.exit_code == 2 and "--rng-seed" in res.stderr
+    bad = tmp_path / "bad.csv"
+    pd.read_csv(HH).assign(weight=lambda d: d.weight.where(d.index != 9, -1)).to_csv(bad, index=False)
+    res = runner.invoke(main, ["estimate", str(bad), "--weight-col", "weight", "--var", "income", "-o", str(out)])
+    assert res.exit_code == 1
+    assert "row 11, column 'weight', value -1" in res.stderr
+    assert not out.exists()
+    res = runner.invoke(main, ["estimate", HH, "--var", "income", "-o", str(out)])
+    assert res.exit_code == 1 and "'final_weight'" in res.stderr and not out.exists()
+    out.write_text("x")
+    res = runner.invoke(main, ["estimate", HH, "--weight-col", "weight", "--var", "income", "-o", str(out)])
+    assert res.exit_code == 1 and "already exists" in res.stderr
