@@ -145,21 +145,20 @@ class PointDensity:
         to_work = Transformer.from_crs(CRS.from_user_input(raster.crs), CRS.from_user_input(working_crs),
                                        always_xy=True)
         # window of cells covering the polygons (bounds taken in the raster CRS, with a margin)
-        minx, miny, maxx, maxy = shapely.total_bounds(polygons)
-        bx = np.array([minx, maxx, maxx, minx, (minx + maxx) / 2, (minx + maxx) / 2, minx, maxx])
-        by = np.array([miny, miny, maxy, maxy, miny, maxy, (miny + maxy) / 2, (miny + maxy) / 2])
-        rx, ry = to_raster.transform(bx, by)
+        vx = shapely.get_coordinates(shapely.segmentize(polygons, max(1.0, float(np.sqrt(shapely.area(polygons).sum())) / 50)))
+        rx, ry = to_raster.transform(vx[:, 0], vx[:, 1])
+        rx, ry = np.asarray(rx), np.asarray(ry)
         det = a * e - b * d
         cols = (e * (rx - c) - b * (ry - f)) / det
         rows = (-d * (rx - c) + a * (ry - f)) / det
         nrow, ncol = raster.values.shape
-        r0, r1 = int(np.floor(rows.min())) - 1, int(np.ceil(rows.max())) + 1
-        c0, c1 = int(np.floor(cols.min())) - 1, int(np.ceil(cols.max())) + 1
-        if r0 < -1 or c0 < -1 or r1 > nrow + 1 or c1 > ncol + 1:
+        tol = 0.01  # straight edges in the working CRS bulge slightly in the raster CRS
+        if rows.min() < -tol or cols.min() < -tol or rows.max() > nrow + tol or cols.max() > ncol + tol:
             raise FrameError("the raster does not cover the whole frame",
                              where=raster.source or "raster",
                              fix="use a raster whose extent contains every frame polygon")
-        r0, c0, r1, c1 = max(r0, 0), max(c0, 0), min(r1, nrow), min(c1, ncol)
+        r0, r1 = max(int(np.floor(rows.min())) - 1, 0), min(int(np.ceil(rows.max())) + 1, nrow)
+        c0, c1 = max(int(np.floor(cols.min())) - 1, 0), min(int(np.ceil(cols.max())) + 1, ncol)
         rr, cc = np.meshgrid(np.arange(r0, r1), np.arange(c0, c1), indexing="ij")
         rr, cc = rr.ravel(), cc.ravel()
         vals = raster.values[rr, cc]

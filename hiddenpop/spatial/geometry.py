@@ -170,13 +170,18 @@ class DiscAreaCalculator:
         corr, degenerate = self._edge_terms(x, y, r)
         total += corr
         if degenerate.any():
-            # A centre exactly on an edge or a vertex: the area is continuous in the centre,
-            # so evaluate it a hair away (1e-9 r, in an irrational direction).
+            # A centre exactly on an edge or a vertex: the area is a C¹ function of the centre,
+            # so take the mean of two evaluations 1e-6 r away on either side (central
+            # difference: error O(1e-12 r²)).
             idx = np.flatnonzero(degenerate)
-            shift = 1e-9 * np.maximum(r[idx], 1e-300)
-            xs, ys = x[idx] + shift * 0.6180339887, y[idx] + shift * 0.7861513777
-            c2, _ = self._edge_terms(xs, ys, r[idx])
-            total[idx] = self._winding_weight(xs, ys, "within") * np.pi * r[idx] ** 2 + c2
+            shift = 1e-6 * r[idx]
+            ux, uy = shift * 0.6180339887, shift * 0.7861513777
+            acc = np.zeros(len(idx))
+            for sign in (1.0, -1.0):
+                xs, ys = x[idx] + sign * ux, y[idx] + sign * uy
+                c2, _ = self._edge_terms(xs, ys, r[idx])
+                acc += self._winding_weight(xs, ys, "within") * np.pi * r[idx] ** 2 + c2
+            total[idx] = 0.5 * acc
         return np.maximum(total, 0.0)
 
     def _edge_terms(self, x: np.ndarray, y: np.ndarray, r: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -236,7 +241,8 @@ def disc_area_in_polygon(x: Any, y: Any, radius: Any, polygon: Any) -> np.ndarra
     Notes
     -----
     Analytic (Green's theorem over the edges; see the module docstring), not a buffered
-    polygon. A centre exactly on an edge or vertex is evaluated 1e-9·r away from it.
+    polygon. A centre exactly on an edge or vertex is evaluated as the mean of two points 1e-6·r away on
+    either side (central difference, error about 1e-12 r²).
 
     Examples
     --------
