@@ -1,0 +1,273 @@
+"""Stage-1 inclusion probabilities of households, for every first-stage design.
+
+The first stage is the probability part of the two-stage design (methods §2.2). This
+module turns what the field and the design manifest record into the stage-1 inclusion
+probability ``stage1_prob`` (π¹) of each household and, where the first stage draws
+points with replacement, the expected number of hits ``expected_hits`` (e¹):
+
+* ``rgcs``: random geographic cluster sampling (points plus a fixed radius). π¹ =
+  1 − (1 − p)^n with p the point-density mass of the disc around the household, computed
+  from the design manifest by :func:`hiddenpop.spatial.first_stage_probabilities`;
+  e¹ = n p (Himelein, Eckman & Murray 2014).
+* ``pps-segment``: grid cell / segment PPS then listing: π¹ = π_c · q_s · k_c / L_c, with
+  π_c = n_h MOS_c / Σ MOS (certainty cells taken out first, :func:`pps_cell_probabilities`).
+* ``list-srs``: stratified SRS from a list frame (registry): π¹ = n_h / N_h.
+* ``column``: a probability already computed, given as a column.
+
+Every route checks that the probabilities lie in (0, 1] and names the offending row.
+
+References
+----------
+Himelein, Eckman & Murray (2014), J. Official Statistics 30(2); Lohr (2019), *Sampling:
+Design and Analysis*, ch. 6; Särndal, Swensson & Wretman (1992), §3.
+"""
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from hiddenpop._checks import check_columns
+from hiddenpop.errors import DesignError, format_where
+
+__all__ = [
+    "STAGE1_METHODS",
+    "stage1_probabilities",
+    "from_manifest",
+    "from_column",
+    "pps_segment_probabilities",
+    "pps_cell_probabilities",
+    "list_srs_probabilities",
+    "validate_probabilities",
+]
+
+
+def validate_probabilities(values: Any, *, column: str = "stage1_prob", source: str = "households",
+                           ids: Any = None, rows: Any = None) -> np.ndarray:
+    """Return ``values`` as floats after checking each lies in (0, 1].
+
+    The error names the file, the row as a person sees it in a CSV file (header is row 1)
+    and the household id, the column and the value.
+
+    >>> validate_probabilities([0.2, 1.0]).tolist()
+    [0.2, 1.0]
+    >>> validate_probabilities([0.2, 1.5], ids=["h1", "h2"], source="hh.csv")
+    Traceback (most recent call last):
+    ...
+    hiddenpop.errors.DesignError: hh.csv, row 3, column 'stage1_prob', value 1.5: probability outside (0, 1] (household h2; 1 bad row(s) in all). Fix: ...
+    """
+    arr = pd.to_numeric(pd.Series(values), errors="coerce").to_numpy(dtype=float)
+    raw = pd.Series(values).to_numpy(dtype=object)
+    bad = ~((arr > 0) & (arr <= 1))
+    if rows is not None:
+        bad &= np.asarray(rows, bool)
+    if bad.any():
+        i = int(np.flatnonzero(bad)[0])
+        label = f" (household {np.asarray(ids)[i]}" if ids is not None else " ("
+        label += f"{'; ' if ids is not None else ''}{int(bad.sum())} bad row(s) in all)"
+        value = raw[i] if pd.isna(arr[i]) else float(arr[i])
+        raise DesignError(
+            f"probability outside (0, 1]{label}" if not pd.isna(raw[i]) else f"missing probability{label}",
+            where=format_where(source, row=i + 2, column=column, value=value),
+            fix="a probability must be > 0 (the household could be selected) and <= 1; "
+                "check how it was computed or give the design manifest instead")
+    return arr
+
+
+def from_column(households: pd.DataFrame, *, column: str = "stage1_prob", source: str = "households",
+                id_col: str = "hh_id", rows: Any = None) -> pd.DataFrame:
+    """Stage-1 probabilities given directly as a column.
+
+    ``rows`` (boolean mask) restricts the check to the households that need a probability
+    (e.g. those found at a point); the others may be empty.
+
+    Returns
+    -------
+    DataFrame with ``stage1_prob`` and ``expected_hits`` (= π¹, a without-replacement design).
+
+    >>> hh = pd.DataFrame({"hh_id": ["a", "b"], "stage1_prob": [0.1, 0.25]})
+    >>> from_column(hh)["expected_hits"].tolist()
+    [0.1, 0.25]
+    """
+    check_columns(households, [column], source=source)
+    values = pd.to_numeric(households[column], errors="coerce")
+    mask = np.ones(len(households), bool) if rows is None else np.asarray(rows, bool)
+    ids = households[id_col].to_numpy() if id_col in households else None
+    validate_probabilities(households[column].to_numpy(), column=column, source=source, ids=ids, rows=mask)
+    return pd.DataFrame({"stage1_prob": values.to_numpy(float), "expected_hits": values.to_numpy(float)},
+                        index=households.index)
+
+
+def from_manifest(households: pd.DataFrame, manifest: Any, *, lon_col: str = "lon", lat_col: str = "lat",
+                  source: str = "households") -> pd.DataFrame:
+    """RGCS stage-1 probabilities from the design manifest and household locations.
+
+    Calls the spatial stage's exact disc–polygon computation
+    (:func:`hiddenpop.spatial.first_stage_probabilities`); households without a location
+    get NaN (needed only for households found at a point under GWSM).
+
+    Returns
+    -------
+    DataFrame with ``stratum``, ``p_hit``, ``expected_hits`` (n p), ``stage1_prob``
+    (1 − (1 − p)^n) and ``n_points``, aligned with ``households``.
+    """
+    from hiddenpop.spatial import first_stage_probabilities
+
+    check_columns(households, [lon_col, lat_col], source=source)
+    has_loc = households[lon_col].notna().to_numpy() & households[lat_col].notna().to_numpy()
+    out = pd.DataFrame(index=households.index,
+                       columns=["stratum", "p_hit", "expected_hits", "stage1_prob", "n_points"], dtype=float)
+    out["stratum"] = out["stratum"].astype(object)
+    if has_loc.any():
+        got = first_stage_probabilities(manifest, households.loc[has_loc], lon_col=lon_col, lat_col=lat_col)
+        got = got.set_axis(households.index[has_loc])
+        for col in out.columns:
+            if col in got:
+                out.loc[has_loc, col] = got[col].to_numpy()
+    return out
+
+
+def pps_cell_probabilities(mos: Any, n: Any, *, stratum: Any = None) -> np.ndarray:
+    """πps inclusion probabilities π_c = n_h MOS_c / Σ MOS, certainty cells taken out first.
+
+    Cells whose π would exceed 1 are taken with certainty (π = 1) and the remaining
+    sample is reallocated over the other cells, repeatedly (Särndal et al. 1992, §3.6).
+
+    Parameters
+    ----------
+    mos
+        Measure of size of each cell (> 0).
+    n
+        Number of cells drawn: one number, or a mapping stratum → n.
+    stratum
+        Stratum of each cell (``None``: one stratum).
+
+    Examples
+    --------
+    Sizes 50, 30, 10, 10 and n = 2: 2·50/100 = 1 → certainty; the other cell is drawn
+    from 30, 10, 10 with π = 30/50, 10/50, 10/50.
+
+    >>> pps_cell_probabilities([50, 30, 10, 10], 2).tolist()
+    [1.0, 0.6, 0.2, 0.2]
+    """
+    mos = np.asarray(mos, dtype=float)
+    if (~(mos > 0)).any():
+        i = int(np.flatnonzero(~(mos > 0))[0])
+        raise DesignError("measure of size must be > 0", where=format_where("cells", row=i + 2, column="mos",
+                                                                             value=float(mos[i])),
+                          fix="drop cells with no size from the frame or give them a small positive size")
+    strata = np.zeros(len(mos), dtype=object) if stratum is None else np.asarray(stratum, dtype=object)
+    out = np.zeros(len(mos))
+    for h in pd.unique(strata):
+        idx = np.flatnonzero(strata == h)
+        n_h = n[h] if isinstance(n, dict) else n
+        if n_h > len(idx):
+            raise DesignError(f"stratum {h!r}: {n_h} cells asked for but only {len(idx)} exist",
+                              fix="lower n or merge strata")
+        pi = np.zeros(len(idx))
+        certain = np.zeros(len(idx), bool)
+        while True:
+            rest = ~certain
+            pi[rest] = (n_h - certain.sum()) * mos[idx][rest] / mos[idx][rest].sum()
+            pi[certain] = 1.0
+            new = rest & (pi >= 1)
+            if not new.any():
+                break
+            certain |= new
+        out[idx] = pi
+    return out
+
+
+def pps_segment_probabilities(cell_prob: Any, segment_prob: Any, selected: Any, listed: Any, *,
+                              source: str = "households") -> np.ndarray:
+    """π¹ = π_c · q_s · k_c / L_c for cell PPS, segment choice and SRS of k_c of L_c listed.
+
+    >>> pps_segment_probabilities([0.5], [0.25], [10], [40]).tolist()
+    [0.03125]
+    """
+    pc = validate_probabilities(cell_prob, column="cell_prob", source=source)
+    qs = validate_probabilities(segment_prob, column="segment_prob", source=source)
+    k = np.asarray(selected, dtype=float)
+    big_l = np.asarray(listed, dtype=float)
+    bad = ~((k >= 1) & (big_l >= k))
+    if bad.any():
+        i = int(np.flatnonzero(bad)[0])
+        raise DesignError("households selected must be >= 1 and <= households listed",
+                          where=format_where(source, row=i + 2, column="households_selected", value=k[i]),
+                          fix=f"check the listing count ({big_l[i]}) and the number interviewed")
+    return pc * qs * k / big_l
+
+
+def list_srs_probabilities(stratum: Any, frame_sizes: dict, *, sample_sizes: dict | None = None,
+                           source: str = "households") -> np.ndarray:
+    """Stratified SRS from a list frame: π = n_h / N_h.
+
+    ``sample_sizes`` defaults to the number of rows of each stratum in ``stratum``.
+
+    >>> list_srs_probabilities(["a", "a", "b"], {"a": 20, "b": 5}).tolist()
+    [0.1, 0.1, 0.2]
+    """
+    strata = pd.Series(stratum, dtype=object)
+    counts = strata.value_counts().to_dict() if sample_sizes is None else sample_sizes
+    out = np.empty(len(strata))
+    for i, h in enumerate(strata):
+        if h not in frame_sizes:
+            raise DesignError("stratum has no frame size", where=format_where(source, row=i + 2, column="stratum",
+                                                                                value=h),
+                              fix="give the list-frame size N_h of every stratum")
+        out[i] = counts[h] / frame_sizes[h]
+    return validate_probabilities(out, source=source)
+
+
+def _rgcs(households: pd.DataFrame, *, manifest: Any = None, lon_col: str = "lon", lat_col: str = "lat",
+          source: str = "households", **_: Any) -> pd.DataFrame:
+    if manifest is None:
+        raise DesignError("the rgcs stage-1 method needs the design manifest", where=source,
+                          fix="pass --design points.design.json")
+    return from_manifest(households, manifest, lon_col=lon_col, lat_col=lat_col, source=source)
+
+
+def _pps_segment(households: pd.DataFrame, *, source: str = "households", **_: Any) -> pd.DataFrame:
+    cols = ["cell_prob", "segment_prob", "households_selected", "households_listed"]
+    check_columns(households, cols, source=source)
+    pi = pps_segment_probabilities(*(households[c] for c in cols), source=source)
+    return pd.DataFrame({"stage1_prob": pi, "expected_hits": pi}, index=households.index)
+
+
+def _list_srs(households: pd.DataFrame, *, frame_sizes: dict | None = None, stratum_col: str = "stratum",
+              source: str = "households", **_: Any) -> pd.DataFrame:
+    if frame_sizes is None:
+        raise DesignError("the list-srs stage-1 method needs the frame size of each stratum", where=source,
+                          fix="pass frame_sizes={stratum: N_h}")
+    check_columns(households, [stratum_col], source=source)
+    pi = list_srs_probabilities(households[stratum_col], frame_sizes, source=source)
+    return pd.DataFrame({"stage1_prob": pi, "expected_hits": pi}, index=households.index)
+
+
+def _column(households: pd.DataFrame, *, column: str = "stage1_prob", source: str = "households",
+            rows: Any = None, **_: Any) -> pd.DataFrame:
+    return from_column(households, column=column, source=source, rows=rows)
+
+
+STAGE1_METHODS: dict[str, Callable[..., pd.DataFrame]] = {
+    "rgcs": _rgcs,
+    "pps-segment": _pps_segment,
+    "list-srs": _list_srs,
+    "column": _column,
+}
+
+
+def stage1_probabilities(households: pd.DataFrame, method: str | Callable = "column", **kwargs: Any) -> pd.DataFrame:
+    """Stage-1 probabilities by a named method of :data:`STAGE1_METHODS` (or a callable).
+
+    >>> hh = pd.DataFrame({"hh_id": [1, 2], "stage1_prob": [0.5, 0.2]})
+    >>> stage1_probabilities(hh, "column")["stage1_prob"].tolist()
+    [0.5, 0.2]
+    """
+    if callable(method):
+        return method(households, **kwargs)
+    if method not in STAGE1_METHODS:
+        raise DesignError(f"unknown stage-1 method {method!r}", fix=f"use one of {', '.join(STAGE1_METHODS)}")
+    return STAGE1_METHODS[method](households, **kwargs)
