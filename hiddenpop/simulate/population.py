@@ -45,17 +45,17 @@ DEFAULT_PARAMS: dict[str, Any] = {
         "crs": "EPSG:32637",          # UTM 37N: metres, locally distance- and area-preserving
         "center_lon": 37.38,          # a Gaziantep-like location (only used to place the map)
         "center_lat": 37.07,
-        "width_m": 20000.0,
-        "height_m": 15000.0,
+        "width_m": 30000.0,
+        "height_m": 22000.0,
         "districts": ["West", "Centre", "East"],
         "neighbourhood_cols": 6,      # neighbourhood grid over the province
         "neighbourhood_rows": 4,
-        "raster_cell_m": 200.0,
+        "raster_cell_m": 250.0,
     },
     "density": {
         # population bumps: [x_frac, y_frac, amplitude, sd_m]; x/y as fractions of width/height
-        "bumps": [[0.50, 0.52, 4.0, 2600.0], [0.22, 0.30, 2.0, 1500.0],
-                  [0.80, 0.70, 2.5, 1800.0], [0.92, 0.15, 1.2, 1000.0]],
+        "bumps": [[0.50, 0.52, 4.0, 3800.0], [0.22, 0.30, 2.0, 2200.0],
+                  [0.80, 0.70, 2.5, 2700.0], [0.92, 0.15, 1.2, 1500.0]],
         "background": 0.15,
         "persons_per_unit_density": 20.0,   # host + refugee persons per raster cell at density 1
     },

@@ -116,7 +116,7 @@ class SurveySample:
         ``found_by``, ``point_id``, ``recruiter_id``, ``root_point_id`` (the stage-1 point its
         chain starts from), ``wave``, ``network_size``, ``network_size_eligible``,
         ``referrals_given`` (coupons issued), ``coupons_redeemed``, ``registered``, ``stratum``,
-        ``lon``, ``lat``, outcomes, and the true ``stage1_prob``/``stage1_hit_prob`` (per-draw p).
+        ``lon``, ``lat``, outcomes, and the true ``stage1_prob`` (π¹) and ``expected_hits`` (e¹ = n_h p).
     children : DataFrame
         Child roster of the interviewed households.
     referral_log : DataFrame
@@ -201,6 +201,7 @@ class Sampler:
             self._p[rows] = calc.area(self._xy[rows, 0], self._xy[rows, 1], radius) / self.areas[s]
         n_h = np.array([self.n_points[s] for s in self._stratum])
         self._pi = -np.expm1(n_h * np.log1p(-self._p))  # 1 - (1 - p)^n, accurate for small p
+        self._e = n_h * self._p                             # expected hits (points drawn with replacement)
         self._tree = cKDTree(self._xy)
         adj = population.adjacency()
         self._adj_indptr, self._adj_indices = adj.indptr, adj.indices
@@ -359,7 +360,7 @@ class Sampler:
             "female_head": sub["female_head"].to_numpy(),
             "interview_time": times,
             "stage1_prob": self._pi[rows],
-            "stage1_hit_prob": self._p[rows],
+            "expected_hits": self._e[rows],
             "population_hh_id": sub["hh_id"].to_numpy(),
         })
         ch = pop.children
