@@ -223,8 +223,13 @@ class Sampler:
         """Per-draw hit probability p_k of every household (expected hits = n_h p_k)."""
         return self._p
 
-    def draw(self, *, rng: Any) -> SurveySample:
-        """Draw one two-stage sample."""
+    def draw(self, *, rng: Any, points: pd.DataFrame | None = None) -> SurveySample:
+        """Draw one two-stage sample.
+
+        ``points`` (optional): first-stage points drawn elsewhere (e.g. by ``hiddenpop frame
+        sample``), with ``point_id``, ``stratum``, ``lon``, ``lat``; only the field stages are
+        then simulated. Without it, points are drawn i.i.d. uniform per stratum.
+        """
         rng = check_rng(rng)
         from hiddenpop.spatial.geometry import sample_in_triangles
 
@@ -232,16 +237,25 @@ class Sampler:
         s1, rf = self.design["stage1"], self.design["referral"]
         radius = float(s1["radius_m"])
         # --- stage 1: points
-        pts, pstrata = [], []
-        for s in self.strata_names:
-            tri, prob = self._triangles[s]
-            idx = rng.choice(len(prob), size=self.n_points[s], p=prob)
-            pts.append(sample_in_triangles(tri, idx, rng))
-            pstrata += [s] * self.n_points[s]
-        pxy = np.vstack(pts)
-        pstrata = np.array(pstrata)
+        if points is None:
+            pts, pstrata = [], []
+            for s in self.strata_names:
+                tri, prob = self._triangles[s]
+                idx = rng.choice(len(prob), size=self.n_points[s], p=prob)
+                pts.append(sample_in_triangles(tri, idx, rng))
+                pstrata += [s] * self.n_points[s]
+            pxy = np.vstack(pts)
+            pstrata = np.array(pstrata)
+            point_ids = np.array([f"P-{s[:3].upper()}-{i:04d}" for i, s in enumerate(pstrata, start=1)])
+        else:
+            import pyproj
+
+            to_xy = pyproj.Transformer.from_crs("EPSG:4326", pop.crs, always_xy=True)
+            px, py = to_xy.transform(points["lon"].to_numpy(float), points["lat"].to_numpy(float))
+            pxy = np.c_[px, py]
+            pstrata = points["stratum"].astype(str).to_numpy()
+            point_ids = points["point_id"].astype(str).to_numpy()
         n_pts = len(pxy)
-        point_ids = np.array([f"P-{s[:3].upper()}-{i:04d}" for i, s in enumerate(pstrata, start=1)])
         refuses = rng.random(pop.n_households) < s1["refusal_rate"]
         hits = self._tree.query_ball_point(pxy, r=radius)
         ev_hh, ev_pt = [], []
