@@ -194,6 +194,7 @@ class Design:
             psu_stratum=psu_stratum, n_psu_h=n_psu_h, stratum_labels=stratum_labels,
             psu_keys=psu_keys, fpc_fraction=fpc_fraction, source=source,
             psu_weight_totals=np.bincount(psu_codes, weights, minlength=len(uniq)),
+            psu_starts=_sorted_starts(psu_codes),
         )
 
 
@@ -233,7 +234,7 @@ class PreparedDesign:
     source: str = "data"
     psu_weight_totals: np.ndarray | None = None
     adjustments: tuple[Any, ...] = field(default_factory=tuple)
-    replicate_weights: np.ndarray | None = None
+    psu_starts: np.ndarray | None = None
 
     @property
     def n(self) -> int:
@@ -274,16 +275,30 @@ class PreparedDesign:
         adjustments = self.adjustments
         if adjustment is not None:
             adjustments = (adjustments + (adjustment,)) if append else (adjustment,)
-        return dataclasses.replace(self, weights=weights, adjustments=adjustments,
-                                   psu_weight_totals=np.bincount(self.psu_codes, weights, minlength=self.n_psu))
+        new = dataclasses.replace(self, weights=weights, adjustments=adjustments)
+        object.__setattr__(new, "psu_weight_totals", new.psu_totals(weights))
+        return new
 
     def psu_totals(self, values: np.ndarray) -> np.ndarray:
-        """Sum row ``values`` (n,) or (n, k) within PSUs → (n_psu,) or (n_psu, k)."""
+        """Sum row ``values`` (n,) or (n, k) within PSUs → (n_psu,) or (n_psu, k).
+
+        Rows sorted by PSU (as survey files usually are) use contiguous segment sums
+        (``np.add.reduceat``), otherwise ``np.bincount``.
+        """
         values = np.asarray(values, dtype=float)
+        if self.psu_starts is not None:
+            return np.add.reduceat(values, self.psu_starts, axis=0)
         if values.ndim == 1:
             return np.bincount(self.psu_codes, values, minlength=self.n_psu)
         return np.column_stack([np.bincount(self.psu_codes, values[:, j], minlength=self.n_psu)
                                 for j in range(values.shape[1])])
+
+
+def _sorted_starts(psu_codes: np.ndarray) -> np.ndarray | None:
+    """First row of each PSU when the rows are sorted by PSU code, else None."""
+    if len(psu_codes) and np.all(psu_codes[1:] >= psu_codes[:-1]):
+        return np.flatnonzero(np.r_[True, psu_codes[1:] != psu_codes[:-1]])
+    return None
 
 
 def as_prepared(data: pd.DataFrame | None, design: "Design | PreparedDesign", *, source: str = "data") -> PreparedDesign:

@@ -118,7 +118,14 @@ class ReplicateFactors:
     def replicate_totals(self, values: np.ndarray, weights: np.ndarray) -> np.ndarray:
         """Σ_k weight_k · factor_{r,psu(k)} · values_k for every replicate r, shape (B,)."""
         t = np.bincount(self.psu_codes, np.asarray(weights, dtype=float) * values, minlength=self.n_psu)
-        return self.factors.T @ t
+        return self.apply_psu_totals(t)
+
+    def apply_psu_totals(self, psu_totals: np.ndarray) -> np.ndarray:
+        """Replicate totals from PSU totals: factorsᵀ @ totals, shape (B,) (or (B, k))."""
+        t = np.asarray(psu_totals, dtype=float)
+        if t.ndim == 1:
+            return np.einsum("pb,p->b", self.factors, t)
+        return np.einsum("pb,pk->bk", self.factors, t)
 
     def variance(self, thetas: np.ndarray, theta: Any) -> np.ndarray:
         """Variance from replicate estimates with this object's constants."""
@@ -207,13 +214,20 @@ def bootstrap_factors(design: PreparedDesign, *, reps: int = 500, rng: Any = Non
     if reps < 2:
         raise DesignError(f"the bootstrap needs at least 2 replicates, got {reps}", fix="use reps ≥ 500")
     hs = design.psu_stratum
-    f = np.ones((design.n_psu, reps))
+    n_h = design.n_psu_h
     starts = np.searchsorted(hs, np.arange(design.n_strata))
-    for h, nh in enumerate(design.n_psu_h):
-        if nh < 2:
-            continue
-        counts = gen.multinomial(nh - 1, np.full(nh, 1.0 / nh), size=reps)  # (reps, nh)
-        f[starts[h]:starts[h] + nh, :] = counts.T * (nh / (nh - 1))
+    drawn = np.flatnonzero(n_h >= 2)
+    # every replicate draws n_h - 1 PSUs with replacement in every stratum, all at once
+    m_h = n_h[drawn] - 1
+    owner = np.repeat(drawn, m_h)                                  # stratum of each draw
+    u = gen.random((reps, owner.size))
+    psu = starts[owner] + np.minimum((u * n_h[owner]).astype(np.intp), n_h[owner] - 1)
+    flat = (np.arange(reps)[:, None] * design.n_psu + psu).ravel()
+    counts = np.bincount(flat, minlength=reps * design.n_psu).reshape(reps, design.n_psu).T
+    scale_h = np.where(n_h >= 2, n_h / np.maximum(n_h - 1, 1), 1.0)
+    f = counts * scale_h[hs][:, None]
+    lonely = n_h[hs] < 2
+    f[lonely, :] = 1.0
     return ReplicateFactors(design.psu_keys, f, 1.0 / (reps - 1), np.ones(reps), "bootstrap", design.psu_codes)
 
 
@@ -247,8 +261,8 @@ def make_replicates(data: pd.DataFrame | None, design: Design | PreparedDesign, 
     >>> rf.factors.shape, rf.scale, float(rf.rscales[0])
     ((6, 6), 1.0, 0.6666666666666666)
     >>> rb = make_replicates(df, Design(weight_col="w", stratum_col="h", psu_col="c"), reps=4, rng=1)
-    >>> sorted(set(rb.factors.ravel().round(2)))
-    [0.0, 1.5, 3.0]
+    >>> rb.factors.sum(axis=0).tolist()   # 2 PSUs drawn per stratum, each x 3/2: 2 strata x 3
+    [6.0, 6.0, 6.0, 6.0]
     """
     if method not in REPLICATE_METHODS:
         raise DesignError(f"unknown replicate method {method!r}", fix=f"use one of {', '.join(REPLICATE_METHODS)}")

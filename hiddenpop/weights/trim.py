@@ -35,7 +35,7 @@ def kish_deff(weights: np.ndarray) -> float:
     1.25
     """
     w = np.asarray(weights, dtype=float)
-    return float(len(w) * np.dot(w, w) / w.sum() ** 2)
+    return float(len(w) * (w * w).sum() / w.sum() ** 2)
 
 
 @dataclass(frozen=True)
