@@ -335,7 +335,7 @@ def _grow(prep: _Prepared, roots: np.ndarray, rng: np.random.Generator
     return (np.concatenate(nodes), np.concatenate(owner), np.concatenate(waves), np.concatenate(parents))
 
 
-def _tree_batch(prep: _Prepared, reps: int, rng: np.random.Generator) -> _Batch:
+def _tree_batch(prep: _Prepared, reps: int, rng: np.random.Generator, contiguous: bool = True) -> _Batch:
     """Fixed-size tree bootstrap (R ``RDS::treeboot`` with ``fixed.size = TRUE``) for ``reps`` replicates."""
     n, seeds = prep.n, prep.seeds
     node_parts, tree_parts, wave_parts, parent_parts = [], [], [], []
@@ -385,22 +385,24 @@ def _tree_batch(prep: _Prepared, reps: int, rng: np.random.Generator) -> _Batch:
     # trim: drop the `excess` nodes of the deepest waves (random subset of the boundary wave)
     trim_nodes = np.flatnonzero(keep & (excess[tree] > 0))
     if len(trim_nodes):
-        key = rng.random(len(trim_nodes))
-        o = np.lexsort((key, -wave[trim_nodes], tree[trim_nodes]))
-        tn = trim_nodes[o]
-        tt = tree[tn]
+        tt = tree[trim_nodes]
+        top = float(wave[trim_nodes].max() + 1)
+        key = (tt * top + (top - 1 - wave[trim_nodes])) + rng.random(len(trim_nodes)) * 0.5
+        o = np.argsort(key)                      # by tree, deepest wave first, random within a wave
+        tn, tt = trim_nodes[o], tt[o]
         first = np.searchsorted(tt, tt, side="left")
         rank = np.arange(len(tn)) - first
         keep[tn[rank < excess[tt]]] = False
-    kept = np.flatnonzero(keep)
+    kept = np.flatnonzero(keep)                  # drawing order: trees of a replicate stay in order
     rep_of_node = t_rep[tree[kept]]
-    o = np.lexsort((kept, rep_of_node))          # by replicate, then drawing order (breadth first per tree)
-    kept = kept[o]
+    if contiguous:
+        o = np.argsort(rep_of_node, kind="stable")
+        kept, rep_of_node = kept[o], rep_of_node[o]
     new_pos = np.full(len(node), -1, np.int64)
     new_pos[kept] = np.arange(len(kept))
     par = parent[kept]
     par_new = np.where(par >= 0, new_pos[np.maximum(par, 0)], -1)
-    return _Batch(idx=node[kept], rep=rep_of_node[o], reps=reps, parent=par_new)
+    return _Batch(idx=node[kept], rep=rep_of_node, reps=reps, parent=par_new)
 
 
 def _transition_counts(prep: _Prepared) -> np.ndarray:
@@ -801,8 +803,10 @@ def _batches(method: str, prep: _Prepared, reps: int, rng: np.random.Generator) 
     """Replicate batches of ``method`` (the resampling half of every bootstrap)."""
     if method == "tree":
         per = int(prep.n * 1.3) + 1
+        # replicates need to be contiguous only when they are refitted one by one
+        contiguous = prep.weight is None and prep.estimator not in ("rds-i", "rds-i-ds") or prep.estimator == "ss"
         for b in _batch_sizes(reps, per):
-            yield _tree_batch(prep, b, rng)
+            yield _tree_batch(prep, b, rng, contiguous)
     elif method == "salganik":
         setup = _salganik_setup(prep)
         for b in _batch_sizes(reps, setup["length"]):
