@@ -233,6 +233,12 @@ def compute_weights(households: pd.DataFrame, *, design_manifest: Any = None, me
         options = dataclasses.replace(options, method=method)
     hh = households.reset_index(drop=True)
     stage1 = _stage1_table(hh, design_manifest, options, columns, source)
+    if stage1 is not None and "stratum" in stage1:  # the manifest knows the stratum of each location
+        found = stage1["stratum"].where(stage1["stratum"].notna() & (stage1["stratum"].astype(str) != "nan"))
+        if columns.stratum in hh:
+            hh[columns.stratum] = hh[columns.stratum].where(hh[columns.stratum].notna(), found)
+        else:
+            hh[columns.stratum] = found
     s = prepare_sample(hh, stage1=stage1, selections=selections, columns=columns,
                        referral_target=options.referral_target, redemption_cells=options.redemption_cells,
                        stage1_form=options.stage1_form, source=source)

@@ -1,0 +1,150 @@
+"""The weighting pipeline: totals, nonresponse, calibration and point-level replicates."""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from hiddenpop.errors import DesignError
+from hiddenpop.weights.pipeline import WeightingOptions, compute_weights
+
+
+def _city(rng, n_points=60, redeem=1.0):
+    """Points with 0–3 households each (stage-1 π¹ known); unregistered point households
+    refer one contact each; returns households and the full points table (incl. empty points)."""
+    rows, pid = [], 0
+    for t in range(n_points):
+        k_t = rng.integers(0, 4)
+        for _ in range(k_t):
+            reg = int(rng.random() < 0.6)
+            de = int(rng.integers(1, 5))
+            issued = 1 if rng.random() < 0.8 else 0
+            rows.append({"hh_id": f"H{pid}", "found_by": "point", "point_id": f"P{t:03d}", "recruiter_id": None,
+                         "stratum": "S", "stage1_prob": float(rng.uniform(0.05, 0.3)), "registered": reg,
+                         "network_size": de + int(rng.integers(0, 4)), "network_size_eligible": de,
+                         "referrals_given": issued, "y": float(rng.poisson(2))})
+            rec = f"H{pid}"
+            pid += 1
+            if issued and rng.random() < redeem:
+                rows.append({"hh_id": f"H{pid}", "found_by": "referral", "point_id": None, "recruiter_id": rec,
+                             "stratum": "S", "stage1_prob": None, "registered": 0,
+                             "network_size": int(rng.integers(1, 8)), "network_size_eligible": 0,
+                             "referrals_given": 0, "y": float(rng.poisson(3))})
+                pid += 1
+    points = pd.DataFrame({"point_id": [f"P{t:03d}" for t in range(n_points)], "stratum": "S"})
+    return pd.DataFrame(rows), points
+
+
+def test_bootstrap_reproduces_exact_hansen_hurwitz_variance():
+    # With every coupon redeemed the GWSM total is linear in the point factors: Ŷ = Σ_t u_t,
+    # u_t = Σ_{root point t} w_k y_k (referred households attached to their root point; empty
+    # points u_t = 0). For i.i.d. points the exact with-replacement variance estimator is
+    # v = n/(n−1) Σ_t (u_t − ū)² = s²_z/n with z_t = n u_t (methods §2.2, §2.8.2), and the Rao–Wu rescaling bootstrap
+    # (n−1 of n points) has expectation exactly v. B = 2000: relative MC SE of a bootstrap
+    # variance ≈ sqrt(2/B)·(1 + kurtosis term) ≈ 4%; tolerance 12% (≈ 3 MC SE).
+    hh, points = _city(np.random.default_rng(11))
+    res = compute_weights(hh, points=points, replicates="bootstrap", reps=2000, rng=5)
+    t = res.table
+    u = t.groupby("psu").apply(lambda d: float(np.sum(d.final_weight * d.y)), include_groups=False)
+    u = u.reindex(points.point_id, fill_value=0.0).to_numpy()
+    n = len(u)
+    exact = n / (n - 1) * np.sum((u - u.mean()) ** 2)
+    reps = res.replicate_weights.T @ t.y.to_numpy()
+    boot = np.sum((reps - reps.mean()) ** 2) / (len(reps) - 1)
+    assert (t.y * t.final_weight).sum() == pytest.approx(u.sum())
+    assert boot == pytest.approx(exact, rel=0.12)
+    assert (u == 0).sum() > 5  # empty points took part
+
+
+def test_replicates_redo_the_redemption_rate():
+    # With unredeemed coupons, ĥ = Σ f r / Σ f c changes from replicate to replicate, so the
+    # weight of a referred household is NOT factor × full-sample weight; recomputed by hand:
+    # w_k^b = f_t/π_j / (min(1, c_j/d^E_j) · ĥ^b) / (1 + d_k).
+    hh, points = _city(np.random.default_rng(3), n_points=30, redeem=0.6)
+    res = compute_weights(hh, points=points, replicates="bootstrap", reps=5, rng=2)
+    t = res.table.set_index("hh_id")
+    rf = res.factors
+    f_of = dict(zip(rf.psu_keys["psu"], range(len(rf.psu_keys))))
+    s1 = hh[hh.found_by == "point"].set_index("hh_id")
+    r_count = hh[hh.found_by == "referral"].groupby("recruiter_id").size()
+    for b in range(5):
+        fac = pd.Series(rf.factors[[f_of[p] for p in s1.point_id], b], index=s1.index)
+        redeemed = r_count.reindex(s1.index, fill_value=0)
+        h_b = (fac * redeemed).sum() / (fac * s1.referrals_given).sum()
+        k = hh[hh.found_by == "referral"].iloc[0]
+        j = s1.loc[k.recruiter_id]
+        expect = fac[k.recruiter_id] / j.stage1_prob / (min(1, j.referrals_given / j.network_size_eligible) * h_b)
+        expect /= 1 + k.network_size
+        got = res.replicate_weights[t.index.get_loc(k.hh_id), b]
+        assert got == pytest.approx(expect, rel=1e-12)
+    assert res.info["redemption_rate"]["S"] < 1
+
+
+def test_sum_of_weights_is_population_estimate_and_registered_get_inverse_pi():
+    hh, points = _city(np.random.default_rng(8))
+    res = compute_weights(hh, points=points)
+    t = res.table
+    assert res.info["population_size"] == pytest.approx(t.final_weight.sum())
+    reg = t.registered == 1
+    # only unregistered households are referral-eligible: registered ones get 1/π¹
+    assert np.allclose(t.final_weight[reg], 1 / t.stage1_prob[reg])
+    assert set(t.weight_method[reg]) == {"stage1"}
+    assert 0 < res.info["share_from_referral_unregistered"] < 1
+
+
+def test_nonresponse_within_points():
+    # Point P1 has three households of equal π¹ = 0.1, one refused: the two respondents get
+    # (1/0.1)·3/2 = 15 (factor M_t/k_t); P2's single household keeps 1/0.2 = 5.
+    hh = pd.DataFrame({"hh_id": ["a", "b", "c", "d"], "found_by": "point", "point_id": ["P1", "P1", "P1", "P2"],
+                       "stage1_prob": [0.1, 0.1, 0.1, 0.2], "registered": [1, 1, 1, 1],
+                       "responded": [1, 1, 0, 1], "stratum": "S"})
+    res = compute_weights(hh)
+    assert res.table.final_weight.tolist() == [15.0, 15.0, 5.0]
+    assert res.excluded.to_dict("list") == {"hh_id": ["c"], "reason": ["non-respondent"]}
+
+
+def test_calibration_to_margins_and_in_replicates():
+    hh, points = _city(np.random.default_rng(21))
+    margins = pd.DataFrame({"variable": ["registered", "registered"], "level": ["0", "1"], "total": [900.0, 2100.0]})
+    res = compute_weights(hh, points=points, margins=margins, replicates="bootstrap", reps=20, rng=1)
+    t = res.table
+    # calibrated totals hit the margins (source: the margins themselves)
+    assert t.final_weight[t.registered == 0].sum() == pytest.approx(900.0)
+    assert t.final_weight.sum() == pytest.approx(3000.0)
+    # every replicate is recalibrated to the same totals
+    assert np.allclose(res.replicate_weights.sum(axis=0), 3000.0)
+    assert res.info["calibration"]["converged"]
+
+
+def test_margins_with_unknown_level_is_an_error():
+    hh, points = _city(np.random.default_rng(21))
+    margins = pd.DataFrame({"variable": ["registered"] * 3, "level": ["0", "1", "7"], "total": [9.0, 21.0, 3.0]})
+    with pytest.raises(DesignError, match="7"):
+        compute_weights(hh, points=points, margins=margins)
+
+
+def test_union_and_multiplicity_labelled_for_comparison():
+    hh, points = _city(np.random.default_rng(4))
+    hh["stage1_prob"] = hh["stage1_prob"].fillna(0.1)  # union needs π¹ of referred households too
+    for m in ("union", "multiplicity"):
+        t = compute_weights(hh, method=m).table
+        assert any("for comparison" in x for x in t.weight_method)
+
+
+def test_rgcs_stage1_from_manifest():
+    # π¹ of an interior household under uniform points is 1 − (1 − πR²/A)^n (spatial stage's
+    # exact computation); the pipeline must carry exactly that value.
+    import geopandas as gpd
+    from shapely.geometry import box
+
+    from hiddenpop.spatial import SamplingFrame, first_stage_probabilities, sample_points
+
+    units = gpd.GeoDataFrame({"unit_id": ["A"]}, geometry=[box(29.0, 41.0, 29.1, 41.1)], crs=4326)
+    s = sample_points(SamplingFrame(units), n=10, radius_m=100, rng=1)
+    hh = pd.DataFrame({"hh_id": ["a", "b"], "found_by": ["point", "point"],
+                       "point_id": [s.points.point_id.iloc[0], s.points.point_id.iloc[1]],
+                       "lon": [29.05, 29.02], "lat": [41.05, 41.03], "registered": [1, 1]})
+    expect = first_stage_probabilities(s.manifest, hh)
+    res = compute_weights(hh, design_manifest=s.manifest, options=WeightingOptions(redemption_cells=None))
+    assert res.table.stage1_prob.tolist() == pytest.approx(expect.stage1_prob.tolist(), rel=1e-14)
+    assert "lon" not in res.table.columns  # household coordinates never written out
