@@ -23,3 +23,15 @@ from hiddenpop.rds.diagnostics import (bottleneck_plot, convergence_plot, cumula
 __all__ += ["HCGResult", "hcg_estimate", "hcg_weights", "bottleneck_plot", "convergence_plot",
             "cumulative_estimates", "differential_activity", "population_homophily", "recruitment_homophily",
             "transition_matrix"]
+
+# Variance (bootstraps), regression with RDS weights, simulation (issue 4, variance)
+from hiddenpop.rds.bootstrap import (BOOTSTRAP_METHODS, CI_TYPES, BootstrapResult, bootstrap,  # noqa: E402
+                                     neighbourhood_bootstrap, salganik_bootstrap, ss_bootstrap, tree_bootstrap)
+from hiddenpop.rds.regression import (REGRESSION_FAMILIES, rds_regression, replicate_regression,  # noqa: E402
+                                      replicate_weights)
+from hiddenpop.rds.simulate import population_network, rds_simulation_study, simulate_rds  # noqa: E402
+
+__all__ += ["BOOTSTRAP_METHODS", "CI_TYPES", "BootstrapResult", "bootstrap", "salganik_bootstrap", "tree_bootstrap",
+            "ss_bootstrap", "neighbourhood_bootstrap", "REGRESSION_FAMILIES", "rds_regression",
+            "replicate_weights", "replicate_regression", "population_network", "simulate_rds",
+            "rds_simulation_study"]
