@@ -389,7 +389,7 @@ class ReferralStore:
         rows = table["source_row"].to_numpy()
         revisions = dict(con.execute("SELECT respondent_id, revision FROM respondents").fetchall())
         for k, i in enumerate(positions):
-            data = json.dumps(records[i], ensure_ascii=False)
+            data = records[i]
             if status[i] == "changed":
                 rev = revisions[rid[i]] + 1
                 batch_upd.append((hashes[i], data, import_id, file, int(rows[i]), rev, rid[i]))
@@ -646,23 +646,31 @@ def _read_any(p: Path, fmt: str, mapping: ReferralMapping | None) -> pd.DataFram
     return read_referral_log(p, mapping=mapping)
 
 
-def _records(table: pd.DataFrame, *, personal: list[str], salt: str) -> tuple[list[dict], list[str]]:
-    """Row dicts as stored (text values, personal columns replaced by salted hashes) and content hashes."""
-    cols = [c for c in table.columns if c != "source_row"]
-    values = {c: table[c].astype(object).to_numpy() for c in cols}
-    n = len(table)
+def _records(table: pd.DataFrame, *, personal: list[str], salt: str) -> tuple[list[str], list[str]]:
+    """Rows as stored (key-sorted JSON text; personal columns replaced by salted hashes) and content hashes."""
+    cols = sorted(c for c in table.columns if c != "source_row")
+    columns = []
+    for c in cols:
+        s = table[c].astype(object)
+        miss = s.isna().to_numpy()
+        if s.map(type).isin([str]).all() or miss.all():
+            vals = [None if m else v for v, m in zip(s.tolist(), miss)]
+        else:
+            vals = [_text(v) for v in s.tolist()]
+        if c in personal:
+            vals = [None if v is None else hashlib.sha256((salt + " ".join(v.lower().split())).encode("utf-8"))
+                    .hexdigest() for v in vals]
+        columns.append(vals)
+    keys = [f"_hash_{c}" if c in personal else c for c in cols]
+    order = np.argsort(keys, kind="stable")
+    keys = [keys[k] for k in order]
+    columns = [columns[k] for k in order]
     records, hashes = [], []
-    for i in range(n):
-        rec = {}
-        for c in cols:
-            v = _text(values[c][i])
-            if c in personal:
-                rec[f"_hash_{c}"] = None if v is None else hashlib.sha256(
-                    (salt + " ".join(v.lower().split())).encode("utf-8")).hexdigest()
-            else:
-                rec[c] = v
-        records.append(rec)
-        hashes.append(hashlib.sha256(json.dumps(rec, sort_keys=True, ensure_ascii=False).encode()).hexdigest())
+    dumps = json.JSONEncoder(ensure_ascii=False, sort_keys=False).encode
+    for row in zip(*columns):
+        text = dumps(dict(zip(keys, row)))
+        records.append(text)
+        hashes.append(hashlib.sha256(text.encode()).hexdigest())
     return records, hashes
 
 

@@ -35,3 +35,9 @@ __all__ += ["BOOTSTRAP_METHODS", "CI_TYPES", "BootstrapResult", "bootstrap", "sa
             "ss_bootstrap", "neighbourhood_bootstrap", "REGRESSION_FAMILIES", "rds_regression",
             "replicate_weights", "replicate_regression", "population_network", "simulate_rds",
             "rds_simulation_study"]
+
+# referral stage (field store, validation, graph)
+from hiddenpop.rds.graph import build_graph  # noqa: E402
+from hiddenpop.rds.validate import Problem, validate_log  # noqa: E402
+
+__all__ += ["build_graph", "Problem", "validate_log"]
