@@ -1,12 +1,260 @@
-"""``hiddenpop weights``: two-stage weights and calibration."""
+"""``hiddenpop weights``: two-stage weights, calibration and the size of the unregistered population.
+
+Flow: ``weights compute`` (stage-1 probabilities, nonresponse, GWSM stage-2 weights,
+optional replicates) → ``weights calibrate`` (registry margins) → ``hiddenpop estimate``.
+"""
 from __future__ import annotations
 
+import json
+
 import click
+
+from hiddenpop.commands._common import echo_err, json_option, output_option, overwrite_option, progress
 
 __all__ = ["weights"]
 
 
+def _bounds(ctx, param, value):
+    if value is None:
+        return None
+    try:
+        lo, hi = (float(v) for v in value.split(","))
+    except ValueError:
+        raise click.BadParameter("give two numbers, e.g. 0.5,3") from None
+    if not lo < 1 < hi:
+        raise click.BadParameter("bounds must satisfy lower < 1 < upper, e.g. 0.5,3")
+    return lo, hi
+
+
+def _cols(value: str | None) -> tuple[str, ...]:
+    if value is None or value.strip().lower() in ("", "none"):
+        return ()
+    return tuple(v.strip() for v in value.split(",") if v.strip())
+
+
 @click.group()
 def weights() -> None:
-    """Weighting engine: inclusion probabilities, weights, calibration."""
+    """Weighting engine: inclusion probabilities, weights, calibration, population size."""
 
+
+@weights.command()
+@click.option("--households", "households_path", type=click.Path(dir_okay=False), required=True,
+              help="Household records (data-contract §4): hh_id, found_by, point_id, recruiter_id, "
+                   "network_size, network_size_eligible, referrals_given, registered, stratum, outcomes.")
+@click.option("--children", "children_path", type=click.Path(dir_okay=False), default=None,
+              help="Child records (hh_id, child_id, …): child weights are written to --children-out.")
+@click.option("--children-out", type=click.Path(dir_okay=False), default=None,
+              help="Output CSV of child weights (required with --children).")
+@click.option("--design", "design_path", type=click.Path(dir_okay=False), default=None,
+              help="Design manifest (points.design.json): RGCS stage-1 probabilities from household locations.")
+@click.option("--points", "points_path", type=click.Path(dir_okay=False), default=None,
+              help="Points file of the design, so that empty points count as zeros in the replicates.")
+@click.option("--store", "store_path", type=click.Path(dir_okay=False), default=None,
+              help="Referral store (SQLite): takes found_by, recruiter, coupons issued and network sizes from it.")
+@click.option("--selections", "selections_path", type=click.Path(dir_okay=False), default=None,
+              help="Selection events (hh_id, found_by, point_id, recruiter_id) for households reached twice.")
+@click.option("--method", type=click.Choice(["gwsm", "union", "multiplicity"]), default="gwsm", show_default=True,
+              help="Stage-2 weights: GWSM (design-based), or union/multiplicity for comparison only.")
+@click.option("--stage1", "stage1_method", type=click.Choice(["rgcs", "pps-segment", "column"]), default=None,
+              help="Stage-1 probabilities (default: rgcs with --design, else the stage1_prob column).")
+@click.option("--stage1-form", type=click.Choice(["ht", "hh"]), default="ht", show_default=True,
+              help="ht: 1/π¹ per household; hh: 1/expected hits per point hit.")
+@click.option("--referral-target", type=click.Choice(["unregistered", "all"]), default="unregistered",
+              show_default=True, help="Which households referrals were asked for.")
+@click.option("--deeper-waves", type=click.Choice(["rds-ii", "ss", "exclude"]), default="rds-ii", show_default=True,
+              help="Weights of households reached only at wave ≥ 2 (model-based, flagged).")
+@click.option("--nonresponse-cells", default="psu", show_default=True,
+              help="Columns of the nonresponse cells (psu = root first-stage point), comma-separated.")
+@click.option("--margins", "margins_path", type=click.Path(dir_okay=False), default=None,
+              help="Calibrate to these margins (variable,level,total) in the same run (and in every replicate).")
+@click.option("--calibration", type=click.Choice(["rake", "linear"]), default="rake", show_default=True)
+@click.option("--bounds", callback=_bounds, default=None, help="Bounds on the calibration factor, e.g. 0.5,3.")
+@click.option("--replicates", type=click.Choice(["bootstrap", "jk1", "jkn"]), default=None,
+              help="Replicate weights at point level, the whole weighting redone per replicate.")
+@click.option("--reps", type=click.IntRange(2), default=500, show_default=True, help="Bootstrap replicates.")
+@click.option("--rng-seed", type=int, default=None, help="Seed of the random number generator (bootstrap).")
+@click.option("--lon-col", default="lon", show_default=True)
+@click.option("--lat-col", default="lat", show_default=True)
+@output_option(help="Output weights CSV (data-contract §6).")
+@overwrite_option
+def compute(households_path, children_path, children_out, design_path, points_path, store_path, selections_path,
+            method, stage1_method, stage1_form, referral_target, deeper_waves, nonresponse_cells, margins_path,
+            calibration, bounds, replicates, reps, rng_seed, lon_col, lat_col, output, overwrite):
+    """Compute household (and child) weights of the two-stage design.
+
+    \b
+    Example:
+      hiddenpop weights compute --households hh.csv --design points.design.json \\
+          --points points.csv --replicates bootstrap --reps 500 --rng-seed 1 -o weights.csv
+    """
+    import pandas as pd
+
+    from hiddenpop.io import OutputSet, check_writable, read_csv
+    from hiddenpop.weights.children import child_weights
+    from hiddenpop.weights.pipeline import WeightingOptions, compute_weights
+    from hiddenpop.weights.referral import ColumnMap
+
+    if replicates == "bootstrap" and rng_seed is None:
+        raise click.UsageError("--replicates bootstrap needs --rng-seed")
+    if children_path and not children_out:
+        raise click.UsageError("--children needs --children-out")
+    check_writable(output, overwrite=overwrite)
+    if children_out:
+        check_writable(children_out, overwrite=overwrite)
+    hh = read_csv(households_path, dtype={"hh_id": str, "point_id": str, "recruiter_id": str, "stratum": str})
+    columns = ColumnMap()
+    if store_path:
+        hh, columns = _merge_store(hh, store_path, households_path)
+    manifest = None
+    if design_path:
+        from hiddenpop.io.spatial import read_manifest
+
+        manifest = read_manifest(design_path)
+    points = None
+    if points_path:
+        from hiddenpop.io.spatial import read_points
+
+        points = read_points(points_path)
+    selections = read_csv(selections_path, dtype=str) if selections_path else None
+    margins = None
+    if margins_path:
+        from hiddenpop.io.tables import read_margins
+
+        margins = read_margins(margins_path)
+    options = WeightingOptions(method=method, referral_target=referral_target, stage1_method=stage1_method,
+                               stage1_form=stage1_form, deeper_waves=deeper_waves,
+                               nonresponse_cells=_cols(nonresponse_cells), calibration=calibration, bounds=bounds,
+                               lon_col=lon_col, lat_col=lat_col)
+    n_reps = 0 if replicates is None else (reps if replicates == "bootstrap" else 0)
+    with progress(n_reps, "replicates") as advance:
+        res = compute_weights(hh, design_manifest=manifest, selections=selections, points=points, columns=columns,
+                              options=options, margins=margins, replicates=replicates, reps=reps, rng=rng_seed,
+                              progress=advance, source=str(households_path))
+    table = res.to_frame()
+    kids = None
+    if children_path:
+        ch = read_csv(children_path, dtype={"hh_id": str, "child_id": str})
+        kids = child_weights(ch, table, source=str(children_path))
+    with OutputSet(overwrite=overwrite) as out:
+        out.add(output, lambda p: table.to_csv(p, index=False, lineterminator="\n"))
+        if kids is not None:
+            out.add(children_out, lambda p: kids.to_csv(p, index=False, lineterminator="\n"))
+    info = res.info
+    echo_err(f"{info['n_households']} households weighted ({method}); estimated households "
+             f"{info['population_size']:.1f}; share of weight from referral {info['share_from_referral']:.1%}"
+             + (f" (unregistered: {info['share_from_referral_unregistered']:.1%})"
+                if info.get("share_from_referral_unregistered") is not None else "")
+             + f"; Kish deff {info['kish_deff_final']:.2f}")
+    if len(res.excluded):
+        echo_err(f"{len(res.excluded)} household(s) left out: "
+                 + ", ".join(f"{k} {v}" for k, v in res.excluded.reason.value_counts().items()))
+    if method != "gwsm":
+        echo_err(f"note: the {method} weights are offered for comparison only (see docs/weights.md)")
+
+
+def _merge_store(hh, store_path, households_path):
+    """Take the referral structure from the store, joined on hh_id = respondent_id."""
+    import numpy as np
+
+    from hiddenpop.errors import DesignError, format_where
+    from hiddenpop.io.store import ReferralStore
+    from hiddenpop.weights.referral import ColumnMap
+
+    st = ReferralStore.open(store_path).respondents().rename(columns={"respondent_id": "hh_id"})
+    st["hh_id"] = st["hh_id"].astype(str).str.strip()
+    key = hh["hh_id"].astype(str).str.strip()
+    pos = st.set_index("hh_id").index.get_indexer(key)
+    if (pos < 0).any():
+        i = int(np.flatnonzero(pos < 0)[0])
+        raise DesignError("household not found in the referral store",
+                          where=format_where(households_path, row=i + 2, column="hh_id", value=key.iloc[i]),
+                          fix="import the day's referral log into the store, or correct the id")
+    cols = [c for c in ("found_by", "point_id", "recruiter_id", "network_size", "network_size_eligible",
+                        "coupons_issued", "stratum") if c in st.columns]
+    take = st.iloc[pos].reset_index(drop=True)
+    out = hh.copy()
+    for c in cols:
+        if c == "stratum" and "stratum" in hh:
+            continue
+        out[c] = take[c].to_numpy()
+    return out, ColumnMap(coupons_issued="coupons_issued")
+
+
+@weights.command()
+@click.argument("weights_path", metavar="WEIGHTS_CSV", type=click.Path(dir_okay=False))
+@click.option("--margins", "margins_path", type=click.Path(dir_okay=False), required=True,
+              help="Registry totals: variable,level,total (combined margins 'a x b' with levels 'x|y').")
+@click.option("--method", type=click.Choice(["rake", "linear"]), default="rake", show_default=True,
+              help="Raking (multiplicative) or linear calibration (GREG).")
+@click.option("--bounds", callback=_bounds, default=None, help="Bounds on the calibration factor g, e.g. 0.5,3.")
+@click.option("--weight-col", default="final_weight", show_default=True)
+@json_option
+@output_option(help="Output CSV with calibrated final_weight (and replicates).")
+@overwrite_option
+def calibrate(weights_path, margins_path, method, bounds, weight_col, as_json, output, overwrite):
+    """Calibrate weights (and their replicates rep_*) to registry margins.
+
+    The input weights are kept as precalibration_weight; replicate weights are
+    recalibrated one by one with the same settings.
+    """
+    from hiddenpop.io import check_writable, read_csv, write_csv
+    from hiddenpop.io.tables import read_margins
+    from hiddenpop.weights.calibrate import Calibrator
+
+    check_writable(output, overwrite=overwrite)
+    table = read_csv(weights_path, dtype={"hh_id": str, "child_id": str, "psu": str, "stratum": str})
+    margins = read_margins(margins_path)
+    from hiddenpop.weights.design import _check_weights
+
+    from hiddenpop._checks import check_columns
+
+    check_columns(table, [weight_col], source=str(weights_path))
+    w = _check_weights(table[weight_col], column=weight_col, source=str(weights_path))
+    cal_method = "raking" if (bounds is not None and method == "rake") else method
+    cal = Calibrator(cal_method, bounds=bounds).fit(table, w, margins, source=str(margins_path))
+    out = table.copy()
+    out["precalibration_weight"] = w
+    out[weight_col] = cal.weights_
+    reps = [c for c in table.columns if str(c).startswith("rep_")]
+    if reps:
+        out[reps] = cal.apply(table[reps].to_numpy(dtype=float))
+    write_csv(output, out, overwrite=overwrite)
+    report = cal.result_.margin_table
+    if as_json:
+        click.echo(json.dumps(report.to_dict("records"), default=float))
+    echo_err(f"{cal_method} calibration converged in {cal.n_iter_} iteration(s), largest margin error "
+             f"{cal.max_margin_error_:.3g}; weights {w.sum():.1f} → {cal.weights_.sum():.1f}")
+
+
+@weights.command()
+@click.argument("weights_path", metavar="WEIGHTS_CSV", type=click.Path(dir_okay=False))
+@click.option("--registry-total", type=click.FloatRange(0, min_open=True), default=None,
+              help="Registered population N_R (same units) for the ratio/multiplier estimator.")
+@click.option("--size-col", default=None, help="Persons per household to count (default: households).")
+@click.option("--weight-col", default="final_weight", show_default=True)
+@click.option("--registered-col", default="registered", show_default=True)
+@click.option("--interval", type=click.Choice(["log", "normal"]), default="log", show_default=True)
+@click.option("--level", type=click.FloatRange(0, 1, min_open=True, max_open=True), default=0.95, show_default=True)
+@click.option("--replicate-method", type=click.Choice(["bootstrap", "jk1"]), default="bootstrap", show_default=True,
+              help="How the rep_* columns were made (linearisation when there are none).")
+@json_option
+@output_option(required=False, help="Output CSV (default: standard output).")
+@overwrite_option
+def popsize(weights_path, registry_total, size_col, weight_col, registered_col, interval, level, replicate_method,
+            as_json, output, overwrite):
+    """Size of the unregistered population: direct Σw and ratio to the registry total."""
+    from hiddenpop.io import read_csv, write_csv
+    from hiddenpop.weights.popsize import population_size
+
+    table = read_csv(weights_path, dtype={"hh_id": str, "psu": str, "stratum": str})
+    res = population_size(table, registry_total=registry_total, weight_col=weight_col,
+                          registered_col=registered_col, size_col=size_col, interval=interval, level=level,
+                          replicate_method=replicate_method, source=str(weights_path))
+    if as_json:
+        click.echo(json.dumps(res.to_dict("records"), default=float))
+    elif output:
+        write_csv(output, res, overwrite=overwrite)
+    else:
+        write_csv("-", res)
+    if output and as_json:
+        write_csv(output, res, overwrite=overwrite)

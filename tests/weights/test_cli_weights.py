@@ -1,0 +1,97 @@
+"""``hiddenpop weights compute / calibrate / popsize`` (exit codes, outputs, errors)."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from hiddenpop.cli import main
+from tests.weights.test_pipeline import _city
+
+
+@pytest.fixture
+def files(tmp_path):
+    hh, points = _city(np.random.default_rng(7), n_points=40)
+    hh["lon"] = 29.0  # a location column must never reach the output
+    hh["lat"] = 41.0
+    hh.to_csv(tmp_path / "hh.csv", index=False)
+    points.to_csv(tmp_path / "points.csv", index=False)
+    kids = pd.DataFrame({"hh_id": hh.hh_id.repeat(2).to_numpy(), "child_id": range(2 * len(hh)),
+                         "works": np.arange(2 * len(hh)) % 3 == 0})
+    kids.to_csv(tmp_path / "children.csv", index=False)
+    pd.DataFrame({"variable": ["registered", "registered"], "level": ["0", "1"],
+                  "total": [700.0, 1600.0]}).to_csv(tmp_path / "margins.csv", index=False)
+    return tmp_path
+
+
+def test_compute_calibrate_popsize_flow(runner, files):
+    r = runner.invoke(main, ["weights", "compute", "--households", str(files / "hh.csv"), "--points",
+                             str(files / "points.csv"), "--children", str(files / "children.csv"),
+                             "--children-out", str(files / "cw.csv"), "--replicates", "bootstrap", "--reps", "50",
+                             "--rng-seed", "1", "-o", str(files / "w.csv")])
+    assert r.exit_code == 0, r.output + r.stderr
+    w = pd.read_csv(files / "w.csv")
+    for col in ("hh_id", "stage1_prob", "base_weight", "final_weight", "weight_method", "stratum", "psu",
+                "found_by", "share_from_referral", "rep_1", "rep_50"):
+        assert col in w.columns
+    assert "lon" not in w.columns and "lat" not in w.columns
+    cw = pd.read_csv(files / "cw.csv")
+    assert len(cw) == 2 * len(w)  # every child gets its household's weight
+    r = runner.invoke(main, ["weights", "calibrate", str(files / "w.csv"), "--margins", str(files / "margins.csv"),
+                             "-o", str(files / "c.csv")])
+    assert r.exit_code == 0, r.output + r.stderr
+    c = pd.read_csv(files / "c.csv")
+    assert c.final_weight.sum() == pytest.approx(2300.0)  # margins total 700 + 1600
+    assert np.allclose(c.filter(like="rep_").sum(), 2300.0)
+    r = runner.invoke(main, ["weights", "popsize", str(files / "c.csv"), "--registry-total", "1600", "--json"])
+    assert r.exit_code == 0, r.output + r.stderr
+    rows = json.loads(r.stdout)
+    # after calibration the direct and the ratio estimates coincide: 1600 · 700/1600 = 700
+    assert [x["estimator"] for x in rows] == ["direct", "ratio"]
+    assert rows[0]["estimate"] == pytest.approx(700.0) and rows[1]["estimate"] == pytest.approx(700.0)
+
+
+def test_compute_bad_probability_exit_1_nothing_written(runner, files):
+    hh = pd.read_csv(files / "hh.csv")
+    hh.loc[0, "stage1_prob"] = 1.7
+    hh.to_csv(files / "bad.csv", index=False)
+    r = runner.invoke(main, ["weights", "compute", "--households", str(files / "bad.csv"), "-o", str(files / "o.csv")])
+    assert r.exit_code == 1
+    assert "bad.csv, row 2, column 'stage1_prob', value" in r.stderr and "1.7" in r.stderr
+    assert "Traceback" not in r.stderr
+    assert not (files / "o.csv").exists()
+
+
+def test_compute_unknown_recruiter_exit_1(runner, files):
+    hh = pd.read_csv(files / "hh.csv")
+    i = int(np.flatnonzero(hh.found_by == "referral")[0])
+    hh.loc[i, "recruiter_id"] = "NOBODY"
+    hh.to_csv(files / "bad.csv", index=False)
+    r = runner.invoke(main, ["weights", "compute", "--households", str(files / "bad.csv"), "-o", str(files / "o.csv")])
+    assert r.exit_code == 1
+    assert f"row {i + 2}, column 'recruiter_id', value 'NOBODY'" in r.stderr
+    assert not (files / "o.csv").exists()
+
+
+def test_calibrate_bad_weight_and_unknown_level(runner, files):
+    runner.invoke(main, ["weights", "compute", "--households", str(files / "hh.csv"), "-o", str(files / "w.csv")])
+    w = pd.read_csv(files / "w.csv")
+    w.loc[3, "final_weight"] = -2.0
+    w.to_csv(files / "bad.csv", index=False)
+    r = runner.invoke(main, ["weights", "calibrate", str(files / "bad.csv"), "--margins", str(files / "margins.csv"),
+                             "-o", str(files / "c.csv")])
+    assert r.exit_code == 1 and "final_weight" in r.stderr and "-2" in r.stderr
+    pd.DataFrame({"variable": ["registered"] * 3, "level": ["0", "1", "9"], "total": [1.0, 2.0, 3.0]}).to_csv(
+        files / "m9.csv", index=False)
+    r = runner.invoke(main, ["weights", "calibrate", str(files / "w.csv"), "--margins", str(files / "m9.csv"),
+                             "-o", str(files / "c.csv")])
+    assert r.exit_code == 1 and "9" in r.stderr
+    assert not (files / "c.csv").exists()
+
+
+def test_bad_bounds_is_usage_error(runner, files):
+    r = runner.invoke(main, ["weights", "calibrate", str(files / "hh.csv"), "--margins", str(files / "margins.csv"),
+                             "--bounds", "2,3", "-o", str(files / "c.csv")])
+    assert r.exit_code == 2
