@@ -248,6 +248,31 @@ def _total(ctx: _Context, variable: str, mask: np.ndarray | None, label: str, st
 
 def _mean(ctx: _Context, variable: str, mask: np.ndarray | None, label: str, statistic: str = "mean",
           want_deff: bool = True) -> Estimate:
+    design = ctx.design
+    if mask is None and ctx.replicates is None and not design.adjustments and design.n > 1:
+        # fast path: whole sample, linearisation; a NaN in y shows up in the sum
+        y = _column(ctx.data, variable)
+        wy = design.weights * y
+        t_y = design.psu_totals(wy)
+        swy = t_y.sum()
+        if np.isfinite(swy):
+            from hiddenpop.weights.variance import variance_from_psu_totals
+
+            n = design.n
+            t_w = design.psu_weight_totals
+            wsum = t_w.sum()
+            est = swy / wsum
+            var = float(variance_from_psu_totals((t_y - est * t_w) / wsum, design))
+            vsrs = float("nan")
+            if want_deff:
+                swyy = np.einsum("i,i->", wy, y)
+                ss = swyy - est * swy                    # Σ w (y - ȳ)², one pass
+                if not ss > 1e-7 * abs(swyy):            # heavy cancellation: centred pass instead
+                    d = y - est
+                    ss = np.einsum("i,i,i->", design.weights, d, d)
+                vsrs = ss / wsum / (n - 1) * (wsum - n) / wsum
+            return _finish(ctx, variable=variable, statistic=statistic, label=label, est=est, var=var, vsrs=vsrs,
+                           n=n)
     y, wd, keep, n = _prep_y(ctx, variable, mask)
     if n == 0:
         return _empty(ctx, variable, statistic, label)
@@ -271,8 +296,9 @@ def _mean(ctx: _Context, variable: str, mask: np.ndarray | None, label: str, sta
         den = ctx.rep_totals(np.ones_like(y) if keep is None else keep.astype(float))
         var = ctx.rep_var(num / den, est)
     if want_deff and n > 1:
-        ss = (wy * y).sum() - est * swy          # Σ w (y - ȳ)², one pass
-        if not ss > 1e-7 * abs((wy * y).sum()):  # heavy cancellation: centred pass instead
+        swyy = (wy * y).sum()
+        ss = swyy - est * swy                    # Σ w (y - ȳ)², one pass
+        if not ss > 1e-7 * abs(swyy):            # heavy cancellation: centred pass instead
             d = y - est
             ss = (wd * d * d).sum()
         s2 = ss / wsum * n / (n - 1)
