@@ -1,5 +1,13 @@
 """Weighting engine: two-stage inclusion probabilities, adjustments, estimates and variances."""
 
+from hiddenpop.weights.children import child_weights
+from hiddenpop.weights.pipeline import WeightingOptions, WeightsResult, compute_weights, kish_deff
+from hiddenpop.weights.popsize import population_size
+from hiddenpop.weights.referral import ColumnMap, base_weights, prepare_sample, referral_share
+
+__all__ = ["compute_weights", "WeightingOptions", "WeightsResult", "kish_deff", "ColumnMap", "prepare_sample",
+           "base_weights", "referral_share", "child_weights", "population_size"]
+
 # design-based estimation engine
 from hiddenpop.weights.calibrate import CalibrationResult, Calibrator, Raker, calibrate, post_stratify, rake
 from hiddenpop.weights.design import Design, LonelyPSU, PreparedDesign
