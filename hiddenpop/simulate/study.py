@@ -113,12 +113,18 @@ def replicate_estimates(sample: Any, *, methods: Sequence[str] = METHODS, varian
     n_s1 = int((hh["found_by"] == "point").sum())
     z = norm.ppf(0.5 + level / 2)
 
-    def weights_of(method: str, factors: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
-        if method == "stage1":
+    def all_weights(factors: np.ndarray | None) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+        out: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+        if "stage1" in methods or "gwsm" in methods:
             bw = base_weights(s, "gwsm", factors)
-            return bw.self_term, np.zeros(s.n)      # Σ over own point events of 1/π¹: stage-1 HT weight
-        bw = base_weights(s, method, factors)
-        return bw.weight, bw.share_from_referral
+            # Σ over own point events of 1/π¹: the stage-1 HT weight (0 for referral-only households)
+            out["stage1"] = (bw.self_term, np.zeros(s.n))
+            out["gwsm"] = (bw.weight, bw.share_from_referral)
+        for m in methods:
+            if m not in out:
+                bw = base_weights(s, m, factors)
+                out[m] = (bw.weight, bw.share_from_referral)
+        return out
 
     cols = {c: table[c].to_numpy(float) for c in ("_unreg", "n_working", "_work_unreg", "_kids_unreg")}
 
@@ -142,12 +148,18 @@ def replicate_estimates(sample: Any, *, methods: Sequence[str] = METHODS, varian
         dummies = pd.DataFrame({"stratum": empty["stratum"].to_numpy(), "psu": empty["point_id"].to_numpy(),
                                 "_unreg": 0.0, "n_working": 0.0, "_work_unreg": 0.0, "_kids_unreg": 0.0})
         design = Design(weight_col="weight", stratum_col="stratum", psu_col="psu", lonely_psu=LonelyPSU.ADJUST)
+    full = all_weights(None)
+    if variance == "bootstrap":
+        boot = {m: np.empty((rf.n_replicates, len(TARGETS))) for m in methods}
+        for r in range(rf.n_replicates):
+            ws = all_weights(f_s[:, r])
+            for m in methods:
+                boot[m][r] = thetas(ws[m][0])
     for method in methods:
-        w, share = weights_of(method, None)
+        w, share = full[method]
         est = thetas(w)
         if variance == "bootstrap":
-            reps = np.array([thetas(weights_of(method, f_s[:, r])[0]) for r in range(rf.n_replicates)])
-            se = np.sqrt(np.clip(np.diag(np.atleast_2d(rf.variance(reps, est))), 0, None))
+            se = np.sqrt(np.clip(np.diag(np.atleast_2d(rf.variance(boot[method], est))), 0, None))
         else:
             keep = w > 0
             data = pd.concat([table.loc[keep].assign(weight=w[keep]), dummies.assign(weight=1.0)], ignore_index=True)
