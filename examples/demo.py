@@ -1,5 +1,112 @@
-"""Run the whole method on the bundled example (the README's first command)."""
+"""Run the whole method on the bundled example (the README's `make demo`).
+
+    python examples/demo.py --out demo-output
+
+Each step is one `hiddenpop` command, printed before it runs: frame check → first-stage
+points (all formats) → referral store: init, import each daily export (errors quarantined),
+validate, status, tree plot, export → weights (GWSM) → calibration to registry margins →
+estimates by registration status (and sex / age group) → the HTML report.
+"""
+from __future__ import annotations
+
+import argparse
+import shlex
+import shutil
 import subprocess
 import sys
+import time
+from pathlib import Path
 
-sys.exit(subprocess.call([sys.executable, "-m", "hiddenpop.cli", "--help"]))
+HERE = Path(__file__).resolve().parent
+DATA = HERE / "data"
+
+
+def _hiddenpop() -> list[str]:
+    exe = Path(sys.executable).with_name("hiddenpop")
+    return [str(exe)] if exe.exists() else [sys.executable, "-m", "hiddenpop.cli"]
+
+
+def run(args: list[str], *, ok_codes: tuple[int, ...] = (0,)) -> int:
+    """Print the command as a user would type it, run it, stop the demo if it fails."""
+    shown = "hiddenpop " + " ".join(shlex.quote(str(a)) for a in args)
+    print(f"\n$ {shown}", flush=True)
+    code = subprocess.call(_hiddenpop() + [str(a) for a in args])
+    if code not in ok_codes:
+        print(f"demo stopped: the command above exited with {code}", file=sys.stderr)
+        sys.exit(code)
+    return code
+
+
+def _complete_margins(weights_csv: Path, registry_csv: Path, dest: Path) -> Path:
+    """Registry totals for registered households, the survey's own estimate for the unregistered.
+
+    The registry knows only registered refugees; the unregistered cells keep their design-based
+    (GWSM) estimate, so calibration moves only the registered weights (methods §2.5.3).
+    """
+    import pandas as pd
+
+    w = pd.read_csv(weights_csv)
+    reg = pd.read_csv(registry_csv)
+    unreg = w[w["registered"] == 0].groupby("stratum")["final_weight"].sum()
+    extra = pd.DataFrame({"variable": "stratum x registered", "level": [f"{s}|0" for s in unreg.index],
+                          "total": unreg.round(1).to_numpy()})
+    pd.concat([reg, extra], ignore_index=True).to_csv(dest, index=False, lineterminator="\n")
+    print(f"\n# wrote {dest}: registry totals (registered) + survey estimates (unregistered)")
+    return dest
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description="Run hiddenpop end to end on the bundled example.")
+    ap.add_argument("--out", default="demo-output", help="Work folder (replaced if it exists).")
+    args = ap.parse_args(argv)
+    out = Path(args.out)
+    if out.exists():
+        shutil.rmtree(out)
+    out.mkdir(parents=True)
+    t0 = time.time()
+    frame, excl = DATA / "frame.geojson", DATA / "exclusion.geojson"
+    logs = sorted(DATA.glob("referral_log_*.csv"))
+
+    print("== 1. Frame and first-stage points")
+    run(["frame", "check", frame, "--stratum-col", "stratum"])
+    run(["frame", "sample", frame, "--stratum-col", "stratum", "--n", "40", "--radius", "250", "--rng-seed", "7",
+         "--exclude", excl, "--format", "all", "-o", out / "points.gpkg"])
+
+    print("\n== 2. Referral logs: one import per field day (invalid rows are quarantined, not lost)")
+    store = out / "referrals.db"
+    run(["referrals", "init", store])
+    for log in logs:
+        run(["referrals", "import", store, log])
+    print("\n# The validator on the first day's export alone (clean), then on the last one (deliberate errors):")
+    run(["referrals", "validate", logs[0], "--requires-point"])
+    run(["referrals", "validate", logs[-1]], ok_codes=(0, 1))
+    run(["referrals", "status", store])
+    run(["referrals", "plot", store, "--kind", "tree", "--var", "registered", "-o", out / "recruitment_tree.png"])
+    run(["referrals", "export", store, "--format", "csv", "-o", out / "referrals_export.csv"])
+
+    print("\n== 3. Weights: stage-1 probabilities from the manifest, GWSM for referred households")
+    run(["weights", "compute", "--households", DATA / "households.csv", "--children", DATA / "children.csv",
+         "--children-out", out / "child_weights.csv", "--design", out / "points.design.json",
+         "--points", out / "points.csv", "--selections", DATA / "selections.csv", "--method", "gwsm", "--replicates", "bootstrap", "--reps", "200",
+         "--rng-seed", "11", "-o", out / "weights.csv"])
+    margins = _complete_margins(out / "weights.csv", DATA / "margins.csv", out / "margins_complete.csv")
+    run(["weights", "calibrate", out / "weights.csv", "--margins", margins, "-o",
+         out / "weights_calibrated.csv"])
+
+    print("\n== 4. Estimates by registration status")
+    reps = ["--replicate-cols", ",".join(f"rep_{i}" for i in range(1, 201)), "--replicate-method", "bootstrap"]
+    run(["estimate", out / "weights_calibrated.csv", "--var", "n_working,n_out_of_school,n_children_6_17",
+         "--stat", "total", "--by", "registered", "--variance", "replicate", *reps, "-o", out / "estimates_households.csv"])
+    run(["estimate", out / "child_weights.csv", "--var", "works,attends_school", "--stat", "mean",
+         "--by", "registered,sex", "--variance", "replicate", *reps, "-o", out / "estimates_children.csv"])
+    run(["estimate", out / "child_weights.csv", "--var", "works", "--stat", "mean", "--by", "registered,age_group",
+         "--variance", "replicate", *reps, "-o", out / "estimates_children_age.csv"])
+
+    print("\n== 5. Report")
+    run(["report", out, "-o", out / "report.html", "--markdown", out / "report.md"])
+    print(f"\nDone in {time.time() - t0:.0f} s. Open {out / 'report.html'} in a browser.")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -346,7 +346,7 @@ class Sampler:
         waves_arr = np.array([wave[h] for h in order])
         frac = (np.arange(n) + rng.random(n)) / max(n, 1)
         day = np.minimum(days - 1, np.floor(frac * days)).astype(int)
-        minutes = 8 * 60 + np.floor(rng.random(n) * 9 * 60).astype(int)
+        minutes = 8 * 60 + np.floor((frac * days - day) * 9 * 60).astype(int)   # 08:00-17:00, in interview order
         times = [(start + _dt.timedelta(days=int(d), minutes=int(mi))).strftime("%Y-%m-%dT%H:%M:%S")
                  for d, mi in zip(day, minutes)]
         sub = hh.iloc[rows].reset_index(drop=True)
