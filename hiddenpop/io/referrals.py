@@ -88,6 +88,7 @@ _ALIASES: dict[str, tuple[str, ...]] = {
     "interview_time": ("interview_time",),
 }
 _SPLIT = re.compile(r"[;,|\s]+")
+_PLAIN_CODE = re.compile(r"[^;,|\s]+")  # one coupon, nothing to split
 
 
 @dataclasses.dataclass(frozen=True)
@@ -232,9 +233,10 @@ def _read_raw(path: Path, *, sheet: str | int | None = None) -> pd.DataFrame:
     raw.columns = [str(c).strip() for c in raw.columns]
     out = {}
     for c in raw.columns:
-        col = raw[c].astype(object).str.strip()
-        out[c] = col.where(col != "", None).astype(object)
-    return pd.DataFrame(out, index=raw.index, dtype=object)
+        vals = np.empty(len(raw), dtype=object)
+        vals[:] = [(v.strip() or None) if type(v) is str else None for v in raw[c].to_numpy(dtype=object)]
+        out[c] = pd.Series(vals, index=raw.index, dtype=object)
+    return pd.DataFrame(out, index=raw.index)
 
 
 def split_coupons(values: Iterable[Any], separator: str | None = None) -> list[list[str]]:
@@ -245,11 +247,11 @@ def split_coupons(values: Iterable[Any], separator: str | None = None) -> list[l
     """
     out = []
     for v in values:
-        s = _cell_text(v)
+        s = (v.strip() or None) if type(v) is str else _cell_text(v)
         if s is None:
             out.append([])
         elif separator is None:
-            out.append([c for c in _SPLIT.split(s) if c])
+            out.append([s] if _PLAIN_CODE.fullmatch(s) else [c for c in _SPLIT.split(s) if c])
         else:
             out.append([c.strip() for c in s.split(separator) if c.strip()])
     return out

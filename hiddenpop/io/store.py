@@ -10,7 +10,15 @@ Guarantees
   a crash or ``kill -9`` mid-import leaves the store exactly as it was.
 * **Quarantine, never half.** Rows with errors (:data:`hiddenpop.rds.validate.RULES`) and rows
   recruited below them are kept out of the data and listed in the ``quarantine`` table; the
-  rest lands. With ``strict=True`` any error means nothing lands.
+  rest lands. With ``strict=True`` any error in the file means nothing lands.
+* **Waiting rows come back by themselves.** A quarantined row whose only problem is that its
+  recruiter is not in the store yet (:data:`WAITING_RULES`: its coupon was never issued, its
+  recruiter id is unknown, or its recruiter is itself waiting) is kept in the ``pending`` table
+  and checked again at every later import: it lands as soon as its recruiter does (e.g. a recruit
+  uploaded on day 1 whose recruiter's interview arrives on day 2), keeping its own source file and
+  row. A newer version of the same respondent id in a later file replaces it; ``withdraw`` drops it.
+  Rows with errors of their own (bad values, duplicate ids or coupons, cycles) are not kept: they
+  come back corrected in the next export.
 * **No silent overwrite.** A row whose content changed in a later export is reported as a
   conflict and left as stored unless ``accept_changes=True``; corrections are explicit
   (:meth:`ReferralStore.correct`, :meth:`ReferralStore.withdraw`) and every version is kept in
@@ -19,6 +27,18 @@ Guarantees
   plus the mapping file's ``[privacy] personal``) are replaced by salted SHA-256 hashes before
   anything is written (the salt is drawn at creation and kept in the store); they are used only
   to find households interviewed twice, and exports never contain them.
+
+Layout
+------
+The data-contract §3 columns are real SQLite columns of ``respondents`` (and ``pending``): text,
+except the network sizes, which are stored as numbers. Every carried-through column of an import
+(outcomes such as ``registered``, ``_hash_<personal column>``) becomes a text column ``x:<name>``,
+added when a file first brings it, so reading the store back is one ``SELECT``. The content hash
+of a row is the SHA-256 of its non-empty ``column, value`` pairs in column-name order, so a later
+export that adds an empty column does not turn every stored row into a conflict.
+:meth:`ReferralStore.respondents` gives carried-through columns back as numbers when every value
+is one (``"007"``-style codes stay text); :meth:`ReferralStore.raw_respondents` gives the text as
+typed, for exact round trips.
 
 Examples
 --------
@@ -41,6 +61,7 @@ import datetime as _dt
 import hashlib
 import json
 import os
+import re
 import secrets
 import sqlite3
 import time
@@ -58,25 +79,35 @@ from hiddenpop.io.referrals import (CORE_COLUMNS, DEFAULT_PERSONAL, ReferralMapp
                                     read_rds_csv, read_rdsat, read_referral_log)
 
 __all__ = ["ReferralStore", "ImportResult", "DERIVED_COLUMNS", "IMPORT_FORMATS", "SCHEMA_VERSION",
-           "TEST_SLEEP_ENV"]
+           "TEST_SLEEP_ENV", "WAITING_RULES", "derive_columns"]
 
-SCHEMA_VERSION = "1"
+SCHEMA_VERSION = "2"
 #: columns :meth:`ReferralStore.respondents` adds to the stored data
 DERIVED_COLUMNS = ("wave", "seed_id", "is_seed", "n_recruits", "chain_size", "coupons_issued", "coupons_redeemed",
                    "coupons_outstanding", "coupons_expired", "return_rate", "found_by")
 #: test hook: seconds to sleep inside the import transaction after half the rows are written
 TEST_SLEEP_ENV = "HIDDENPOP_TEST_IMPORT_SLEEP"
 IMPORT_FORMATS = ("auto", "log", "rds-csv", "rdsat")
+#: quarantined rows with only these problems wait in ``pending`` for their recruiter
+WAITING_RULES = frozenset({"coupon-never-issued", "unknown-recruiter", "recruiter-quarantined"})
 
-_SCHEMA = """
+_X = "x:"  # SQLite name prefix of carried-through columns
+_NUMERIC_CORE = ("network_size", "network_size_eligible")
+_META = ("content_hash", "import_id", "source_file", "source_row")
+_MAX_COLUMNS = 1900  # SQLite's default limit is 2000 columns per table
+_CORE_SQL = ("respondent_id TEXT, redeemed_coupon TEXT, issued_coupons TEXT, recruiter_id TEXT, point_id TEXT, "
+             "network_size, network_size_eligible, interview_time TEXT")
+_SCHEMA = f"""
 CREATE TABLE meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE imports(import_id INTEGER PRIMARY KEY, file TEXT NOT NULL, sha256 TEXT NOT NULL, format TEXT,
     imported_at TEXT NOT NULL, status TEXT NOT NULL, strict INTEGER NOT NULL, n_rows INTEGER, n_new INTEGER,
-    n_unchanged INTEGER, n_changed INTEGER, n_conflicts INTEGER, n_quarantined INTEGER, n_warnings INTEGER,
-    mapping TEXT, hints TEXT);
-CREATE TABLE respondents(pos INTEGER PRIMARY KEY, respondent_id TEXT NOT NULL UNIQUE, content_hash TEXT NOT NULL,
-    data TEXT NOT NULL, import_id INTEGER, source_file TEXT, source_row INTEGER, revision INTEGER NOT NULL,
+    n_unchanged INTEGER, n_changed INTEGER, n_conflicts INTEGER, n_quarantined INTEGER, n_released INTEGER,
+    n_pending INTEGER, n_warnings INTEGER, mapping TEXT, hints TEXT);
+CREATE TABLE respondents(pos INTEGER PRIMARY KEY, {_CORE_SQL.replace('respondent_id TEXT', 'respondent_id TEXT NOT NULL UNIQUE')},
+    content_hash TEXT NOT NULL, import_id INTEGER, source_file TEXT, source_row INTEGER, revision INTEGER NOT NULL,
     withdrawn INTEGER NOT NULL DEFAULT 0);
+CREATE TABLE pending(pos INTEGER PRIMARY KEY, {_CORE_SQL}, content_hash TEXT NOT NULL, import_id INTEGER,
+    source_file TEXT, source_row INTEGER);
 CREATE TABLE history(history_id INTEGER PRIMARY KEY, respondent_id TEXT NOT NULL, revision INTEGER NOT NULL,
     action TEXT NOT NULL, content_hash TEXT, data TEXT, import_id INTEGER, reason TEXT, at TEXT NOT NULL);
 CREATE INDEX history_rid ON history(respondent_id);
@@ -89,7 +120,12 @@ CREATE TABLE warnings(import_id INTEGER NOT NULL, source_file TEXT, source_row I
 
 @dataclass
 class ImportResult:
-    """What an import did (also recorded in the store's ``imports`` table)."""
+    """What an import did (also recorded in the store's ``imports`` table).
+
+    ``n_quarantined`` counts rows of this file kept out (errors, their recruits, conflicts);
+    ``n_released`` rows of earlier imports that waited for their recruiter and landed now;
+    ``n_pending`` rows (of this or earlier files) still waiting for their recruiter.
+    """
 
     file: str
     sha256: str
@@ -102,6 +138,8 @@ class ImportResult:
     n_changed: int = 0
     n_conflicts: int = 0
     n_quarantined: int = 0
+    n_released: int = 0
+    n_pending: int = 0
     problems: list = field(default_factory=list)
 
     @property
@@ -121,7 +159,9 @@ class ImportResult:
                     f"{self.n_quarantined} row(s); the store is unchanged")
         return (f"{self.file}: import #{self.import_id}: {self.n_rows} rows, {self.n_new} new, "
                 f"{self.n_unchanged} unchanged, {self.n_changed} changed, {self.n_conflicts} conflict(s), "
-                f"{self.n_quarantined} quarantined, {len(self.warnings)} warning(s)")
+                f"{self.n_quarantined} quarantined, {len(self.warnings)} warning(s)"
+                + (f"; {self.n_released} earlier row(s) released from quarantine" if self.n_released else "")
+                + (f"; {self.n_pending} row(s) waiting for their recruiter" if self.n_pending else ""))
 
 
 def _now() -> str:
@@ -129,8 +169,8 @@ def _now() -> str:
 
 
 def _text(v: Any) -> Any:
-    """Values as stored: text, or None."""
-    if v is None:
+    """Values as stored: text (integer-valued numbers without ``.0``), or None for missing/empty."""
+    if v is None or v is pd.NA or v is pd.NaT:
         return None
     if isinstance(v, (float, np.floating)):
         if np.isnan(v):
@@ -138,10 +178,126 @@ def _text(v: Any) -> Any:
         return str(int(v)) if float(v).is_integer() else repr(float(v))
     if isinstance(v, (np.integer, int)) and not isinstance(v, bool):
         return str(int(v))
-    if v is pd.NA or v is pd.NaT:
-        return None
     s = str(v)
-    return s
+    return s if s != "" else None
+
+
+def _texts(values: Any) -> list:
+    """:func:`_text` over a column (fast path for plain strings and None)."""
+    return [v if (type(v) is str and v) else (None if v is None else _text(v)) for v in values]
+
+
+def _numbers_or_texts(col: Any) -> list:
+    """:func:`_number_or_text` over a column (vectorised when it is already numeric)."""
+    if isinstance(col, pd.Series) and col.dtype.kind in "fiu":
+        arr = col.to_numpy(dtype=float)
+        out = arr.astype(object)
+        out[np.isnan(arr)] = None
+        return out.tolist()
+    vals = col.to_numpy(dtype=object) if isinstance(col, pd.Series) else col
+    return [None if v is None else (v if type(v) is float and v == v else _number_or_text(v)) for v in vals]
+
+
+def _number_or_text(v: Any) -> Any:
+    """Network sizes as stored: float, the raw text if it is not a number, or None."""
+    if v is None or v is pd.NA:
+        return None
+    if isinstance(v, (float, np.floating, int, np.integer)) and not isinstance(v, bool):
+        return None if np.isnan(float(v)) else float(v)
+    s = str(v).strip()
+    if not s:
+        return None
+    try:
+        return float(s)
+    except ValueError:
+        return s
+
+
+def _q(name: str) -> str:
+    """Quoted SQLite identifier."""
+    return '"' + name.replace('"', '""') + '"'
+
+
+def _object(values: Any) -> pd.Series:
+    """An object Series (pandas 3 would otherwise infer its own string dtype)."""
+    arr = np.empty(len(values), dtype=object)
+    arr[:] = values
+    return pd.Series(arr, dtype=object)
+
+
+def _content_hashes(frame: pd.DataFrame) -> list[str]:
+    """SHA-256 of each row's non-empty ``(column, text)`` pairs, columns in name order."""
+    pieces = []
+    for c in sorted(frame.columns):
+        key = f"{c}\x1f"
+        pieces.append([("" if t is None else key + t + "\x1e") for t in _texts(frame[c].to_numpy(dtype=object))])
+    if not pieces:
+        return [hashlib.sha256(b"").hexdigest()] * len(frame)
+    sha = hashlib.sha256
+    return [sha("".join(parts).encode("utf-8")).hexdigest() for parts in zip(*pieces)]
+
+
+def _storage_frame(table: pd.DataFrame, *, personal: list[str], salt: str) -> pd.DataFrame:
+    """The rows as stored: core columns (text; network sizes numeric), carried-through columns as
+    text in file order, personal columns replaced by ``_hash_<name>`` salted hashes."""
+    out: dict[str, pd.Series] = {}
+    for c in CORE_COLUMNS:
+        if c not in table.columns:
+            out[c] = _object([None] * len(table))
+        elif c in _NUMERIC_CORE:
+            out[c] = _object(_numbers_or_texts(table[c]))
+        else:
+            out[c] = _object(_texts(table[c].to_numpy(dtype=object)))
+    for c in table.columns:
+        if c in CORE_COLUMNS or c in ("source_row", "source_file"):
+            continue
+        vals = _texts(table[c].to_numpy(dtype=object))
+        if c in personal:
+            vals = [None if v is None else hashlib.sha256((salt + " ".join(v.lower().split())).encode("utf-8"))
+                    .hexdigest() for v in vals]
+            out[f"_hash_{c}"] = _object(vals)
+        else:
+            out[c] = _object(vals)
+    return pd.DataFrame(out, index=pd.RangeIndex(len(table)))
+
+
+def _select(con: sqlite3.Connection, sql: str, params: tuple = ()) -> pd.DataFrame:
+    """One SELECT into a DataFrame of object columns (None for NULL), names as in SQLite."""
+    cur = con.execute(sql, params)
+    names = [d[0] for d in cur.description]
+    rows = cur.fetchall()
+    cols = list(zip(*rows)) if rows else [()] * len(names)
+    return pd.DataFrame({name: _object(col) for name, col in zip(names, cols)}, index=pd.RangeIndex(len(rows)))
+
+
+def _data_frame(df: pd.DataFrame) -> pd.DataFrame:
+    """Stored rows → core columns, ``source_file``/``source_row``, carried-through columns (text)."""
+    extras = [c for c in df.columns if c.startswith(_X)]
+    out = df[list(CORE_COLUMNS)].copy()
+    for c in _NUMERIC_CORE:
+        out[c] = _numeric_or_text(out[c])
+    out["source_file"] = df["source_file"]
+    out["source_row"] = pd.to_numeric(df["source_row"]).astype(np.int64) if len(df) else \
+        pd.Series([], dtype=np.int64)
+    for c in extras:
+        out[c[len(_X):]] = df[c]
+    return out
+
+
+_NUMBER = re.compile(r"-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?(?:[eE][-+]?[0-9]+)?")
+
+
+def _restore_types(col: pd.Series) -> pd.Series:
+    """A carried-through text column as numbers when every value is one (``int64`` without missing
+    values, else ``float64``); codes with leading zeros such as ``007`` keep the column text."""
+    vals = col.to_numpy(dtype=object)
+    present = [v for v in vals if v is not None and not (isinstance(v, float) and np.isnan(v))]
+    if not present or not all(isinstance(v, str) and _NUMBER.fullmatch(v) for v in present):
+        return col
+    num = pd.to_numeric(pd.Series(vals, dtype=object, index=col.index), errors="coerce").astype(float)
+    if len(present) == len(vals) and np.all(np.mod(num.to_numpy(), 1) == 0) and np.all(np.abs(num) < 2 ** 53):
+        return num.astype(np.int64)
+    return num
 
 
 class ReferralStore:
@@ -240,6 +396,7 @@ class ReferralStore:
         return con.execute("SELECT value FROM meta WHERE key='salt'").fetchone()[0]
 
     # ---------------------------------------------------------------------------------- import
+    # ---------------------------------------------------------------------------------- import
     def import_file(self, path: PathLike, *, mapping: ReferralMapping | PathLike | None = None,
                     fmt: str = "auto", strict: bool = False, accept_changes: bool = False,
                     progress: Callable[[int], None] | None = None) -> ImportResult:
@@ -255,7 +412,8 @@ class ReferralStore:
         fmt
             One of :data:`IMPORT_FORMATS`; ``auto`` looks at the extension and first line.
         strict
-            Any error (or conflict) → nothing lands.
+            Any error (or conflict) in the file → nothing lands. Rows of earlier imports still
+            waiting for their recruiter do not count.
         accept_changes
             Rows whose content changed since they were stored replace the stored version (the old
             one stays in the history). Otherwise they are reported as conflicts and left alone.
@@ -283,71 +441,101 @@ class ReferralStore:
 
     def _import_table(self, table: pd.DataFrame, *, file: str, digest: str, mapping: ReferralMapping | None,
                       strict: bool, accept_changes: bool, progress: Callable[[int], None] | None) -> ImportResult:
-        from hiddenpop.rds.validate import Problem, quarantine_rows, validate_log
+        from hiddenpop.rds.coupons import link_coupons
+        from hiddenpop.rds.validate import Problem, _cascade, _check
 
         settings = self.settings
         fmt = table.attrs.get("format", "csv")
         personal = [c for c in table.attrs.get("personal_columns", []) if c in table.columns]
         with self._connect() as con:
             salt = self._salt(con)
-            stored = pd.read_sql_query("SELECT pos, respondent_id, content_hash, data, source_file, source_row, "
-                                       "revision FROM respondents WHERE withdrawn=0 ORDER BY pos", con)
-            known_hashes = pd.read_sql_query("SELECT respondent_id, content_hash FROM history", con)
-        records, hashes = _records(table, personal=personal, salt=salt)
-        rid = table["respondent_id"].map(lambda v: None if v is None else str(v)).to_numpy(dtype=object)
-        stored_hash = dict(zip(stored["respondent_id"], stored["content_hash"]))
-        seen_versions = set(zip(known_hashes["respondent_id"], known_hashes["content_hash"]))
+            stored = _select(con, "SELECT * FROM respondents WHERE withdrawn=0 ORDER BY pos")
+            pending = _select(con, "SELECT * FROM pending ORDER BY pos")
+            seen = _select(con, "SELECT respondent_id, content_hash FROM history WHERE content_hash IS NOT NULL")
+        data = _storage_frame(table, personal=personal, salt=salt)
+        hashes = np.array(_content_hashes(data), dtype=object)
         n = len(table)
-        status = np.empty(n, dtype=object)
-        for i in range(n):
-            r = rid[i]
-            if r in stored_hash:
-                status[i] = "unchanged" if (stored_hash[r] == hashes[i] or (r, hashes[i]) in seen_versions) \
-                    else ("changed" if accept_changes else "conflict")
-            else:
-                status[i] = "new"
+        rid = data["respondent_id"].to_numpy(dtype=object)
+        source_row = table["source_row"].to_numpy(dtype=np.int64)
+
+        # status of each file row: new / unchanged / changed / conflict
+        loc = pd.Index(stored["respondent_id"].to_numpy(dtype=object)).get_indexer(rid) if len(stored) else \
+            np.full(n, -1)
+        stored_hash = stored["content_hash"].to_numpy(dtype=object)
+        same = np.zeros(n, dtype=bool)
+        same[loc >= 0] = stored_hash[loc[loc >= 0]] == hashes[loc >= 0]
+        versions = set(seen["respondent_id"].astype(str) + "\x1f" + seen["content_hash"].astype(str)) if len(seen) \
+            else set()
+        if versions:
+            same |= np.array([f"{r}\x1f{h}" in versions for r, h in zip(rid, hashes)], dtype=bool)
+        status = np.where(loc < 0, "new", np.where(same, "unchanged", "changed" if accept_changes else "conflict"))
+        status = status.astype(object)
         # a repeated id inside the file: only its first occurrence can be "unchanged"/"changed"
-        dup_in_file = pd.Series(rid, dtype=object).duplicated().to_numpy()
+        dup_in_file = _object(rid).duplicated().to_numpy()
         status[dup_in_file & (status != "new")] = "new"
 
-        # combined table: stored rows (changed ones replaced) + candidate rows of this file
+        # combined table for validation: stored rows (changed ones replaced), rows waiting from earlier
+        # imports (unless this file brings the same respondent again), then this file's candidates
         cand = np.flatnonzero((status == "new") | (status == "changed"))
         replaced = set(rid[status == "changed"])
-        keep_stored = stored[~stored["respondent_id"].isin(replaced)]
-        old = _frame_from_json(keep_stored["data"].tolist())
-        old["source_file"] = keep_stored["source_file"].to_numpy(dtype=object)
-        old["source_row"] = keep_stored["source_row"].to_numpy()
-        new = _frame_from_json([records[i] for i in cand])
-        new["source_file"] = pd.Series([file] * len(cand), dtype=object)
-        new["source_row"] = table["source_row"].to_numpy()[cand]
-        combined = pd.concat([old, new], ignore_index=True) if len(old) else new
-        combined = _typed(combined)
+        keep_stored = stored[~stored["respondent_id"].isin(replaced)].reset_index(drop=True)
+        file_ids = set(r for r in rid if r is not None)
+        stored_ids = set(stored["respondent_id"])
+        keep_pending = pending[~pending["respondent_id"].isin(file_ids | stored_ids)].reset_index(drop=True)
+        S, P, C = len(keep_stored), len(keep_pending), len(cand)
+        cand_data = data.iloc[cand].reset_index(drop=True)
+        core = list(CORE_COLUMNS)
+        parts = [keep_stored[core + ["source_file", "source_row"]], keep_pending[core + ["source_file", "source_row"]],
+                 pd.concat([cand_data[core], pd.DataFrame({"source_file": _object([file] * C),
+                                                           "source_row": _object(source_row[cand].tolist())})],
+                           axis=1)]
+        combined = pd.concat([x for x in parts if len(x)] or [parts[-1]], ignore_index=True)
+        combined["source_row"] = pd.to_numeric(combined["source_row"]).astype(np.int64) if len(combined) else \
+            combined["source_row"]
         combined.attrs["source"] = file
         combined.attrs["column_names"] = table.attrs.get("column_names", {})
-        is_new = np.zeros(len(combined), dtype=bool)
-        is_new[len(old):] = True
-        problems = validate_log(combined, source=file, design_requires_point=settings["design_requires_point"],
-                                max_coupons=settings["max_coupons"], max_network_size=settings["max_network_size"],
-                                only_rows=is_new)
-        quarantined = {i: ps for i, ps in quarantine_rows(combined, problems).items() if is_new[i]}
-        cascade = [ps[0] for i, ps in sorted(quarantined.items()) if ps[0].rule == "recruiter-quarantined"]
+        links = link_coupons(combined)
+        found = _check(combined, source=file, design_requires_point=settings["design_requires_point"],
+                       max_coupons=settings["max_coupons"], max_network_size=settings["max_network_size"],
+                       links=links)
+        bad: dict[int, list] = {}
+        problems_at: list[tuple[int, Any]] = []
+        for i, _, q in sorted(found.items, key=lambda t: (t[0], t[1])):
+            if i < S:
+                continue
+            problems_at.append((i, q))
+            if q.severity == "error":
+                bad.setdefault(i, []).append(q)
+        quarantined = {i: ps for i, ps in _cascade(combined, bad, links=links).items() if i >= S}
+        cascade = [(i, ps[0]) for i, ps in sorted(quarantined.items()) if ps[0].rule == "recruiter-quarantined"]
         conflicts = np.flatnonzero(status == "conflict")
-        conflict_problems = [Problem("changed-since-import", "error", file, int(table["source_row"].iat[i]), None, None,
+        conflict_problems = [Problem("changed-since-import", "error", file, int(source_row[i]), None, None,
                                      f"respondent {rid[i]} differs from the version already in the store",
                                      "if the change is right, import again with --accept-changes (the old version "
                                      "stays in the history), or use `hiddenpop referrals correct`", rid[i])
                              for i in conflicts]
-        all_problems = sorted(problems + cascade + conflict_problems, key=lambda q: (q.row or 0))
-        q_rows = sorted(quarantined)
+        # rows that wait for their recruiter: new respondents whose only errors are WAITING_RULES
+        cand_status = status[cand]
+        waiting = sorted(i for i, ps in quarantined.items()
+                         if all(q.rule in WAITING_RULES for q in ps)
+                         and (i < S + P or cand_status[i - S - P] == "new") and combined["respondent_id"].iat[i])
+        file_q = [i for i in quarantined if i >= S + P]
+        ordered = sorted(problems_at + cascade, key=lambda t: (t[0] < S + P, t[1].row or 0, t[0]))
+        all_problems = sorted([q for _, q in ordered] + conflict_problems,
+                              key=lambda q: (q.source != file, q.row or 0))
         res = ImportResult(file=file, sha256=digest, n_rows=n, n_unchanged=int((status == "unchanged").sum()),
-                           n_conflicts=len(conflicts), n_quarantined=len(q_rows) + len(conflicts),
+                           n_conflicts=len(conflicts), n_quarantined=len(file_q) + len(conflicts),
                            problems=all_problems)
-        ok_new = [k for k in range(len(cand)) if (len(old) + k) not in quarantined]
-        res.n_new = sum(1 for k in ok_new if status[cand[k]] == "new")
-        res.n_changed = sum(1 for k in ok_new if status[cand[k]] == "changed")
-        if strict and (q_rows or len(conflicts)):
+        ok_file = [k for k in range(C) if (S + P + k) not in quarantined]
+        released = [j for j in range(P) if (S + j) not in quarantined]
+        res.n_new = sum(1 for k in ok_file if cand_status[k] == "new")
+        res.n_changed = sum(1 for k in ok_file if cand_status[k] == "changed")
+        res.n_released = len(released)
+        res.n_pending = len(waiting)
+        if strict and (file_q or len(conflicts)):
             res.landed = False
-            res.n_new = res.n_changed = 0
+            res.n_new = res.n_changed = res.n_released = 0
+            res.n_pending = len(keep_pending)
         hints = {k: table.attrs[k] for k in ("rds_csv", "rdsat") if k in table.attrs}
         now = _now()
         sleep = float(os.environ.get(TEST_SLEEP_ENV, "0") or 0)
@@ -356,25 +544,57 @@ class ReferralStore:
             try:
                 cur = con.execute(
                     "INSERT INTO imports(file, sha256, format, imported_at, status, strict, n_rows, n_new, n_unchanged,"
-                    " n_changed, n_conflicts, n_quarantined, n_warnings, mapping, hints) VALUES (?,?,?,?,?,?,?,?,?,?,?,"
-                    "?,?,?,?)",
+                    " n_changed, n_conflicts, n_quarantined, n_released, n_pending, n_warnings, mapping, hints) "
+                    "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
                     (file, digest, fmt, now, "done" if res.landed else "refused", int(strict), n, res.n_new,
-                     res.n_unchanged, res.n_changed, res.n_conflicts, res.n_quarantined, len(res.warnings),
-                     json.dumps(mapping.to_dict()) if mapping else None, json.dumps(hints)))
-                res.import_id = cur.lastrowid
+                     res.n_unchanged, res.n_changed, res.n_conflicts, res.n_quarantined, res.n_released,
+                     res.n_pending, len(res.warnings), json.dumps(mapping.to_dict()) if mapping else None,
+                     json.dumps(hints)))
+                res.import_id = import_id = cur.lastrowid
                 if res.landed:
-                    self._write_rows(con, res.import_id, [cand[k] for k in ok_new], status, rid, records, hashes,
-                                     table, file, now, sleep, progress)
+                    extras = [c for c in data.columns if c not in CORE_COLUMNS]
+                    extras += [c[len(_X):] for c in pending.columns if c.startswith(_X) and c[len(_X):] not in extras]
+                    self._add_columns(con, extras)
+                    new_k = cand[[k for k in ok_file if cand_status[k] == "new"]]
+                    chg_k = cand[[k for k in ok_file if cand_status[k] == "changed"]]
+                    # released rows keep their own data and source file/row; then this file's rows in file order
+                    rel = _unprefixed(keep_pending.iloc[released])
+                    rel["import_id"] = import_id
+                    fresh = data.iloc[new_k].reset_index(drop=True)
+                    fresh = fresh.assign(content_hash=hashes[new_k], import_id=import_id, source_file=file,
+                                         source_row=source_row[new_k])
+                    rows_in = pd.concat([rel, fresh], ignore_index=True) if len(rel) else fresh
+                    rows_in["revision"] = 1
+                    changed = data.iloc[chg_k].reset_index(drop=True).assign(
+                        content_hash=hashes[chg_k], import_id=import_id, source_file=file, source_row=source_row[chg_k])
+                    self._write_rows(con, rows_in, changed, sleep=sleep, progress=progress)
+                    con.execute(f"INSERT INTO history(respondent_id, revision, action, content_hash, data, import_id, "
+                                f"reason, at) SELECT respondent_id, revision, CASE WHEN revision=1 THEN 'import' ELSE "
+                                f"'import-change' END, content_hash, {self._json_sql(con)}, import_id, NULL, ? "
+                                f"FROM respondents WHERE import_id=? ORDER BY pos", (now, import_id))
+                    if len(rel):
+                        con.executemany("UPDATE history SET reason=? WHERE import_id=? AND respondent_id=?",
+                                        [(f"waited in quarantine for its recruiter since import #{int(i)}", import_id,
+                                          r) for r, i in zip(rel["respondent_id"], keep_pending["import_id"].iloc[released])])
+                    # the pending table is replaced by the rows still waiting
+                    con.execute("DELETE FROM pending")
+                    old_w = [i - S for i in waiting if i < S + P]
+                    new_w = cand[[i - S - P for i in waiting if i >= S + P]]
+                    still = _unprefixed(keep_pending.iloc[old_w])
+                    fresh_w = data.iloc[new_w].reset_index(drop=True).assign(
+                        content_hash=hashes[new_w], import_id=import_id, source_file=file, source_row=source_row[new_w])
+                    wait = pd.concat([still, fresh_w], ignore_index=True) if len(still) else fresh_w
+                    self._insert(con, "pending", wait)
                 qrows = []
-                for i in q_rows:
+                for i in sorted(quarantined, key=lambda i: (i < S + P, i)):
                     for q in quarantined[i]:
-                        qrows.append((res.import_id, q.source, q.row, q.respondent_id, q.rule, q.column,
+                        qrows.append((import_id, q.source, q.row, q.respondent_id, q.rule, q.column,
                                       _text(q.value), q.message, q.fix))
-                qrows += [(res.import_id, q.source, q.row, q.respondent_id, q.rule, q.column, None, q.message, q.fix)
+                qrows += [(import_id, q.source, q.row, q.respondent_id, q.rule, q.column, None, q.message, q.fix)
                           for q in conflict_problems]
                 con.executemany("INSERT INTO quarantine VALUES (?,?,?,?,?,?,?,?,?)", qrows)
                 con.executemany("INSERT INTO warnings VALUES (?,?,?,?,?,?,?,?,?)",
-                                [(res.import_id, q.source, q.row, q.respondent_id, q.rule, q.column, _text(q.value),
+                                [(import_id, q.source, q.row, q.respondent_id, q.rule, q.column, _text(q.value),
                                   q.message, q.fix) for q in res.warnings])
                 con.execute("COMMIT")
             except BaseException:
@@ -382,56 +602,101 @@ class ReferralStore:
                 raise
         return res
 
-    def _write_rows(self, con, import_id, positions, status, rid, records, hashes, table, file, now, sleep,
-                    progress) -> None:
-        half = len(positions) // 2
-        batch_ins, batch_upd, hist = [], [], []
-        rows = table["source_row"].to_numpy()
-        revisions = dict(con.execute("SELECT respondent_id, revision FROM respondents").fetchall())
-        for k, i in enumerate(positions):
-            data = records[i]
-            if status[i] == "changed":
-                rev = revisions[rid[i]] + 1
-                batch_upd.append((hashes[i], data, import_id, file, int(rows[i]), rev, rid[i]))
-                hist.append((rid[i], rev, "import-change", hashes[i], data, import_id, None, now))
-            else:
-                batch_ins.append((rid[i], hashes[i], data, import_id, file, int(rows[i]), 1))
-                hist.append((rid[i], 1, "import", hashes[i], data, import_id, None, now))
-            if k + 1 == half and sleep > 0:
-                self._flush(con, batch_ins, batch_upd, hist)
-                batch_ins, batch_upd, hist = [], [], []
-                if progress:
-                    progress(half)
-                time.sleep(sleep)
-        self._flush(con, batch_ins, batch_upd, hist)
-        if progress:
-            progress(len(positions) - (half if sleep > 0 else 0))
+    def _table_columns(self, con: sqlite3.Connection, table: str = "respondents") -> list[str]:
+        return [r[1] for r in con.execute(f"PRAGMA table_info({table})").fetchall()]
+
+    def _add_columns(self, con: sqlite3.Connection, extras: list[str]) -> None:
+        """Add a text column ``x:<name>`` to ``respondents`` and ``pending`` for each new carried column."""
+        have = self._table_columns(con)
+        new = [c for c in extras if _X + c not in have]
+        if len(have) + len(new) > _MAX_COLUMNS:
+            raise InputFileError(f"the store would hold {len(have) + len(new)} columns (at most {_MAX_COLUMNS})",
+                                 where=str(self.path),
+                                 fix="leave out the columns you do not need with drop = [...] in the mapping file")
+        for c in new:
+            for t in ("respondents", "pending"):
+                con.execute(f"ALTER TABLE {t} ADD COLUMN {_q(_X + c)} TEXT")
 
     @staticmethod
-    def _flush(con, ins, upd, hist) -> None:
-        con.executemany("INSERT INTO respondents(respondent_id, content_hash, data, import_id, source_file, "
-                        "source_row, revision) VALUES (?,?,?,?,?,?,?)", ins)
-        con.executemany("UPDATE respondents SET content_hash=?, data=?, import_id=?, source_file=?, source_row=?, "
-                        "revision=? WHERE respondent_id=?", upd)
-        con.executemany("INSERT INTO history(respondent_id, revision, action, content_hash, data, import_id, reason, "
-                        "at) VALUES (?,?,?,?,?,?,?,?)", hist)
+    def _sql_names(cols: list[str]) -> list[str]:
+        return [c if (c in CORE_COLUMNS or c in _META or c in ("revision", "withdrawn")) else _q(_X + c) for c in cols]
+
+    def _insert(self, con: sqlite3.Connection, table: str, frame: pd.DataFrame) -> None:
+        if not len(frame):
+            return
+        cols = list(frame.columns)
+        values = [_plain_list(frame[c]) for c in cols]
+        con.executemany(f"INSERT INTO {table}({', '.join(self._sql_names(cols))}) VALUES "
+                        f"({', '.join('?' * len(cols))})", zip(*values))
+
+    def _write_rows(self, con: sqlite3.Connection, rows_in: pd.DataFrame, changed: pd.DataFrame, *, sleep: float,
+                    progress: Callable[[int], None] | None) -> None:
+        """Insert new rows and update changed ones (the test hook sleeps half-way, inside the transaction)."""
+        half = len(rows_in) // 2
+        if sleep > 0 and half:
+            self._insert(con, "respondents", rows_in.iloc[:half])
+            if progress:
+                progress(half)
+            time.sleep(sleep)
+            self._insert(con, "respondents", rows_in.iloc[half:])
+            if progress:
+                progress(len(rows_in) - half)
+        else:
+            self._insert(con, "respondents", rows_in)
+            if progress:
+                progress(len(rows_in))
+        if len(changed):
+            cols = list(changed.columns)
+            cleared = [c for c in self._table_columns(con) if c.startswith(_X) and c[len(_X):] not in cols]
+            sets = [f"{n}=?" for n in self._sql_names(cols)] + [f"{_q(c)}=NULL" for c in cleared]
+            values = [_plain_list(changed[c]) for c in cols] + [_plain_list(changed["respondent_id"])]
+            con.executemany(f"UPDATE respondents SET {', '.join(sets)}, revision=revision+1 WHERE respondent_id=?",
+                            zip(*values))
+            if progress:
+                progress(len(changed))
+
+    def _json_sql(self, con: sqlite3.Connection) -> str:
+        """SQL expression: the row's non-empty data columns as a JSON object (for the history)."""
+        cols = [c for c in self._table_columns(con) if c in CORE_COLUMNS or c.startswith(_X)]
+        expr = "'{}'"
+        for k in range(0, len(cols), 60):  # SQLite functions take at most 127 arguments
+            pairs = ", ".join(f"'{(c[len(_X):] if c.startswith(_X) else c).replace(chr(39), chr(39) * 2)}', {_q(c)}"
+                              for c in cols[k:k + 60])
+            expr = f"json_patch({expr}, json_object({pairs}))"
+        return expr
 
     # ------------------------------------------------------------------------------ read back
+    def _load(self, con: sqlite3.Connection, *, include_withdrawn: bool = False, where: str = "",
+              params: tuple = ()) -> pd.DataFrame:
+        cond = [] if include_withdrawn else ["withdrawn=0"]
+        cond += [where] if where else []
+        df = _select(con, "SELECT * FROM respondents" + (" WHERE " + " AND ".join(cond) if cond else "")
+                     + " ORDER BY pos", params)
+        out = _data_frame(df)
+        out["revision"] = pd.to_numeric(df["revision"]).astype(np.int64) if len(df) else pd.Series([], dtype=np.int64)
+        return out
+
     def raw_respondents(self, *, include_withdrawn: bool = False) -> pd.DataFrame:
-        """Stored rows as text (no derived columns), with ``source_file``/``source_row``."""
+        """Stored rows as typed in the source (no derived columns), with ``source_file``/``source_row``.
+
+        Network sizes are numbers; carried-through columns are the text as imported (exact round
+        trips to RDSAT and R ``RDS`` CSV). Personal fields appear only as ``_hash_<column>``.
+        """
         with self._connect() as con:
-            df = pd.read_sql_query("SELECT respondent_id, data, source_file, source_row, revision, withdrawn "
-                                   "FROM respondents" + ("" if include_withdrawn else " WHERE withdrawn=0")
-                                   + " ORDER BY pos", con)
+            out = self._load(con, include_withdrawn=include_withdrawn).drop(columns=["revision"])
             hints = [json.loads(h) for (h,) in con.execute("SELECT hints FROM imports WHERE status='done' "
                                                            "ORDER BY import_id").fetchall() if h]
-        out = _frame_from_json(df["data"].tolist())
-        out["source_file"] = df["source_file"].to_numpy(dtype=object)
-        out["source_row"] = df["source_row"].to_numpy()
-        out = _typed(out)
         for h in hints:
             out.attrs.update(h)
         out.attrs["source"] = str(self.path)
+        return out
+
+    def pending(self) -> pd.DataFrame:
+        """Rows waiting in quarantine for their recruiter (see :data:`WAITING_RULES`), with their source."""
+        with self._connect() as con:
+            df = _select(con, "SELECT * FROM pending ORDER BY pos")
+        out = _data_frame(df)
+        out["import_id"] = df["import_id"]
         return out
 
     def respondents(self, *, include_personal_hashes: bool = False, expiry_days: float | None = None,
@@ -441,21 +706,29 @@ class ReferralStore:
         Columns: data-contract §3 (``respondent_id, redeemed_coupon, issued_coupons, recruiter_id,
         point_id, network_size, network_size_eligible, interview_time``), the derived
         :data:`DERIVED_COLUMNS` (``wave, seed_id, is_seed, n_recruits, chain_size, coupons_issued,
-        coupons_redeemed, …, found_by``), then carried-through columns (as text) and
-        ``source_file, source_row``. ``recruiter_id`` is filled from coupon matching.
-        Personal-field hashes (``_hash_<column>``) only with ``include_personal_hashes``.
+        coupons_redeemed, …, found_by``), then the carried-through columns (numbers when every
+        value is a number, e.g. outcomes coded 0/1; text otherwise) and ``source_file, source_row``.
+        ``recruiter_id`` is filled from coupon matching. Personal-field hashes (``_hash_<column>``)
+        only with ``include_personal_hashes``.
         """
         raw = self.raw_respondents()
-        return derive_columns(raw, expiry_days=expiry_days if expiry_days is not None else
-                              self.settings.get("expiry_days"), as_of=as_of,
-                              include_personal_hashes=include_personal_hashes)
+        out = derive_columns(raw, expiry_days=expiry_days if expiry_days is not None else
+                             self.settings.get("expiry_days"), as_of=as_of,
+                             include_personal_hashes=include_personal_hashes)
+        carried = [c for c in raw.columns if c not in CORE_COLUMNS and c not in ("source_file", "source_row")
+                   and not c.startswith("_hash_")]
+        for c in carried:
+            name = f"{c}_reported" if f"{c}_reported" in out.columns and c in DERIVED_COLUMNS else c
+            if name in out.columns:
+                out[name] = _restore_types(out[name])
+        return out
 
     def imports(self) -> pd.DataFrame:
         """One row per import (file, checksum, time, status, counts)."""
         with self._connect() as con:
             return pd.read_sql_query("SELECT import_id, file, sha256, format, imported_at, status, strict, n_rows, "
-                                     "n_new, n_unchanged, n_changed, n_conflicts, n_quarantined, n_warnings "
-                                     "FROM imports ORDER BY import_id", con)
+                                     "n_new, n_unchanged, n_changed, n_conflicts, n_quarantined, n_released, "
+                                     "n_pending, n_warnings FROM imports ORDER BY import_id", con)
 
     def quarantine(self, *, import_id: int | None = None) -> pd.DataFrame:
         """Quarantined rows with their problems (latest import by default; ``0`` for all)."""
@@ -475,7 +748,10 @@ class ReferralStore:
             return pd.read_sql_query(q, con, params=() if import_id == 0 else (import_id,))
 
     def history(self, respondent_id: str | None = None) -> pd.DataFrame:
-        """Every stored version of every row (or of one respondent): action, revision, reason, time."""
+        """Every stored version of every row (or of one respondent): action, revision, reason, time.
+
+        ``data`` is the version's non-empty fields as JSON (personal fields only as hashes).
+        """
         with self._connect() as con:
             q = "SELECT history_id, respondent_id, revision, action, import_id, reason, at, data FROM history"
             if respondent_id is not None:
@@ -483,37 +759,70 @@ class ReferralStore:
                                          params=(str(respondent_id),))
             return pd.read_sql_query(q + " ORDER BY history_id", con)
 
-    def possible_duplicates(self) -> pd.DataFrame:
-        """Pairs of respondents sharing a hashed personal field (same household reached twice?)."""
-        raw = self.raw_respondents()
-        rows = []
+    def possible_duplicates(self, raw: pd.DataFrame | None = None) -> pd.DataFrame:
+        """Pairs of respondents sharing a hashed personal field (same household reached twice?).
+
+        One row per later respondent: ``respondent_id`` is the first one with that value, ``same_as``
+        the later one, ``field`` the personal column.
+        """
+        raw = self.raw_respondents() if raw is None else raw
+        parts = []
         for c in [c for c in raw.columns if c.startswith("_hash_")]:
             vals = raw[["respondent_id", c]].dropna()
-            for h, grp in vals.groupby(c):
-                ids = grp["respondent_id"].tolist()
-                rows += [(ids[0], other, c[len("_hash_"):]) for other in ids[1:]]
-        return pd.DataFrame(rows, columns=["respondent_id", "same_as", "field"])
+            first = vals.groupby(c, sort=False)["respondent_id"].transform("first")
+            later = (vals["respondent_id"] != first).to_numpy()
+            parts.append(pd.DataFrame({"respondent_id": _object(first.to_numpy(dtype=object)[later]),
+                                       "same_as": _object(vals["respondent_id"].to_numpy(dtype=object)[later]),
+                                       "field": c[len("_hash_"):]}))
+        if not parts:
+            return pd.DataFrame({"respondent_id": _object([]), "same_as": _object([]), "field": _object([])})
+        return pd.concat(parts, ignore_index=True)
 
     def selection_events(self) -> pd.DataFrame:
         """One row per selection event: a point hit (``point``) or a redeemed coupon (``coupon``).
 
         ``household`` links events of the same household: respondents sharing a hashed personal
-        field (:meth:`possible_duplicates`) get the first one's id.
+        field (:meth:`possible_duplicates`) get the first one's id. Events are ordered by
+        respondent (store order), a point event before a coupon event of the same respondent.
         """
-        t = self.respondents()
-        dup = self.possible_duplicates()
-        household = dict(zip(t["respondent_id"], t["respondent_id"]))
-        for a, b in zip(dup["respondent_id"], dup["same_as"]):
-            household[b] = household.get(a, a)
-        ev = []
-        for r in t.itertuples(index=False):
-            hh = household[r.respondent_id]
-            if isinstance(r.point_id, str) and r.point_id:
-                ev.append((hh, r.respondent_id, "point", r.point_id, None, None, r.interview_time))
-            if r.recruiter_id is not None and not (isinstance(r.recruiter_id, float)):
-                ev.append((hh, r.respondent_id, "coupon", None, r.redeemed_coupon, r.recruiter_id, r.interview_time))
-        return pd.DataFrame(ev, columns=["household", "respondent_id", "event", "point_id", "coupon", "recruiter_id",
-                                         "interview_time"])
+        raw = self.raw_respondents()
+        t = derive_columns(raw, expiry_days=self.settings.get("expiry_days"))
+        dup = self.possible_duplicates(raw)
+        rid = t["respondent_id"].astype(object).to_numpy()
+        household = pd.Series(rid, index=rid, dtype=object)
+        if len(dup):
+            # chains a → b → c (b same as a, c same as b) resolve to a: follow the map to its fixed point
+            link = pd.Series(dup["respondent_id"].to_numpy(dtype=object), index=dup["same_as"].to_numpy(dtype=object))
+            link = link[~link.index.duplicated()]
+            hh = household.copy()
+            for _ in range(len(link) + 1):
+                step = link.reindex(hh.to_numpy()).to_numpy(dtype=object)
+                nxt = np.where(pd.isna(step), hh.to_numpy(dtype=object), step)
+                if (nxt == hh.to_numpy(dtype=object)).all():
+                    break
+                hh = pd.Series(nxt, index=hh.index, dtype=object)
+            household = hh
+        hh = household.to_numpy(dtype=object)
+        pt = t["point_id"].astype(object).to_numpy()
+        has_pt = np.array([isinstance(v, str) and v != "" for v in pt], dtype=bool)
+        has_rec = t["recruiter_id"].notna().to_numpy()
+        n = len(t)
+        order = np.concatenate([np.flatnonzero(has_pt) * 2, np.flatnonzero(has_rec) * 2 + 1])
+        pos = np.concatenate([np.flatnonzero(has_pt), np.flatnonzero(has_rec)])
+        is_pt = np.concatenate([np.ones(has_pt.sum(), bool), np.zeros(has_rec.sum(), bool)])
+        srt = np.argsort(order, kind="stable")
+        pos, is_pt = pos[srt], is_pt[srt]
+        none = np.full(len(pos), None, dtype=object)
+        ev = pd.DataFrame({
+            "household": _object(hh[pos]), "respondent_id": _object(rid[pos]),
+            "event": _object(np.where(is_pt, "point", "coupon")),
+            "point_id": _object(np.where(is_pt, pt[pos], none)),
+            "coupon": _object(np.where(is_pt, none, t["redeemed_coupon"].astype(object).to_numpy()[pos])),
+            "recruiter_id": _object(np.where(is_pt, none, t["recruiter_id"].astype(object).to_numpy()[pos])),
+            "interview_time": _object(t["interview_time"].astype(object).to_numpy()[pos]),
+        })
+        assert n >= 0
+        return ev
 
     # ----------------------------------------------------------------------------- corrections
     def correct(self, respondent_id: str, changes: Mapping[str, Any], *, reason: str) -> None:
@@ -527,13 +836,6 @@ class ReferralStore:
         if not reason or not reason.strip():
             raise RecruitmentError("a correction needs a reason", fix="pass --reason \"...\" (kept in the history)")
         rid = str(respondent_id)
-        with self._connect() as con:
-            row = con.execute("SELECT data, revision FROM respondents WHERE respondent_id=? AND withdrawn=0",
-                              (rid,)).fetchone()
-        if row is None:
-            raise RecruitmentError("no such respondent in the store", where=format_where(str(self.path), value=rid),
-                                   fix="check the id (`hiddenpop referrals status` lists them)")
-        data = json.loads(row[0])
         for col in changes:
             if col.startswith("_hash_") or col in DEFAULT_PERSONAL:
                 raise RecruitmentError("personal fields cannot be corrected in the store",
@@ -542,34 +844,51 @@ class ReferralStore:
                 raise RecruitmentError(f"'{col}' is derived, not data", where=format_where(column=col),
                                        fix="correct the coupons or recruiter id instead")
         raw = self.raw_respondents()
+        hit = np.flatnonzero(raw["respondent_id"].astype(object).to_numpy() == rid)
+        if not len(hit):
+            raise RecruitmentError("no such respondent in the store", where=format_where(str(self.path), value=rid),
+                                   fix="check the id (`hiddenpop referrals status` lists them)")
+        i = int(hit[0])
         before = validate_log(raw, source=str(self.path), **self._rule_settings())
-        new = dict(data)
-        for col, val in changes.items():
-            new[col] = None if val is None or str(val).strip() == "" else _text(val)
-        i = int(np.flatnonzero(raw["respondent_id"].astype(str).to_numpy() == rid)[0])
         trial = raw.copy()
-        for col, val in new.items():
+        for col, val in changes.items():
+            v = None if val is None or str(val).strip() == "" else str(val).strip()
             if col not in trial.columns:
-                trial[col] = pd.Series([None] * len(trial), dtype=object)
+                trial[col] = _object([None] * len(trial))
             trial[col] = trial[col].astype(object)
-            trial.iat[i, trial.columns.get_loc(col)] = val
-        trial = _typed(trial)
+            trial.iat[i, trial.columns.get_loc(col)] = _number_or_text(v) if col in _NUMERIC_CORE else v
         after = validate_log(trial, source=str(self.path), **self._rule_settings())
         old_err = {(p.rule, p.respondent_id) for p in before if p.severity == "error"}
         fresh = [p for p in after if p.severity == "error" and (p.rule, p.respondent_id) not in old_err]
         if fresh:
             raise RecruitmentError(f"correction refused, it would create a problem: {fresh[0]}",
                                    fix="correct the other rows first, or choose another value")
-        self._write_revision(rid, new, row[1] + 1, "correct", reason)
+        row = trial.iloc[[i]].drop(columns=["source_file", "source_row"]).reset_index(drop=True)
+        row = pd.DataFrame({c: _object([_number_or_text(v) if c in _NUMERIC_CORE else _text(v)
+                                        for v in row[c].to_numpy(dtype=object)]) for c in row.columns})
+        self._write_revision(rid, row, "correct", reason)
 
     def withdraw(self, respondent_id: str, *, reason: str) -> None:
         """Take a respondent out of the data (kept in the history), e.g. an interview entered twice.
 
-        Refused while the respondent has recruits in the store.
+        Refused while the respondent has recruits in the store. A row waiting in quarantine for its
+        recruiter (:meth:`pending`) can be withdrawn too: it is then no longer checked at imports.
         """
         if not reason or not reason.strip():
             raise RecruitmentError("withdrawing needs a reason", fix="pass --reason \"...\" (kept in the history)")
         rid = str(respondent_id)
+        with self._connect() as con:
+            waiting = con.execute("SELECT content_hash, import_id FROM pending WHERE respondent_id=?",
+                                  (rid,)).fetchone()
+        if waiting is not None:
+            with self._connect() as con:
+                con.execute("BEGIN IMMEDIATE")
+                con.execute("DELETE FROM pending WHERE respondent_id=?", (rid,))
+                con.execute("INSERT INTO history(respondent_id, revision, action, content_hash, data, import_id, "
+                            "reason, at) VALUES (?,?,?,?,?,?,?,?)",
+                            (rid, 0, "withdraw-pending", waiting[0], None, waiting[1], reason, _now()))
+                con.execute("COMMIT")
+            return
         t = self.respondents()
         hit = t.index[t["respondent_id"].astype(str) == rid]
         if not len(hit):
@@ -580,11 +899,11 @@ class ReferralStore:
             raise RecruitmentError(f"respondent {rid} recruited {', '.join(map(str, kids[:5]))}",
                                    fix="correct or withdraw the recruits first")
         with self._connect() as con:
-            rev = con.execute("SELECT revision FROM respondents WHERE respondent_id=?", (rid,)).fetchone()[0]
             con.execute("BEGIN IMMEDIATE")
-            con.execute("UPDATE respondents SET withdrawn=1, revision=? WHERE respondent_id=?", (rev + 1, rid))
+            con.execute("UPDATE respondents SET withdrawn=1, revision=revision+1 WHERE respondent_id=?", (rid,))
+            rev = con.execute("SELECT revision FROM respondents WHERE respondent_id=?", (rid,)).fetchone()[0]
             con.execute("INSERT INTO history(respondent_id, revision, action, content_hash, data, import_id, reason, at)"
-                        " VALUES (?,?,?,?,?,?,?,?)", (rid, rev + 1, "withdraw", None, None, None, reason, _now()))
+                        " VALUES (?,?,?,?,?,?,?,?)", (rid, rev, "withdraw", None, None, None, reason, _now()))
             con.execute("COMMIT")
 
     def _rule_settings(self) -> dict[str, Any]:
@@ -592,15 +911,27 @@ class ReferralStore:
         return {"design_requires_point": s["design_requires_point"], "max_coupons": s["max_coupons"],
                 "max_network_size": s["max_network_size"]}
 
-    def _write_revision(self, rid: str, data: dict, revision: int, action: str, reason: str) -> None:
-        text = json.dumps(data, ensure_ascii=False)
-        h = hashlib.sha256(json.dumps(data, sort_keys=True, ensure_ascii=False).encode()).hexdigest()
+    def _write_revision(self, rid: str, row: pd.DataFrame, action: str, reason: str) -> None:
+        """Replace the stored data of ``rid`` by the one-row ``row`` (storage names) and log it."""
+        h = _content_hashes(row)[0]
+        data = {c: v for c, v in zip(row.columns, _plain_list_row(row)) if v is not None}
         with self._connect() as con:
             con.execute("BEGIN IMMEDIATE")
-            con.execute("UPDATE respondents SET data=?, revision=? WHERE respondent_id=?", (text, revision, rid))
-            con.execute("INSERT INTO history(respondent_id, revision, action, content_hash, data, import_id, reason, at)"
-                        " VALUES (?,?,?,?,?,?,?,?)", (rid, revision, action, h, text, None, reason, _now()))
-            con.execute("COMMIT")
+            try:
+                self._add_columns(con, [c for c in row.columns if c not in CORE_COLUMNS])
+                cols = list(row.columns)
+                sets = ", ".join(f"{n}=?" for n in self._sql_names(cols))
+                con.execute(f"UPDATE respondents SET {sets}, content_hash=?, revision=revision+1 WHERE respondent_id=? "
+                            "AND withdrawn=0", (*_plain_list_row(row), h, rid))
+                rev = con.execute("SELECT revision FROM respondents WHERE respondent_id=?", (row["respondent_id"].iat[0],)
+                                  ).fetchone()[0]
+                con.execute("INSERT INTO history(respondent_id, revision, action, content_hash, data, import_id, "
+                            "reason, at) VALUES (?,?,?,?,?,?,?,?)",
+                            (rid, rev, action, h, json.dumps(data, ensure_ascii=False), None, reason, _now()))
+                con.execute("COMMIT")
+            except BaseException:
+                con.execute("ROLLBACK")
+                raise
 
     def dump(self) -> list[str]:
         """The store's full content as SQL statements (to compare stores in tests and audits)."""
@@ -609,6 +940,40 @@ class ReferralStore:
             return list(con.iterdump())
         finally:
             con.close()
+
+
+def _plain(v: Any) -> Any:
+    """A value sqlite3 accepts: Python scalars, None for missing."""
+    if v is None or v is pd.NA or v is pd.NaT:
+        return None
+    if isinstance(v, float):
+        return None if v != v else v
+    if isinstance(v, np.generic):
+        v = v.item()
+        return None if isinstance(v, float) and v != v else v
+    return v
+
+
+def _plain_list(col: pd.Series) -> list:
+    if col.dtype.kind in "iub":
+        return col.to_numpy().tolist()
+    if col.dtype.kind == "f":
+        return [None if v != v else v for v in col.to_numpy().tolist()]
+    return [v if (v is None or type(v) is str) else _plain(v) for v in col.to_numpy(dtype=object)]
+
+
+def _plain_list_row(row: pd.DataFrame) -> list:
+    return [_plain(row[c].iat[0]) for c in row.columns]
+
+
+def _unprefixed(frame: pd.DataFrame) -> pd.DataFrame:
+    """Stored rows (SQLite names) → storage names: core, carried-through (``x:`` removed), meta."""
+    keep = [c for c in frame.columns if c in CORE_COLUMNS or c.startswith(_X) or c in _META]
+    out = frame[keep].reset_index(drop=True)
+    out.columns = [c[len(_X):] if c.startswith(_X) else c for c in keep]
+    return out
+
+
 
 
 class _Closing:
@@ -646,47 +1011,11 @@ def _read_any(p: Path, fmt: str, mapping: ReferralMapping | None) -> pd.DataFram
     return read_referral_log(p, mapping=mapping)
 
 
-def _records(table: pd.DataFrame, *, personal: list[str], salt: str) -> tuple[list[str], list[str]]:
-    """Rows as stored (key-sorted JSON text; personal columns replaced by salted hashes) and content hashes."""
-    cols = sorted(c for c in table.columns if c != "source_row")
-    columns = []
-    for c in cols:
-        s = table[c].astype(object)
-        miss = s.isna().to_numpy()
-        if s.map(type).isin([str]).all() or miss.all():
-            vals = [None if m else v for v, m in zip(s.tolist(), miss)]
-        else:
-            vals = [_text(v) for v in s.tolist()]
-        if c in personal:
-            vals = [None if v is None else hashlib.sha256((salt + " ".join(v.lower().split())).encode("utf-8"))
-                    .hexdigest() for v in vals]
-        columns.append(vals)
-    keys = [f"_hash_{c}" if c in personal else c for c in cols]
-    order = np.argsort(keys, kind="stable")
-    keys = [keys[k] for k in order]
-    columns = [columns[k] for k in order]
-    records, hashes = [], []
-    dumps = json.JSONEncoder(ensure_ascii=False, sort_keys=False).encode
-    for row in zip(*columns):
-        text = dumps(dict(zip(keys, row)))
-        records.append(text)
-        hashes.append(hashlib.sha256(text.encode()).hexdigest())
-    return records, hashes
-
-
-def _frame_from_json(items: list) -> pd.DataFrame:
-    recs = [json.loads(x) if isinstance(x, str) else x for x in items]
-    cols: dict[str, None] = {c: None for c in CORE_COLUMNS}
-    for r in recs:
-        for k in r:
-            cols.setdefault(k, None)
-    data = {c: pd.Series([r.get(c) for r in recs], dtype=object) for c in cols}
-    return pd.DataFrame(data, index=pd.RangeIndex(len(recs)))
 
 
 def _typed(df: pd.DataFrame) -> pd.DataFrame:
     df = df.copy()
-    for c in ("network_size", "network_size_eligible"):
+    for c in _NUMERIC_CORE:
         if c in df.columns:
             df[c] = _numeric_or_text(df[c].astype(object))
     return df
@@ -694,19 +1023,22 @@ def _typed(df: pd.DataFrame) -> pd.DataFrame:
 
 def derive_columns(raw: pd.DataFrame, *, expiry_days: float | None = None, as_of: Any = None,
                    include_personal_hashes: bool = False) -> pd.DataFrame:
-    """Add recruiter ids, waves, seeds, chain sizes and coupon counts to a valid referral table."""
-    from hiddenpop.rds.coupons import coupons_per_recruiter, recruiter_positions
-    from hiddenpop.rds.tree import RecruitmentTree, _as_str
+    """Add recruiter ids, waves, seeds, chain sizes and coupon counts to a valid referral table.
 
-    parent = recruiter_positions(raw, source=raw.attrs.get("source", "store"))
-    tree = RecruitmentTree(ids=_as_str(raw["respondent_id"]), parent=parent)
+    The coupons are matched once (:func:`hiddenpop.rds.coupons.link_coupons`) for everything.
+    """
+    from hiddenpop.rds.coupons import coupons_per_recruiter, link_coupons, recruiter_positions
+    from hiddenpop.rds.tree import RecruitmentTree
+
+    links = link_coupons(raw)
+    parent = recruiter_positions(raw, source=raw.attrs.get("source", "store"), links=links)
+    tree = RecruitmentTree(ids=links.ids, parent=parent)
     ids = tree.ids
-    cp = coupons_per_recruiter(raw, expiry_days=expiry_days, as_of=as_of)
+    cp = coupons_per_recruiter(raw, expiry_days=expiry_days, as_of=as_of, links=links)
     out = raw[[c for c in CORE_COLUMNS]].copy()
-    out["recruiter_id"] = pd.Series(np.where(parent >= 0, ids[np.maximum(parent, 0)] if len(ids) else None, None),
-                                    dtype=object)
+    out["recruiter_id"] = _object(np.where(parent >= 0, ids[np.maximum(parent, 0)] if len(ids) else None, None))
     out["wave"] = tree.wave
-    out["seed_id"] = pd.Series(tree.seed_ids(), dtype=object)
+    out["seed_id"] = _object(tree.seed_ids())
     out["is_seed"] = tree.is_seed
     out["n_recruits"] = tree.n_recruits
     out["chain_size"] = tree.chain_size

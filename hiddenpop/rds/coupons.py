@@ -24,6 +24,7 @@ Examples
 """
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -37,20 +38,28 @@ __all__ = ["CouponLinks", "link_coupons", "recruiter_ids", "recruiter_positions"
 
 COUPON_STATUSES = ("redeemed", "outstanding", "expired")
 _SEP = ";"
+_SPACE = re.compile(r"\s")
+
+
+def _cell(v: Any) -> str:
+    if v is None or v is pd.NA or v is pd.NaT:
+        return ""
+    if isinstance(v, (float, np.floating)):
+        if np.isnan(v):
+            return ""
+        # integer-valued floats (e.g. ids read as numbers) print without ".0"
+        return str(int(v)) if float(v).is_integer() else str(v)
+    return str(v).strip()
 
 
 def _text(col: Any, n: int) -> np.ndarray:
-    """Object array of stripped strings, ``""`` for missing."""
+    """Object array of stripped strings, ``""`` for missing (one pass over plain Python objects)."""
     if col is None:
         return np.full(n, "", dtype=object)
-    s = pd.Series(col, dtype=object)
-    miss = s.isna().to_numpy()
-    out = s.astype(str).str.strip().to_numpy(dtype=object)
-    out[miss] = ""
-    # integer-valued floats (e.g. ids read as numbers) print without ".0"
-    if s.map(type).eq(float).any():
-        fl = np.array([isinstance(v, float) and not m and float(v).is_integer() for v, m in zip(s, miss)])
-        out[fl] = [str(int(v)) for v in s[fl]]
+    vals = col.to_numpy(dtype=object) if isinstance(col, (pd.Series, pd.Index)) else \
+        pd.Series(col, dtype=object).to_numpy(dtype=object)
+    out = np.empty(n, dtype=object)
+    out[:] = [v.strip() if type(v) is str else _cell(v) for v in vals]
     return out
 
 
@@ -90,12 +99,18 @@ def link_coupons(table: pd.DataFrame) -> CouponLinks:
     n = len(table)
     ids = _text(table["respondent_id"], n)
     issued = _text(table["issued_coupons"] if "issued_coupons" in table else None, n)
-    lists = pd.Series(issued, dtype=object).str.split(_SEP)
-    lengths = lists.str.len().to_numpy()
-    flat = np.array([c.strip() for lst in lists for c in lst], dtype=object) if n else np.array([], dtype=object)
+    # one split of all issued coupons joined together (no per-row pandas string calls)
+    lengths = np.fromiter((s.count(_SEP) + 1 if s else 0 for s in issued), dtype=np.int64, count=n)
+    big = _SEP.join(s for s in issued if s)
+    parts = big.split(_SEP) if big else []
+    if _SPACE.search(big):
+        parts = [c.strip() for c in parts]
+    flat = np.empty(len(parts), dtype=object)
+    flat[:] = parts
     issuer = np.repeat(np.arange(n), lengths)
     keep = flat != ""
-    flat, issuer = flat[keep], issuer[keep]
+    if not keep.all():
+        flat, issuer = flat[keep], issuer[keep]
     coupon_first = ~pd.Series(flat, dtype=object).duplicated(keep="first").to_numpy()
     first_codes = pd.Index(flat[coupon_first])
     first_issuer = issuer[coupon_first]
@@ -129,7 +144,8 @@ def link_coupons(table: pd.DataFrame) -> CouponLinks:
                        parent=parent)
 
 
-def recruiter_positions(table: pd.DataFrame, *, source: str = "referral data") -> np.ndarray:
+def recruiter_positions(table: pd.DataFrame, *, source: str = "referral data",
+                        links: CouponLinks | None = None) -> np.ndarray:
     """Recruiter position of every respondent (``-1`` for seeds); raises on any unmatched link.
 
     Use on a validated table (the store's respondents). For a full list of problems, use
@@ -140,7 +156,7 @@ def recruiter_positions(table: pd.DataFrame, *, source: str = "referral data") -
     RecruitmentError
         A redeemed coupon that was never issued or was redeemed twice, or an unknown recruiter id.
     """
-    links = link_coupons(table)
+    links = link_coupons(table) if links is None else links
     rows = source_rows(table)
     for mask, what, col, vals in (
             (links.redeemed_issuer == -2, "redeemed coupon was never issued", "redeemed_coupon", links.redeemed),
@@ -185,7 +201,8 @@ def _as_of(times: pd.Series, as_of: Any) -> pd.Timestamp | None:
     return None if times.isna().all() else times.max()
 
 
-def coupon_table(table: pd.DataFrame, *, expiry_days: float | None = None, as_of: Any = None) -> pd.DataFrame:
+def coupon_table(table: pd.DataFrame, *, expiry_days: float | None = None, as_of: Any = None,
+                 links: CouponLinks | None = None) -> pd.DataFrame:
     """One row per issued coupon with its recruiter, redeemer and status.
 
     Parameters
@@ -198,6 +215,8 @@ def coupon_table(table: pd.DataFrame, *, expiry_days: float | None = None, as_of
     as_of
         Reference time for expiry (default: the latest interview time in the table, so the result
         does not depend on when it is computed).
+    links
+        :func:`link_coupons` of ``table`` if already computed (saves matching the coupons again).
 
     Returns
     -------
@@ -205,14 +224,15 @@ def coupon_table(table: pd.DataFrame, *, expiry_days: float | None = None, as_of
         ``coupon, recruiter_id, issued_at, redeemed_by, redeemed_at, days_to_redemption,
         days_outstanding, status``.
     """
-    links = link_coupons(table)
+    links = link_coupons(table) if links is None else links
     times = parse_times(table["interview_time"] if "interview_time" in table else [None] * len(table))
     ref = _as_of(times, as_of)
-    issued_at = times.to_numpy()[links.coupon_issuer] if len(links.coupon) else np.array([], dtype="datetime64[ns]")
-    issued_at = pd.Series(pd.to_datetime(issued_at, utc=True))
+    # UTC instants as datetime64 (no per-element Timestamp objects)
+    tv = times.dt.tz_localize(None).to_numpy(dtype="datetime64[ns]")
+    issued_at = pd.Series(pd.to_datetime(tv[links.coupon_issuer], utc=True))
     red = links.coupon_redeemer
-    redeemed_at = pd.Series(pd.to_datetime(np.where(red >= 0, times.to_numpy()[np.maximum(red, 0)] if len(times) else
-                                                    [], pd.NaT), utc=True)) if len(red) else issued_at.copy()
+    redeemed_at = pd.Series(pd.to_datetime(np.where(red >= 0, tv[np.maximum(red, 0)] if len(tv) else
+                                                    np.datetime64("NaT", "ns"), np.datetime64("NaT", "ns")), utc=True))
     redeemed_at[red < 0] = pd.NaT
     days = (redeemed_at - issued_at).dt.total_seconds() / 86400.0
     outstanding_days = ((ref - issued_at).dt.total_seconds() / 86400.0) if ref is not None else \
@@ -236,7 +256,7 @@ def coupon_table(table: pd.DataFrame, *, expiry_days: float | None = None, as_of
 
 
 def coupons_per_recruiter(table: pd.DataFrame, *, expiry_days: float | None = None,
-                          as_of: Any = None) -> pd.DataFrame:
+                          as_of: Any = None, links: CouponLinks | None = None) -> pd.DataFrame:
     """Coupons issued, redeemed, outstanding and expired per respondent, and the return rate.
 
     ``coupons_redeemed`` counts recruits (respondents whose recruiter this is), so it is also right
@@ -250,7 +270,7 @@ def coupons_per_recruiter(table: pd.DataFrame, *, expiry_days: float | None = No
     >>> coupons_per_recruiter(t)[["coupons_issued", "coupons_redeemed", "return_rate"]].values.tolist()
     [[2.0, 1.0, 0.5], [0.0, 0.0, nan]]
     """
-    links = link_coupons(table)
+    links = link_coupons(table) if links is None else links
     n = len(links.ids)
     has = links.parent >= 0
     redeemed = np.bincount(links.parent[has], minlength=n).astype(float)
@@ -258,7 +278,7 @@ def coupons_per_recruiter(table: pd.DataFrame, *, expiry_days: float | None = No
     issued = np.bincount(links.coupon_issuer[links.coupon_first], minlength=n).astype(float)
     if not any_coupons:
         issued[:] = np.nan
-    ct = coupon_table(table, expiry_days=expiry_days, as_of=as_of)
+    ct = coupon_table(table, expiry_days=expiry_days, as_of=as_of, links=links)
     pos = pd.Index(links.ids).get_indexer(ct["recruiter_id"]) if len(ct) else np.array([], dtype=int)
     pos = pos if not pd.Index(links.ids).has_duplicates else _first_positions(links.ids, ct["recruiter_id"])
     outstanding = np.bincount(pos[ct["status"].to_numpy() == "outstanding"], minlength=n).astype(float)

@@ -64,7 +64,7 @@ import numpy as np
 import pandas as pd
 
 from hiddenpop.errors import DegreeImputedWarning, format_where
-from hiddenpop.rds.coupons import link_coupons, parse_times, source_rows
+from hiddenpop.rds.coupons import CouponLinks, link_coupons, parse_times, source_rows
 
 __all__ = ["Problem", "RULES", "validate_log", "quarantine_rows", "network_size_for_estimation",
            "DEFAULT_MAX_NETWORK_SIZE"]
@@ -184,7 +184,7 @@ class _Collector:
 
 def validate_log(table: pd.DataFrame, *, source: str | None = None, design_requires_point: bool = False,
                  max_coupons: int | None = None, max_network_size: float = DEFAULT_MAX_NETWORK_SIZE,
-                 only_rows: np.ndarray | None = None) -> list[Problem]:
+                 only_rows: np.ndarray | None = None, links: CouponLinks | None = None) -> list[Problem]:
     """Check a referral table against every rule in :data:`RULES` (except the store's cascade rule).
 
     Parameters
@@ -203,18 +203,30 @@ def validate_log(table: pd.DataFrame, *, source: str | None = None, design_requi
     only_rows
         Boolean mask: report only problems located on these rows (the store checks new rows
         against the stored ones this way).
+    links
+        :func:`~hiddenpop.rds.coupons.link_coupons` of ``table`` if already computed.
 
     Returns
     -------
     list of Problem
         In row order; empty when the log is clean. Never raises for bad data.
     """
+    out = _check(table, source=source, design_requires_point=design_requires_point, max_coupons=max_coupons,
+                 max_network_size=max_network_size, links=links)
+    if only_rows is None:
+        return out.result()
+    return [p for i, _, p in sorted(out.items, key=lambda t: (t[0], t[1])) if only_rows[i]]
+
+
+def _check(table: pd.DataFrame, *, source: str | None, design_requires_point: bool, max_coupons: int | None,
+           max_network_size: float, links: CouponLinks | None) -> "_Collector":
+    """All rules; the collector keeps each problem's row position (``items``)."""
     source = source or table.attrs.get("source", "referral log")
     n = len(table)
     out = _Collector(table, source)
     if n == 0:
-        return []
-    links = link_coupons(table)
+        return out
+    links = link_coupons(table) if links is None else links
     ids = links.ids
     rows = out.rows
 
@@ -338,12 +350,7 @@ def validate_log(table: pd.DataFrame, *, source: str | None = None, design_requi
             above = np.flatnonzero(num > deg)
             out.add("eligible-above-network-size", above, col, num[above],
                     lambda k, i: f"{num[i]:g} eligible contacts but a network size of {deg[i]:g}")
-    problems = out.result()
-    if only_rows is not None:
-        keep = set(np.flatnonzero(only_rows).tolist())
-        rowpos = {id(p): i for i, _, p in out.items}
-        problems = [p for p in problems if rowpos[id(p)] in keep]
-    return problems
+    return out
 
 
 def _cycle_members(parent: np.ndarray) -> np.ndarray:
@@ -391,17 +398,18 @@ def _cycle_text(i: int, parent: np.ndarray, ids: np.ndarray) -> str:
     return f"{ids[i]} → " + " → ".join(str(ids[x]) for x in reversed(up)) + " (recruiter → recruit)"
 
 
-def quarantine_rows(table: pd.DataFrame, problems: list[Problem]) -> dict[int, list[Problem]]:
+def quarantine_rows(table: pd.DataFrame, problems: list[Problem], *,
+                    links: CouponLinks | None = None) -> dict[int, list[Problem]]:
     """Positions of rows to quarantine: rows with an error, and every row recruited below one.
 
     Returns a dict position → the problems that send it to quarantine (cascaded rows get a
-    ``recruiter-quarantined`` problem naming the recruiter).
+    ``recruiter-quarantined`` problem naming the recruiter). Problems are matched to rows by
+    file and row number.
     """
     n = len(table)
     if not problems:
         return {}
     rows = source_rows(table)
-    ids = table["respondent_id"].astype(object).to_numpy()
     files = table["source_file"].astype(object).to_numpy() if "source_file" in table.columns else None
     src = table.attrs.get("source", "referral log")
     key = {}
@@ -414,9 +422,20 @@ def quarantine_rows(table: pd.DataFrame, problems: list[Problem]) -> dict[int, l
         i = key.get((p.source, p.row))
         if i is not None:
             bad.setdefault(i, []).append(p)
+    return _cascade(table, bad, links=links)
+
+
+def _cascade(table: pd.DataFrame, bad: dict[int, list[Problem]], *,
+             links: CouponLinks | None = None) -> dict[int, list[Problem]]:
+    """Add every row recruited (directly or not) below a row of ``bad`` (position → its errors)."""
+    n = len(table)
     if not bad:
         return bad
-    parent = link_coupons(table).parent.copy()
+    rows = source_rows(table)
+    ids = table["respondent_id"].astype(object).to_numpy()
+    files = table["source_file"].astype(object).to_numpy() if "source_file" in table.columns else None
+    src = table.attrs.get("source", "referral log")
+    parent = (link_coupons(table) if links is None else links).parent.copy()
     parent[parent == np.arange(n)] = -1
     has = parent >= 0
     offsets = np.concatenate(([0], np.cumsum(np.bincount(parent[has], minlength=n))))
