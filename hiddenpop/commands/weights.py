@@ -72,6 +72,12 @@ def weights() -> None:
 @click.option("--replicates", type=click.Choice(["bootstrap", "jk1", "jkn"]), default=None,
               help="Replicate weights at point level, the whole weighting redone per replicate.")
 @click.option("--reps", type=click.IntRange(2), default=500, show_default=True, help="Bootstrap replicates.")
+@click.option("--theta-var", default=None,
+              help="Choose the composite factor θ of deeper waves by inverse bootstrap variance of this column's "
+                   "total (needs --replicates); default: the design-based share of the eligible sample.")
+@click.option("--empty-replicate-levels", "empty_levels", type=click.Choice(["collapse", "fail"]), default="collapse",
+              show_default=True, help="With --margins: a level with no weight in a replicate is merged into the "
+                                      "next level in that replicate, or stops with an error.")
 @click.option("--rng-seed", type=int, default=None, help="Seed of the random number generator (bootstrap).")
 @click.option("--lon-col", default="lon", show_default=True)
 @click.option("--lat-col", default="lat", show_default=True)
@@ -79,7 +85,8 @@ def weights() -> None:
 @overwrite_option
 def compute(households_path, children_path, children_out, design_path, points_path, store_path, selections_path,
             method, stage1_method, stage1_form, referral_target, deeper_waves, nonresponse_cells, margins_path,
-            calibration, bounds, replicates, reps, rng_seed, lon_col, lat_col, output, overwrite):
+            calibration, bounds, replicates, reps, theta_var, empty_levels, rng_seed, lon_col, lat_col, output,
+            overwrite):
     """Compute household (and child) weights of the two-stage design.
 
     \b
@@ -126,10 +133,13 @@ def compute(households_path, children_path, children_out, design_path, points_pa
                                nonresponse_cells=_cols(nonresponse_cells), calibration=calibration, bounds=bounds,
                                lon_col=lon_col, lat_col=lat_col)
     n_reps = 0 if replicates is None else (reps if replicates == "bootstrap" else 0)
+    if theta_var is not None:
+        n_reps *= 2  # once to choose θ, once with θ fixed
     with progress(n_reps, "replicates") as advance:
         res = compute_weights(hh, design_manifest=manifest, selections=selections, points=points, columns=columns,
                               options=options, margins=margins, replicates=replicates, reps=reps, rng=rng_seed,
-                              progress=advance, source=str(households_path))
+                              theta_var=theta_var, empty_levels=empty_levels, progress=advance,
+                              source=str(households_path))
     table = res.to_frame()
     kids = None
     if children_path:
@@ -145,6 +155,18 @@ def compute(households_path, children_path, children_out, design_path, points_pa
              + (f" (unregistered: {info['share_from_referral_unregistered']:.1%})"
                 if info.get("share_from_referral_unregistered") is not None else "")
              + f"; Kish deff {info['kish_deff_final']:.2f}")
+    flagged = res.info.get("n_flagged") or {}
+    if flagged:
+        echo_err("kept with a flag: " + ", ".join(f"{v} {k}" for k, v in flagged.items())
+                 + (" (not referral-eligible: weight 0 unless also found at a point)"
+                    if "referred-not-eligible" in flagged else ""))
+    if res.info.get("theta") is not None:
+        echo_err(f"deeper waves: composite θ = {res.info['theta']:.3f}; wave-1-only (design-based) estimate of "
+                 f"households {res.info['population_size_wave1']:.1f} (column wave1_weight)")
+    cal_rep = (res.info.get("calibration") or {}).get("replicates_collapsed")
+    if cal_rep and cal_rep["n_replicates"]:
+        echo_err(f"{cal_rep['n_replicates']} replicate(s) had an empty calibration level, merged into its "
+                 f"neighbour: {cal_rep['levels']}")
     if len(res.excluded):
         echo_err(f"{len(res.excluded)} household(s) left out: "
                  + ", ".join(f"{k} {v}" for k, v in res.excluded.reason.value_counts().items()))
@@ -188,15 +210,20 @@ def _merge_store(hh, store_path, households_path):
               help="Raking (multiplicative) or linear calibration (GREG).")
 @click.option("--bounds", callback=_bounds, default=None, help="Bounds on the calibration factor g, e.g. 0.5,3.")
 @click.option("--weight-col", default="final_weight", show_default=True)
+@click.option("--empty-replicate-levels", "empty_levels", type=click.Choice(["collapse", "fail"]), default="collapse",
+              show_default=True, help="A margin level with no weight in a replicate: merge it into the next level "
+                                      "in that replicate, or stop with an error (as R survey would).")
 @json_option
 @output_option(help="Output CSV with calibrated final_weight (and replicates).")
 @overwrite_option
-def calibrate(weights_path, margins_path, method, bounds, weight_col, as_json, output, overwrite):
+def calibrate(weights_path, margins_path, method, bounds, weight_col, empty_levels, as_json, output, overwrite):
     """Calibrate weights (and their replicates rep_*) to registry margins.
 
     The input weights are kept as precalibration_weight; replicate weights are
     recalibrated one by one with the same settings.
     """
+    import pandas as pd
+
     from hiddenpop.io import check_writable, read_csv, write_csv
     from hiddenpop.io.tables import read_margins
     from hiddenpop.weights.calibrate import Calibrator
@@ -208,17 +235,37 @@ def calibrate(weights_path, margins_path, method, bounds, weight_col, as_json, o
 
     from hiddenpop._checks import check_columns
 
+    import numpy as np
+
+    from hiddenpop.weights.pipeline import calibrate_replicates
+
     check_columns(table, [weight_col], source=str(weights_path))
-    w = _check_weights(table[weight_col], column=weight_col, source=str(weights_path))
+    # rows that 'weights compute' kept with weight 0 and a flag (e.g. referred but not
+    # eligible) stay at 0; every other row needs a weight > 0
+    flagged = (table["weight_flag"].fillna("").astype(str).str.len() > 0).to_numpy() if "weight_flag" in table \
+        else np.zeros(len(table), bool)
+    zero = flagged & (pd.to_numeric(table[weight_col], errors="coerce").to_numpy(float) == 0)
+    w = np.zeros(len(table))
+    w[~zero] = _check_weights(table.loc[~zero, weight_col], column=weight_col, source=str(weights_path))
     cal_method = "raking" if (bounds is not None and method == "rake") else method
-    cal = Calibrator(cal_method, bounds=bounds).fit(table, w, margins, source=str(margins_path))
+    live = table.loc[~zero]
+    cal = Calibrator(cal_method, bounds=bounds).fit(live, w[~zero], margins, source=str(margins_path))
     out = table.copy()
     out["precalibration_weight"] = w
-    out[weight_col] = cal.weights_
+    new_w = np.zeros(len(table))
+    new_w[~zero] = cal.weights_
+    out[weight_col] = new_w
     reps = [c for c in table.columns if str(c).startswith("rep_")]
+    collapsed = None
     if reps:
-        out[reps] = cal.apply(table[reps].to_numpy(dtype=float))
+        rep_w = np.zeros((len(table), len(reps)))
+        rep_w[~zero], collapsed = calibrate_replicates(cal, live, live[reps].to_numpy(dtype=float), margins,
+                                                       empty_levels=empty_levels, source=str(margins_path))
+        out[reps] = rep_w
     write_csv(output, out, overwrite=overwrite)
+    if collapsed and collapsed["n_replicates"]:
+        echo_err(f"{collapsed['n_replicates']} replicate(s) had an empty calibration level, merged into its "
+                 f"neighbour: {collapsed['levels']}")
     report = cal.result_.margin_table
     if as_json:
         click.echo(json.dumps(report.to_dict("records"), default=float))

@@ -35,13 +35,18 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from hiddenpop.errors import DesignError, HiddenPopWarning
+from hiddenpop._checks import check_columns
+from hiddenpop.errors import DesignError, EstimationError, HiddenPopWarning
 from hiddenpop.weights.nonresponse import cell_labels, nonresponse_factors
 from hiddenpop.weights.referral import (ColumnMap, TwoStageSample, _stage1_weights, base_weights,
                                         prepare_sample, referral_share)
 from hiddenpop.weights.stage1 import STAGE1_METHODS, from_manifest
 
-__all__ = ["WeightingOptions", "WeightsResult", "compute_weights", "kish_deff"]
+__all__ = ["WeightingOptions", "WeightsResult", "compute_weights", "kish_deff", "calibrate_replicates",
+           "EMPTY_LEVEL_POLICIES", "deeper_wave_summary"]
+
+#: what :func:`calibrate_replicates` does with a margin level that is empty in a replicate
+EMPTY_LEVEL_POLICIES = ("collapse", "fail")
 
 
 @dataclass(frozen=True)
@@ -124,8 +129,199 @@ def kish_deff(weights: Any) -> float:
     return float(len(w) * np.sum(w ** 2) / np.sum(w) ** 2)
 
 
+def _found_at_point(households: pd.DataFrame, selections: pd.DataFrame | None, columns: ColumnMap) -> np.ndarray:
+    """Households with a point selection event (their π¹ is needed and must be in the frame)."""
+    def at_point(v: pd.Series) -> np.ndarray:
+        return v.astype(str).str.strip().str.lower().eq("point").to_numpy()
+
+    need = at_point(households[columns.found_by]) if columns.found_by in households else np.ones(len(households), bool)
+    if selections is not None and {"hh_id", "found_by"} <= set(selections.columns):
+        ids = selections["hh_id"].astype(str).str.strip()[at_point(selections["found_by"])]
+        need |= households[columns.hh_id].astype(str).str.strip().isin(set(ids)).to_numpy()
+    return need
+
+
+def calibrate_replicates(calibrator: Any, data: pd.DataFrame, weights: Any, margins: Any, *,
+                         empty_levels: str = "collapse", source: str = "margins") -> tuple[np.ndarray, dict]:
+    """Calibrate replicate weights (n × B) to the margins, handling levels a replicate lost.
+
+    A bootstrap or jackknife replicate drops some first-stage points. When every row of a
+    margin level sits in dropped points, the level's replicate total is 0 and no factor
+    can reach its registry total: R ``survey`` then fails (division by zero in
+    ``rake``/``calibrate``). Here the choice is explicit:
+
+    ``collapse`` (default)
+        In that replicate only, the empty level is merged into the next level of the same
+        margin (the previous one for the last level), which receives its total, so every
+        margin still adds up to the same population. This is the rule a statistician
+        applies to the full sample when a level is empty; the number of replicates and
+        levels collapsed is reported.
+    ``fail``
+        Raise :class:`~hiddenpop.errors.EstimationError` naming the replicate, the margin and
+        the level (R's behaviour, made readable).
+
+    Parameters
+    ----------
+    calibrator
+        A fitted :class:`~hiddenpop.weights.calibrate.Calibrator`, fitted on ``data``.
+    data
+        Rows the calibrator was fitted on (all with a positive full-sample weight).
+    weights
+        Replicate weights of these rows, shape (n, B) (zeros for rows out of a replicate).
+
+    Returns
+    -------
+    (calibrated weights (n, B), report) with ``report = {"n_replicates": …, "levels":
+    {"margin=level": count}}``.
+
+    Examples
+    --------
+    Replicate 2 lost every row of level "1"; it is merged into level "0" (total 30 + 70):
+
+    >>> from hiddenpop.weights.calibrate import Calibrator
+    >>> d = pd.DataFrame({"registered": ["0", "0", "1"]})
+    >>> m = pd.DataFrame({"variable": "registered", "level": ["0", "1"], "total": [30.0, 70.0]})
+    >>> cal = Calibrator("rake").fit(d, np.ones(3), m)
+    >>> import warnings
+    >>> with warnings.catch_warnings(record=True):  # the collapse is reported as a warning
+    ...     out, rep = calibrate_replicates(cal, d, np.array([[1.0, 2.0], [1.0, 1.0], [1.0, 0.0]]), m)
+    >>> out.round(6).tolist(), rep
+    ([[15.0, 66.666667], [15.0, 33.333333], [70.0, 0.0]], {'n_replicates': 1, 'levels': {'registered=1': 1}})
+    """
+    from hiddenpop.weights.calibrate import Calibrator, _level_text, normalise_margins
+
+    if empty_levels not in EMPTY_LEVEL_POLICIES:
+        raise DesignError(f"unknown policy for empty replicate levels {empty_levels!r}",
+                          fix=f"use one of {', '.join(EMPTY_LEVEL_POLICIES)}")
+    w = np.asarray(weights, float)
+    one = w.ndim == 1
+    w = w[:, None] if one else w
+    ms = normalise_margins(margins, source=source)
+    data = data.reset_index(drop=True)
+    codes = []
+    for m in ms:
+        text = [data[v].map(_level_text).to_numpy(dtype=object) for v in m.variables]
+        index = {lev: j for j, lev in enumerate(m.levels)}
+        codes.append(np.array([index.get(t, -1) for t in zip(*text)], dtype=np.intp))
+    totals = []
+    for m, c in zip(ms, codes):
+        t = np.zeros((len(m.levels), w.shape[1]))
+        ok = c >= 0
+        np.add.at(t, c[ok], w[ok])
+        totals.append(t)
+    empty = np.zeros(w.shape[1], bool)
+    for t in totals:
+        empty |= (t <= 0).any(axis=0)
+    out = np.zeros_like(w)
+    if (~empty).any():
+        out[:, ~empty] = calibrator.apply(w[:, ~empty])
+    report: dict[str, Any] = {"n_replicates": int(empty.sum()), "levels": {}}
+    for b in np.flatnonzero(empty):
+        new = []
+        for m, t in zip(ms, totals):
+            gone = t[:, b] <= 0
+            if not gone.any():
+                new.append(m)
+                continue
+            if gone.all():
+                raise EstimationError(f"replicate {b + 1} has no row with a positive weight for margin {m.name!r}",
+                                      where=source, fix="check the replicate weights")
+            names = ["|".join(lev) for lev in m.levels]
+            if empty_levels == "fail":
+                j = int(np.flatnonzero(gone)[0])
+                raise EstimationError(
+                    f"replicate {b + 1}: level {names[j]!r} of margin {m.name!r} has no row with a positive weight "
+                    f"(all of its households are in points this replicate leaves out), so it cannot be calibrated",
+                    where=source, fix="collapse the level with a neighbouring one in the margins file, or let the "
+                                      "replicates collapse it (empty_levels='collapse', --empty-replicate-levels "
+                                      "collapse)")
+            tot = m.totals.astype(float).copy()
+            live = np.flatnonzero(~gone)
+            for j in np.flatnonzero(gone):
+                after = live[live > j]
+                target = int(after[0]) if len(after) else int(live[live < j][-1])
+                tot[target] += tot[j]
+                key = f"{m.name}={names[j]}"
+                report["levels"][key] = report["levels"].get(key, 0) + 1
+            new.append(dataclasses.replace(m, levels=tuple(m.levels[i] for i in live), totals=tot[live],
+                                           rows=tuple(m.rows[i] for i in live) if m.rows else ()))
+        rows = w[:, b] > 0
+        cal = Calibrator(calibrator.method, bounds=calibrator.bounds, max_iter=calibrator.max_iter,
+                         tol=calibrator.tol).fit(data.loc[rows], w[rows, b], new, source=source)
+        out[rows, b] = cal.weights_
+    if report["n_replicates"]:
+        warnings.warn(HiddenPopWarning(
+            f"{report['n_replicates']} of {w.shape[1]} replicate(s) left every row of a calibration level out; the "
+            f"level was merged into its neighbour in those replicates ({report['levels']})"), stacklevel=2)
+    return (out[:, 0] if one else out), report
+
+
+def _inverse_variance_theta(s: TwoStageSample, hh: pd.DataFrame, variable: str, weigh: Callable, factors: Any, *,
+                            source: str, progress: Callable[[int], None] | None) -> tuple[float | None, dict]:
+    """θ = V_R / (V_G + V_R) from the replicate variances of the two eligible-domain totals."""
+    if factors is None:
+        raise DesignError("choosing θ by inverse bootstrap variance needs replicates", where=source,
+                          fix="also ask for replicates (--replicates bootstrap --reps 500 --rng-seed N)")
+    check_columns(hh, [variable], source=source)
+    y = pd.to_numeric(hh[variable], errors="coerce").to_numpy(float)
+    elig = s.eligible & s.responded
+    bad = elig & ~np.isfinite(y)
+    if bad.any():
+        i = int(np.flatnonzero(bad)[0])
+        raise DesignError(f"the variable that chooses θ is missing for a referral-eligible household",
+                          where=f"{source}, row {i + 2}, column '{variable}'",
+                          fix="choose a variable recorded for every household, or give theta directly")
+    y = np.where(elig, np.nan_to_num(y), 0.0)
+
+    def parts(bw: Any) -> tuple[float, float]:
+        deep = bw.deep_weight if bw.deep_weight is not None else np.zeros(s.n)
+        return float(bw.wave1_weight @ y), float(deep @ y)
+
+    full = weigh(np.ones(factors.n_psu if hasattr(factors, "n_psu") else s.n_psu), th=1.0)
+    if full.deep_weight is None:
+        return None, {"variable": variable, "theta": None, "note": "no household reached only at wave >= 2"}
+    g0, r0 = parts(full)
+    reps = np.empty((factors.n_replicates, 2))
+    for r in range(factors.n_replicates):
+        reps[r] = parts(weigh(factors.row_multipliers(r), th=1.0))
+        if progress is not None:
+            progress(1)
+    cov = np.cov(reps.T)
+    v_g, v_r = float(cov[0, 0]), float(cov[1, 1])
+    theta = v_r / (v_g + v_r) if v_g + v_r > 0 else 1.0
+    theta = float(min(1.0, max(theta, 1e-6)))
+    return theta, {"variable": variable, "theta": theta, "estimate_wave1": g0, "estimate_rds": r0,
+                   "estimate_composite": theta * g0 + (1 - theta) * r0, "var_wave1": v_g, "var_rds": v_r,
+                   "cov": float(cov[0, 1]), "n_replicates": int(factors.n_replicates),
+                   "note": "replicate variances without the bootstrap scale, which cancels in the ratio"}
+
+
+def deeper_wave_summary(result: "WeightsResult", variable: str | None = None) -> pd.DataFrame:
+    """The wave-1-only GWSM total next to the composite total with deeper waves (2-C).
+
+    Methods §2.3 asks to always report the design-based wave-1-only estimate alongside the
+    model-based composite. ``variable=None`` counts households.
+
+    >>> hh = pd.DataFrame({"hh_id": ["A", "B", "C", "D"], "found_by": ["point", "point", "referral", "referral"],
+    ...     "point_id": ["P1", "P2", None, None], "recruiter_id": [None, None, "A", "C"],
+    ...     "stage1_prob": [0.5, 0.25, None, None], "registered": [1, 0, 0, 0], "stratum": "S",
+    ...     "network_size": [4, 3, 1, 2], "network_size_eligible": [2, 1, 1, 1], "referrals_given": [1, 0, 1, 0]})
+    >>> deeper_wave_summary(compute_weights(hh))[["estimate", "model_based"]].values.tolist()
+    [[5.0, False], [5.0, True]]
+    """
+    t = result.table
+    y = np.ones(len(t)) if variable is None else pd.to_numeric(t[variable], errors="coerce").to_numpy(float)
+    rows = []
+    for label, col, mb in (("wave-1 only (GWSM, design-based)", "wave1_weight", False),
+                           (f"composite with deeper waves (theta={result.info.get('theta')})", "final_weight", True)):
+        w = t[col].to_numpy(float)
+        rows.append({"estimator": label, "variable": variable or "households", "estimate": float(np.nansum(w * y)),
+                     "n": int(np.sum(w > 0)), "model_based": mb and bool(t["model_based"].any())})
+    return pd.DataFrame(rows)
+
+
 def _stage1_table(households: pd.DataFrame, manifest: Any, options: WeightingOptions, columns: ColumnMap,
-                  source: str) -> pd.DataFrame | None:
+                  source: str, selections: pd.DataFrame | None = None) -> pd.DataFrame | None:
     method = options.stage1_method or ("rgcs" if manifest is not None else "column")
     if method == "column":
         return None  # prepare_sample reads and checks the column itself (rows that need it)
@@ -140,7 +336,8 @@ def _stage1_table(households: pd.DataFrame, manifest: Any, options: WeightingOpt
             raise DesignError(f"household locations ('{options.lon_col}', '{options.lat_col}') are needed with the "
                               "design manifest", where=source,
                               fix="keep the GPS columns in the household file, or give a stage1_prob column")
-        out = from_manifest(households, manifest, lon_col=options.lon_col, lat_col=options.lat_col, source=source)
+        out = from_manifest(households, manifest, lon_col=options.lon_col, lat_col=options.lat_col,
+                            required=_found_at_point(households, selections, columns), source=source)
         if columns.stage1_prob in households:  # fill households without a location from the column
             given = pd.to_numeric(households[columns.stage1_prob], errors="coerce")
             out["stage1_prob"] = out["stage1_prob"].astype(float).fillna(given)
@@ -190,6 +387,7 @@ def compute_weights(households: pd.DataFrame, *, design_manifest: Any = None, me
                     selections: pd.DataFrame | None = None, points: pd.DataFrame | None = None,
                     columns: ColumnMap = ColumnMap(), options: WeightingOptions = WeightingOptions(),
                     margins: Any = None, replicates: str | None = None, reps: int = 500, rng: Any = None,
+                    theta_var: str | None = None, empty_levels: str = "collapse",
                     progress: Callable[[int], None] | None = None, source: str = "households") -> WeightsResult:
     """Weights of every household of a two-stage (points + referral) sample.
 
@@ -212,6 +410,16 @@ def compute_weights(households: pd.DataFrame, *, design_manifest: Any = None, me
         Calibration margins (data-contract §5 table or dict); ``None``: no calibration.
     replicates, reps, rng
         ``bootstrap``, ``jk1`` or ``jkn`` at point level; B and the random generator.
+    theta_var
+        Choose the composite factor θ of deeper waves (2-C) by inverse bootstrap variance
+        of the total of this column (methods §2.3): θ = V_R / (V_G + V_R), with V_G and
+        V_R the replicate variances of the wave-1 GWSM total and of the RDS total (N̂_E ×
+        RDS mean) of the eligible households. Needs ``replicates``; the replicates are
+        run twice (once to choose θ, once with θ fixed). ``None``: ``options.theta`` or
+        the design-based share of the eligible sample.
+    empty_levels
+        What to do when a calibration margin level has no row with a positive weight in a
+        replicate (:func:`calibrate_replicates`): ``collapse`` (default) or ``fail``.
     progress
         Callback advanced once per replicate.
 
@@ -232,7 +440,7 @@ def compute_weights(households: pd.DataFrame, *, design_manifest: Any = None, me
     if method is not None:
         options = dataclasses.replace(options, method=method)
     hh = households.reset_index(drop=True)
-    stage1 = _stage1_table(hh, design_manifest, options, columns, source)
+    stage1 = _stage1_table(hh, design_manifest, options, columns, source, selections)
     if stage1 is not None and "stratum" in stage1:  # the manifest knows the stratum of each location
         found = stage1["stratum"].where(stage1["stratum"].notna() & (stage1["stratum"].astype(str) != "nan"))
         if columns.stratum in hh:
@@ -244,20 +452,26 @@ def compute_weights(households: pd.DataFrame, *, design_manifest: Any = None, me
                        stage1_form=options.stage1_form, source=source)
     psu_all, psu_stratum_all = _points_table(s, points, design_manifest)
 
-    # rows kept in the weights table: respondents with a positive design weight
+    # rows kept in the weights table: every respondent. Households with no design-based
+    # weight stay with weight 0 and a flag, so nothing silently leaves the record count.
     bw0 = base_weights(s, options.method, deeper_waves=options.deeper_waves, theta=options.theta,
                        referral_fraction=options.referral_fraction)
-    keep = s.responded & (bw0.weight > 0)
-    excluded = pd.DataFrame({"hh_id": s.ids[~keep],
-                             "reason": np.where(~s.responded[~keep], "non-respondent",
-                                                np.where(s.eligible[~keep], "deeper wave excluded",
-                                                         "referred but not referral-eligible"))})
-    odd = excluded["reason"] == "referred but not referral-eligible"
+    keep = s.responded.copy()
+    flag = np.full(s.n, "", dtype=object)
+    ref_event = np.zeros(s.n, bool)
+    ref_event[s.ev_ref_hh] = True
+    flag[ref_event & ~s.eligible] = "referred-not-eligible"
+    flag[s.eligible & ~s.in_s1 & (s.wave >= 2) & ~(bw0.weight > 0)] = "deeper-wave-excluded"
+    excluded = pd.DataFrame({"hh_id": s.ids[~keep], "reason": "non-respondent"})
+    odd = keep & (flag == "referred-not-eligible")
     if odd.any():
+        zero = odd & ~s.in_s1
         warnings.warn(HiddenPopWarning(
-            f"{int(odd.sum())} referred household(s) are not referral-eligible (e.g. registered) and have no "
-            f"design-based weight; they are left out of the weights table: "
-            f"{', '.join(map(str, excluded.hh_id[odd][:5]))}"), stacklevel=2)
+            f"{int(odd.sum())} referred household(s) are not referral-eligible (e.g. registered): their referral "
+            f"link carries no weight; {int(zero.sum())} of them (reached only by referral) are kept with weight 0 "
+            f"and weight_flag 'referred-not-eligible': {', '.join(map(str, s.ids[odd][:5]))}"), stacklevel=2)
+    pos = keep & (bw0.weight > 0)  # rows that take part in calibration
+    pos_k = pos[keep]
 
     nr_needed = (~s.responded).any()
     if nr_needed:
@@ -275,8 +489,9 @@ def compute_weights(households: pd.DataFrame, *, design_manifest: Any = None, me
         calibrator = Calibrator(cal_method, bounds=options.bounds)
 
     info: dict[str, Any] = {}
+    theta = options.theta
 
-    def weigh(f: np.ndarray, *, full: bool = False) -> np.ndarray:
+    def weigh(f: np.ndarray, *, full: bool = False, th: float | None = None) -> Any:
         fs = np.asarray(f[: s.n_psu], float)
         nr = None
         if nr_needed:
@@ -285,44 +500,68 @@ def compute_weights(households: pd.DataFrame, *, design_manifest: Any = None, me
             if full:
                 info["nonresponse"] = report
         bw = base_weights(s, options.method, fs, nonresponse=nr, deeper_waves=options.deeper_waves,
-                          theta=options.theta, referral_fraction=options.referral_fraction)
+                          theta=th, referral_fraction=options.referral_fraction)
         if full:
             info["base"] = bw
-        return bw.weight[keep]
+        return bw
 
-    w_nr = weigh(np.ones(len(psu_all)), full=True)
-    bw = info.pop("base")
-    data_out = hh.loc[keep].reset_index(drop=True)
-    if calibrator is not None:
-        calibrator.fit(data_out, w_nr, margins, source=getattr(margins, "attrs", {}).get("source", "margins"))
-        w_final = calibrator.weights_
-        info["calibration"] = {"method": calibrator.method, "converged": bool(calibrator.converged_),
-                               "n_iter": int(calibrator.n_iter_),
-                               "max_margin_error": float(calibrator.max_margin_error_),
-                               "margins": calibrator.result_.margin_table}
-    else:
-        w_final = w_nr
-
-    rep_w, factors = None, None
+    factors = None
     if replicates is not None:
         from hiddenpop.weights.design import Design
         from hiddenpop.weights.replicates import make_replicates
 
         psu_df = pd.DataFrame({"w": 1.0, "stratum": psu_stratum_all.astype(str), "psu": psu_all.astype(str)})
+        # PSU × B factors only; an n × B matrix is formed below only for the replicate weights
         factors = make_replicates(psu_df, Design(weight_col="w", stratum_col="stratum", psu_col="psu",
                                                  lonely_psu="certainty"),
                                   method=replicates, reps=reps, rng=rng)
 
+    theta_report = None
+    if theta_var is not None:
+        theta, theta_report = _inverse_variance_theta(s, hh, theta_var, weigh, factors, source=source,
+                                                      progress=progress)
+
+    bw = weigh(np.ones(len(psu_all)), full=True, th=theta)
+    info.pop("base")
+    theta_fixed = bw.theta if bw.theta is not None else theta  # θ is held fixed across replicates
+    w_nr = bw.weight[keep]
+    w1_nr = bw.wave1_weight[keep]
+    data_out = hh.loc[keep].reset_index(drop=True)
+    margin_src = getattr(margins, "attrs", {}).get("source", "margins")
+    w_final, w1_final = w_nr.copy(), w1_nr.copy()
+    if calibrator is not None:
+        calibrator.fit(data_out.loc[pos_k], w_nr[pos_k], margins, source=margin_src)
+        w_final[pos_k] = calibrator.weights_
+        info["calibration"] = {"method": calibrator.method, "converged": bool(calibrator.converged_),
+                               "n_iter": int(calibrator.n_iter_),
+                               "max_margin_error": float(calibrator.max_margin_error_),
+                               "margins": calibrator.result_.margin_table}
+        p1 = w1_nr > 0
+        if p1.any() and not np.array_equal(p1, pos_k):
+            from hiddenpop.weights.calibrate import Calibrator
+
+            c1 = Calibrator(calibrator.method, bounds=calibrator.bounds).fit(data_out.loc[p1], w1_nr[p1], margins,
+                                                                              source=margin_src)
+            w1_final = np.zeros_like(w1_nr)
+            w1_final[p1] = c1.weights_
+        else:
+            w1_final = w_final.copy()
+
+    rep_w = None
+    if factors is not None:
         # the PSU table has one row per point, so row multipliers are the point factors;
         # the whole weighting is redone per replicate (a vector statistic: with_replicates
         # would also form its n × n covariance, which is not needed here)
         rep_w = np.empty((int(keep.sum()), factors.n_replicates))
         for r in range(factors.n_replicates):
-            rep_w[:, r] = weigh(factors.row_multipliers(r))
+            rep_w[:, r] = weigh(factors.row_multipliers(r), th=theta_fixed).weight[keep]
             if progress is not None:
                 progress(1)
         if calibrator is not None:
-            rep_w = calibrator.apply(rep_w)
+            cal_rep, rep_report = calibrate_replicates(calibrator, data_out.loc[pos_k], rep_w[pos_k], margins,
+                                                       empty_levels=empty_levels, source=margin_src)
+            rep_w[pos_k] = cal_rep
+            info["calibration"]["replicates_collapsed"] = rep_report
 
     psu_label = np.where(s.root_psu >= 0, s.psu_labels[np.maximum(s.root_psu, 0)], "")
     drop = {options.lon_col, options.lat_col}
@@ -337,10 +576,13 @@ def compute_weights(households: pd.DataFrame, *, design_manifest: Any = None, me
         "weight_share_self": bw.self_term[keep],
         "weight_share_referral": bw.referral_term[keep],
         "links": bw.links[keep],
-        "base_weight": bw0.weight[keep],
+        "base_weight": bw0.weight[keep] if theta_var is None else bw.weight[keep],
         "nonresponse_weight": w_nr,
         "final_weight": w_final,
-        "weight_method": bw.method[keep],
+        "wave1_weight": w1_final,
+        "weight_method": np.where(flag == "referred-not-eligible",
+                                  np.where(s.in_s1, "stage1", "none (referred, not eligible)"), bw.method)[keep],
+        "weight_flag": flag[keep],
         "model_based": bw.model_based[keep],
         "share_from_referral": bw.share_from_referral[keep],
     })
@@ -358,11 +600,14 @@ def compute_weights(households: pd.DataFrame, *, design_manifest: Any = None, me
         "redemption_rate": bw.redemption_rate,
         "kappa": bw.kappa,
         "theta": bw.theta,
+        "theta_choice": theta_report,
+        "population_size_wave1": float(w1_final.sum()),
+        "n_flagged": {k: int(v) for k, v in pd.Series(flag[keep]).value_counts().items() if k},
         "population_size": float(w_final.sum()),
         "share_from_referral": referral_share(w_final, bw.share_from_referral[keep]) if w_final.sum() > 0 else 0.0,
         "share_from_referral_unregistered": (referral_share(w_final, bw.share_from_referral[keep], domain=unreg)
                                              if unreg is not None and unreg.any() else None),
-        "kish_deff_base": kish_deff(bw0.weight[keep]),
+        "kish_deff_base": kish_deff(bw0.weight[keep]),  # zero weights are left out
         "kish_deff_final": kish_deff(w_final),
         **s.info,
     })

@@ -38,6 +38,7 @@ Statistics 24(1); Gile (2011), JASA 106.
 """
 from __future__ import annotations
 
+import dataclasses
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -147,6 +148,8 @@ class BaseWeights:
     redemption_rate: dict
     kappa: dict
     theta: float | None
+    wave1_weight: np.ndarray | None = None  # design-based weights alone (deeper waves 0, no θ)
+    deep_weight: np.ndarray | None = None   # RDS weights of deeper waves summing to N̂_E (before 1 − θ)
 
 
 # --------------------------------------------------------------------------------------
@@ -329,9 +332,9 @@ def prepare_sample(households: pd.DataFrame, *, stage1: pd.DataFrame | None = No
                if c.stratum in hh else np.full(n, "", dtype=object))
     psu_stratum = np.empty(len(psu_labels), dtype=object)
     psu_stratum[p_psu] = stratum[p_hh]
-    # referral households without a stratum inherit the stratum of their root point
-    nostrat = stratum == ""
-    stratum = np.where(nostrat & (root_psu >= 0), psu_stratum[np.maximum(root_psu, 0)], stratum)
+    # a PSU lies in one stratum: households reached only by referral take the stratum of
+    # their root point (not the stratum where they live, which may differ)
+    stratum = np.where(~in_s1 & (root_psu >= 0), psu_stratum[np.maximum(root_psu, 0)], stratum)
 
     # ---- stage-1 probabilities
     if stage1 is None:
@@ -349,7 +352,9 @@ def prepare_sample(households: pd.DataFrame, *, stage1: pd.DataFrame | None = No
     e1 = np.where(np.isnan(e1), pi1, e1)
     raw = (hh[c.stage1_prob] if stage1 is None else s1["stage1_prob"]).to_numpy(dtype=object)
     bad = in_s1 & ~((pi1 > 0) & (pi1 <= 1))
-    bad |= ~np.isnan(pi1) & ~((pi1 > 0) & (pi1 <= 1))
+    # π¹ = 0 is a valid value for a household that was not found at a point (e.g. it lives
+    # outside the frame and could only be reached by referral)
+    bad |= ~np.isnan(pi1) & ~(((pi1 > 0) | ((pi1 == 0) & ~in_s1)) & (pi1 <= 1))
     if bad.any():
         i = int(np.flatnonzero(bad)[0])
         value = None if pd.isna(raw[i]) else raw[i]
@@ -563,7 +568,10 @@ def gwsm_weights(s: TwoStageSample, factors: np.ndarray | None = None, *,
     rho = _rho(s, rate, referral_fraction)
     wave1 = s.wave[s.ev_ref_rec] == 0
     rec, hh = s.ev_ref_rec[wave1], s.ev_ref_hh[wave1]
-    contrib = np.where(s.eligible[hh], a[rec] / rho[rec], 0.0)
+    # a recruiter whose point is out of a replicate (a = 0) adds nothing, even when ĥ of
+    # its cell is undefined in that replicate (no issued coupons left: 0/0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        contrib = np.where(s.eligible[hh] & (a[rec] > 0), a[rec] / rho[rec], 0.0)
     ref = np.bincount(hh, weights=contrib, minlength=s.n)
     links = np.where(s.eligible, 1.0 + np.nan_to_num(s.degree, nan=0.0), 1.0)
     total = a + ref
@@ -728,11 +736,14 @@ def base_weights(s: TwoStageSample, method: str = "gwsm", factors: np.ndarray | 
         raise DesignError(f"unknown method for deeper waves {deeper_waves!r}",
                           fix=f"use one of {', '.join(DEEPER_WAVE_METHODS)}")
     bw = REFERRAL_METHODS[method](s, factors, nonresponse=nonresponse, referral_fraction=referral_fraction)
+    bw = dataclasses.replace(bw, wave1_weight=bw.weight)
     deep = (s.wave >= 2) & (bw.weight <= 0) & s.eligible
     if not deep.any() or DEEPER_WAVE_METHODS[deeper_waves] is None:
         return bw
     design = s.eligible & (bw.weight > 0)
     n_hat_e = float(bw.weight[design].sum())
+    # default θ: the design-based share of the eligible sample (one θ for every outcome);
+    # θ by inverse bootstrap variance of a chosen outcome: compute_weights(theta_var=...)
     th = float(design.sum() / (design.sum() + deep.sum())) if theta is None else float(theta)
     if not 0 < th <= 1:
         raise DesignError(f"composite factor theta must lie in (0, 1], got {th}")
@@ -751,6 +762,8 @@ def base_weights(s: TwoStageSample, method: str = "gwsm", factors: np.ndarray | 
     if keep.any():
         rds_w[keep] = DEEPER_WAVE_METHODS[deeper_waves](d[keep] / g[keep], n_hat_e)
     weight[deep] = (1.0 - th) * rds_w
+    deep_w = np.zeros(s.n)
+    deep_w[deep] = rds_w
     method_lab = bw.method.copy()
     method_lab[deep] = f"{deeper_waves} (model-based)"
     model_based = bw.model_based.copy()
@@ -761,7 +774,8 @@ def base_weights(s: TwoStageSample, method: str = "gwsm", factors: np.ndarray | 
     ref[deep] = weight[deep]
     return BaseWeights(weight=weight, self_term=bw.self_term, referral_term=ref, links=bw.links,
                        method=method_lab, model_based=model_based, share_from_referral=share,
-                       stage2_prob=bw.stage2_prob, redemption_rate=bw.redemption_rate, kappa=bw.kappa, theta=th)
+                       stage2_prob=bw.stage2_prob, redemption_rate=bw.redemption_rate, kappa=bw.kappa, theta=th,
+                       wave1_weight=bw.weight, deep_weight=deep_w)
 
 
 def referral_share(weights: Any, share: Any, y: Any = None, *, domain: Any = None) -> float:

@@ -36,6 +36,7 @@ __all__ = [
     "STAGE1_METHODS",
     "stage1_probabilities",
     "from_manifest",
+    "in_frame",
     "from_column",
     "pps_segment_probabilities",
     "pps_cell_probabilities",
@@ -100,32 +101,97 @@ def from_column(households: pd.DataFrame, *, column: str = "stage1_prob", source
                         index=households.index)
 
 
+def in_frame(manifest: Any, lon: Any, lat: Any) -> np.ndarray:
+    """True where a location lies in a unit of the design's frame (after the manifest's CRS).
+
+    A household outside the frame (e.g. in an excluded park, or beyond the frame's edge)
+    cannot be reached by the first stage: its π¹ is 0. It can still be reached by referral,
+    and GWSM needs no π¹ for it.
+
+    >>> import geopandas as gpd
+    >>> from shapely.geometry import box
+    >>> from hiddenpop.spatial import SamplingFrame, sample_points
+    >>> units = gpd.GeoDataFrame({"unit_id": ["A"]}, geometry=[box(29.0, 41.0, 29.1, 41.1)], crs=4326)
+    >>> m = sample_points(SamplingFrame(units), n=3, radius_m=100, rng=1).manifest
+    >>> in_frame(m, [29.05, 30.0], [41.05, 41.05]).tolist()
+    [True, False]
+    """
+    import base64
+
+    import shapely
+    from pyproj import CRS, Transformer
+
+    lon = np.asarray(lon, float)
+    lat = np.asarray(lat, float)
+    ok = np.isfinite(lon) & np.isfinite(lat) & (np.abs(lat) <= 90) & (np.abs(lon) <= 180)
+    out = np.zeros(len(lon), bool)
+    if not ok.any():
+        return out
+    to_work = Transformer.from_crs(CRS.from_epsg(4326), CRS.from_wkt(manifest["crs"]["wkt"]), always_xy=True)
+    x, y = to_work.transform(lon[ok], lat[ok])
+    pts = shapely.points(np.asarray(x, float), np.asarray(y, float))
+    hit = np.zeros(len(pts), bool)
+    for info in manifest["domains"].values():
+        geoms = np.array([shapely.from_wkb(base64.b64decode(u["wkb"])) for u in info["units"]], dtype=object)
+        idx, _ = shapely.STRtree(geoms).query(pts, predicate="intersects")
+        hit[np.unique(idx)] = True
+    out[np.flatnonzero(ok)] = hit
+    return out
+
+
 def from_manifest(households: pd.DataFrame, manifest: Any, *, lon_col: str = "lon", lat_col: str = "lat",
-                  source: str = "households") -> pd.DataFrame:
+                  required: Any = None, source: str = "households") -> pd.DataFrame:
     """RGCS stage-1 probabilities from the design manifest and household locations.
 
     Calls the spatial stage's exact disc–polygon computation
-    (:func:`hiddenpop.spatial.first_stage_probabilities`); households without a location
-    get NaN (needed only for households found at a point under GWSM).
+    (:func:`hiddenpop.spatial.first_stage_probabilities`).
+
+    Parameters
+    ----------
+    required
+        Boolean mask of the households that need π¹ (those found at a point under GWSM);
+        ``None``: all. A required household without a location or outside the frame is an
+        error naming its row. Other households get NaN without a location and π¹ = 0 (and
+        ``in_frame`` False) outside the frame: they can only have been reached by referral.
 
     Returns
     -------
     DataFrame with ``stratum``, ``p_hit``, ``expected_hits`` (n p), ``stage1_prob``
-    (1 − (1 − p)^n) and ``n_points``, aligned with ``households``.
+    (1 − (1 − p)^n), ``n_points`` and ``in_frame``, aligned with ``households``.
     """
     from hiddenpop.spatial import first_stage_probabilities
 
     check_columns(households, [lon_col, lat_col], source=source)
-    has_loc = households[lon_col].notna().to_numpy() & households[lat_col].notna().to_numpy()
+    need = np.ones(len(households), bool) if required is None else np.asarray(required, bool)
+    lon = pd.to_numeric(households[lon_col], errors="coerce").to_numpy(float)
+    lat = pd.to_numeric(households[lat_col], errors="coerce").to_numpy(float)
+    has_loc = np.isfinite(lon) & np.isfinite(lat)
+    inside = np.zeros(len(households), bool)
+    if has_loc.any():
+        inside[has_loc] = in_frame(manifest, lon[has_loc], lat[has_loc])
+    bad = need & has_loc & ~inside
+    if bad.any():
+        i = int(np.flatnonzero(bad)[0])
+        raise DesignError(f"household found at a point lies outside the sampling frame ({int(bad.sum())} row(s))",
+                          where=format_where(source, row=i + 2, column=f"{lon_col}/{lat_col}",
+                                             value=f"{lon[i]}, {lat[i]}"),
+                          fix="check the GPS fix (lon/lat order, decimal degrees); a household found at a point "
+                              "lies within the radius of the point, inside the frame")
+    opt = has_loc & ~need
+    take = has_loc & inside
     out = pd.DataFrame(index=households.index,
                        columns=["stratum", "p_hit", "expected_hits", "stage1_prob", "n_points"], dtype=float)
     out["stratum"] = out["stratum"].astype(object)
-    if has_loc.any():
-        got = first_stage_probabilities(manifest, households.loc[has_loc], lon_col=lon_col, lat_col=lat_col)
-        got = got.set_axis(households.index[has_loc])
+    if take.any():
+        got = first_stage_probabilities(manifest, households.loc[take], lon_col=lon_col, lat_col=lat_col,
+                                        source=source)
+        got = got.set_axis(households.index[take])
         for col in out.columns:
             if col in got:
-                out.loc[has_loc, col] = got[col].to_numpy()
+                out.loc[take, col] = got[col].to_numpy()
+    outside = opt & ~inside
+    out.loc[outside, ["p_hit", "expected_hits", "stage1_prob"]] = 0.0
+    out["in_frame"] = pd.array(np.where(take, True, np.where(outside, False, None)), dtype="boolean")
     return out
 
 
