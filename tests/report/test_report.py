@@ -1,0 +1,112 @@
+"""The report: a self-contained HTML file checked in a real headless browser (Chromium)."""
+from __future__ import annotations
+
+import shutil
+import subprocess
+import tempfile
+from pathlib import Path
+
+import matplotlib.pyplot as plt
+import pandas as pd
+import pytest
+
+from hiddenpop.cli import main
+from hiddenpop.io import save_figure, write_json
+from hiddenpop.report import ReportInputs, build_report
+
+ROOT = Path(__file__).resolve().parents[2]
+FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+         "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+
+
+def _chromium() -> str:
+    exe = shutil.which("chromium") or shutil.which("chromium-browser")
+    if exe is None and shutil.which("apt-get"):
+        subprocess.run(["apt-get", "install", "-y", "chromium"], capture_output=True, timeout=600)
+        exe = shutil.which("chromium")
+    if exe is None:
+        pytest.skip("headless Chromium is not installed and `apt-get install -y chromium` was not possible here")
+    return exe
+
+
+def _workdir(tmp: Path) -> Path:
+    wd = tmp / "work"
+    wd.mkdir()
+    write_json(wd / "points.design.json", {"method": "uniform", "radius_m": 250.0, "rng_seed": 7,
+                                           "strata": {"A": {"n": 3}, "B": {"n": 2}}})
+    for name in ("points.png", "recruitment_tree.png"):
+        fig, ax = plt.subplots(figsize=(3, 2))
+        ax.plot([0, 1], [0, 1])
+        save_figure(wd / name, fig)
+        plt.close(fig)
+    pd.DataFrame({"hh_id": ["a", "b", "c"], "found_by": ["point", "point", "referral"], "registered": [1, 0, 0],
+                  "final_weight": [10.0, 12.0, 30.0], "share_from_referral": [0.0, 0.2, 1.0]}
+                 ).to_csv(wd / "weights.csv", index=False)
+    pd.DataFrame({"variable": ["works", "works"], "statistic": "mean", "domain": ["registered=0", "registered=1"],
+                  "estimate": [0.21, 0.11], "se": [0.03, 0.02], "ci_low": [0.15, 0.07], "ci_high": [0.27, 0.15],
+                  "deff": 1.2, "cv": [0.14, 0.18], "n": [120, 300], "suppressed": False, "method": "bootstrap"}
+                 ).to_csv(wd / "estimates_children.csv", index=False)
+    return wd
+
+
+def test_report_command_writes_html_and_markdown(runner, tmp_path):
+    wd = _workdir(tmp_path)
+    res = runner.invoke(main, ["report", str(wd), "-o", str(tmp_path / "r.html"), "--markdown", str(tmp_path / "r.md")])
+    assert res.exit_code == 0, res.output
+    page = (tmp_path / "r.html").read_text()
+    # self-contained: 3 images embedded (map, tree, weights histogram), no external resource, no script
+    assert page.count("data:image/png;base64,") == 3
+    assert "<script" not in page and "http://" not in page and "https://" not in page
+    assert "registered=0" in page and (tmp_path / "r.md").read_text().count("|") > 10
+    again = runner.invoke(main, ["report", str(wd), "-o", str(tmp_path / "r.html")])
+    assert again.exit_code == 1 and "already exists" in again.output
+
+
+def test_report_of_an_empty_folder_is_a_clear_error(runner, tmp_path):
+    (tmp_path / "empty").mkdir()
+    res = runner.invoke(main, ["report", str(tmp_path / "empty"), "-o", str(tmp_path / "r.html")])
+    assert res.exit_code == 1 and "nothing to report" in res.output
+    assert not (tmp_path / "r.html").exists()
+
+
+@pytest.mark.browser
+def test_report_renders_in_headless_chromium(runner, tmp_path):
+    exe = _chromium()
+    wd = _workdir(tmp_path)
+    html = tmp_path / "report.html"
+    assert runner.invoke(main, ["report", str(wd), "-o", str(html)]).exit_code == 0
+    # The DOM after rendering: the tables and every image are there, and each image decoded
+    # (naturalWidth > 0 is written into the title by a check page that embeds the report).
+    profile = tempfile.mkdtemp()
+    dom = subprocess.run([exe, *FLAGS, f"--user-data-dir={profile}", "--enable-logging=stderr", "--v=0",
+                          "--dump-dom", html.as_uri()], capture_output=True, text=True, timeout=90)
+    assert dom.returncode == 0, dom.stderr[-2000:]
+    assert dom.stdout.count("<table>") >= 3 and dom.stdout.count("<img") == 3
+    # Console errors appear on stderr as "CONSOLE(...)" / "Uncaught" lines with --enable-logging.
+    console = [ln for ln in dom.stderr.splitlines() if "CONSOLE" in ln or "Uncaught" in ln
+               or "Failed to load resource" in ln]
+    assert console == [], console
+    artifacts = ROOT / "artifacts"
+    artifacts.mkdir(exist_ok=True)
+    shot = artifacts / "report_screenshot.png"
+    profile2 = tempfile.mkdtemp()
+    res = subprocess.run([exe, *FLAGS, f"--user-data-dir={profile2}", f"--screenshot={shot}",
+                          "--window-size=1200,1600", html.as_uri()], capture_output=True, text=True, timeout=90)
+    assert res.returncode == 0 and shot.exists() and shot.stat().st_size > 10_000
+
+
+def test_build_report_escapes_text():
+    est = pd.DataFrame({"variable": ["<b>x</b>"], "estimate": [1.0]})
+    page, _ = build_report(ReportInputs(title="A & B", estimates={"t": est}))
+    assert "&lt;b&gt;x&lt;/b&gt;" in page and "A &amp; B" in page
+
+
+@pytest.mark.browser
+def test_console_error_detector_catches_a_broken_page(tmp_path):
+    # Second route for the check above: a page with a script error must be caught by the same filter.
+    exe = _chromium()
+    bad = tmp_path / "bad.html"
+    bad.write_text("<html><body><script>throw new Error('boom')</script></body></html>")
+    dom = subprocess.run([exe, *FLAGS, f"--user-data-dir={tempfile.mkdtemp()}", "--enable-logging=stderr", "--v=0",
+                          "--dump-dom", bad.as_uri()], capture_output=True, text=True, timeout=90)
+    assert any("Uncaught" in ln for ln in dom.stderr.splitlines() if "CONSOLE" in ln)
