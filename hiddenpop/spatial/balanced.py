@@ -39,6 +39,8 @@ from hiddenpop.errors import DesignError
 __all__ = ["grts", "lpm", "BALANCED_METHODS", "reserve_order", "spatial_balance", "grts_order"]
 
 _EPS = 1e-9
+_LPM_K = 8  # neighbours listed per unit between k-d tree rebuilds
+_LPM_REBUILD = 0.25  # rebuild the lists when the undecided set has shrunk to this fraction
 
 
 def _check_prob(coords: np.ndarray, prob: Any) -> tuple[np.ndarray, np.ndarray]:
@@ -143,37 +145,77 @@ def lpm(coords: Any, prob: Any, *, rng: Any, progress: Callable[[int], None] | N
     rng = check_rng(rng)
     coords, p = _check_prob(coords, prob)
     p = p.copy()
-    active = np.flatnonzero((p > _EPS) & (p < 1 - _EPS))
-    while len(active) > 1:
-        xy = coords[active]
-        _, nn = cKDTree(xy).query(xy, k=2)
-        # With duplicated points the first neighbour may be a twin rather than the point itself.
-        own = np.arange(len(active))
-        nb = np.where(nn[:, 0] == own, nn[:, 1], nn[:, 0])
-        mutual = (nb[nb] == own) & (own < nb)
-        i = own[mutual]
-        if len(i) == 0:  # ties without a mutual pair: one pivot between a unit and its neighbour
-            i = rng.integers(len(active), size=1)
-        j = nb[i]
-        gi, gj = active[i], active[j]
+    active = np.zeros(len(p), dtype=bool)
+    active[(p > _EPS) & (p < 1 - _EPS)] = True
+    n_active = int(active.sum())
+    # Work in a spatial (grid-cell) order: neighbouring units sit close in memory, which makes
+    # the k-d tree queries and the gathers below cache-friendly. Indices are mapped back at the end.
+    if len(p):
+        lo = coords.min(axis=0)
+        cell = max(float(np.max(coords.max(axis=0) - lo)), 1e-300) / max(1.0, np.sqrt(len(p) / 4.0))
+        g = np.floor((coords - lo) / cell).astype(np.int64)
+        order = np.lexsort((g[:, 1], g[:, 0]))
+    else:
+        order = np.arange(0)
+    coords, p, active = coords[order], p[order], active[order]
+    knn = np.empty((0, 0), dtype=np.int64)  # candidate neighbours of the units in ``rows``
+    rows = np.empty(0, dtype=np.int64)
+    partner = np.full(len(p), -1, dtype=np.int64)
+    built_at = 0
+    while n_active > 1:
+        if len(rows) == 0 or n_active < _LPM_REBUILD * built_at or n_active <= _LPM_K:
+            # (Re)build the neighbour lists on the undecided units only.
+            rows = np.flatnonzero(active)
+            k = min(_LPM_K + 1, len(rows))
+            _, nn = cKDTree(coords[rows]).query(coords[rows], k=k, workers=-1)
+            knn = rows[nn.reshape(len(rows), k)]
+            built_at = n_active
+        else:
+            live = active[rows]
+            rows, knn = rows[live], knn[live]
+        # Nearest *undecided* neighbour: the first listed unit that is still undecided (and not
+        # the unit itself: duplicated points may list a twin first). Lists are sorted by
+        # distance, so it is the nearest undecided unit overall; units whose whole list is
+        # decided wait for the next rebuild.
+        ok = active[knn] & (knn != rows[:, None])
+        has = ok.any(axis=1)
+        r = rows[has]
+        nb = knn[has, ok[has].argmax(axis=1)]
+        partner[r] = nb
+        mutual = (partner[nb] == r) & (r < nb)
+        gi, gj = r[mutual], nb[mutual]
+        partner[r] = -1
+        if len(gi) == 0:
+            if len(r) == 0 or not has.all():
+                if len(rows) < n_active or built_at != n_active:
+                    rows = np.empty(0, dtype=np.int64)  # lists exhausted: rebuild
+                    continue
+            if len(r) == 0:  # pragma: no cover - defensive
+                units = np.flatnonzero(active)
+                gi, gj = units[:1], units[1:2]
+            else:  # ties without a mutual pair: one pivot between a random unit and its nearest neighbour
+                pick = int(rng.integers(len(r)))
+                gi, gj = r[pick:pick + 1], nb[pick:pick + 1]
+        # All mutual pairs are disjoint, so updating them together equals updating them one
+        # after the other (LPM1 order). s < 1: one unit gets 0, the other s; s >= 1: one gets 1,
+        # the other s - 1; the probabilities keep every unit's expectation.
         pi, pj = p[gi], p[gj]
-        s = pi + pj
-        u = rng.random(len(i))
-        low = s < 1
-        # s < 1: one of the two gets 0, the other s; s >= 1: one gets 1, the other s - 1.
-        to_i = np.where(low, u < pi / np.where(low, s, 1.0), u < (1 - pj) / np.where(low, 1.0, 2 - s))
-        new_i = np.where(low, np.where(to_i, s, 0.0), np.where(to_i, 1.0, s - 1))
-        new_j = np.where(low, np.where(to_i, 0.0, s), np.where(to_i, s - 1, 1.0))
-        p[gi], p[gj] = new_i, new_j
-        before = len(active)
-        pa = p[active]
-        active = active[(pa > _EPS) & (pa < 1 - _EPS)]
-        if progress is not None:
-            progress(before - len(active))
-    if len(active) == 1:  # only left when the sum is not a whole number
-        k = active[0]
-        p[k] = 1.0 if rng.random() < p[k] else 0.0
-    return np.flatnonzero(p >= 1 - _EPS)
+        s_ = pi + pj
+        u = rng.random(len(gi))
+        low = s_ < 1
+        to_i = np.where(low, u < pi / np.where(low, s_, 1.0), u < (1 - pj) / np.where(low, 1.0, 2 - s_))
+        p[gi] = np.where(low, np.where(to_i, s_, 0.0), np.where(to_i, 1.0, s_ - 1))
+        p[gj] = np.where(low, np.where(to_i, 0.0, s_), np.where(to_i, s_ - 1, 1.0))
+        both = np.concatenate([gi, gj])
+        done = both[(p[both] <= _EPS) | (p[both] >= 1 - _EPS)]
+        active[done] = False
+        n_active -= len(done)
+        if progress is not None and len(done):
+            progress(len(done))
+    if n_active == 1:  # only left when the sum is not a whole number
+        k_ = int(np.flatnonzero(active)[0])
+        p[k_] = 1.0 if rng.random() < p[k_] else 0.0
+    return np.sort(order[p >= 1 - _EPS])
 
 
 #: Balanced selection methods: name → function(coords, prob, *, rng) -> selected indices.

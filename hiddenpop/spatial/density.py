@@ -9,10 +9,30 @@ Every density the toolkit draws from is constant on polygon pieces of one stratu
 * ``raster``: raster cell ``c`` (a population count) carries density ∝ ``v_c / area(cell)``;
   cells are clipped to the domain, so a cell half outside keeps half of its mass.
 
-Drawing a point picks a triangle of the pieces' constrained triangulation with probability
-∝ density × area and a uniform point inside it: exact, with no rejection. The per-draw
-probability that a point falls in ``Disc(x, R)`` is the same weighted sum of exact
-disc–piece areas (:class:`~hiddenpop.spatial.geometry.DiscAreaCalculator`).
+Drawing ``n`` points (:meth:`PointDensity.sample`) is exact and uses the cheapest exact route
+per polygon part:
+
+1. the number of points in every part is multinomial with probabilities ∝ density × area;
+2. inside a part the points are uniform, drawn either from the part's triangulation (a
+   triangle ∝ its area, then a uniform point in it) or by rejection from the part's own
+   bounding box (keep candidates with ``shapely.contains_xy``, holes excluded, until the
+   part has its count; the first ``k`` accepted of an i.i.d. candidate sequence are i.i.d.
+   uniform in the part);
+3. the points are put in uniformly random order, so the sequence is i.i.d. (reserves can
+   be "the next draws").
+
+Parts with at most 64 vertices are always triangulated (ear clipping, microseconds). A
+detailed part is drawn by rejection unless its triangulation is cached (:meth:`PointDensity.prepare`)
+or the expected number of rejection tests of the call exceeds its vertex count (then it is
+triangulated and cached): a one-off draw never pays for triangulating a million vertices, and
+repeated draws from a prepared density cost O(log T) per point. The points drawn with a given
+``rng`` therefore depend on which parts are already triangulated (a fresh density, as built by
+:func:`~hiddenpop.spatial.sample_points`, always gives the same points); the distribution is
+exact either way.
+
+The per-draw probability that a point falls in ``Disc(x, R)`` is the weighted sum of exact
+disc–piece areas (:class:`~hiddenpop.spatial.geometry.DiscAreaCalculator`); it does not use
+the triangulation.
 """
 from __future__ import annotations
 
@@ -24,7 +44,8 @@ import shapely
 from pyproj import CRS, Transformer
 
 from hiddenpop.errors import DesignError, FrameError
-from hiddenpop.spatial.geometry import DiscAreaCalculator, _tri_area, polygon_parts, sample_in_triangles
+from hiddenpop.spatial.geometry import (DiscAreaCalculator, _tri_area, polygon_parts, sample_in_triangles,
+                                        triangulate_parts)
 
 __all__ = ["PointDensity", "RasterLayer", "DENSITIES"]
 
@@ -116,8 +137,37 @@ class PointDensity:
         self.weights = weights / mass.sum()
         self.piece_mass = self.weights * area
         self.total_area = float(area.sum())
-        self._tri: np.ndarray | None = None
         self._calculators: dict[float, DiscAreaCalculator] = {}
+        # polygon parts (sampling works part by part)
+        if (shapely.get_type_id(self.pieces) == 3).all():  # plain polygons: no copy
+            parts, owner = self.pieces, np.arange(len(self.pieces))
+        else:
+            parts, owner = shapely.get_parts(self.pieces, return_index=True)
+        if not (shapely.get_type_id(parts) == 3).all():  # nested collections: split recursively
+            flat = [(part, k) for k, g in enumerate(self.pieces) for part in polygon_parts(g)]
+            parts = np.array([f[0] for f in flat], dtype=object)
+            owner = np.array([f[1] for f in flat], dtype=np.int64)
+        part_area = shapely.area(parts)
+        keep = part_area > 0
+        parts, owner, part_area = parts[keep], owner[keep], part_area[keep]
+        shapely.prepare(parts)
+        self._parts = parts
+        self._part_piece = owner.astype(np.int64)
+        part_mass = self.weights[owner] * part_area
+        self._part_prob = part_mass / part_mass.sum()
+        bounds = shapely.bounds(parts)
+        self._part_bounds = bounds
+        self._part_accept = np.minimum(part_area / np.maximum((bounds[:, 2] - bounds[:, 0]) * (bounds[:, 3] - bounds[:, 1]),
+                                                              1e-300), 1.0)
+        self._part_nv = shapely.get_num_coordinates(parts)
+        # triangulation cache: part -> slot; triangles of slot s are _tri_all[_slot_start[s]:_slot_start[s+1]],
+        # with sort keys s + (cumulative area share within the part), which increase over the whole array
+        self._slot = np.full(len(parts), -1, dtype=np.int64)
+        self._tri_chunks: list[np.ndarray] = []
+        self._key_chunks: list[np.ndarray] = []
+        self._tri_all = np.empty((0, 3, 2))
+        self._key_all = np.empty(0)
+        self._slot_start = np.zeros(1, dtype=np.int64)
 
     @classmethod
     def uniform(cls, polygons: Any, unit_ids: Any) -> "PointDensity":
@@ -190,27 +240,117 @@ class PointDensity:
         return cls(pieces_poly, dens, unit_ids[pi[owner]])
 
     # ----------------------------------------------------------------- sampling
+    #: Parts with at most this many vertices are always drawn from their triangulation.
+    SMALL_PART_VERTICES = 64
+
+    def _triangulate(self, parts: np.ndarray) -> None:
+        """Triangulate the given parts (not yet cached) and append them to the cache."""
+        parts = np.asarray(parts, dtype=np.int64)
+        parts = parts[self._slot[parts] < 0]
+        if len(parts) == 0:
+            return
+        tri, owner = triangulate_parts(self._parts[parts])
+        area = np.abs(_tri_area(tri))
+        counts = np.bincount(owner, minlength=len(parts))
+        first_slot = len(self._slot_start) - 1
+        slots = first_slot + np.arange(len(parts))
+        # cumulative area share within each part, ending at exactly 1
+        cum = np.cumsum(area)
+        start = np.concatenate([[0], np.cumsum(counts)[:-1]])
+        base = np.repeat(np.concatenate([[0.0], cum])[start], counts)
+        total = np.repeat(cum[start + counts - 1], counts) - base
+        share = (cum - base) / total
+        share[np.cumsum(counts) - 1] = 1.0
+        self._tri_chunks.append(tri)
+        self._key_chunks.append(np.repeat(slots, counts) + share)
+        self._tri_all = np.concatenate(self._tri_chunks) if len(self._tri_chunks) > 1 else tri
+        self._key_all = np.concatenate(self._key_chunks) if len(self._key_chunks) > 1 else self._key_chunks[0]
+        self._tri_chunks, self._key_chunks = [self._tri_all], [self._key_all]
+        self._slot_start = np.concatenate([self._slot_start, self._slot_start[-1] + np.cumsum(counts)])
+        self._slot[parts] = slots
+
+    def prepare(self) -> "PointDensity":
+        """Triangulate every part now (for many draws from the same density); returns ``self``."""
+        self._triangulate(np.arange(len(self._parts)))
+        return self
+
     @property
     def triangles(self) -> tuple[np.ndarray, np.ndarray]:
-        """Constrained triangulation of the pieces: ``(triangles (T, 3, 2), piece index)``."""
-        if self._tri is None:
-            tris = shapely.constrained_delaunay_triangles(self.pieces)
-            parts, idx = shapely.get_parts(tris, return_index=True)
-            coords = shapely.get_coordinates(shapely.get_exterior_ring(parts)).reshape(len(parts), 4, 2)[:, :3, :]
-            self._tri = (coords, idx)
-            area = np.abs(_tri_area(coords))
-            cum = np.cumsum(area * self.weights[idx])
-            self._cum = cum / cum[-1]
-        return self._tri
+        """Triangulation of all pieces: ``(triangles (T, 3, 2), piece index)`` (cached)."""
+        self.prepare()
+        slot_part = np.empty(len(self._parts), dtype=np.int64)
+        slot_part[self._slot] = np.arange(len(self._parts))
+        counts = np.diff(self._slot_start)
+        return self._tri_all, self._part_piece[np.repeat(slot_part, counts)]
+
+    def _sample_triangles(self, parts: np.ndarray, k: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        slots = self._slot[parts]
+        order = np.argsort(slots)
+        keys = np.repeat(slots[order], k[order]) + rng.random(int(k.sum()))
+        keys.sort()  # sorted queries make the search cache-friendly; the order is randomised later
+        slot_of = np.repeat(slots[order], k[order])
+        idx = np.searchsorted(self._key_all, keys, side="right")
+        # keys are below slot + 1 (the part's last key); clamp guards against rounding of slot + u
+        idx = np.clip(idx, self._slot_start[slot_of], self._slot_start[slot_of + 1] - 1)
+        xy = sample_in_triangles(self._tri_all, idx, rng)
+        out = np.empty_like(xy)
+        # back to the order of ``parts``
+        pos = np.concatenate([[0], np.cumsum(k)[:-1]])
+        dest = np.repeat(pos[order] - np.concatenate([[0], np.cumsum(k[order])[:-1]]), k[order]) + np.arange(len(keys))
+        out[dest] = xy
+        return out
+
+    def _sample_rejection(self, parts: np.ndarray, k: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        out = np.empty((int(k.sum()), 2))
+        offset = np.concatenate([[0], np.cumsum(k)[:-1]])
+        filled = np.zeros(len(parts), dtype=np.int64)
+        while True:
+            need = k - filled
+            act = np.flatnonzero(need > 0)
+            if len(act) == 0:
+                return out
+            acc = self._part_accept[parts[act]]
+            expect = need[act] / acc
+            m = np.ceil(expect + 3.0 * np.sqrt(expect) + 2.0).astype(np.int64)
+            grp = np.repeat(np.arange(len(act)), m)
+            b = self._part_bounds[parts[act]][grp]
+            u = rng.random((len(grp), 2))
+            x = b[:, 0] + u[:, 0] * (b[:, 2] - b[:, 0])
+            y = b[:, 1] + u[:, 1] * (b[:, 3] - b[:, 1])
+            ok = shapely.contains_xy(self._parts[parts[act]][grp], x, y)
+            # rank of each accepted candidate within its part; keep the first ``need``
+            csum = np.cumsum(ok)
+            before = np.concatenate([[0], csum[np.cumsum(m) - 1][:-1]])
+            rank = csum - np.repeat(before, m) - 1
+            keep = ok & (rank < need[act][grp])
+            g = grp[keep]
+            out[offset[act][g] + filled[act][g] + rank[keep]] = np.column_stack([x[keep], y[keep]])
+            filled[act] += np.minimum(csum[np.cumsum(m) - 1] - before, need[act])
 
     def sample(self, n: int, *, rng: Any) -> tuple[np.ndarray, np.ndarray]:
-        """``n`` i.i.d. points: coordinates (n, 2) and the index of the piece each falls in."""
+        """``n`` i.i.d. points: coordinates (n, 2) and the index of the piece each falls in.
+
+        Exact (see the module notes): multinomial counts per polygon part, uniform points
+        inside each part (triangles or bounding-box rejection), then a uniformly random order.
+        """
         from hiddenpop._checks import check_rng
 
         rng = check_rng(rng)
-        tri, piece = self.triangles
-        k = np.minimum(np.searchsorted(self._cum, rng.random(n), side="right"), len(self._cum) - 1)
-        return sample_in_triangles(tri, k, rng), piece[k]
+        n = int(n)
+        if n < 0:
+            raise DesignError(f"cannot draw {n} points")
+        counts = rng.multinomial(n, self._part_prob)
+        hit = np.flatnonzero(counts)
+        nv = self._part_nv[hit]
+        expected_tests = counts[hit] / self._part_accept[hit]
+        self._triangulate(hit[(nv <= self.SMALL_PART_VERTICES) | (expected_tests >= nv)])
+        tri = self._slot[hit] >= 0
+        parts = np.concatenate([hit[tri], hit[~tri]])
+        k = counts[parts]
+        xy = np.concatenate([self._sample_triangles(hit[tri], counts[hit[tri]], rng),
+                             self._sample_rejection(hit[~tri], counts[hit[~tri]], rng)])
+        perm = rng.permutation(n)
+        return xy[perm], self._part_piece[np.repeat(parts, k)][perm]
 
     def density_at_pieces(self, index: Any) -> np.ndarray:
         """Per-draw density (per square unit) on the given pieces."""
