@@ -146,6 +146,7 @@ def status_cmd(store, as_of, stall_days, reminders, overwrite, as_json) -> None:
     seeds = recruitment_by_seed(t, stall_days=stall_days, as_of=as_of) if len(t) else None
     rem = reminder_list(t, expiry_days=expiry, as_of=as_of) if len(t) else None
     quarantine = st.quarantine()
+    waiting = st.pending()
     dups = st.possible_duplicates()
     if reminders and rem is not None:
         write_csv(reminders, rem, overwrite=overwrite)
@@ -154,6 +155,8 @@ def status_cmd(store, as_of, stall_days, reminders, overwrite, as_json) -> None:
                                "by_wave": None if waves is None else waves.to_dict("records"),
                                "by_seed": None if seeds is None else seeds.astype(str).to_dict("records"),
                                "quarantine": quarantine.to_dict("records"),
+                               "waiting_for_recruiter": waiting[["respondent_id", "source_file", "source_row"]]
+                               .to_dict("records"),
                                "possible_duplicates": dups.to_dict("records")}, indent=1, default=str))
         return
     click.echo(f"store {store}: " + ", ".join(f"{k} {v if not isinstance(v, float) else round(v, 3)}"
@@ -173,6 +176,9 @@ def status_cmd(store, as_of, stall_days, reminders, overwrite, as_json) -> None:
         click.echo(f"\nquarantined in the last import: {quarantine['source_row'].nunique()} row(s)")
         for r in quarantine.head(_SHOW).itertuples():
             click.echo(f"  row {r.source_row} ({r.respondent_id}): {r.rule}: {r.message}")
+    if len(waiting):
+        click.echo(f"\n{len(waiting)} row(s) wait for their recruiter's interview: they land by themselves at the "
+                   "import that brings it (or withdraw them)")
     if len(dups):
         click.echo(f"\npossible households interviewed twice (same hashed {', '.join(sorted(set(dups['field'])))}):")
         click.echo(dups.head(_SHOW).to_string(index=False))
@@ -254,7 +260,7 @@ def history_cmd(store, respondent, as_json) -> None:
         return
     imp = st.imports()
     corr = st.history()
-    corr = corr[corr["action"].isin(["correct", "withdraw", "import-change"])].drop(columns=["data"])
+    corr = corr[corr["action"].isin(["correct", "withdraw", "withdraw-pending", "import-change"])].drop(columns=["data"])
     if as_json:
         click.echo(json.dumps({"imports": imp.to_dict("records"), "corrections": corr.to_dict("records")},
                               indent=1, default=str))

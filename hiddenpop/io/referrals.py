@@ -652,5 +652,17 @@ def weighting_table(table: pd.DataFrame, *, include_location: bool = False) -> p
 
 def write_weighting_csv(path: PathLike, table: pd.DataFrame, *, include_location: bool = False,
                         overwrite: bool = False) -> None:
-    """Write :func:`weighting_table` as ``households.csv``."""
-    write_csv(path, weighting_table(table, include_location=include_location), overwrite=overwrite)
+    """Write :func:`weighting_table` as ``households.csv``.
+
+    Numeric columns whose values are all whole numbers are written without a decimal point
+    (``1``, not ``1.0``), also when some values are missing.
+    """
+    out = weighting_table(table, include_location=include_location)
+    for c in out.columns:
+        col = out[c]
+        if col.dtype.kind == "f":
+            v = col.to_numpy()
+            ok = ~np.isnan(v)
+            if ok.any() and np.all(np.mod(v[ok], 1) == 0) and np.all(np.abs(v[ok]) < 2 ** 53):
+                out[c] = col.astype("Int64")
+    write_csv(path, out, overwrite=overwrite)
