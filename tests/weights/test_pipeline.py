@@ -5,13 +5,14 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from hiddenpop.errors import DesignError
-from hiddenpop.weights.pipeline import WeightingOptions, compute_weights
+from hiddenpop.errors import DesignError, EstimationError, HiddenPopWarning
+from hiddenpop.weights.pipeline import WeightingOptions, compute_weights, deeper_wave_summary
 
 
-def _city(rng, n_points=60, redeem=1.0):
+def _city(rng, n_points=60, redeem=1.0, deep=0.0):
     """Points with 0–3 households each (stage-1 π¹ known); unregistered point households
-    refer one contact each; returns households and the full points table (incl. empty points)."""
+    refer one contact each (and with probability ``deep`` that contact refers one more, at
+    wave 2); returns households and the full points table (incl. empty points)."""
     rows, pid = [], 0
     for t in range(n_points):
         k_t = rng.integers(0, 4)
@@ -31,6 +32,13 @@ def _city(rng, n_points=60, redeem=1.0):
                              "network_size": int(rng.integers(1, 8)), "network_size_eligible": 0,
                              "referrals_given": 0, "y": float(rng.poisson(3))})
                 pid += 1
+                if deep and rng.random() < deep:
+                    rows[-1].update(referrals_given=1, network_size_eligible=1)
+                    rows.append({"hh_id": f"H{pid}", "found_by": "referral", "point_id": None,
+                                 "recruiter_id": f"H{pid - 1}", "stratum": "S", "stage1_prob": None, "registered": 0,
+                                 "network_size": int(rng.integers(1, 8)), "network_size_eligible": 0,
+                                 "referrals_given": 0, "y": float(rng.poisson(6))})
+                    pid += 1
     points = pd.DataFrame({"point_id": [f"P{t:03d}" for t in range(n_points)], "stratum": "S"})
     return pd.DataFrame(rows), points
 
@@ -151,3 +159,89 @@ def test_rgcs_stage1_from_manifest():
         res = compute_weights(hh, design_manifest=s.manifest, options=WeightingOptions(redemption_cells=None))
     assert res.table.stage1_prob.tolist() == pytest.approx(expect.stage1_prob.tolist(), rel=1e-14)
     assert "lon" not in res.table.columns  # household coordinates never written out
+
+
+def test_referred_household_not_eligible_is_kept_with_weight_zero():
+    # A (registered, π¹ = .5) refers C, who turns out to be registered: only unregistered
+    # households were to be referred, so the link A→C carries no weight (C has no design-based
+    # weight) and C is kept with weight 0 and a flag. D is registered, found at point P2 (π¹ = .25)
+    # AND referred by A: it keeps its HT weight 1/.25 = 4, flagged. B: 1/0.2 = 5.
+    hh = pd.DataFrame({"hh_id": ["A", "B", "C", "D"], "found_by": ["point", "point", "referral", "point"],
+                       "point_id": ["P1", "P3", None, "P2"], "recruiter_id": [None, None, "A", None],
+                       "stage1_prob": [0.5, 0.2, None, 0.25], "registered": [1, 1, 1, 1], "stratum": "S",
+                       "network_size": [4, 2, 3, 2], "network_size_eligible": [2, 0, 0, 0],
+                       "referrals_given": [2, 0, 0, 0]})
+    sel = pd.DataFrame({"hh_id": ["A", "B", "C", "D", "D"], "found_by": ["point", "point", "referral", "point",
+                                                                        "referral"],
+                        "point_id": ["P1", "P3", None, "P2", None], "recruiter_id": [None, None, "A", None, "A"]})
+    with pytest.warns(HiddenPopWarning, match="not referral-eligible"):
+        res = compute_weights(hh, selections=sel, replicates="jk1")
+    t = res.table.set_index("hh_id")
+    assert len(t) == 4 and res.excluded.empty  # nothing left out of the record count
+    assert t.final_weight.to_dict() == {"A": 2.0, "B": 5.0, "C": 0.0, "D": 4.0}
+    assert t.weight_flag.to_dict() == {"A": "", "B": "", "C": "referred-not-eligible", "D": "referred-not-eligible"}
+    assert t.loc["C", "weight_method"] == "none (referred, not eligible)" and t.loc["D", "weight_method"] == "stage1"
+    assert (res.replicate_weights[t.index.get_loc("C")] == 0).all()
+    assert res.info["n_flagged"] == {"referred-not-eligible": 2}
+
+
+def test_replicate_calibration_collapses_a_level_a_replicate_lost():
+    # Stratum S has 2 points; the Rao–Wu bootstrap draws n−1 = 1 of them per replicate, so a
+    # replicate without P2 has no registered household (all registered ones are at P2).
+    # Source of the expected numbers: the replicate factors themselves (count of replicates
+    # with factor 0 at P2) and the margins (every replicate keeps the total 100).
+    hh = pd.DataFrame({"hh_id": ["a", "b", "c", "d"], "found_by": "point", "point_id": ["P1", "P1", "P2", "P2"],
+                       "stage1_prob": [0.1, 0.2, 0.1, 0.25], "registered": [0, 0, 1, 0], "stratum": "S",
+                       "network_size": 2, "network_size_eligible": 1, "referrals_given": 0})
+    margins = pd.DataFrame({"variable": "registered", "level": ["0", "1"], "total": [70.0, 30.0]})
+    with pytest.warns(HiddenPopWarning, match="merged into its neighbour"):
+        res = compute_weights(hh, margins=margins, replicates="bootstrap", reps=30, rng=4)
+    f = res.factors
+    p2 = list(f.psu_keys["psu"]).index("P2")
+    lost = int((f.factors[p2] == 0).sum())
+    assert 0 < lost < 30
+    assert res.info["calibration"]["replicates_collapsed"] == {"n_replicates": lost, "levels": {"registered=1": lost}}
+    assert np.allclose(res.replicate_weights.sum(axis=0), 100.0)
+    with pytest.raises(EstimationError, match=r"replicate \d+: level '1' of margin 'registered'"):
+        compute_weights(hh, margins=margins, replicates="bootstrap", reps=30, rng=4, empty_levels="fail")
+
+
+def test_theta_by_inverse_bootstrap_variance_and_wave1_estimate():
+    # Two independent routes for θ = V_R / (V_G + V_R): the pipeline's choice, and the variances
+    # rebuilt here from the same replicate factors, with the RDS-II part by hand:
+    # R_b = N̂_E^b · Σ_deep (y/d) / Σ_deep (1/d) over deep households whose root point is in the
+    # replicate (degree d/f for a point repeated f times, as in a with-replacement resample).
+    from hiddenpop.weights.referral import base_weights, prepare_sample
+
+    hh, points = _city(np.random.default_rng(5), n_points=40, deep=0.5)
+    res = compute_weights(hh, points=points, replicates="bootstrap", reps=200, rng=9, theta_var="y")
+    ch = res.info["theta_choice"]
+    s = prepare_sample(hh)
+    y = hh.y.to_numpy()
+    elig = s.eligible
+    deep = s.wave >= 2
+    g_b, r_b = [], []
+    for b in range(200):
+        fb = res.factors.factors[:, b]
+        order = [list(res.factors.psu_keys["psu"]).index(p) for p in s.psu_labels]
+        bw = base_weights(s, "gwsm", fb[order], deeper_waves="exclude")
+        g_b.append(float(np.sum(bw.weight[elig] * y[elig])))
+        n_e = float(bw.weight[elig].sum())
+        g = fb[order][s.root_psu[deep]]
+        d = s.degree[deep][g > 0] / g[g > 0]
+        r_b.append(n_e * float(np.sum(y[deep][g > 0] / d) / np.sum(1 / d)))
+    v_g, v_r = np.var(g_b, ddof=1), np.var(r_b, ddof=1)
+    assert ch["theta"] == pytest.approx(v_r / (v_g + v_r), rel=1e-10)
+    assert res.info["theta"] == ch["theta"]
+    # the final weights apply that θ: Σ_eligible w y = θ Ŷ_G + (1 − θ) Ŷ_R
+    t = res.table
+    e = (t.registered == 0).to_numpy()
+    assert float(np.sum(t.final_weight[e] * t.y[e])) == pytest.approx(ch["estimate_composite"], rel=1e-12)
+    # wave-1-only column: deeper waves 0, equal to the GWSM weights with deeper waves excluded
+    w1 = base_weights(s, "gwsm", deeper_waves="exclude").weight
+    assert np.allclose(t.wave1_weight.to_numpy(), w1)
+    summ = deeper_wave_summary(res, "y")
+    assert summ.estimate.iloc[0] == pytest.approx(float(w1 @ y))
+    assert summ.model_based.tolist() == [False, True]
+    with pytest.raises(DesignError, match="needs replicates"):
+        compute_weights(hh, points=points, theta_var="y")

@@ -74,6 +74,38 @@ def test_redemption_rate_correction_unbiased():
     assert cond["issued"] < 17.0
 
 
+def test_redemption_rate_unconditional_bias_when_no_coupon_is_redeemed():
+    # Same population as above. Unconditionally, outcomes where coupons were issued but none
+    # was redeemed (probability 0.3^C given C coupons) have no referral term at all, so the
+    # GWSM with ĥ loses, on average, exactly the referral part it would have had:
+    #   E[Ŷ] = Y − Σ_g P(g) · 0.3^{C_g} · T(g),
+    # where g = (stage-1 sample, referral choice) and T(g) = Σ_k y_k Σ_j a_j d^E_j/c_j / L_k is
+    # the referral part with every coupon redeemed (ĥ = 1): given R = r ≥ 1 redemptions each
+    # coupon is redeemed with probability r/C = ĥ, so E[referral part | g, R ≥ 1] = T(g) for
+    # every r (this is why the estimator is conditionally unbiased).
+    # Route 1: full enumeration with redemption probability 0.7 (625 outcomes).
+    # Route 2: the formula above from the 0.7-free outcomes (redeem = 1) and 0.3^C by hand.
+    from tests.weights._enumeration import outcomes, sample_tables
+
+    pop4 = population([(0, 1), (0, 2), (1, 2), (2, 3), (1, 3)], [1, 0, 0, 0], [0.5, 0.4, 0.3, 0.6])
+    y = np.array([2.0, 7.0, 1.0, 8.0])  # Y = 18
+    uncond = expectations(pop4, y, 1, {"rate": {"method": "gwsm"}}, redeem=0.7)["rate"]
+    lost = 0.0
+    for prob, s1, events, issued, coupons in outcomes(pop4, 1, 1.0):
+        if not coupons:
+            continue
+        hh, sel = sample_tables(pop4, s1, events, issued)
+        s = prepare_sample(hh, selections=sel, redemption_cells=None)
+        bw = base_weights(s, "gwsm", referral_fraction="issued")
+        t_g = float(y[[int(i[1:]) for i in s.ids]] @ (bw.referral_term / bw.links))
+        lost += prob * 0.3 ** len(coupons) * t_g
+    assert uncond == pytest.approx(18.0 - lost, abs=1e-12)
+    # the value: E = 16.95997, bias −1.04003 = −5.78% of Y (P(coupons issued, none redeemed)
+    # = 0.130 here; in a stratum with C = 50 coupons and h = 0.7 it is 0.3^50 ≈ 7e−27)
+    assert uncond == pytest.approx(16.95996635, abs=1e-8)
+    assert (uncond - 18.0) / 18.0 == pytest.approx(-0.05778, abs=1e-5)
+
+
 def _three():
     # Hand-worked example (see gwsm_weights docstring): A registered, π¹ = 0.5, refers C;
     # B unregistered, π¹ = 0.25, d_B = 3; C: d_C = 1, ρ_AC = 1/2 (1 coupon, 2 eligible contacts).
