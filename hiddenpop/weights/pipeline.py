@@ -388,6 +388,7 @@ def compute_weights(households: pd.DataFrame, *, design_manifest: Any = None, me
                     columns: ColumnMap = ColumnMap(), options: WeightingOptions = WeightingOptions(),
                     margins: Any = None, replicates: str | None = None, reps: int = 500, rng: Any = None,
                     theta_var: str | None = None, empty_levels: str = "collapse",
+                    replicate_vars: Any = None,
                     progress: Callable[[int], None] | None = None, source: str = "households") -> WeightsResult:
     """Weights of every household of a two-stage (points + referral) sample.
 
@@ -417,6 +418,11 @@ def compute_weights(households: pd.DataFrame, *, design_manifest: Any = None, me
         RDS mean) of the eligible households. Needs ``replicates``; the replicates are
         run twice (once to choose θ, once with θ fixed). ``None``: ``options.theta`` or
         the design-based share of the eligible sample.
+    replicate_vars
+        ``None`` (default): keep the replicate weights (n × B, for ``rep_*`` columns).
+        A list of columns: keep only their replicate totals Σ_k w_k^(b) y_k
+        (``info["replicate_totals"]``, B × k), so memory stays at the P × B point factors
+        plus O(n) whatever B is.
     empty_levels
         What to do when a calibration margin level has no row with a positive weight in a
         replicate (:func:`calibrate_replicates`): ``collapse`` (default) or ``fail``.
@@ -552,16 +558,42 @@ def compute_weights(households: pd.DataFrame, *, design_manifest: Any = None, me
         # the PSU table has one row per point, so row multipliers are the point factors;
         # the whole weighting is redone per replicate (a vector statistic: with_replicates
         # would also form its n × n covariance, which is not needed here)
-        rep_w = np.empty((int(keep.sum()), factors.n_replicates))
-        for r in range(factors.n_replicates):
-            rep_w[:, r] = weigh(factors.row_multipliers(r), th=theta_fixed).weight[keep]
+        n_keep, n_rep = int(keep.sum()), factors.n_replicates
+        if replicate_vars is not None:
+            check_columns(data_out, list(replicate_vars), source=source)
+            y_rep = data_out[list(replicate_vars)].apply(pd.to_numeric, errors="coerce").fillna(0.0).to_numpy(float)
+            rep_tot = np.empty((n_rep, y_rep.shape[1]))
+        else:
+            rep_w = np.empty((n_keep, n_rep))
+        rep_report = {"n_replicates": 0, "levels": {}}
+        data_pos = data_out.loc[pos_k] if calibrator is not None else None
+        for r in range(n_rep):
+            w_b = weigh(factors.row_multipliers(r), th=theta_fixed).weight[keep]
+            if replicate_vars is not None:
+                # memory stays P × B (factors) + n: only the replicate totals are kept
+                if calibrator is not None:
+                    with warnings.catch_warnings():
+                        warnings.simplefilter("ignore", HiddenPopWarning)
+                        cb, rr = calibrate_replicates(calibrator, data_pos, w_b[pos_k], margins,
+                                                      empty_levels=empty_levels, source=margin_src)
+                    w_b[pos_k] = cb
+                    rep_report["n_replicates"] += rr["n_replicates"]
+                    for k, v in rr["levels"].items():
+                        rep_report["levels"][k] = rep_report["levels"].get(k, 0) + v
+                rep_tot[r] = w_b @ y_rep
+            else:
+                rep_w[:, r] = w_b
             if progress is not None:
                 progress(1)
-        if calibrator is not None:
-            cal_rep, rep_report = calibrate_replicates(calibrator, data_out.loc[pos_k], rep_w[pos_k], margins,
+        if calibrator is not None and replicate_vars is None:
+            cal_rep, rep_report = calibrate_replicates(calibrator, data_pos, rep_w[pos_k], margins,
                                                        empty_levels=empty_levels, source=margin_src)
             rep_w[pos_k] = cal_rep
+        if calibrator is not None:
             info["calibration"]["replicates_collapsed"] = rep_report
+        if replicate_vars is not None:
+            info["replicate_totals"] = pd.DataFrame(rep_tot, columns=list(replicate_vars),
+                                                    index=pd.RangeIndex(1, n_rep + 1, name="replicate"))
 
     psu_label = np.where(s.root_psu >= 0, s.psu_labels[np.maximum(s.root_psu, 0)], "")
     drop = {options.lon_col, options.lat_col}

@@ -245,3 +245,16 @@ def test_theta_by_inverse_bootstrap_variance_and_wave1_estimate():
     assert summ.model_based.tolist() == [False, True]
     with pytest.raises(DesignError, match="needs replicates"):
         compute_weights(hh, points=points, theta_var="y")
+
+
+def test_replicate_totals_without_the_n_by_b_matrix_agree_with_replicate_weights():
+    # Two routes: totals kept replicate by replicate (memory P × B + n) and Σ_k rep_w[k, b] y_k
+    # from the stored replicate weights, same factors (same rng), calibration redone in both.
+    hh, points = _city(np.random.default_rng(21))
+    margins = pd.DataFrame({"variable": ["registered", "registered"], "level": ["0", "1"], "total": [900.0, 2100.0]})
+    full = compute_weights(hh, points=points, margins=margins, replicates="bootstrap", reps=25, rng=1)
+    lean = compute_weights(hh, points=points, margins=margins, replicates="bootstrap", reps=25, rng=1,
+                           replicate_vars=["y"])
+    assert lean.replicate_weights is None
+    np.testing.assert_allclose(lean.info["replicate_totals"]["y"].to_numpy(),
+                               full.replicate_weights.T @ full.table.y.to_numpy(), rtol=1e-12)
