@@ -131,11 +131,15 @@ def read_raster(path: PathLike, *, band: int = 1):
 
 
 def read_manifest(path: PathLike) -> dict:
-    """Read a design manifest written by :func:`write_manifest` (checks its format tag)."""
-    from hiddenpop.spatial.designs import MANIFEST_FORMAT
+    """Read a design manifest written by :func:`write_manifest` (checks its format tag).
+
+    Formats ``hiddenpop.design/1`` (one base64 WKB per unit) and ``hiddenpop.design/2``
+    (zlib-compressed WKB per stratum) are both read.
+    """
+    from hiddenpop.spatial.designs import MANIFEST_FORMATS_READ
 
     data = read_json(path)
-    if not isinstance(data, dict) or data.get("format") != MANIFEST_FORMAT:
+    if not isinstance(data, dict) or data.get("format") not in MANIFEST_FORMATS_READ:
         raise InputFileError(f"not a hiddenpop design manifest (format {data.get('format') if isinstance(data, dict) else None!r})",
                              where=str(path), fix="give the .design.json written by 'hiddenpop frame sample'")
     return data

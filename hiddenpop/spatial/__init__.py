@@ -11,6 +11,7 @@ grts, lpm, spatial_balance, reserve_order   spatially balanced selection
 allocate, ALLOCATIONS                       allocation of points to strata
 points_per_stratum                          sample-size helper
 record_replacement, REPLACEMENT_REASONS     logging reserve use (never for an empty point)
+densities_from_manifest, domain_geometries  rebuild densities / unit polygons from a manifest
 plot_points                                 map of the points over the frame
 """
 from hiddenpop.spatial.allocation import ALLOCATIONS, allocate, largest_remainder
@@ -21,6 +22,7 @@ from hiddenpop.spatial.designs import (
     SAMPLING_METHODS,
     PointSample,
     densities_from_manifest,
+    domain_geometries,
     record_replacement,
     sample_points,
 )
@@ -54,6 +56,7 @@ __all__ = [
     "record_replacement",
     "REPLACEMENT_REASONS",
     "densities_from_manifest",
+    "domain_geometries",
     "plot_points",
     "points_needed",
     "points_per_stratum",

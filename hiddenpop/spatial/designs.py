@@ -26,6 +26,7 @@ import base64
 import dataclasses
 import re
 import warnings
+import zlib
 from collections.abc import Callable
 from typing import Any
 
@@ -49,10 +50,18 @@ __all__ = [
     "REPLACEMENT_REASONS",
     "record_replacement",
     "densities_from_manifest",
+    "domain_geometries",
     "MANIFEST_FORMAT",
+    "MANIFEST_FORMATS_READ",
 ]
 
-MANIFEST_FORMAT = "hiddenpop.design/1"
+#: Format tag written into new manifests. Version 2 stores each stratum's unit polygons as one
+#: zlib-compressed, base64-encoded block of concatenated WKB (``geometry.wkb_zlib`` with the byte
+#: length of every unit's WKB in ``geometry.wkb_lengths``), the exclusion as ``wkb_zlib`` and the
+#: raster window as ``values_zlib``. Version 1 (one base64 WKB per unit, ``units[i].wkb``) is still read.
+MANIFEST_FORMAT = "hiddenpop.design/2"
+#: Manifest formats :func:`densities_from_manifest` and :func:`hiddenpop.io.spatial.read_manifest` accept.
+MANIFEST_FORMATS_READ = ("hiddenpop.design/1", "hiddenpop.design/2")
 
 #: Sampling methods: name → description (the CLI's ``--method`` choices).
 SAMPLING_METHODS: dict[str, str] = {
@@ -104,6 +113,42 @@ def _unb64(text: str) -> Any:
     return shapely.from_wkb(base64.b64decode(text))
 
 
+def _pack_geometries(geoms: Any) -> dict:
+    """Polygons → ``{"encoding", "wkb_lengths", "wkb_zlib"}`` (little-endian 2-D WKB, zlib level 6, base64).
+
+    Deterministic: the same geometries give the same text.
+    """
+    wkb = shapely.to_wkb(np.asarray(geoms, dtype=object), output_dimension=2, byte_order=1)
+    return {"encoding": "wkb+zlib+base64", "wkb_lengths": [len(b) for b in wkb],
+            "wkb_zlib": base64.b64encode(zlib.compress(b"".join(wkb), 6)).decode("ascii")}
+
+
+def _unpack_geometries(block: dict) -> np.ndarray:
+    raw = zlib.decompress(base64.b64decode(block["wkb_zlib"]))
+    ends = np.cumsum(block["wkb_lengths"])
+    if len(ends) and ends[-1] != len(raw):
+        raise DesignError("the manifest's geometry block is damaged (lengths do not match)",
+                          fix="use the .design.json written by 'hiddenpop frame sample', unedited")
+    starts = np.concatenate([[0], ends[:-1]]).astype(np.int64)
+    return shapely.from_wkb(np.array([raw[a:b] for a, b in zip(starts, ends)], dtype=object))
+
+
+def domain_geometries(info: dict) -> np.ndarray:
+    """Unit polygons (working CRS) of one stratum's ``domains`` entry (manifest format 1 or 2)."""
+    if "geometry" in info:
+        return _unpack_geometries(info["geometry"])
+    return np.array([_unb64(u["wkb"]) for u in info["units"]], dtype=object)
+
+
+def _exclusion_from_manifest(manifest: dict) -> Any:
+    ex = manifest.get("exclusion")
+    if not ex:
+        return None
+    if "wkb_zlib" in ex:
+        return shapely.from_wkb(zlib.decompress(base64.b64decode(ex["wkb_zlib"])))
+    return _unb64(ex["wkb"])
+
+
 def _stratum_code(label: str, used: set[str]) -> str:
     code = re.sub(r"[^A-Za-z0-9]", "", str(label)).upper()[:6] or "S"
     base, k = code, 2
@@ -153,17 +198,18 @@ def densities_from_manifest(manifest: dict) -> dict[str, PointDensity]:
         working = manifest["crs"]["wkt"]
     except (KeyError, TypeError) as exc:
         raise DesignError(f"the manifest lacks {exc}", fix="give the .design.json written by 'hiddenpop frame sample'") from exc
-    exclusion = _unb64(manifest["exclusion"]["wkb"]) if manifest.get("exclusion") else None
+    exclusion = _exclusion_from_manifest(manifest)
     raster = None
     if kind == "raster":
         r = manifest["raster"]
-        values = np.frombuffer(base64.b64decode(r["values"]), dtype="<f8").reshape(r["shape"])
+        raw = zlib.decompress(base64.b64decode(r["values_zlib"])) if "values_zlib" in r else base64.b64decode(r["values"])
+        values = np.frombuffer(raw, dtype="<f8").reshape(r["shape"])
         raster = RasterLayer(values=values, transform=tuple(r["transform"]), crs=r["crs_wkt"], nodata=None,
                              source=r.get("path"))
     out = {}
     for label in sorted(strata):
         units = strata[label]["units"]
-        geoms = np.array([_unb64(u["wkb"]) for u in units], dtype=object)
+        geoms = domain_geometries(strata[label])
         ids = [u["unit_id"] for u in units]
         pieces = _domain_pieces(geoms, exclusion)
         if kind == "uniform":
@@ -353,9 +399,9 @@ def sample_points(
     domains: dict[str, dict] = {}
     for label in strata:
         sel = np.flatnonzero(labels == label)
-        domains[label] = {"units": [
-            {"unit_id": str(ids[i]), "wkb": _b64(units_w[i]),
-             "size": None if sizes is None else float(sizes[i])} for i in sel]}
+        domains[label] = {"units": [{"unit_id": str(ids[i]), "size": None if sizes is None else float(sizes[i])}
+                                    for i in sel],
+                          "geometry": _pack_geometries(units_w[sel])}
         if density == "size":
             total = float(sizes[sel].sum())
             if total <= 0:
@@ -369,14 +415,17 @@ def sample_points(
         "density": density,
         "crs": crs_info,
         "domains": domains,
-        "exclusion": None if excl is None else {"wkb": _b64(excl),
-                                               "area_m2": float(shapely.area(excl))},
+        "exclusion": None if excl is None else {
+            "encoding": "wkb+zlib+base64",
+            "wkb_zlib": base64.b64encode(zlib.compress(shapely.to_wkb(excl, output_dimension=2, byte_order=1), 6)).decode("ascii"),
+            "area_m2": float(shapely.area(excl))},
     }
     if raster is not None:
         manifest["raster"] = {
             "path": raster.source, "sha256": raster.source_sha256, "shape": list(raster.values.shape),
             "transform": list(raster.transform), "crs_wkt": CRS.from_user_input(raster.crs).to_wkt(),
-            "values": base64.b64encode(np.ascontiguousarray(raster.values, dtype="<f8").tobytes()).decode("ascii"),
+            "values_zlib": base64.b64encode(zlib.compress(np.ascontiguousarray(raster.values, dtype="<f8").tobytes(),
+                                                          6)).decode("ascii"),
         }
     try:
         dens = densities_from_manifest(manifest)

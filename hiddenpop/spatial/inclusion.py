@@ -83,9 +83,9 @@ class FirstStageDesign:
 
             # locate every household in the units of its stratum (not the exclusion-clipped pieces)
             for label, info in self.manifest["domains"].items():
-                from hiddenpop.spatial.designs import _unb64
+                from hiddenpop.spatial.designs import domain_geometries
 
-                geoms = np.array([_unb64(u["wkb"]) for u in info["units"]], dtype=object)
+                geoms = domain_geometries(info)
                 tree = shapely.STRtree(geoms)
                 hi, _ = tree.query(shapely.points(x, y), predicate="intersects")
                 hi = np.unique(hi)
