@@ -180,3 +180,22 @@ def test_cli_import_reports_released_rows(tmp_path, runner):
     assert r.exit_code == 0 and "2 earlier row(s) released from quarantine" in r.output
     r = runner.invoke(main, ["referrals", "status", s])
     assert r.exit_code == 0 and "respondents 4" in r.output
+
+
+def test_tree_plot_keys_and_layout():
+    from hiddenpop.rds.plots import plot_recruitment_trees, tree_layout
+
+    # S recruits A and B; A recruits C and D; T is a seed without recruits. Leaves C, D, B, T.
+    t = pd.DataFrame({"respondent_id": list("SABCDT"), "recruiter_id": [None, "S", "S", "A", "A", None],
+                      "g": ["x", "y", "x", None, "y", "x"], "size": [3, 5, 7, 9, 11, 13]})
+    lay = tree_layout(t).set_index("respondent_id")
+    # by hand: S's tree has 3 leaves (C, D, B) at x = 0.5, 1.5, 2.5; A over C and D (1.0); S over its
+    # leaves (1.5); T after a gap of one: 3 + 1 + 0.5 = 4.5
+    assert lay.loc[list("CDBAST"), "x"].tolist() == [0.5, 1.5, 2.5, 1.0, 1.5, 4.5]
+    assert lay.loc[list("SACT"), "y"].tolist() == [0.0, -1.0, -2.0, 0.0]
+    fig = plot_recruitment_trees(t, color_by="g")
+    labels = [x.get_text() for x in fig.axes[0].get_legend().get_texts()]
+    assert labels == ["x (3)", "y (2)", "(missing) (1)", "seed", "recruit"]
+    # a numeric variable with more values than colours gets a colour scale (a second axes)
+    fig = plot_recruitment_trees(t, color_by="size", max_levels=4)
+    assert len(fig.axes) == 2 and fig.axes[1].get_ylabel() == "size"
