@@ -95,7 +95,11 @@ def population_size(table: pd.DataFrame, *, registry_total: float | None = None,
         raise DesignError(f"confidence level must lie in (0, 1), got {level}")
     check_columns(table, [weight_col, registered_col] + ([size_col] if size_col else []), source=source)
     w = pd.to_numeric(table[weight_col], errors="coerce").to_numpy(float)
-    bad = ~np.isfinite(w) | (w <= 0)
+    # rows kept by 'weights compute' with weight 0 and a weight_flag (e.g. referred but not
+    # eligible) count for nothing; any other weight must be > 0
+    flagged = (table["weight_flag"].fillna("").astype(str).str.len() > 0).to_numpy() if "weight_flag" in table \
+        else np.zeros(len(w), bool)
+    bad = ~np.isfinite(w) | (w < 0) | ((w == 0) & ~flagged)
     if bad.any():
         i = int(np.flatnonzero(bad)[0])
         raise DesignError("weight missing or not > 0",

@@ -95,3 +95,47 @@ def test_bad_bounds_is_usage_error(runner, files):
     r = runner.invoke(main, ["weights", "calibrate", str(files / "hh.csv"), "--margins", str(files / "margins.csv"),
                              "--bounds", "2,3", "-o", str(files / "c.csv")])
     assert r.exit_code == 2
+
+
+def test_flagged_zero_weight_rows_pass_calibrate_and_popsize(runner, files):
+    # A referred household that turns out registered is kept with weight 0 and a flag; calibrate
+    # leaves it at 0 and hits the margins (source: margins.csv, 700 + 1600); popsize counts it for
+    # nothing: direct = Σ w over unregistered = 700 after calibration.
+    hh = pd.read_csv(files / "hh.csv")
+    i = int(np.flatnonzero(hh.found_by == "referral")[0])
+    hh.loc[i, "registered"] = 1
+    hh.to_csv(files / "hh2.csv", index=False)
+    r = runner.invoke(main, ["weights", "compute", "--households", str(files / "hh2.csv"), "--points",
+                             str(files / "points.csv"), "--replicates", "jk1", "-o", str(files / "w.csv")])
+    assert r.exit_code == 0, r.output + r.stderr
+    assert "1 referred-not-eligible" in r.stderr
+    w = pd.read_csv(files / "w.csv")
+    assert len(w) == len(hh)
+    r = runner.invoke(main, ["weights", "calibrate", str(files / "w.csv"), "--margins", str(files / "margins.csv"),
+                             "-o", str(files / "c.csv")])
+    assert r.exit_code == 0, r.output + r.stderr
+    c = pd.read_csv(files / "c.csv").set_index("hh_id")
+    assert c.loc[hh.hh_id[i], "final_weight"] == 0 and c.final_weight.sum() == pytest.approx(2300.0)
+    r = runner.invoke(main, ["weights", "popsize", str(files / "c.csv"), "--replicate-method", "jk1", "--json"])
+    assert r.exit_code == 0, r.output + r.stderr
+    assert json.loads(r.stdout)[0]["estimate"] == pytest.approx(700.0)
+
+
+def test_calibrate_empty_replicate_level_fail_or_collapse(runner, tmp_path):
+    # rep_2 has no weight on level "1": 'fail' stops naming replicate, margin and level; 'collapse'
+    # merges it into level "0" in that replicate (total 30 + 70 = 100 on the two level-0 rows).
+    pd.DataFrame({"hh_id": ["a", "b", "c"], "registered": [0, 0, 1], "final_weight": [1.0, 1.0, 1.0],
+                  "rep_1": [1.0, 1.0, 1.0], "rep_2": [2.0, 1.0, 0.0]}).to_csv(tmp_path / "w.csv", index=False)
+    pd.DataFrame({"variable": "registered", "level": ["0", "1"], "total": [30.0, 70.0]}).to_csv(
+        tmp_path / "m.csv", index=False)
+    r = runner.invoke(main, ["weights", "calibrate", str(tmp_path / "w.csv"), "--margins", str(tmp_path / "m.csv"),
+                             "--empty-replicate-levels", "fail", "-o", str(tmp_path / "c.csv")])
+    assert r.exit_code == 1 and "replicate 2: level '1' of margin 'registered'" in r.stderr
+    assert not (tmp_path / "c.csv").exists()
+    r = runner.invoke(main, ["weights", "calibrate", str(tmp_path / "w.csv"), "--margins", str(tmp_path / "m.csv"),
+                             "-o", str(tmp_path / "c.csv")])
+    assert r.exit_code == 0, r.output + r.stderr
+    c = pd.read_csv(tmp_path / "c.csv")
+    assert c.rep_2.tolist() == pytest.approx([200 / 3, 100 / 3, 0.0])
+    assert c.rep_1.tolist() == pytest.approx([15.0, 15.0, 70.0])
+    assert "merged into its" in r.stderr
