@@ -5,10 +5,13 @@
   children of every cell, ordering by the randomised address, then systematic sampling
   along that line with the prescribed inclusion probabilities.
 * :func:`lpm` — the local pivotal method (Grafström, Lundström & Schelin 2012): pairs of
-  undecided units that are each other's nearest neighbour compete (the pivotal update keeps
-  every first-order inclusion probability). All mutual-nearest-neighbour pairs of a round
-  are disjoint, so they are updated together (same result as updating them one after the
-  other, as LPM1 does) — this makes LPM fast in numpy.
+  undecided units that are each other's nearest undecided neighbour compete (the pivotal
+  update keeps every first-order inclusion probability). All mutual-nearest-neighbour pairs
+  of a round are disjoint and stay mutual while the others are updated, so they are updated
+  together (LPM1 in a particular order) — this makes LPM fast in numpy. Each unit keeps a
+  list of its 8 nearest units (k-d tree, spatially sorted data); its nearest undecided
+  neighbour is the first undecided unit of the list, and the lists are rebuilt on the
+  undecided units only when their number has shrunk to a quarter (or a list runs out).
 * :func:`reserve_order` — the order of a selected set so that every prefix is itself a
   spatially balanced sample with exactly proportional inclusion probabilities: the
   positions along the GRTS line are rotated by a random offset and then taken in reverse
@@ -157,7 +160,10 @@ def lpm(coords: Any, prob: Any, *, rng: Any, progress: Callable[[int], None] | N
         order = np.lexsort((g[:, 1], g[:, 0]))
     else:
         order = np.arange(0)
-    coords, p, active = coords[order], p[order], active[order]
+    coords, p = coords[order], p[order]
+    # ``active`` has one extra, never-active entry: the sentinel that replaces a unit in its own list
+    active = np.concatenate([active[order], [False]])
+    sentinel = len(p)
     knn = np.empty((0, 0), dtype=np.int64)  # candidate neighbours of the units in ``rows``
     rows = np.empty(0, dtype=np.int64)
     partner = np.full(len(p), -1, dtype=np.int64)
@@ -165,10 +171,13 @@ def lpm(coords: Any, prob: Any, *, rng: Any, progress: Callable[[int], None] | N
     while n_active > 1:
         if len(rows) == 0 or n_active < _LPM_REBUILD * built_at or n_active <= _LPM_K:
             # (Re)build the neighbour lists on the undecided units only.
-            rows = np.flatnonzero(active)
+            rows = np.flatnonzero(active[:-1])
             k = min(_LPM_K + 1, len(rows))
-            _, nn = cKDTree(coords[rows]).query(coords[rows], k=k, workers=-1)
+            tree = cKDTree(coords[rows], balanced_tree=False, compact_nodes=False)  # faster build, same answers
+            _, nn = tree.query(coords[rows], k=k, workers=-1)
             knn = rows[nn.reshape(len(rows), k)]
+            # a unit is not its own neighbour (with duplicated points it need not come first)
+            knn[knn == rows[:, None]] = sentinel
             built_at = n_active
         else:
             live = active[rows]
@@ -177,10 +186,12 @@ def lpm(coords: Any, prob: Any, *, rng: Any, progress: Callable[[int], None] | N
         # the unit itself: duplicated points may list a twin first). Lists are sorted by
         # distance, so it is the nearest undecided unit overall; units whose whole list is
         # decided wait for the next rebuild.
-        ok = active[knn] & (knn != rows[:, None])
-        has = ok.any(axis=1)
+        ok = active[knn]
+        first = ok.argmax(axis=1)
+        line = np.arange(len(rows))
+        has = ok[line, first]
         r = rows[has]
-        nb = knn[has, ok[has].argmax(axis=1)]
+        nb = knn[line[has], first[has]]
         partner[r] = nb
         mutual = (partner[nb] == r) & (r < nb)
         gi, gj = r[mutual], nb[mutual]
@@ -191,7 +202,7 @@ def lpm(coords: Any, prob: Any, *, rng: Any, progress: Callable[[int], None] | N
                     rows = np.empty(0, dtype=np.int64)  # lists exhausted: rebuild
                     continue
             if len(r) == 0:  # pragma: no cover - defensive
-                units = np.flatnonzero(active)
+                units = np.flatnonzero(active[:-1])
                 gi, gj = units[:1], units[1:2]
             else:  # ties without a mutual pair: one pivot between a random unit and its nearest neighbour
                 pick = int(rng.integers(len(r)))
@@ -213,7 +224,7 @@ def lpm(coords: Any, prob: Any, *, rng: Any, progress: Callable[[int], None] | N
         if progress is not None and len(done):
             progress(len(done))
     if n_active == 1:  # only left when the sum is not a whole number
-        k_ = int(np.flatnonzero(active)[0])
+        k_ = int(np.flatnonzero(active[:-1])[0])
         p[k_] = 1.0 if rng.random() < p[k_] else 0.0
     return np.sort(order[p >= 1 - _EPS])
 
