@@ -88,6 +88,7 @@ _ALIASES: dict[str, tuple[str, ...]] = {
     "interview_time": ("interview_time",),
 }
 _SPLIT = re.compile(r"[;,|\s]+")
+_EDGE_SPACE = re.compile(r"(?:^|\x00)\s|\s(?:\x00|$)")
 _PLAIN_CODE = re.compile(r"[^;,|\s]+")  # one coupon, nothing to split
 
 
@@ -233,8 +234,14 @@ def _read_raw(path: Path, *, sheet: str | int | None = None) -> pd.DataFrame:
     raw.columns = [str(c).strip() for c in raw.columns]
     out = {}
     for c in raw.columns:
-        vals = np.empty(len(raw), dtype=object)
-        vals[:] = [(v.strip() or None) if type(v) is str else None for v in raw[c].to_numpy(dtype=object)]
+        vals = raw[c].to_numpy(dtype=object)
+        # strip cell by cell only when some cell starts or ends with white space (one C-level search)
+        if _EDGE_SPACE.search("\x00".join(vals.tolist())):
+            vals = np.array([(v.strip() or None) if type(v) is str else None for v in vals] + [None],
+                            dtype=object)[:-1]
+        else:
+            vals = vals.copy()
+            vals[vals == ""] = None
         out[c] = pd.Series(vals, index=raw.index, dtype=object)
     return pd.DataFrame(out, index=raw.index)
 

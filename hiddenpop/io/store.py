@@ -72,6 +72,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from pandas.api.types import infer_dtype
 
 from hiddenpop.errors import InputFileError, OutputExistsError, RecruitmentError, format_where
 from hiddenpop.io import PathLike, sha256_file
@@ -79,7 +80,7 @@ from hiddenpop.io.referrals import (CORE_COLUMNS, DEFAULT_PERSONAL, ReferralMapp
                                     read_rds_csv, read_rdsat, read_referral_log)
 
 __all__ = ["ReferralStore", "ImportResult", "DERIVED_COLUMNS", "IMPORT_FORMATS", "SCHEMA_VERSION",
-           "TEST_SLEEP_ENV", "WAITING_RULES", "derive_columns"]
+           "TEST_SLEEP_ENV", "WAITING_RULES"]
 
 SCHEMA_VERSION = "2"
 #: columns :meth:`ReferralStore.respondents` adds to the stored data
@@ -182,9 +183,17 @@ def _text(v: Any) -> Any:
     return s if s != "" else None
 
 
-def _texts(values: Any) -> list:
-    """:func:`_text` over a column (fast path for plain strings and None)."""
-    return [v if (type(v) is str and v) else (None if v is None else _text(v)) for v in values]
+def _texts(values: Any) -> Any:
+    """:func:`_text` over a column: an object array of non-empty strings and None (vectorised when the
+    column holds only text and missing values, as every reader gives)."""
+    arr = values.to_numpy(dtype=object) if isinstance(values, pd.Series) else np.asarray(values, dtype=object)
+    if arr.ndim == 1 and infer_dtype(arr, skipna=True) in ("string", "empty"):
+        out = arr.copy()
+        out[pd.isna(out) | (out == "")] = None
+        return out
+    out = np.empty(len(arr), dtype=object)
+    out[:] = [v if (type(v) is str and v) else (None if v is None else _text(v)) for v in arr]
+    return out
 
 
 def _numbers_or_texts(col: Any) -> list:
@@ -227,14 +236,15 @@ def _object(values: Any) -> pd.Series:
 
 def _content_hashes(frame: pd.DataFrame) -> list[str]:
     """SHA-256 of each row's non-empty ``(column, text)`` pairs, columns in name order."""
-    pieces = []
+    acc = np.full(len(frame), "", dtype=object)
     for c in sorted(frame.columns):
-        key = f"{c}\x1f"
-        pieces.append([("" if t is None else key + t + "\x1e") for t in _texts(frame[c].to_numpy(dtype=object))])
-    if not pieces:
-        return [hashlib.sha256(b"").hexdigest()] * len(frame)
+        t = _texts(frame[c])
+        miss = pd.isna(t)
+        t[miss] = ""
+        # object-array string additions run in numpy's C loop (no Python loop per column)
+        acc = acc + np.where(miss, "", f"{c}\x1f" + t + "\x1e")
     sha = hashlib.sha256
-    return [sha("".join(parts).encode("utf-8")).hexdigest() for parts in zip(*pieces)]
+    return [sha(a.encode("utf-8")).hexdigest() for a in acc]
 
 
 def _storage_frame(table: pd.DataFrame, *, personal: list[str], salt: str) -> pd.DataFrame:
@@ -247,11 +257,11 @@ def _storage_frame(table: pd.DataFrame, *, personal: list[str], salt: str) -> pd
         elif c in _NUMERIC_CORE:
             out[c] = _object(_numbers_or_texts(table[c]))
         else:
-            out[c] = _object(_texts(table[c].to_numpy(dtype=object)))
+            out[c] = _object(_texts(table[c]))
     for c in table.columns:
         if c in CORE_COLUMNS or c in ("source_row", "source_file"):
             continue
-        vals = _texts(table[c].to_numpy(dtype=object))
+        vals = _texts(table[c])
         if c in personal:
             vals = [None if v is None else hashlib.sha256((salt + " ".join(v.lower().split())).encode("utf-8"))
                     .hexdigest() for v in vals]
@@ -291,11 +301,17 @@ def _restore_types(col: pd.Series) -> pd.Series:
     """A carried-through text column as numbers when every value is one (``int64`` without missing
     values, else ``float64``); codes with leading zeros such as ``007`` keep the column text."""
     vals = col.to_numpy(dtype=object)
-    present = [v for v in vals if v is not None and not (isinstance(v, float) and np.isnan(v))]
-    if not present or not all(isinstance(v, str) and _NUMBER.fullmatch(v) for v in present):
+    miss = pd.isna(vals)
+    if miss.all() or infer_dtype(vals, skipna=True) != "string":
         return col
     num = pd.to_numeric(pd.Series(vals, dtype=object, index=col.index), errors="coerce").astype(float)
-    if len(present) == len(vals) and np.all(np.mod(num.to_numpy(), 1) == 0) and np.all(np.abs(num) < 2 ** 53):
+    v = num.to_numpy()
+    if np.isnan(v[~miss]).any() or np.isinf(v).any():
+        return col
+    present = vals[~miss]
+    if any(not _NUMBER.fullmatch(x) for x in present if not ("0" < x[:1] <= "9" and x.isdigit())):
+        return col  # "007", "+3", "1_000", " 2": codes or unusual text, not numbers
+    if not miss.any() and np.all(np.mod(v, 1) == 0) and np.all(np.abs(v) < 2 ** 53):
         return num.astype(np.int64)
     return num
 
@@ -494,13 +510,16 @@ class ReferralStore:
             combined["source_row"]
         combined.attrs["source"] = file
         combined.attrs["column_names"] = table.attrs.get("column_names", {})
-        links = link_coupons(combined)
-        found = _check(combined, source=file, design_requires_point=settings["design_requires_point"],
-                       max_coupons=settings["max_coupons"], max_network_size=settings["max_network_size"],
-                       links=links)
+        items: list = []
+        links = None
+        if C + P:  # nothing new and nothing waiting (a re-export of stored rows): nothing to check
+            links = link_coupons(combined)
+            items = _check(combined, source=file, design_requires_point=settings["design_requires_point"],
+                           max_coupons=settings["max_coupons"], max_network_size=settings["max_network_size"],
+                           links=links).items
         bad: dict[int, list] = {}
         problems_at: list[tuple[int, Any]] = []
-        for i, _, q in sorted(found.items, key=lambda t: (t[0], t[1])):
+        for i, _, q in sorted(items, key=lambda t: (t[0], t[1])):
             if i < S:
                 continue
             problems_at.append((i, q))
@@ -535,7 +554,7 @@ class ReferralStore:
         if strict and (file_q or len(conflicts)):
             res.landed = False
             res.n_new = res.n_changed = res.n_released = 0
-            res.n_pending = len(keep_pending)
+            res.n_pending = len(pending)
         hints = {k: table.attrs[k] for k in ("rds_csv", "rdsat") if k in table.attrs}
         now = _now()
         sleep = float(os.environ.get(TEST_SLEEP_ENV, "0") or 0)
@@ -806,7 +825,6 @@ class ReferralStore:
         pt = t["point_id"].astype(object).to_numpy()
         has_pt = np.array([isinstance(v, str) and v != "" for v in pt], dtype=bool)
         has_rec = t["recruiter_id"].notna().to_numpy()
-        n = len(t)
         order = np.concatenate([np.flatnonzero(has_pt) * 2, np.flatnonzero(has_rec) * 2 + 1])
         pos = np.concatenate([np.flatnonzero(has_pt), np.flatnonzero(has_rec)])
         is_pt = np.concatenate([np.ones(has_pt.sum(), bool), np.zeros(has_rec.sum(), bool)])
@@ -821,7 +839,6 @@ class ReferralStore:
             "recruiter_id": _object(np.where(is_pt, none, t["recruiter_id"].astype(object).to_numpy()[pos])),
             "interview_time": _object(t["interview_time"].astype(object).to_numpy()[pos]),
         })
-        assert n >= 0
         return ev
 
     # ----------------------------------------------------------------------------- corrections
@@ -959,7 +976,12 @@ def _plain_list(col: pd.Series) -> list:
         return col.to_numpy().tolist()
     if col.dtype.kind == "f":
         return [None if v != v else v for v in col.to_numpy().tolist()]
-    return [v if (v is None or type(v) is str) else _plain(v) for v in col.to_numpy(dtype=object)]
+    arr = col.to_numpy(dtype=object)
+    if infer_dtype(arr, skipna=True) in ("string", "empty"):
+        arr = arr.copy()
+        arr[pd.isna(arr)] = None
+        return arr.tolist()
+    return [v if (v is None or type(v) is str) else _plain(v) for v in arr]
 
 
 def _plain_list_row(row: pd.DataFrame) -> list:
