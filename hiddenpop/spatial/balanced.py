@@ -123,6 +123,17 @@ def grts(coords: Any, prob: Any, *, rng: Any) -> np.ndarray:
     return order[_systematic(p[order], rng)]
 
 
+def _knn(xy: np.ndarray, k: int) -> np.ndarray:
+    """Indices of the ``k`` nearest points of every point (itself included), nearest first."""
+    if len(xy) <= 256:  # brute force beats building a tree
+        d2 = ((xy[:, None, :] - xy[None, :, :]) ** 2).sum(axis=-1)
+        nn = np.argsort(d2, axis=1, kind="stable")[:, :k]
+        return nn
+    tree = cKDTree(xy, balanced_tree=False, compact_nodes=False)  # faster build, same answers
+    _, nn = tree.query(xy, k=k, workers=-1 if len(xy) > 20000 else 1)
+    return nn.reshape(len(xy), k)
+
+
 def lpm(coords: Any, prob: Any, *, rng: Any, progress: Callable[[int], None] | None = None) -> np.ndarray:
     """Local pivotal method sample: indices of the selected candidates (sorted).
 
@@ -173,8 +184,7 @@ def lpm(coords: Any, prob: Any, *, rng: Any, progress: Callable[[int], None] | N
             # (Re)build the neighbour lists on the undecided units only.
             rows = np.flatnonzero(active[:-1])
             k = min(_LPM_K + 1, len(rows))
-            tree = cKDTree(coords[rows], balanced_tree=False, compact_nodes=False)  # faster build, same answers
-            _, nn = tree.query(coords[rows], k=k, workers=-1)
+            nn = _knn(coords[rows], k)
             knn = rows[nn.reshape(len(rows), k)]
             # a unit is not its own neighbour (with duplicated points it need not come first)
             knn[knn == rows[:, None]] = sentinel
