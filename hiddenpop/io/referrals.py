@@ -88,7 +88,8 @@ _ALIASES: dict[str, tuple[str, ...]] = {
     "interview_time": ("interview_time",),
 }
 _SPLIT = re.compile(r"[;,|\s]+")
-_EDGE_SPACE = re.compile(r"(?:^|\x00)\s|\s(?:\x00|$)")
+_EDGE_SPACE = re.compile(r"\x00\s|\s\x00")
+_EDGE_PATTERNS = tuple(p for w in " \t\r\n\v\f" for p in ("\x00" + w, w + "\x00"))
 _PLAIN_CODE = re.compile(r"[^;,|\s]+")  # one coupon, nothing to split
 
 
@@ -236,7 +237,8 @@ def _read_raw(path: Path, *, sheet: str | int | None = None) -> pd.DataFrame:
     for c in raw.columns:
         vals = raw[c].to_numpy(dtype=object)
         # strip cell by cell only when some cell starts or ends with white space (one C-level search)
-        if _EDGE_SPACE.search("\x00".join(vals.tolist())):
+        big = "\x00" + "\x00".join(vals.tolist()) + "\x00"
+        if any(pat in big for pat in _EDGE_PATTERNS) or (not big.isascii() and _EDGE_SPACE.search(big)):
             vals = np.array([(v.strip() or None) if type(v) is str else None for v in vals] + [None],
                             dtype=object)[:-1]
         else:

@@ -236,15 +236,17 @@ def _object(values: Any) -> pd.Series:
 
 def _content_hashes(frame: pd.DataFrame) -> list[str]:
     """SHA-256 of each row's non-empty ``(column, text)`` pairs, columns in name order."""
-    acc = np.full(len(frame), "", dtype=object)
+    pieces = []
     for c in sorted(frame.columns):
         t = _texts(frame[c])
         miss = pd.isna(t)
         t[miss] = ""
         # object-array string additions run in numpy's C loop (no Python loop per column)
-        acc = acc + np.where(miss, "", f"{c}\x1f" + t + "\x1e")
+        pieces.append(np.where(miss, "", f"{c}\x1f" + t + "\x1e"))
     sha = hashlib.sha256
-    return [sha(a.encode("utf-8")).hexdigest() for a in acc]
+    if not pieces:
+        return [sha(b"").hexdigest()] * len(frame)
+    return [sha("".join(row).encode("utf-8")).hexdigest() for row in zip(*pieces)]
 
 
 def _storage_frame(table: pd.DataFrame, *, personal: list[str], salt: str) -> pd.DataFrame:
@@ -294,7 +296,8 @@ def _data_frame(df: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
-_NUMBER = re.compile(r"-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?(?:[eE][-+]?[0-9]+)?")
+# in "\0"-joined values: a leading "+" or zero before a digit, white space, "_", or hex/other letters
+_NOT_PLAIN_NUMBER = re.compile(r"\x00(?:\+|-?0[0-9])|[\s_]|[^0-9.eE+\-\x00]")
 
 
 def _restore_types(col: pd.Series) -> pd.Series:
@@ -304,13 +307,19 @@ def _restore_types(col: pd.Series) -> pd.Series:
     miss = pd.isna(vals)
     if miss.all() or infer_dtype(vals, skipna=True) != "string":
         return col
-    num = pd.to_numeric(pd.Series(vals, dtype=object, index=col.index), errors="coerce").astype(float)
-    v = num.to_numpy()
+    present = vals[~miss]
+    joined = "\x00" + "\x00".join(present.tolist()) + "\x00"
+    if _NOT_PLAIN_NUMBER.search(joined):
+        return col  # "007", "+3", "1_000", " 2": codes or unusual text, not numbers
+    filled = vals.copy()
+    filled[miss] = "nan"
+    try:
+        v = filled.astype(np.float64)
+    except (ValueError, TypeError):
+        return col
     if np.isnan(v[~miss]).any() or np.isinf(v).any():
         return col
-    present = vals[~miss]
-    if any(not _NUMBER.fullmatch(x) for x in present if not ("0" < x[:1] <= "9" and x.isdigit())):
-        return col  # "007", "+3", "1_000", " 2": codes or unusual text, not numbers
+    num = pd.Series(v, index=col.index)
     if not miss.any() and np.all(np.mod(v, 1) == 0) and np.all(np.abs(v) < 2 ** 53):
         return num.astype(np.int64)
     return num
