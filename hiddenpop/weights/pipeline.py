@@ -561,8 +561,11 @@ def compute_weights(households: pd.DataFrame, *, design_manifest: Any = None, me
         n_keep, n_rep = int(keep.sum()), factors.n_replicates
         if replicate_vars is not None:
             check_columns(data_out, list(replicate_vars), source=source)
-            y_rep = data_out[list(replicate_vars)].apply(pd.to_numeric, errors="coerce").fillna(0.0).to_numpy(float)
-            rep_tot = np.empty((n_rep, y_rep.shape[1]))
+            # (k × n), contiguous; summed with einsum, not BLAS: a threaded BLAS call per
+            # replicate leaves spinning threads that slow every later numpy step on few cores
+            y_rep = np.ascontiguousarray(data_out[list(replicate_vars)].apply(pd.to_numeric, errors="coerce")
+                                         .fillna(0.0).to_numpy(float).T)
+            rep_tot = np.empty((n_rep, y_rep.shape[0]))
         else:
             rep_w = np.empty((n_keep, n_rep))
         rep_report = {"n_replicates": 0, "levels": {}}
@@ -580,7 +583,7 @@ def compute_weights(households: pd.DataFrame, *, design_manifest: Any = None, me
                     rep_report["n_replicates"] += rr["n_replicates"]
                     for k, v in rr["levels"].items():
                         rep_report["levels"][k] = rep_report["levels"].get(k, 0) + v
-                rep_tot[r] = w_b @ y_rep
+                rep_tot[r] = np.einsum("kn,n->k", y_rep, w_b)
             else:
                 rep_w[:, r] = w_b
             if progress is not None:
