@@ -4,6 +4,8 @@ Prints a Markdown table of medians (5 repeats) and ratios. Cases:
 1. 100,000 uniform points over 1,024 polygons (32x32 grid of jittered quadrilaterals).
 2. 100,000 uniform points over 300 detailed polygons (~1e6 vertices in total).
 3. Balanced draw of 1,000 points from a 100,000-point frame (GRTS and LPM).
+4. Manifest size for the detailed frame (format 2: zlib-compressed WKB per stratum, vs the
+   format-1 layout of one base64 WKB per unit) and the end-to-end sample_points time.
 "hiddenpop one-off (setup included)": a fresh density built from fresh geometry objects
 (no prepared-geometry or triangulation cache), then 100,000 points — what one CLI run pays.
 "hiddenpop prepared": PointDensity.sample after PointDensity.prepare() (triangulation cached,
@@ -84,6 +86,28 @@ def case_balanced(n_frame=100_000, n=1000):
     return [(f"balanced {n:,} of {n_frame:,} points", "GRTS", g, None), ("", "LPM", l_, None)]
 
 
+def case_manifest(polys):
+    import base64
+    import json
+
+    from hiddenpop.spatial import SamplingFrame, domain_geometries, sample_points
+
+    # the detailed polygons placed in UTM zone 36N (metres), as a frame file would hold them
+    shifted = shapely.transform(polys, lambda c: c + np.array([500000.0, 4100000.0]))
+    frame = SamplingFrame(gpd.GeoDataFrame({"unit_id": [f"U{i}" for i in range(len(polys))]},
+                                           geometry=shifted, crs=32636))
+    t = time.perf_counter()
+    m = sample_points(frame, n=120, radius_m=150, reserve=10, rng=1).manifest
+    e2e = time.perf_counter() - t
+    v2 = len(json.dumps(m, indent=2, sort_keys=True))
+    for info in m["domains"].values():
+        for u, g in zip(info["units"], domain_geometries(info)):
+            u["wkb"] = base64.b64encode(shapely.to_wkb(g, output_dimension=2, byte_order=1)).decode("ascii")
+        del info["geometry"]
+    v1 = len(json.dumps(m, indent=2, sort_keys=True))
+    return e2e, v1, v2
+
+
 def main():
     rows = case_uniform("100,000 uniform points", grid_polygons())
     rows += case_uniform("100,000 uniform points", detailed_polygons())
@@ -92,6 +116,11 @@ def main():
     print("|---|---|---:|---:|")
     for case, method, t, ratio in rows:
         print(f"| {case} | {method} | {t:.4f} | {'' if ratio is None else f'{ratio:.1f}x'} |")
+    e2e, v1, v2 = case_manifest(detailed_polygons())
+    print()
+    print(f"sample_points end to end on the detailed frame (120 points + 10 reserves, reprojection, manifest): {e2e:.2f} s")
+    print(f"manifest size: format 1 (base64 WKB per unit) {v1 / 1e6:.1f} MB, format 2 (zlib WKB per stratum) "
+          f"{v2 / 1e6:.1f} MB ({v2 / v1:.0%})")
 
 
 if __name__ == "__main__":

@@ -56,9 +56,10 @@ __all__ = [
 ]
 
 #: Format tag written into new manifests. Version 2 stores each stratum's unit polygons as one
-#: zlib-compressed, base64-encoded block of concatenated WKB (``geometry.wkb_zlib`` with the byte
-#: length of every unit's WKB in ``geometry.wkb_lengths``), the exclusion as ``wkb_zlib`` and the
-#: raster window as ``values_zlib``. Version 1 (one base64 WKB per unit, ``units[i].wkb``) is still read.
+#: compact block ``domains.<stratum>.geometry`` (coordinates on a 1 mm grid, delta-encoded and
+#: zlib-compressed, see :func:`_pack_geometries`), the exclusion as ``exclusion.geometry`` and the
+#: raster window as ``raster.values_zlib``. Version 1 (one base64 WKB per unit, ``units[i].wkb``)
+#: is still read.
 MANIFEST_FORMAT = "hiddenpop.design/2"
 #: Manifest formats :func:`densities_from_manifest` and :func:`hiddenpop.io.spatial.read_manifest` accept.
 MANIFEST_FORMATS_READ = ("hiddenpop.design/1", "hiddenpop.design/2")
@@ -113,24 +114,78 @@ def _unb64(text: str) -> Any:
     return shapely.from_wkb(base64.b64decode(text))
 
 
-def _pack_geometries(geoms: Any) -> dict:
-    """Polygons → ``{"encoding", "wkb_lengths", "wkb_zlib"}`` (little-endian 2-D WKB, zlib level 6, base64).
+#: Grid (metres, working CRS) to which the stored domain coordinates are rounded.
+GRID_M = 0.001
+_SCALE = 1000.0  # 1 / GRID_M, as GEOS's fixed precision model uses it
 
-    Deterministic: the same geometries give the same text.
+
+def _b64z(data: bytes) -> str:
+    return base64.b64encode(zlib.compress(data, 6)).decode("ascii")
+
+
+def _unb64z(text: str) -> bytes:
+    return zlib.decompress(base64.b64decode(text))
+
+
+def _pack_geometries(geoms: Any, *, where: str = "frame") -> tuple[dict, np.ndarray]:
+    """Polygons → a compact, deterministic text block, and the polygons the block decodes to.
+
+    Coordinates are rounded to the 1 mm grid (:data:`GRID_M`); a polygon that rounding would
+    make invalid is snap-rounded instead (GEOS ``set_precision``, valid output). The integer
+    millimetre coordinates are delta-encoded along the rings, zigzag-mapped, split into byte
+    planes and zlib-compressed (level 6); ring/part/polygon offsets are stored alongside.
+    The design uses the *decoded* polygons everywhere, so drawing and inclusion probabilities
+    agree exactly with what the manifest holds.
     """
-    wkb = shapely.to_wkb(np.asarray(geoms, dtype=object), output_dimension=2, byte_order=1)
-    return {"encoding": "wkb+zlib+base64", "wkb_lengths": [len(b) for b in wkb],
-            "wkb_zlib": base64.b64encode(zlib.compress(b"".join(wkb), 6)).decode("ascii")}
+    geoms = np.asarray(geoms, dtype=object)
+    q = shapely.set_precision(geoms, GRID_M, mode="pointwise")
+    bad = ~shapely.is_valid(q)
+    if bad.any():
+        q[bad] = shapely.set_precision(geoms[bad], GRID_M)
+    gone = np.flatnonzero(shapely.is_empty(q) | (shapely.area(q) <= 0))
+    if len(gone):
+        raise FrameError(f"{len(gone)} polygon(s) vanish when coordinates are rounded to {GRID_M * 1000:g} mm",
+                         where=f"{where}, feature {int(gone[0]) + 1}",
+                         fix="remove slivers smaller than a millimetre (QGIS 'Remove small parts')")
+    single = shapely.get_type_id(q) == 3
+    gtype, coords, offsets = shapely.to_ragged_array(q)
+    ints = np.round(coords * _SCALE).astype(np.int64)
+    delta = np.diff(ints, axis=0, prepend=np.zeros((1, 2), dtype=np.int64))
+    zigzag = ((delta << 1) ^ (delta >> 63)).astype("<u8")
+    planes = np.ascontiguousarray(zigzag).view(np.uint8).reshape(-1, 8).T.tobytes()
+    block = {
+        "encoding": "mm-delta-zigzag-byteplanes+zlib+base64",
+        "grid_m": GRID_M,
+        "geometry_type": int(gtype),
+        "n_coords": int(len(coords)),
+        "coords": _b64z(planes),
+        "offsets": [_b64z(np.asarray(o, dtype="<i8").tobytes()) for o in offsets],
+        "single_polygon": _b64z(np.packbits(single).tobytes()) if gtype == shapely.GeometryType.MULTIPOLYGON else None,
+    }
+    return block, _unpack_geometries(block)
 
 
 def _unpack_geometries(block: dict) -> np.ndarray:
-    raw = zlib.decompress(base64.b64decode(block["wkb_zlib"]))
-    ends = np.cumsum(block["wkb_lengths"])
-    if len(ends) and ends[-1] != len(raw):
-        raise DesignError("the manifest's geometry block is damaged (lengths do not match)",
-                          fix="use the .design.json written by 'hiddenpop frame sample', unedited")
-    starts = np.concatenate([[0], ends[:-1]]).astype(np.int64)
-    return shapely.from_wkb(np.array([raw[a:b] for a, b in zip(starts, ends)], dtype=object))
+    if "wkb_zlib" in block:  # a plain WKB block
+        raw = _unb64z(block["wkb_zlib"])
+        ends = np.cumsum(block["wkb_lengths"])
+        starts = np.concatenate([[0], ends[:-1]]).astype(np.int64)
+        return shapely.from_wkb(np.array([raw[a:b] for a, b in zip(starts, ends)], dtype=object))
+    n = int(block["n_coords"])
+    try:
+        planes = np.frombuffer(_unb64z(block["coords"]), dtype=np.uint8).reshape(8, 2 * n)
+        zigzag = np.ascontiguousarray(planes.T).view("<u8").reshape(n, 2).astype(np.uint64)
+    except (ValueError, zlib.error) as exc:
+        raise DesignError(f"the manifest's geometry block is damaged ({exc})",
+                          fix="use the .design.json written by 'hiddenpop frame sample', unedited") from exc
+    delta = (zigzag >> np.uint64(1)).astype(np.int64) ^ -(zigzag & np.uint64(1)).astype(np.int64)
+    coords = np.cumsum(delta, axis=0) / _SCALE
+    offsets = tuple(np.frombuffer(_unb64z(o), dtype="<i8") for o in block["offsets"])
+    geoms = shapely.from_ragged_array(shapely.GeometryType(block["geometry_type"]), coords, offsets)
+    if block.get("single_polygon"):
+        single = np.unpackbits(np.frombuffer(_unb64z(block["single_polygon"]), dtype=np.uint8))[: len(geoms)].astype(bool)
+        geoms[single] = shapely.get_geometry(geoms[single], 0)
+    return geoms
 
 
 def domain_geometries(info: dict) -> np.ndarray:
@@ -144,8 +199,8 @@ def _exclusion_from_manifest(manifest: dict) -> Any:
     ex = manifest.get("exclusion")
     if not ex:
         return None
-    if "wkb_zlib" in ex:
-        return shapely.from_wkb(zlib.decompress(base64.b64decode(ex["wkb_zlib"])))
+    if "geometry" in ex:
+        return _unpack_geometries(ex["geometry"])[0]
     return _unb64(ex["wkb"])
 
 
@@ -401,13 +456,16 @@ def sample_points(
         sel = np.flatnonzero(labels == label)
         domains[label] = {"units": [{"unit_id": str(ids[i]), "size": None if sizes is None else float(sizes[i])}
                                     for i in sel],
-                          "geometry": _pack_geometries(units_w[sel])}
+                          "geometry": _pack_geometries(units_w[sel], where=frame.source or "frame")[0]}
         if density == "size":
             total = float(sizes[sel].sum())
             if total <= 0:
                 raise FrameError(f"stratum {label!r} has total size 0, so no point can be drawn in it by PPS",
                                  where=f"{frame.source or 'frame'}, column {frame.size_col!r}",
                                  fix="drop the stratum, give its units a size, or use --method uniform")
+    if excl is not None:
+        excl_block, excl_q = _pack_geometries([excl], where="exclusion layer")
+        excl = excl_q[0]
     manifest: dict[str, Any] = {
         "format": MANIFEST_FORMAT,
         "method": method,
@@ -415,17 +473,13 @@ def sample_points(
         "density": density,
         "crs": crs_info,
         "domains": domains,
-        "exclusion": None if excl is None else {
-            "encoding": "wkb+zlib+base64",
-            "wkb_zlib": base64.b64encode(zlib.compress(shapely.to_wkb(excl, output_dimension=2, byte_order=1), 6)).decode("ascii"),
-            "area_m2": float(shapely.area(excl))},
+        "exclusion": None if excl is None else {"geometry": excl_block, "area_m2": float(shapely.area(excl))},
     }
     if raster is not None:
         manifest["raster"] = {
             "path": raster.source, "sha256": raster.source_sha256, "shape": list(raster.values.shape),
             "transform": list(raster.transform), "crs_wkt": CRS.from_user_input(raster.crs).to_wkt(),
-            "values_zlib": base64.b64encode(zlib.compress(np.ascontiguousarray(raster.values, dtype="<f8").tobytes(),
-                                                          6)).decode("ascii"),
+            "values_zlib": _b64z(np.ascontiguousarray(raster.values, dtype="<f8").tobytes()),
         }
     try:
         dens = densities_from_manifest(manifest)
