@@ -412,7 +412,7 @@ def generate_population(params: dict[str, Any] | None = None, *, rng: Any) -> Po
     Examples
     --------
     >>> pop = generate_population({"households": {"n": 2000}}, rng=7)
-    >>> pop.n_households, round(pop.households["size"].mean(), 0)
+    >>> pop.n_households, float(round(pop.households["size"].mean(), 0))
     (2000, 6.0)
     >>> 0.18 < 1 - pop.households["registered"].mean() < 0.32
     True

@@ -82,12 +82,12 @@ def test_results_do_not_depend_on_jobs(population):
 
 def test_stage1_probability_matches_simulated_hit_frequency(population):
     # Two routes: the exact π¹ = 1 − (1 − p)^n (p from the analytic disc-polygon area) against the
-    # frequency with which a household is found at a point over 400 draws; the summed π over a
+    # frequency with which a household is found at a point over 200 draws; the summed π over a
     # group of households equals the expected number of them found, within 4 binomial SDs.
     sampler = Sampler(population, {"stage1": {"points": 60}, "referral": {"coupons": 0}})
     rng = np.random.default_rng(9)
     found = np.zeros(population.n_households)
-    draws = 400
+    draws = 200
     for _ in range(draws):
         s = sampler.draw(rng=rng)
         found[s.population_rows] += 1
