@@ -414,7 +414,7 @@ def generate_population(params: dict[str, Any] | None = None, *, rng: Any) -> Po
     >>> pop = generate_population({"households": {"n": 2000}}, rng=7)
     >>> pop.n_households, float(round(pop.households["size"].mean(), 0))
     (2000, 6.0)
-    >>> 0.18 < 1 - pop.households["registered"].mean() < 0.32
+    >>> bool(0.18 < 1 - pop.households["registered"].mean() < 0.32)
     True
     """
     rng = check_rng(rng)
