@@ -4,7 +4,7 @@ Prints a Markdown table of medians (5 repeats) and ratios. Cases:
 1. 100,000 uniform points over 1,024 polygons (32x32 grid of jittered quadrilaterals).
 2. 100,000 uniform points over 300 detailed polygons (~1e6 vertices in total).
 3. Balanced draw of 1,000 points from a 100,000-point frame (GRTS and LPM).
-4. Manifest size for the detailed frame (format 2: zlib-compressed WKB per stratum, vs the
+4. Manifest size for the detailed frame (format 2: 1 mm grid, delta-encoded, zlib, vs the
    format-1 layout of one base64 WKB per unit) and the end-to-end sample_points time.
 "hiddenpop one-off (setup included)": a fresh density built from fresh geometry objects
 (no prepared-geometry or triangulation cache), then 100,000 points — what one CLI run pays.
@@ -119,7 +119,7 @@ def main():
     e2e, v1, v2 = case_manifest(detailed_polygons())
     print()
     print(f"sample_points end to end on the detailed frame (120 points + 10 reserves, reprojection, manifest): {e2e:.2f} s")
-    print(f"manifest size: format 1 (base64 WKB per unit) {v1 / 1e6:.1f} MB, format 2 (zlib WKB per stratum) "
+    print(f"manifest size: format 1 (base64 WKB per unit) {v1 / 1e6:.1f} MB, format 2 (1 mm grid, delta-encoded, zlib) "
           f"{v2 / 1e6:.1f} MB ({v2 / v1:.0%})")
 
 

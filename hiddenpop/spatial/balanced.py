@@ -42,8 +42,8 @@ from hiddenpop.errors import DesignError
 __all__ = ["grts", "lpm", "BALANCED_METHODS", "reserve_order", "spatial_balance", "grts_order"]
 
 _EPS = 1e-9
-_LPM_K = 8  # neighbours listed per unit between k-d tree rebuilds
-_LPM_REBUILD = 0.25  # rebuild the lists when the undecided set has shrunk to this fraction
+_LPM_K = 6  # neighbours listed per unit between k-d tree rebuilds
+_LPM_REBUILD = 0.3  # rebuild the lists when the undecided set has shrunk to this fraction
 
 
 def _check_prob(coords: np.ndarray, prob: Any) -> tuple[np.ndarray, np.ndarray]:
