@@ -134,7 +134,7 @@ def read_manifest(path: PathLike) -> dict:
     """Read a design manifest written by :func:`write_manifest` (checks its format tag).
 
     Formats ``hiddenpop.design/1`` (one base64 WKB per unit) and ``hiddenpop.design/2``
-    (zlib-compressed WKB per stratum) are both read.
+    (compact per-stratum geometry blocks on a 1 mm grid) are both read.
     """
     from hiddenpop.spatial.designs import MANIFEST_FORMATS_READ
 

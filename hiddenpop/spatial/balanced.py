@@ -9,9 +9,9 @@
   update keeps every first-order inclusion probability). All mutual-nearest-neighbour pairs
   of a round are disjoint and stay mutual while the others are updated, so they are updated
   together (LPM1 in a particular order) — this makes LPM fast in numpy. Each unit keeps a
-  list of its 8 nearest units (k-d tree, spatially sorted data); its nearest undecided
+  list of its 6 nearest units (k-d tree, spatially sorted data); its nearest undecided
   neighbour is the first undecided unit of the list, and the lists are rebuilt on the
-  undecided units only when their number has shrunk to a quarter (or a list runs out).
+  undecided units only when their number has shrunk to 30 % (or a list runs out).
 * :func:`reserve_order` — the order of a selected set so that every prefix is itself a
   spatially balanced sample with exactly proportional inclusion probabilities: the
   positions along the GRTS line are rotated by a random offset and then taken in reverse

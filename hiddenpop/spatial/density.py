@@ -21,7 +21,7 @@ per polygon part:
 3. the points are put in uniformly random order, so the sequence is i.i.d. (reserves can
    be "the next draws").
 
-Parts with at most 64 vertices are always triangulated (ear clipping, microseconds). A
+Parts with at most 64 vertices are always triangulated (one vectorised GEOS call). A
 detailed part is drawn by rejection unless its triangulation is cached (:meth:`PointDensity.prepare`)
 or the expected number of rejection tests of the call exceeds its vertex count (then it is
 triangulated and cached): a one-off draw never pays for triangulating a million vertices, and
