@@ -162,3 +162,17 @@ def test_geometry_block_round_trip_within_half_a_millimetre():
     assert (np.abs(shapely.area(decoded) - shapely.area(geoms)) <= bound).all()
     again = _unpack_geometries(json.loads(json.dumps(block)))
     assert all(shapely.equals_exact(a, b, tolerance=0) for a, b in zip(decoded, again))
+
+
+def test_ear_clipping_failure_falls_back_to_constrained_delaunay(monkeypatch):
+    # simulate an ear clipping that loses triangles: the area check (1e-9) must catch it and the
+    # polygon must still be partitioned exactly (GEOS constrained Delaunay), hole excluded
+    import mapbox_earcut
+
+    real = mapbox_earcut.triangulate_float64
+    monkeypatch.setattr(mapbox_earcut, "triangulate_float64", lambda xy, ends: real(xy, ends)[:-3])
+    poly = _detailed_ring()
+    tri, owner = triangulate_parts([poly])
+    np.testing.assert_allclose(np.abs(_tri_area(tri)).sum(), poly.area, rtol=1e-12)
+    c = tri.mean(axis=1)
+    assert shapely.contains_xy(poly, c[:, 0], c[:, 1]).all()
