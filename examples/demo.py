@@ -87,8 +87,9 @@ def main(argv: list[str] | None = None) -> int:
     print("\n== 3. Weights: stage-1 probabilities from the manifest, GWSM for referred households")
     run(["weights", "compute", "--households", DATA / "households.csv", "--children", DATA / "children.csv",
          "--children-out", out / "child_weights.csv", "--design", out / "points.design.json",
-         # examples/data/selections.csv holds the repeat selection events (households reached twice);
-         # add "--selections", DATA / "selections.csv" once `weights compute` accepts it (see docs/simulation.md)
+         # the store gives the validated recruiter links; selections.csv holds the repeat selection
+         # events (households reached by two points, or by a point and a coupon)
+         "--store", store, "--selections", DATA / "selections.csv",
          "--points", out / "points.csv", "--method", "gwsm", "--replicates", "bootstrap", "--reps", "100",
          "--rng-seed", "11", "-o", out / "weights.csv"])
     margins = _complete_margins(out / "weights.csv", DATA / "margins.csv", out / "margins_complete.csv")
@@ -96,7 +97,7 @@ def main(argv: list[str] | None = None) -> int:
          out / "weights_calibrated.csv"])
 
     print("\n== 4. Estimates by registration status")
-    reps = ["--replicate-cols", ",".join(f"rep_{i}" for i in range(1, 101)), "--replicate-method", "bootstrap"]
+    reps = ["--replicate-cols", "rep_*", "--replicate-method", "bootstrap"]
     run(["estimate", out / "weights_calibrated.csv", "--var", "n_working,n_out_of_school,n_children_6_17",
          "--stat", "total", "--by", "registered", "--variance", "replicate", *reps, "-o", out / "estimates_households.csv"])
     run(["estimate", out / "child_weights.csv", "--var", "works,attends_school", "--stat", "mean",

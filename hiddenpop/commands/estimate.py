@@ -37,6 +37,36 @@ def _split(values: tuple[str, ...]) -> list[str]:
     return [v.strip() for item in values for v in item.split(",") if v.strip()]
 
 
+def _replicate_columns(data, spec: str | None, *, needed: bool) -> tuple[str, ...] | None:
+    """Expand ``--replicate-cols``: a comma list, shell-style patterns, or (default) ``rep_1 … rep_B``.
+
+    Columns matched by a pattern are ordered by the number they end with, so ``rep_10``
+    follows ``rep_9``.
+    """
+    import fnmatch
+    import re
+
+    def number(col: str) -> tuple[int, str]:
+        m = re.search(r"(\d+)$", col)
+        return (int(m.group(1)) if m else -1, col)
+
+    if not spec:
+        if not needed:
+            return None
+        cols = [c for c in data.columns if re.fullmatch(r"rep_\d+", str(c))]
+        return tuple(sorted(cols, key=number)) or None
+    out: list[str] = []
+    for item in _split((spec,)):
+        if any(ch in item for ch in "*?["):
+            matched = sorted((c for c in data.columns if fnmatch.fnmatchcase(str(c), item)), key=number)
+            if not matched:
+                raise click.BadParameter(f"no column matches {item!r}", param_hint="--replicate-cols")
+            out.extend(matched)
+        else:
+            out.append(item)
+    return tuple(out)
+
+
 @click.command()
 @click.argument("survey_file", type=click.Path(dir_okay=False, allow_dash=True))
 @click.option("--var", "variables", multiple=True, required=True,
@@ -64,7 +94,12 @@ def _split(values: tuple[str, ...]) -> list[str]:
 @click.option("--fpc-col", default=None, help="FPC column: sampling fraction (≤1) or population PSU count.")
 @click.option("--lonely-psu", type=click.Choice(["fail", "adjust", "certainty", "remove", "average"]),
               default="fail", show_default=True, help="Policy for strata with a single PSU.")
-@click.option("--replicate-cols", default=None, help="Replicate weight columns (comma list) for --variance replicate.")
+@click.option("--zero-weights", type=click.Choice(["auto", "error", "allow"]), default="auto", show_default=True,
+              help="Rows with weight 0: 'auto' accepts them when every such row has a reason in a "
+                   "weight_flag column (as weights compute writes), 'allow' always, 'error' never.")
+@click.option("--replicate-cols", default=None,
+              help="Replicate weight columns for --variance replicate: a comma list, or a pattern such as "
+                   "'rep_*' (default: the rep_1 ... rep_B columns that weights compute writes).")
 @click.option("--replicate-method", type=click.Choice(["bootstrap", "jk1", "other"]), default="bootstrap",
               show_default=True, help="How the --replicate-cols were made (sets the variance scale).")
 @click.option("--replicate-weights-out", type=click.Path(dir_okay=False), default=None,
@@ -74,7 +109,7 @@ def _split(values: tuple[str, ...]) -> list[str]:
 @json_option
 @overwrite_option
 def estimate(survey_file, variables, statistic, by, denominator, quantiles, variance, reps, rng_seed, min_cell,
-             level, proportion_ci, weight_col, stratum_col, psu_col, fpc_col, lonely_psu, replicate_cols,
+             level, proportion_ci, weight_col, stratum_col, psu_col, fpc_col, lonely_psu, zero_weights, replicate_cols,
              replicate_method, replicate_weights_out, id_col, output, as_json, overwrite) -> None:
     """Design-based estimates with standard errors, by domain.
 
@@ -101,12 +136,14 @@ def estimate(survey_file, variables, statistic, by, denominator, quantiles, vari
     if replicate_weights_out:
         check_writable(replicate_weights_out, overwrite=overwrite)
     data = read_csv(survey_file)
-    rep_cols = tuple(_split((replicate_cols,))) if replicate_cols else None
+    rep_cols = _replicate_columns(data, replicate_cols, needed=variance == "replicate")
     if variance == "replicate" and not rep_cols:
-        raise click.UsageError("--variance replicate needs --replicate-cols rep_1,rep_2,...")
+        raise click.UsageError(f"--variance replicate: {survey_file} has no rep_1 ... rep_B columns; "
+                               "name the replicate weight columns with --replicate-cols")
     design = Design(weight_col=weight_col, stratum_col=_none(stratum_col), psu_col=_none(psu_col),
                     fpc_col=_none(fpc_col), lonely_psu=lonely_psu, replicate_cols=rep_cols,
-                    replicate_method=replicate_method if rep_cols else None)
+                    replicate_method=replicate_method if rep_cols else None,
+                    allow_zero_weights=_allow_zero_weights(data, weight_col, zero_weights))
     prepared = design.prepare(data, source=str(survey_file))
     variables_l = _split(variables)
     crossings = _normalise_by(list(_split((b,)) for b in by)) if by else []
@@ -155,3 +192,16 @@ def estimate(survey_file, variables, statistic, by, denominator, quantiles, vari
         click.echo(table.to_csv(index=False, lineterminator="\n"), nl=False)
     else:
         echo_err(f"wrote {len(table)} estimate(s) to {output}", level=1)
+
+
+def _allow_zero_weights(data, weight_col: str, policy: str) -> bool:
+    """Zero weights are accepted when explained (``weight_flag``) or explicitly allowed."""
+    if policy != "auto":
+        return policy == "allow"
+    if weight_col not in data.columns or "weight_flag" not in data.columns:
+        return False
+    import pandas as pd
+
+    w = pd.to_numeric(data[weight_col], errors="coerce")
+    flag = data["weight_flag"].fillna("").astype(str).str.strip()
+    return bool(((w != 0) | (flag != "")).all())

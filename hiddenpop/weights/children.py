@@ -101,6 +101,6 @@ def child_weights(children: pd.DataFrame, household_weights: pd.DataFrame, *, hh
     for c in design_cols:
         out[c] = hw[c].to_numpy()
     out["child_selection_prob"] = prob
-    for c in weight_cols:
-        out[c] = pd.to_numeric(hw[c], errors="coerce").to_numpy(float) / prob
-    return out
+    scaled = pd.DataFrame({c: pd.to_numeric(hw[c], errors="coerce").to_numpy(float) / prob for c in weight_cols},
+                          index=out.index)
+    return pd.concat([out.drop(columns=[c for c in weight_cols if c in out]), scaled], axis=1)

@@ -70,7 +70,8 @@ class Design:
     Parameters
     ----------
     weight_col
-        Column of final (analysis) weights; every value must be a finite number > 0.
+        Column of final (analysis) weights; every value must be a finite number > 0
+        (or >= 0 with ``allow_zero_weights``).
     stratum_col, psu_col, fpc_col
         Optional columns of strata, first-stage clusters and finite population
         corrections (see the module notes).
@@ -85,6 +86,11 @@ class Design:
         (B-1)/B) or ``other`` (give ``replicate_scale``).
     replicate_scale
         Overall variance scale for ``replicate_cols``; overrides the method's default.
+    allow_zero_weights
+        Accept weights equal to 0 (rows kept in the file on purpose, e.g. referred
+        households that turned out not to be eligible, flagged in ``weight_flag``). They
+        count in no estimate and not in ``n``, but stay in the design as R ``survey`` keeps
+        them. Negative or missing weights are always an error.
 
     Examples
     --------
@@ -108,6 +114,7 @@ class Design:
     replicate_cols: tuple[str, ...] | None = None
     replicate_method: str | None = None
     replicate_scale: float | None = None
+    allow_zero_weights: bool = False
 
     def __post_init__(self) -> None:
         for name in ("weight_col", "stratum_col", "psu_col", "fpc_col"):
@@ -152,7 +159,8 @@ class Design:
             A stratum has one PSU and ``lonely_psu="fail"``.
         """
         check_columns(data, self.columns, source=source)
-        weights = _check_weights(data[self.weight_col], column=self.weight_col, source=source)
+        weights = _check_weights(data[self.weight_col], column=self.weight_col, source=source,
+                                 allow_zero=self.allow_zero_weights)
         n = len(weights)
         if n == 0:
             raise DesignError("the survey table has no rows", where=source, fix="give a file with respondents")
@@ -322,20 +330,27 @@ def _row_where(source: str, index: Any, position: int, column: str, value: Any) 
     return format_where(source, row=row, column=column, value=value)
 
 
-def _check_weights(series: pd.Series, *, column: str, source: str) -> np.ndarray:
+def _check_weights(series: pd.Series, *, column: str, source: str, allow_zero: bool = False) -> np.ndarray:
     values = pd.to_numeric(series, errors="coerce").to_numpy(dtype=float)
-    bad = ~np.isfinite(values) | (values <= 0)
+    bad = ~np.isfinite(values) | ((values < 0) if allow_zero else (values <= 0))
     if bad.any():
         pos = int(np.flatnonzero(bad)[0])
         raw = series.iloc[pos]
         raw = raw.item() if hasattr(raw, "item") else raw
         if isinstance(raw, float) and raw.is_integer():
             raw = int(raw)
-        what = "missing" if pd.isna(raw) else ("not a number" if not np.isfinite(values[pos]) else "not > 0")
+        what = "missing" if pd.isna(raw) else ("not a number" if not np.isfinite(values[pos]) else
+                                               ("negative" if allow_zero else "not > 0"))
+        kinds = "missing, non-numeric or negative" if allow_zero else "missing, non-numeric or non-positive"
+        fix = ("every respondent needs a weight >= 0; recompute the weights" if allow_zero else
+               "every respondent needs a weight > 0; drop out-of-scope rows or recompute the weights "
+               "(a zero weight that keeps a record in the file on purpose is accepted with --zero-weights allow)")
         raise DesignError(
-            f"weight {what}; {int(bad.sum())} row(s) have a missing, non-numeric or non-positive weight",
-            where=_row_where(source, series.index, pos, column, None if pd.isna(raw) else raw),
-            fix="every respondent needs a weight > 0; drop out-of-scope rows or recompute the weights")
+            f"weight {what}; {int(bad.sum())} row(s) have a {kinds} weight",
+            where=_row_where(source, series.index, pos, column, None if pd.isna(raw) else raw), fix=fix)
+    if allow_zero and len(values) and not (values > 0).any():
+        raise DesignError("every weight is zero", where=f"{source}, column '{column}'",
+                          fix="check that the right weight column is named")
     return values
 
 

@@ -137,7 +137,7 @@ def _found_at_point(households: pd.DataFrame, selections: pd.DataFrame | None, c
     need = at_point(households[columns.found_by]) if columns.found_by in households else np.ones(len(households), bool)
     if selections is not None and {"hh_id", "found_by"} <= set(selections.columns):
         ids = selections["hh_id"].astype(str).str.strip()[at_point(selections["found_by"])]
-        need |= households[columns.hh_id].astype(str).str.strip().isin(set(ids)).to_numpy()
+        need = need | households[columns.hh_id].astype(str).str.strip().isin(set(ids)).to_numpy()
     return need
 
 

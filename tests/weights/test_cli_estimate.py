@@ -89,3 +89,61 @@ def test_usage_and_data_errors_write_nothing(runner, tmp_path):
     out.write_text("x")
     res = runner.invoke(main, ["estimate", HH, "--weight-col", "weight", "--var", "income", "-o", str(out)])
     assert res.exit_code == 1 and "already exists" in res.stderr
+
+
+def test_zero_weight_rows_flagged_are_kept_and_change_nothing(runner, tmp_path):
+    # Two routes must agree: estimates with flagged zero-weight rows kept in the file equal the
+    # estimates with those rows removed (each such row sits in a PSU that keeps other rows, so
+    # the PSU counts per stratum, and hence the linearised SEs, are the same).
+    hh = pd.read_csv(SURVEY_REFERENCE / "households.csv")
+    extra = hh.groupby(["stratum", "psu"]).head(1).head(20).copy()
+    extra["hh_id"] = extra["hh_id"].astype(str) + "-dup"
+    extra["weight"] = 0.0
+    hh["weight_flag"] = ""
+    extra["weight_flag"] = "referred-not-eligible"
+    with_zero = tmp_path / "with_zero.csv"
+    pd.concat([hh, extra]).to_csv(with_zero, index=False)
+    common = ["--var", "income", "--stat", "mean", "--by", "registered", "--weight-col", "weight", "--json"]
+    a = runner.invoke(main, ["estimate", str(with_zero), *common])
+    b = runner.invoke(main, ["estimate", str(SURVEY_REFERENCE / "households.csv"), *common])
+    assert a.exit_code == 0, a.output
+    ra, rb = json.loads(a.stdout), json.loads(b.stdout)
+    for x, y in zip(ra, rb):
+        assert x["estimate"] == pytest.approx(y["estimate"], rel=1e-12)
+        assert x["se"] == pytest.approx(y["se"], rel=1e-12)
+        assert x["n"] == y["n"]
+    # the same zero weights without a reason are refused, naming the row and the way out
+    unflagged = tmp_path / "unflagged.csv"
+    pd.concat([hh, extra]).drop(columns="weight_flag").to_csv(unflagged, index=False)
+    res = runner.invoke(main, ["estimate", str(unflagged), *common])
+    assert res.exit_code == 1
+    assert "not > 0" in res.stderr and "--zero-weights allow" in res.stderr
+    assert f"row {len(hh) + 2}" in res.stderr
+    res = runner.invoke(main, ["estimate", str(unflagged), *common, "--zero-weights", "allow"])
+    assert res.exit_code == 0
+
+
+def test_replicate_columns_by_pattern_match_r_jk1(runner, tmp_path):
+    # Source: reference.csv case rep_jk1_unstratified (R survey as.svrepdesign(type="JK1") on the
+    # unstratified design; multipliers in repmult_jk1_unstratified_psu.csv, analysis weight =
+    # weight x multiplier). The columns rep001..rep157 are found by the pattern 'rep*' and
+    # ordered by their number.
+    hh = pd.read_csv(SURVEY_REFERENCE / "households.csv")
+    mult = pd.read_csv(SURVEY_REFERENCE / "repmult_jk1_unstratified_psu.csv")
+    merged = hh.merge(mult, on=["stratum", "psu"], how="left", validate="many_to_one")
+    rep_cols = [c for c in mult.columns if c.startswith("rep")]
+    merged[rep_cols] = merged[rep_cols].to_numpy() * merged[["weight"]].to_numpy()
+    path = tmp_path / "jk1.csv"
+    merged[list(hh.columns) + rep_cols[::-1]].to_csv(path, index=False)  # reversed on purpose
+    res = runner.invoke(main, ["estimate", str(path), "--var", "children_working", "--stat", "mean",
+                               "--weight-col", "weight", "--stratum-col", "none", "--psu-col", "psu",
+                               "--variance", "replicate", "--replicate-cols", "rep*",
+                               "--replicate-method", "jk1", "--json"])
+    assert res.exit_code == 0, res.output
+    got = json.loads(res.stdout)[0]
+    r = ref_row("rep_jk1_unstratified", "mean", "children_working")
+    assert got["estimate"] == pytest.approx(float(r["estimate"]), rel=1e-10)
+    assert got["se"] == pytest.approx(float(r["se"]), rel=1e-8)
+    res = runner.invoke(main, ["estimate", str(path), "--var", "children_working", "--weight-col", "weight",
+                               "--variance", "replicate", "--replicate-cols", "zz*"])
+    assert res.exit_code == 2 and "no column matches" in res.stderr
