@@ -24,6 +24,10 @@ from hiddenpop.rds.estimators import estimate
 from hiddenpop.rds.sample import rds_sample_from_table
 
 
+# R RDS 0.9-10 gile.ss.weights on the same kind of synthetic tree (rds-reference section 6)
+R_SS_SECONDS = {10_000: "1.0 s", 100_000: "10.3 s"}
+
+
 def synthetic_table(n: int, rng: np.random.Generator) -> pd.DataFrame:
     """A random recruitment forest: n/500 seeds, up to 3 coupons, recruits ~ {0: .3, 1: .25, 2: .25, 3: .2}
     (mean 1.35, so chains grow), degree ~ 1 + lognormal, a binary trait more common at high degree."""
@@ -106,6 +110,10 @@ def main() -> None:
             reps = 1 if est == "hcg" else args.repeats
             rows.append((n, f"point estimate {est}",
                          timed(lambda est=est: estimate(s, "trait", estimator=est, population_size=N, rng=1), reps), ""))
+        t_sim = timed(lambda: estimate(s, "trait", estimator="ss", ss_method="simulation", population_size=N,
+                                       rng=1), 1)
+        rows.append((n, "point estimate ss, R's simulation scheme (6 x 500 successive samples)", t_sim,
+                     f"R RDS 0.9-10: {R_SS_SECONDS[n]}" if n in R_SS_SECONDS else ""))
         t_boot = timed(lambda: tree_bootstrap(s, estimator="rds-ii", outcome="trait", reps=args.reps, rng=1),
                        max(1, args.repeats - 1))
         small_b = 3 if n <= 10_000 else 1

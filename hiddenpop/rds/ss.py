@@ -22,10 +22,14 @@ unknown population degree distribution, which is itself estimated from the sampl
 ``method="simulation"`` (R ``RDS`` 0.9-10's scheme)
     Start from PPS ``pi ∝ d``; 1 + ``iterations`` (default 5) times: build a synthetic population of
     ``round(N p_k)`` units per class (empty classes forced to 1, the rounding error spread at random
-    as in R), draw ``samples_per_iteration`` (default 500) successive samples of size ``n`` (vectorised
-    exponential race), set ``pi_k = n (E_k + m_k) / (sum E + n) / N_k`` with ``E_k`` the draws of class
+    as in R), draw ``samples_per_iteration`` (default 500) successive samples of size ``n``, set ``pi_k = n (E_k + m_k) / (sum E + n) / N_k`` with ``E_k`` the draws of class
     ``k`` (the observed sample counted as one more replicate), and update ``p_k ∝ m_k / pi_k``.
     When ``n/N <= ss_infinity`` (0.01, as R's estimation path) SS is replaced by RDS-II.
+    Each successive sample is an exponential race (unit of degree ``c`` arrives at ``E/c``; the
+    first ``n`` arrivals are the sample), simulated per degree class: binomial counts of arrivals
+    before and after a narrow window of race time around the n-th arrival, explicit arrival times
+    only inside the window (``O(K + sqrt(n) log n)`` per sample instead of ``O(N)``; exact, see
+    ``_race_class_counts``).
 
 Public API (the bootstrap module codes against it)
 --------------------------------------------------
@@ -170,23 +174,106 @@ def _round_counts(props: np.ndarray, N: int, rng: np.random.Generator) -> np.nda
     return nk.astype(np.int64)
 
 
-def _simulate_draws(c: np.ndarray, nk: np.ndarray, n: int, reps: int, rng: np.random.Generator) -> np.ndarray:
-    """Total draws per class over ``reps`` successive samples of size n (exponential race)."""
+def _race_direct(c: np.ndarray, nk: np.ndarray, n: int, reps: int, rng: np.random.Generator) -> np.ndarray:
+    """Class counts of ``reps`` successive samples of size n, one exponential key per population unit.
+
+    Reference implementation (``O(N)`` per sample): unit ``u`` of size ``c`` arrives at ``E_u / c``
+    and the first ``n`` arrivals form the successive sample. Returns a ``(reps, K)`` integer array.
+    """
     size = np.repeat(c, nk)
     cls = np.repeat(np.arange(len(c)), nk)
-    total = np.zeros(len(c))
+    out = np.empty((reps, len(c)), np.int64)
     chunk = max(1, int(4_000_000 // max(len(size), 1)))
-    done = 0
-    while done < reps:
+    for done in range(0, reps, chunk):
         r = min(chunk, reps - done)
-        keys = rng.standard_exponential((r, len(size))) / size
         if n < len(size):
+            keys = rng.standard_exponential((r, len(size))) / size
             sel = np.argpartition(keys, n - 1, axis=1)[:, :n]
         else:
             sel = np.broadcast_to(np.arange(len(size)), (r, len(size)))
-        total += np.bincount(cls[sel.ravel()], minlength=len(c))
-        done += r
-    return total
+        flat = (np.arange(r)[:, None] * len(c) + cls[sel]).ravel()
+        out[done:done + r] = np.bincount(flat, minlength=r * len(c)).reshape(r, len(c))
+    return out
+
+
+def _race_time(c: np.ndarray, nk: np.ndarray, target: float) -> float:
+    """Time t at which the expected number of arrivals ``sum_k nk (1 - exp(-c_k t))`` equals ``target``."""
+    def g(log_t: float) -> float:
+        return float(np.sum(nk * -np.expm1(-c * np.exp(log_t)))) - target
+
+    lo = np.log(max(target, 1e-300) / float(np.sum(nk * c))) - 1.0
+    hi = lo + 2.0
+    while g(lo) > 0:
+        lo -= 2.0
+    while g(hi) < 0:
+        hi += 2.0
+    return float(np.exp(brentq(g, lo, hi, xtol=1e-13, maxiter=500)))
+
+
+def _race_class_counts(c: np.ndarray, nk: np.ndarray, n: int, reps: int, rng: np.random.Generator,
+                       margin_sd: float = 4.5) -> np.ndarray:
+    """Class counts of ``reps`` successive samples of size n, without a key per population unit.
+
+    Same distribution as :func:`_race_direct` (exponential race), simulated per class. Fix a window
+    ``(t0, t1]`` of race time around the expected time of the n-th arrival (``margin_sd`` standard
+    deviations of the arrival count either side). The number of class-``k`` units arrived by ``t1`` is
+    Binomial(N_k, F_k(t1)) with ``F_k(t) = 1 - exp(-c_k t)``; of those, Binomial(., F_k(t0)/F_k(t1))
+    arrived by ``t0`` (thinning). If ``S0 <= n <= S1`` (arrivals by t0 and by t1), the n-th arrival is
+    inside the window: only the window's units (a few standard deviations' worth) get explicit arrival
+    times (truncated exponentials, inverse CDF) and are sorted; the first ``n - S0`` of them are added.
+    The rare samples whose n-th arrival falls outside the window are redrawn by the direct method,
+    which keeps the result exact. Cost per sample: ``O(K + sqrt(n) log n)`` instead of ``O(N)``.
+    """
+    K = len(c)
+    Ntot = int(nk.sum())
+    if n >= Ntot:
+        return np.broadcast_to(nk, (reps, K)).astype(np.int64)
+    t_mid = _race_time(c, nk, n)
+    F_mid = -np.expm1(-c * t_mid)
+    sd = float(np.sqrt(np.sum(nk * F_mid * (1 - F_mid))))
+    margin = margin_sd * sd + 3.0
+    t0 = _race_time(c, nk, n - margin) if n - margin > 0 else 0.0
+    t1 = _race_time(c, nk, n + margin) if n + margin < Ntot else np.inf
+    F0 = -np.expm1(-c * t0)
+    F1 = -np.expm1(-c * t1) if np.isfinite(t1) else np.ones_like(c)
+    q = np.divide(F0, F1, out=np.zeros_like(F0), where=F1 > 0)
+    per_sample = max(float(np.sum(nk * (F1 - F0))), float(K), 1.0)
+    chunk = max(1, int(2_000_000 // per_sample))
+    out = np.empty((reps, K), np.int64)
+    for done in range(0, reps, chunk):
+        r = min(chunk, reps - done)
+        x1 = rng.binomial(np.broadcast_to(nk, (r, K)), F1)        # arrived by t1
+        b0 = rng.binomial(x1, q)                                    # ... of which by t0
+        w = x1 - b0                                                 # arrived inside the window
+        s0, s1 = b0.sum(axis=1), x1.sum(axis=1)
+        ok = (s0 <= n) & (n <= s1)
+        counts = b0.copy()
+        rows = np.flatnonzero(ok)
+        if len(rows):
+            wr = w[rows]
+            lab = np.repeat(np.arange(len(rows) * K), wr.ravel())   # (row, class) of each window unit
+            k = lab % K
+            u = F0[k] + rng.random(len(lab)) * (F1[k] - F0[k])
+            t = -np.log1p(-u) / c[k]                                # truncated exponential arrival time
+            row = lab // K
+            d = t - t0                                              # order by (row, time) with one float key:
+            z = d / (d + max(t_mid - t0, 1e-300))                   # monotone map of time into [0, 1)
+            o = np.argsort(row + 0.5 * z)
+            lab, row = lab[o], row[o]
+            start = np.searchsorted(row, np.arange(len(rows)))
+            rank = np.arange(len(lab)) - start[row]
+            take = lab[rank < (n - s0[rows])[row]]
+            counts[rows] += np.bincount(take, minlength=len(rows) * K).reshape(len(rows), K)
+        bad = np.flatnonzero(~ok)
+        if len(bad):                                                # outside the window: exact redraw
+            counts[bad] = _race_direct(c, nk, n, len(bad), rng)
+        out[done:done + r] = counts
+    return out
+
+
+def _simulate_draws(c: np.ndarray, nk: np.ndarray, n: int, reps: int, rng: np.random.Generator) -> np.ndarray:
+    """Total draws per class over ``reps`` successive samples of size n (exponential race)."""
+    return _race_class_counts(c, nk, n, reps, rng).sum(axis=0).astype(float)
 
 
 def _simulation(c: np.ndarray, m: np.ndarray, N: float, rng: np.random.Generator, iterations: int,
