@@ -19,6 +19,7 @@ from __future__ import annotations
 import contextlib
 import json
 import math
+import re
 import warnings
 from collections.abc import Callable
 from pathlib import Path
@@ -29,7 +30,7 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 
-from hiddenpop.errors import FrameError, InputFileError
+from hiddenpop.errors import FrameError, InputFileError, format_where
 from hiddenpop.io import PathLike, read_json, sha256_file, write_json
 
 __all__ = ["read_frame", "read_exclusion", "read_raster", "read_manifest", "write_manifest", "POINT_FORMATS",
@@ -194,8 +195,15 @@ def _write_geojson(points: gpd.GeoDataFrame, path: Path) -> None:
     path.write_text(text + "\n", encoding="utf-8")
 
 
+def _fixed7(values: Any) -> list[str]:
+    """Coordinates as text with exactly 7 decimals (~1 cm): '37.3700000', never '37.37'."""
+    return [f"{float(v):.7f}" for v in values]
+
+
 def _write_csv(points: gpd.GeoDataFrame, path: Path) -> None:
-    pd.DataFrame(points.drop(columns="geometry")).to_csv(path, index=False, lineterminator="\n")
+    tab = pd.DataFrame(points.drop(columns="geometry"))
+    tab["lon"], tab["lat"] = _fixed7(tab["lon"]), _fixed7(tab["lat"])
+    tab.to_csv(path, index=False, lineterminator="\n")
 
 
 def _desc(p: dict) -> str:
@@ -223,7 +231,8 @@ def _write_kml(points: gpd.GeoDataFrame, path: Path) -> None:
     from pyproj import Geod
 
     geod = Geod(ellps="WGS84")
-    az = np.linspace(0.0, 360.0, 73)[:-1]
+    # KML 2.2 wants polygon rings counter-clockwise: walk the azimuths from 360° down (N, W, S, E).
+    az = np.linspace(360.0, 0.0, 73)[:-1]
     lines = ['<?xml version="1.0" encoding="UTF-8"?>', '<kml xmlns="http://www.opengis.net/kml/2.2">', "<Document>",
              "  <name>hiddenpop points</name>",
              '  <Style id="main"><IconStyle><color>ff0000ff</color></IconStyle>'
@@ -252,15 +261,30 @@ def _write_kml(points: gpd.GeoDataFrame, path: Path) -> None:
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
 
 
+_ODK_NAME = re.compile(r"^[A-Za-z0-9_.-]+$")
+
+
 def _write_odk(points: gpd.GeoDataFrame, path: Path) -> None:
+    names = points["point_id"].astype(str)
+    bad = [i for i, v in enumerate(names) if not _ODK_NAME.match(v)]
+    if bad:
+        raise FrameError("an ODK choice name may only hold letters, digits, '_', '-' and '.'",
+                         where=format_where(path, row=bad[0] + 2, column="name", value=names.iloc[bad[0]]),
+                         fix="use a point prefix without spaces, commas or quotes")
+    dup = names.duplicated()
+    if dup.any():
+        i = int(np.flatnonzero(dup.to_numpy())[0])
+        raise FrameError("ODK choice names must be unique", where=format_where(path, row=i + 2, column="name",
+                                                                               value=names.iloc[i]),
+                         fix="give every point its own id")
     tab = pd.DataFrame({
-        "name": points["point_id"],
+        "name": names,
         "label": [f"{pid} ({'main' if r == 0 else 'reserve ' + str(r)})"
                   for pid, r in zip(points["point_id"], points["reserve_rank"])],
         "stratum": points["stratum"],
         "unit_id": points["unit_id"],
-        "lat": points["lat"].map(lambda v: f"{v:.7f}"),
-        "lon": points["lon"].map(lambda v: f"{v:.7f}"),
+        "lat": _fixed7(points["lat"]),
+        "lon": _fixed7(points["lon"]),
         "radius_m": points["radius_m"] if "radius_m" in points else "",
         "reserve_rank": points["reserve_rank"],
     })
