@@ -91,6 +91,8 @@ _SPLIT = re.compile(r"[;,|\s]+")
 _EDGE_SPACE = re.compile(r"\x00\s|\s\x00")
 _EDGE_PATTERNS = tuple(p for w in " \t\r\n\v\f" for p in ("\x00" + w, w + "\x00"))
 _PLAIN_CODE = re.compile(r"[^;,|\s]+")  # one coupon, nothing to split
+# separators other than ";", white space, empty parts or empty cells in "\0"-joined cells
+_NOT_NORMALISED = re.compile(r"[,|\s]|;;|\x00;|;\x00|\x00\x00")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -266,6 +268,19 @@ def split_coupons(values: Iterable[Any], separator: str | None = None) -> list[l
     return out
 
 
+def _normalised_coupon_cells(col: pd.Series, separator: str | None) -> list:
+    """Issued-coupon cells as ``C1;C2`` text (None when empty); cells already in that form (the
+    usual case) are kept as they are after one C-level search of the whole column."""
+    vals = col.to_numpy(dtype=object)
+    if separator is None or separator == COUPON_SEP:
+        present = [v for v in vals.tolist() if v is not None]
+        if all(type(v) is str for v in present):
+            big = "\x00" + "\x00".join(present) + "\x00"
+            if not _NOT_NORMALISED.search(big):
+                return vals.tolist()
+    return [COUPON_SEP.join(lst) or None for lst in split_coupons(vals, separator)]
+
+
 def normalise_table(raw: pd.DataFrame, *, mapping: ReferralMapping | None = None, source: str = "referral log",
                     first_row: int = 2, fmt: str = "table") -> pd.DataFrame:
     """Turn a raw text table (team's own column names) into the normalised referral table.
@@ -330,7 +345,7 @@ def normalise_table(raw: pd.DataFrame, *, mapping: ReferralMapping | None = None
         column_names["issued_coupons"] = ", ".join(orig_of.get(c, c) for c in coupon_cols)
         raw = raw.drop(columns=coupon_cols)
     elif "issued_coupons" in raw.columns:
-        issued = [COUPON_SEP.join(lst) or None for lst in split_coupons(raw["issued_coupons"], mapping.coupon_separator)]
+        issued = _normalised_coupon_cells(raw["issued_coupons"], mapping.coupon_separator)
     else:
         issued = [None] * n
     raw["issued_coupons"] = pd.Series(issued, index=raw.index, dtype=object)

@@ -187,9 +187,20 @@ def _texts(values: Any) -> Any:
     """:func:`_text` over a column: an object array of non-empty strings and None (vectorised when the
     column holds only text and missing values, as every reader gives)."""
     arr = values.to_numpy(dtype=object) if isinstance(values, pd.Series) else np.asarray(values, dtype=object)
-    if arr.ndim == 1 and infer_dtype(arr, skipna=True) in ("string", "empty"):
+    kind = infer_dtype(arr, skipna=True) if arr.ndim == 1 else ""
+    if kind in ("string", "empty"):
         out = arr.copy()
         out[pd.isna(out) | (out == "")] = None
+        return out
+    if kind == "floating":  # network sizes: integer-valued numbers without ".0", as _text
+        f = np.array([np.nan if v is None or v is pd.NA else v for v in arr.tolist()], dtype=np.float64)
+        out = np.full(len(arr), None, dtype=object)
+        fin = np.isfinite(f)
+        whole = fin & (np.floor(np.where(fin, f, 0)) == f) & (np.abs(np.where(fin, f, 0)) < 2 ** 62)
+        out[whole] = f[whole].astype(np.int64).astype(str).astype(object)
+        other = ~np.isnan(f) & ~whole
+        if other.any():
+            out[other] = [_text(float(v)) for v in f[other]]
         return out
     out = np.empty(len(arr), dtype=object)
     out[:] = [v if (type(v) is str and v) else (None if v is None else _text(v)) for v in arr]
@@ -246,7 +257,10 @@ def _content_hashes(frame: pd.DataFrame) -> list[str]:
     sha = hashlib.sha256
     if not pieces:
         return [sha(b"").hexdigest()] * len(frame)
-    return [sha("".join(row).encode("utf-8")).hexdigest() for row in zip(*pieces)]
+    row = pieces[0]
+    for piece in pieces[1:]:
+        row = row + piece  # numpy's C loop over the rows
+    return [sha(x.encode("utf-8")).hexdigest() for x in row.tolist()]
 
 
 def _storage_frame(table: pd.DataFrame, *, personal: list[str], salt: str) -> pd.DataFrame:
@@ -405,6 +419,10 @@ class ReferralStore:
         con = sqlite3.connect(self.path, isolation_level=None, timeout=30)
         con.execute("PRAGMA journal_mode=DELETE")
         con.execute("PRAGMA synchronous=FULL")
+        # a page cache large enough that an import never spills dirty pages (and syncs the journal)
+        # before its commit; durability is unchanged (rollback journal, full sync at commit)
+        con.execute("PRAGMA cache_size=-131072")
+        con.execute("PRAGMA temp_store=MEMORY")
         return _Closing(con)
 
     @property
@@ -595,15 +613,26 @@ class ReferralStore:
                     rows_in["revision"] = 1
                     changed = data.iloc[chg_k].reset_index(drop=True).assign(
                         content_hash=hashes[chg_k], import_id=import_id, source_file=file, source_row=source_row[chg_k])
+                    # the first version of a changed row goes into the history before it is replaced
+                    self._ensure_history(con, list(changed["respondent_id"]))
                     self._write_rows(con, rows_in, changed, sleep=sleep, progress=progress)
-                    con.execute(f"INSERT INTO history(respondent_id, revision, action, content_hash, data, import_id, "
-                                f"reason, at) SELECT respondent_id, revision, CASE WHEN revision=1 THEN 'import' ELSE "
-                                f"'import-change' END, content_hash, {self._json_sql(con)}, import_id, NULL, ? "
-                                f"FROM respondents WHERE import_id=? ORDER BY pos", (now, import_id))
-                    if len(rel):
-                        con.executemany("UPDATE history SET reason=? WHERE import_id=? AND respondent_id=?",
-                                        [(f"waited in quarantine for its recruiter since import #{int(i)}", import_id,
-                                          r) for r, i in zip(rel["respondent_id"], keep_pending["import_id"].iloc[released])])
+                    # new rows need no history entry (the import table and the stored row say it all, see
+                    # :meth:`history`); released rows and changed rows get one, with why
+                    if len(rel) or len(changed):
+                        con.execute("CREATE TEMP TABLE IF NOT EXISTS _hp_ids(respondent_id TEXT PRIMARY KEY, "
+                                    "reason TEXT)")
+                        con.execute("DELETE FROM _hp_ids")
+                        con.executemany("INSERT OR REPLACE INTO _hp_ids VALUES (?, ?)",
+                                        [(r, f"waited in quarantine for its recruiter since import #{int(i)}")
+                                         for r, i in zip(rel["respondent_id"], keep_pending["import_id"].iloc[released])]
+                                        + [(r, None) for r in changed["respondent_id"]])
+                        con.execute(f"INSERT INTO history(respondent_id, revision, action, content_hash, data, "
+                                    f"import_id, reason, at) SELECT r.respondent_id, r.revision, CASE WHEN "
+                                    f"r.revision=1 THEN 'import' ELSE 'import-change' END, r.content_hash, "
+                                    f"{self._json_sql(con, 'r')}, r.import_id, i.reason, ? FROM respondents r "
+                                    f"JOIN _hp_ids i ON i.respondent_id=r.respondent_id WHERE r.import_id=? "
+                                    f"ORDER BY r.pos", (now, import_id))
+                        con.execute("DROP TABLE _hp_ids")
                     # the pending table is replaced by the rows still waiting
                     con.execute("DELETE FROM pending")
                     old_w = [i - S for i in waiting if i < S + P]
@@ -683,23 +712,46 @@ class ReferralStore:
             if progress:
                 progress(len(changed))
 
-    def _json_sql(self, con: sqlite3.Connection) -> str:
+    def _json_sql(self, con: sqlite3.Connection, alias: str = "") -> str:
         """SQL expression: the row's non-empty data columns as a JSON object (for the history)."""
         cols = [c for c in self._table_columns(con) if c in CORE_COLUMNS or c.startswith(_X)]
+        pre = f"{alias}." if alias else ""
         expr = "'{}'"
         for k in range(0, len(cols), 60):  # SQLite functions take at most 127 arguments
-            pairs = ", ".join(f"'{(c[len(_X):] if c.startswith(_X) else c).replace(chr(39), chr(39) * 2)}', {_q(c)}"
-                              for c in cols[k:k + 60])
+            pairs = ", ".join(f"'{(c[len(_X):] if c.startswith(_X) else c).replace(chr(39), chr(39) * 2)}', "
+                              f"{pre}{_q(c)}" for c in cols[k:k + 60])
             expr = f"json_patch({expr}, json_object({pairs}))"
         return expr
+
+    def _ensure_history(self, con: sqlite3.Connection, rids: list) -> None:
+        """Write the imported version of respondents that have no history entry yet (before a change).
+
+        Imports do not write one history row per new row (the ``imports`` table and the stored row
+        say it); the first change of a row records the version it replaces.
+        """
+        rids = [r for r in rids if r is not None]
+        if not rids:
+            return
+        con.execute("CREATE TEMP TABLE IF NOT EXISTS _hp_first(respondent_id TEXT PRIMARY KEY)")
+        con.execute("DELETE FROM _hp_first")
+        con.executemany("INSERT OR IGNORE INTO _hp_first VALUES (?)", [(str(r),) for r in rids])
+        con.execute(f"INSERT INTO history(respondent_id, revision, action, content_hash, data, import_id, reason, at) "
+                    f"SELECT r.respondent_id, r.revision, 'import', r.content_hash, {self._json_sql(con, 'r')}, "
+                    f"r.import_id, NULL, coalesce(m.imported_at, '') FROM respondents r JOIN _hp_first f "
+                    f"ON f.respondent_id=r.respondent_id LEFT JOIN imports m ON m.import_id=r.import_id "
+                    f"WHERE NOT EXISTS (SELECT 1 FROM history h WHERE h.respondent_id=r.respondent_id) "
+                    f"ORDER BY r.pos")
+        con.execute("DROP TABLE _hp_first")
 
     # ------------------------------------------------------------------------------ read back
     def _load(self, con: sqlite3.Connection, *, include_withdrawn: bool = False, where: str = "",
               params: tuple = ()) -> pd.DataFrame:
         cond = [] if include_withdrawn else ["withdrawn=0"]
         cond += [where] if where else []
-        df = _select(con, "SELECT * FROM respondents" + (" WHERE " + " AND ".join(cond) if cond else "")
-                     + " ORDER BY pos", params)
+        cols = [c for c in self._table_columns(con) if c in CORE_COLUMNS or c.startswith(_X)]
+        cols += ["source_file", "source_row", "revision"]
+        df = _select(con, f"SELECT {', '.join(_q(c) for c in cols)} FROM respondents"
+                     + (" WHERE " + " AND ".join(cond) if cond else "") + " ORDER BY pos", params)
         out = _data_frame(df)
         out["revision"] = pd.to_numeric(df["revision"]).astype(np.int64) if len(df) else pd.Series([], dtype=np.int64)
         return out
@@ -778,14 +830,26 @@ class ReferralStore:
     def history(self, respondent_id: str | None = None) -> pd.DataFrame:
         """Every stored version of every row (or of one respondent): action, revision, reason, time.
 
-        ``data`` is the version's non-empty fields as JSON (personal fields only as hashes).
+        ``data`` is the version's non-empty fields as JSON (personal fields only as hashes). A row
+        never changed since its import is listed from the store itself (action ``import``, the
+        import's time); the first change writes that version to the ``history`` table.
         """
         with self._connect() as con:
-            q = "SELECT history_id, respondent_id, revision, action, import_id, reason, at, data FROM history"
+            cols = "history_id, respondent_id, revision, action, import_id, reason, at, data"
+            real = f"SELECT {cols}, 0 AS k, history_id AS o FROM history"
+            synth = (f"SELECT NULL, r.respondent_id, r.revision, 'import', r.import_id, NULL, "
+                     f"coalesce(m.imported_at, ''), {self._json_sql(con, 'r')}, 1 AS k, r.pos AS o FROM respondents r "
+                     f"LEFT JOIN imports m ON m.import_id=r.import_id WHERE NOT EXISTS "
+                     f"(SELECT 1 FROM history h WHERE h.respondent_id=r.respondent_id)")
+            where, params = ("", ())
             if respondent_id is not None:
-                return pd.read_sql_query(q + " WHERE respondent_id=? ORDER BY history_id", con,
-                                         params=(str(respondent_id),))
-            return pd.read_sql_query(q + " ORDER BY history_id", con)
+                real += " WHERE respondent_id=?"
+                synth += " AND r.respondent_id=?"
+                params = (str(respondent_id), str(respondent_id))
+            q = f"SELECT {cols} FROM ({real} UNION ALL {synth}) ORDER BY at, k, o"
+            out = pd.read_sql_query(q, con, params=params)
+        out["history_id"] = out["history_id"].astype("Int64")
+        return out
 
     def possible_duplicates(self, raw: pd.DataFrame | None = None) -> pd.DataFrame:
         """Pairs of respondents sharing a hashed personal field (same household reached twice?).
@@ -926,6 +990,7 @@ class ReferralStore:
                                    fix="correct or withdraw the recruits first")
         with self._connect() as con:
             con.execute("BEGIN IMMEDIATE")
+            self._ensure_history(con, [rid])
             con.execute("UPDATE respondents SET withdrawn=1, revision=revision+1 WHERE respondent_id=?", (rid,))
             rev = con.execute("SELECT revision FROM respondents WHERE respondent_id=?", (rid,)).fetchone()[0]
             con.execute("INSERT INTO history(respondent_id, revision, action, content_hash, data, import_id, reason, at)"
@@ -944,6 +1009,7 @@ class ReferralStore:
         with self._connect() as con:
             con.execute("BEGIN IMMEDIATE")
             try:
+                self._ensure_history(con, [rid])
                 self._add_columns(con, [c for c in row.columns if c not in CORE_COLUMNS])
                 cols = list(row.columns)
                 sets = ", ".join(f"{n}=?" for n in self._sql_names(cols))
@@ -986,10 +1052,14 @@ def _plain_list(col: pd.Series) -> list:
     if col.dtype.kind == "f":
         return [None if v != v else v for v in col.to_numpy().tolist()]
     arr = col.to_numpy(dtype=object)
-    if infer_dtype(arr, skipna=True) in ("string", "empty"):
+    kind = infer_dtype(arr, skipna=True)
+    if kind in ("string", "empty"):
         arr = arr.copy()
         arr[pd.isna(arr)] = None
         return arr.tolist()
+    if kind in ("floating", "integer", "mixed-integer-float"):
+        return [None if (v is None or v is pd.NA or v != v) else (v if type(v) in (float, int) else _plain(v))
+                for v in arr.tolist()]
     return [v if (v is None or type(v) is str) else _plain(v) for v in arr]
 
 

@@ -30,6 +30,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from pandas.api.types import infer_dtype
 
 from hiddenpop.errors import RecruitmentError, format_where
 
@@ -39,6 +40,7 @@ __all__ = ["CouponLinks", "link_coupons", "recruiter_ids", "recruiter_positions"
 COUPON_STATUSES = ("redeemed", "outstanding", "expired")
 _SEP = ";"
 _SPACE = re.compile(r"\s")
+_EDGE_SPACE = re.compile(r"\x00\s|\s\x00")
 
 
 def _cell(v: Any) -> str:
@@ -58,6 +60,13 @@ def _text(col: Any, n: int) -> np.ndarray:
         return np.full(n, "", dtype=object)
     vals = col.to_numpy(dtype=object) if isinstance(col, (pd.Series, pd.Index)) else \
         pd.Series(col, dtype=object).to_numpy(dtype=object)
+    if infer_dtype(vals, skipna=True) in ("string", "empty"):
+        present = vals[~pd.isna(vals)]
+        big = "\x00" + "\x00".join(present.tolist()) + "\x00"
+        if not _EDGE_SPACE.search(big):  # nothing to strip: one C-level search instead of a loop
+            out = vals.copy()
+            out[pd.isna(out)] = ""
+            return out
     out = np.empty(n, dtype=object)
     out[:] = [v.strip() if type(v) is str else _cell(v) for v in vals]
     return out
@@ -131,7 +140,8 @@ def link_coupons(table: pd.DataFrame) -> CouponLinks:
     explicit = _text(table["recruiter_id"] if "recruiter_id" in table else None, n)
     first_id = ~pd.Series(ids, dtype=object).duplicated(keep="first").to_numpy()
     id_index = pd.Index(ids[first_id])
-    epos = id_index.get_indexer(explicit)
+    has_explicit = explicit != ""
+    epos = id_index.get_indexer(explicit) if has_explicit.any() else np.full(n, -1, dtype=np.int64)
     fpos = np.concatenate((np.flatnonzero(first_id), [-2])).astype(np.int64)
     explicit_pos = np.where(explicit == "", -1, np.where(epos >= 0, fpos[epos], -2))
 
@@ -279,8 +289,8 @@ def coupons_per_recruiter(table: pd.DataFrame, *, expiry_days: float | None = No
     if not any_coupons:
         issued[:] = np.nan
     ct = coupon_table(table, expiry_days=expiry_days, as_of=as_of, links=links)
-    pos = pd.Index(links.ids).get_indexer(ct["recruiter_id"]) if len(ct) else np.array([], dtype=int)
-    pos = pos if not pd.Index(links.ids).has_duplicates else _first_positions(links.ids, ct["recruiter_id"])
+    # coupon_table keeps the first issuance of each coupon, in order: its issuer positions are known
+    pos = links.coupon_issuer[links.coupon_first].astype(np.int64)
     outstanding = np.bincount(pos[ct["status"].to_numpy() == "outstanding"], minlength=n).astype(float)
     expired = np.bincount(pos[ct["status"].to_numpy() == "expired"], minlength=n).astype(float)
     with np.errstate(invalid="ignore", divide="ignore"):
@@ -289,9 +299,3 @@ def coupons_per_recruiter(table: pd.DataFrame, *, expiry_days: float | None = No
                          "coupons_outstanding": outstanding if any_coupons else np.nan,
                          "coupons_expired": expired if any_coupons else np.nan,
                          "return_rate": rate}, index=pd.Index(links.ids, name="respondent_id"))
-
-
-def _first_positions(ids: np.ndarray, wanted: Any) -> np.ndarray:
-    first = ~pd.Series(ids, dtype=object).duplicated().to_numpy()
-    idx = pd.Index(ids[first]).get_indexer(pd.Series(wanted, dtype=object))
-    return np.flatnonzero(first)[idx]
