@@ -50,9 +50,11 @@ def weights() -> None:
 @click.option("--points", "points_path", type=click.Path(dir_okay=False), default=None,
               help="Points file of the design, so that empty points count as zeros in the replicates.")
 @click.option("--store", "store_path", type=click.Path(dir_okay=False), default=None,
-              help="Referral store (SQLite): takes found_by, recruiter, coupons issued and network sizes from it.")
+              help="Referral store (SQLite): takes found_by, recruiter, coupons issued, network sizes and the "
+                   "selection events (point hits, redeemed coupons) from it.")
 @click.option("--selections", "selections_path", type=click.Path(dir_okay=False), default=None,
-              help="Selection events (hh_id, found_by, point_id, recruiter_id) for households reached twice.")
+              help="Selection events (hh_id, found_by, point_id, recruiter_id) for households reached twice; "
+                   "with --store, added to the store's own events (duplicates counted once).")
 @click.option("--method", type=click.Choice(["gwsm", "union", "multiplicity"]), default="gwsm", show_default=True,
               help="Stage-2 weights: GWSM (design-based), or union/multiplicity for comparison only.")
 @click.option("--stage1", "stage1_method", type=click.Choice(["rgcs", "pps-segment", "column"]), default=None,
@@ -123,6 +125,10 @@ def compute(households_path, children_path, children_out, design_path, points_pa
 
         points = read_points(points_path)
     selections = read_csv(selections_path, dtype=str) if selections_path else None
+    if selections is not None:
+        selections.attrs["source"] = str(selections_path)
+    if store_path:
+        selections = _store_selections(store_path, hh, selections)
     margins = None
     if margins_path:
         from hiddenpop.io.tables import read_margins
@@ -200,6 +206,63 @@ def _merge_store(hh, store_path, households_path):
             continue
         out[c] = take[c].to_numpy()
     return out, ColumnMap(coupons_issued="coupons_issued")
+
+
+def _store_selections(store_path, hh, extra=None):
+    """Selection events of the store (one per point hit or redeemed coupon), as ``--selections`` rows.
+
+    An event belongs to the household row of its respondent; a respondent without a row of
+    its own (a second interview the store links to an earlier respondent through a shared
+    personal field) belongs to that earlier respondent's household. Recruiters are mapped the
+    same way. Events of ``extra`` (a ``--selections`` file) are added; an event given twice
+    counts once.
+    """
+    import warnings
+
+    import numpy as np
+    import pandas as pd
+
+    from hiddenpop.errors import HiddenPopWarning
+    from hiddenpop.io.store import ReferralStore
+    from hiddenpop.weights.referral import _str_ids
+
+    store = ReferralStore.open(store_path)
+    ev = store.selection_events()
+    where = store.respondents()[["respondent_id", "source_file", "source_row"]]
+    where = where.assign(respondent_id=_str_ids(where["respondent_id"])).set_index("respondent_id")
+    ids = set(_str_ids(hh["hh_id"]))
+    resp, house = _str_ids(ev["respondent_id"]), _str_ids(ev["household"])
+    own = pd.Series(resp).isin(ids).to_numpy()
+    hh_id = pd.Series(resp).where(own, pd.Series(house)).to_numpy(dtype=object)
+    to_household = dict(zip(resp, hh_id))
+    rec = _str_ids(ev["recruiter_id"])
+    rec = pd.Series([r if (r == "" or r in ids) else to_household.get(r, r) for r in rec], dtype=object)
+    table = pd.DataFrame({"hh_id": hh_id, "found_by": pd.Series(ev["event"]).map({"point": "point",
+                                                                                    "coupon": "referral"}).to_numpy(),
+                          "point_id": _str_ids(ev["point_id"]), "recruiter_id": rec.to_numpy(dtype=object)})
+    # where each event was typed (the daily export and its row), for error messages
+    at = where.reindex(resp)
+    table["_source"] = at["source_file"].fillna(str(store_path)).astype(str).to_numpy()
+    table["_row"] = pd.to_numeric(at["source_row"], errors="coerce").fillna(2).astype(int).to_numpy()
+    missing = ~table["hh_id"].isin(ids)
+    if missing.any():
+        gone = sorted(set(table.loc[missing, "hh_id"]))
+        warnings.warn(HiddenPopWarning(
+            f"{len(gone)} respondent(s) of the referral store have no row in the household file, so their "
+            f"selection events are left out: {', '.join(gone[:5])}{' …' if len(gone) > 5 else ''}"), stacklevel=2)
+        table = table.loc[~missing]
+    if extra is not None:
+        cols = {c: (_str_ids(extra[c]) if c in extra else "") for c in ("hh_id", "found_by", "point_id",
+                                                                        "recruiter_id")}
+        more = pd.DataFrame(cols)
+        more["found_by"] = more["found_by"].str.lower()
+        more["_source"] = str(extra.attrs.get("source", "selections"))
+        more["_row"] = np.arange(2, len(more) + 2)
+        table = pd.concat([table, more], ignore_index=True)
+    table = table.drop_duplicates(["hh_id", "found_by", "point_id", "recruiter_id"]).reset_index(drop=True)
+    table.attrs["source"] = f"{store_path} (selection events)" + (f" + {extra.attrs.get('source')}"
+                                                                  if extra is not None else "")
+    return table
 
 
 @weights.command()

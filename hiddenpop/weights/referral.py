@@ -241,6 +241,7 @@ def prepare_sample(households: pd.DataFrame, *, stage1: pd.DataFrame | None = No
                   "write 'point' for households found at a first-stage point, 'referral' for referred ones")
 
     # ---- selection events
+    ev_sources = None
     if selections is None:
         ev = {"hh_id": ids, "found_by": found,
               "point_id": _str_ids(hh[c.point_id]) if c.point_id in hh else np.full(n, "", dtype=object),
@@ -255,39 +256,47 @@ def prepare_sample(households: pd.DataFrame, *, stage1: pd.DataFrame | None = No
               "found_by": np.array([_id_text(v).lower() for v in sel["found_by"].to_numpy(dtype=object)], dtype=object),
               "point_id": _str_ids(sel["point_id"]) if "point_id" in sel else np.full(m, "", dtype=object),
               "recruiter_id": _str_ids(sel["recruiter_id"]) if "recruiter_id" in sel else np.full(m, "", dtype=object)}
-        ev_source, ev_rows = "selections", np.arange(len(sel))
+        ev_source, ev_rows = str(selections.attrs.get("source", "selections")), np.arange(len(sel))
+        if {"_source", "_row"} <= set(sel.columns):  # events gathered from several files (e.g. a store)
+            ev_sources = sel["_source"].astype(str).to_numpy(dtype=object)
+            ev_rows = pd.to_numeric(sel["_row"], errors="coerce").fillna(2).astype(int).to_numpy() - 2
         id_col, pid_col, rid_col = "hh_id", "point_id", "recruiter_id"
+
+    def ev_at(i: int) -> tuple[str, int]:
+        """File and (0-based data) row of selection event i, for error messages."""
+        return (ev_sources[i] if ev_sources is not None else ev_source), int(ev_rows[i])
+
     ev_hh = index.get_indexer(ev["hh_id"])
     if (ev_hh < 0).any():
         i = int(np.flatnonzero(ev_hh < 0)[0])
-        _fail_row(DesignError, "selection event of a household that is not in the household table", ev_source,
-                  int(ev_rows[i]), id_col, ev["hh_id"][i], "add the household or correct its id")
+        _fail_row(DesignError, "selection event of a household that is not in the household table", *ev_at(i), id_col,
+                  ev["hh_id"][i], "add the household or correct its id")
     is_point = ev["found_by"] == "point"
     is_ref = ev["found_by"] == "referral"
     if (~(is_point | is_ref)).any():
         i = int(np.flatnonzero(~(is_point | is_ref))[0])
-        _fail_row(DesignError, "found_by must be 'point' or 'referral'", ev_source, int(ev_rows[i]), "found_by",
+        _fail_row(DesignError, "found_by must be 'point' or 'referral'", *ev_at(i), "found_by",
                   ev["found_by"][i], "write 'point' or 'referral'")
     pids = ev["point_id"]
     miss = is_point & (pids == "")
     if miss.any():
         i = int(np.flatnonzero(miss)[0])
-        _fail_row(DesignError, "household found at a point has no point id (its PSU)", ev_source,
-                  int(ev_rows[i]), pid_col, None, "give the id of the first-stage point where it was found")
+        _fail_row(DesignError, "household found at a point has no point id (its PSU)", *ev_at(i), pid_col,
+                  None, "give the id of the first-stage point where it was found")
     rids = ev["recruiter_id"]
     ev_rec = index.get_indexer(rids)
     unknown = is_ref & (ev_rec < 0)
     if unknown.any():
         i = int(np.flatnonzero(unknown)[0])
         what = "has no recruiter id" if rids[i] == "" else "names a recruiter who is not in the household table"
-        _fail_row(RecruitmentError, f"referred household {ev['hh_id'][i]} {what}", ev_source, int(ev_rows[i]),
-                  rid_col, rids[i] or None,
+        _fail_row(RecruitmentError, f"referred household {ev['hh_id'][i]} {what}", *ev_at(i), rid_col,
+                  rids[i] or None,
                   "add the recruiter's interview, correct the coupon/recruiter id, or mark the household as "
                   "found at a point")
     selfref = is_ref & (ev_rec == ev_hh)
     if selfref.any():
         i = int(np.flatnonzero(selfref)[0])
-        _fail_row(RecruitmentError, "self-referral", ev_source, int(ev_rows[i]), rid_col, rids[i],
+        _fail_row(RecruitmentError, "self-referral", *ev_at(i), rid_col, rids[i],
                   "a household cannot redeem its own coupon")
 
     # ---- PSUs (points) and root points

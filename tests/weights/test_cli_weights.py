@@ -139,3 +139,76 @@ def test_calibrate_empty_replicate_level_fail_or_collapse(runner, tmp_path):
     assert c.rep_2.tolist() == pytest.approx([200 / 3, 100 / 3, 0.0])
     assert c.rep_1.tolist() == pytest.approx([15.0, 15.0, 70.0])
     assert "merged into its" in r.stderr
+
+
+def _store_from_log(runner, d, log_text):
+    (d / "log.csv").write_text(log_text)
+    assert runner.invoke(main, ["referrals", "init", str(d / "s.db")]).exit_code == 0
+    r = runner.invoke(main, ["referrals", "import", str(d / "s.db"), str(d / "log.csv")])
+    assert r.exit_code == 0, r.output + r.stderr
+    return d / "s.db"
+
+
+# A (point P1, π¹ = .5) issues K1, K2 to its 2 eligible contacts, both redeemed (ĥ = 1, ρ = 1);
+# B is found at point P2 (π¹ = .25) AND redeems K1; C redeems K2. All unregistered.
+# GWSM (docs/weights.md §1), w_k = (1/L_k) Σ_j l_jk/(π¹_j ρ_jk), L_k = 1 + d_k:
+#   w_A = (1/.5)/(1+2) = 2/3;  w_B = (1/.25 + 1/.5)/(1+3) = 6/4 = 1.5;  w_C = (1/.5)/(1+1) = 1.
+# Without B's point hit (the store's found_by alone says 'referral'), w_B would be 2/4 = 0.5.
+_HH = "hh_id,stage1_prob,registered,stratum,works\nA,0.5,0,S,1\nB,0.25,0,S,0\nC,,0,S,1\n"
+
+
+def test_compute_store_household_found_at_point_and_by_coupon(runner, tmp_path):
+    store = _store_from_log(runner, tmp_path, (
+        "respondent_id,redeemed_coupon,issued_coupons,point_id,network_size,network_size_eligible,interview_time\n"
+        "A,,K1;K2,P1,2,2,2024-05-01T10:00\nB,K1,,P2,3,1,2024-05-01T11:00\nC,K2,,,1,1,2024-05-01T12:00\n"))
+    (tmp_path / "hh.csv").write_text(_HH)
+    r = runner.invoke(main, ["weights", "compute", "--households", str(tmp_path / "hh.csv"), "--store", str(store),
+                             "-o", str(tmp_path / "w.csv")])
+    assert r.exit_code == 0, r.output + r.stderr
+    w = pd.read_csv(tmp_path / "w.csv", dtype={"hh_id": str}).set_index("hh_id")
+    assert list(w.index) == ["A", "B", "C"]  # B keeps one row
+    assert w.final_weight.to_dict() == pytest.approx({"A": 2 / 3, "B": 1.5, "C": 1.0}, rel=1e-12)
+    assert w.loc["B", "links"] == 4 and w.loc["B", "weight_share_referral"] == pytest.approx(2.0)
+    assert w.loc["B", "psu"] == "P2" and w.loc["B", "found_by"] == "point"
+    # the same events also given in a --selections file: merged, each counted once
+    pd.DataFrame({"hh_id": ["B", "B", "A"], "found_by": ["point", "referral", "point"],
+                  "point_id": ["P2", None, "P1"], "recruiter_id": [None, "A", None]}).to_csv(
+        tmp_path / "sel.csv", index=False)
+    r = runner.invoke(main, ["weights", "compute", "--households", str(tmp_path / "hh.csv"), "--store", str(store),
+                             "--selections", str(tmp_path / "sel.csv"), "-o", str(tmp_path / "w2.csv")])
+    assert r.exit_code == 0, r.output + r.stderr
+    w2 = pd.read_csv(tmp_path / "w2.csv", dtype={"hh_id": str}).set_index("hh_id")
+    assert np.allclose(w2.final_weight, w.final_weight, rtol=1e-12)
+
+
+def test_compute_store_second_interview_linked_by_phone_is_the_same_household(runner, tmp_path):
+    # B1 is interviewed at point P2, and again (as B2) when redeeming A's coupon K1; the store links
+    # the two through the hashed phone and the household file has one row (B1): same weights as above.
+    store = _store_from_log(runner, tmp_path, (
+        "respondent_id,redeemed_coupon,issued_coupons,point_id,network_size,network_size_eligible,interview_time,"
+        "phone\n"
+        "A,,K1;K2,P1,2,2,2024-05-01T10:00,0555000001\nB1,,,P2,3,1,2024-05-01T11:00,0555000002\n"
+        "B2,K1,,,3,1,2024-05-02T09:00,0555000002\nC,K2,,,1,1,2024-05-01T12:00,0555000003\n"))
+    (tmp_path / "hh.csv").write_text(_HH.replace("\nB,", "\nB1,"))
+    r = runner.invoke(main, ["weights", "compute", "--households", str(tmp_path / "hh.csv"), "--store", str(store),
+                             "-o", str(tmp_path / "w.csv")])
+    assert r.exit_code == 0, r.output + r.stderr
+    w = pd.read_csv(tmp_path / "w.csv", dtype={"hh_id": str}).set_index("hh_id")
+    assert w.final_weight.to_dict() == pytest.approx({"A": 2 / 3, "B1": 1.5, "C": 1.0}, rel=1e-12)
+    assert "0555" not in (tmp_path / "w.csv").read_text()
+
+
+def test_compute_store_unknown_recruiter_names_the_log_row(runner, tmp_path):
+    # C's recruiter A has no household record: the error points at the row of the daily export
+    store = _store_from_log(runner, tmp_path, (
+        "respondent_id,redeemed_coupon,issued_coupons,point_id,network_size,network_size_eligible,interview_time\n"
+        "A,,K1;K2,P1,2,2,2024-05-01T10:00\nB,,,P2,3,1,2024-05-01T11:00\nX,,K3,P3,2,1,2024-05-01T11:30\n"
+        "C,K3,,,1,1,2024-05-01T12:00\n"))
+    (tmp_path / "hh.csv").write_text(_HH)
+    r = runner.invoke(main, ["weights", "compute", "--households", str(tmp_path / "hh.csv"), "--store", str(store),
+                             "-o", str(tmp_path / "w.csv")])
+    assert r.exit_code == 1
+    warn, msg = r.stderr.strip().splitlines()  # X's missing household row is reported, then the error
+    assert "no row in the household file" in warn and "X" in warn
+    assert msg.startswith("Error:") and "log.csv, row 5, column 'recruiter_id', value 'X'" in msg, msg
+    assert not (tmp_path / "w.csv").exists()
