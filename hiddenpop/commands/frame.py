@@ -63,23 +63,26 @@ def frame() -> None:
 @click.option("--working-crs", default=None, help="Metric CRS for areas/distances (default: LAEA centred on the frame).")
 @json_option
 def check(frame_path, id_col, stratum_col, size_col, assign_crs, working_crs, as_json):
-    """Validate FRAME and print one line per stratum (units, area, size).
+    """Validate FRAME and print a summary table (units, area, size per stratum; working CRS).
 
-    Checks unique ids, valid non-empty polygons, a CRS and sizes >= 0; reports the working
-    CRS that areas and radii will use.
+    Checks unique ids, valid non-empty polygons, a CRS, sizes >= 0, no stratum with total
+    size 0, and no two units of a stratum overlapping; reports the working CRS that areas
+    and radii will use and its largest distance distortion over the frame.
     """
     import json
 
-    import numpy as np
     import shapely
 
     from hiddenpop.errors import FrameError
     from hiddenpop.io.spatial import read_frame
     from hiddenpop.spatial import choose_working_crs
+    from hiddenpop.spatial.frame import check_overlaps
 
     fr = read_frame(frame_path, id_col=id_col, stratum_col=stratum_col, size_col=size_col, crs=assign_crs)
     crs, info = choose_working_crs(fr, working_crs)
-    area = shapely.area(fr.to_crs(crs).to_numpy())
+    geoms = fr.to_crs(crs).to_numpy()
+    check_overlaps(fr, geoms)
+    area = shapely.area(geoms)
     labels = fr.stratum_labels.to_numpy()
     rows = []
     for s in fr.strata:
@@ -94,18 +97,45 @@ def check(frame_path, id_col, stratum_col, size_col, assign_crs, working_crs, as
             raise FrameError(f"stratum {zero[0]!r} has total size 0 (PPS cannot draw there)",
                              where=f"{frame_path}, column {size_col!r}",
                              fix="drop the stratum, give its units a size, or sample it with --method uniform")
+    crs_out = {k: info[k] for k in ("name", "choice", "max_scale_distortion")}
     if as_json:
-        click.echo(json.dumps({"strata": rows, "crs": {k: info[k] for k in ("name", "choice", "max_scale_distortion")}}))
+        click.echo(json.dumps({"units": len(fr), "strata": rows, "area_km2": round(float(area.sum()) / 1e6, 4),
+                               "crs": crs_out}))
         return
-    click.echo(f"{frame_path}: {len(fr)} units in {len(rows)} strata; working CRS: {info['choice']} "
-               f"(max distance distortion {info['max_scale_distortion']})")
-    for r in rows:
-        click.echo("  " + ", ".join(f"{k}={v}" for k, v in r.items()))
+    click.echo(_summary_table(frame_path, fr, rows, float(area.sum()), info))
+
+
+def _summary_table(frame_path, fr, rows: list[dict], total_area_m2: float, info: dict) -> str:
+    """The plain-text summary of 'frame check' (a table a survey designer can read at a glance)."""
+    has_size = fr.sizes is not None
+    head = ["stratum", "units", "area km²"] + ([f"size ({fr.size_col})", "size/km²"] if has_size else [])
+    body = []
+    for r in rows + [{"stratum": "TOTAL", "units": len(fr), "area_km2": total_area_m2 / 1e6,
+                      **({"size": float(fr.sizes.sum())} if has_size else {})}]:
+        line = [str(r["stratum"]), f"{r['units']:,}", f"{r['area_km2']:,.2f}"]
+        if has_size:
+            dens = r["size"] / r["area_km2"] if r["area_km2"] > 0 else float("nan")
+            line += [f"{r['size']:,.0f}", f"{dens:,.1f}"]
+        body.append(line)
+    width = [max(len(head[k]), *(len(b[k]) for b in body)) for k in range(len(head))]
+
+    def fmt(cells):
+        return "  ".join(c.ljust(w) if k == 0 else c.rjust(w) for k, (c, w) in enumerate(zip(cells, width)))
+
+    rule = "  ".join("-" * w for w in width)
+    dist = info["max_scale_distortion"]
+    lines = [f"{frame_path}: OK, {len(fr):,} units in {len(rows)} {'stratum' if len(rows) == 1 else 'strata'} (no overlaps, all geometries valid)",
+             "", fmt(head), rule, *[fmt(b) for b in body[:-1]], rule, fmt(body[-1]), "",
+             f"working CRS: {info['choice']}",
+             f"  largest distance distortion over the frame: {dist:.2g} "
+             f"({dist * 1000:.2g} m per km{'; fine' if dist < 1e-3 else '; consider --working-crs or splitting the frame'})"
+             if dist is not None else "  distortion: not available for this CRS"]
+    return "\n".join(lines)
 
 
 @frame.command("sample")
 @_with(_frame_args)
-@click.option("--n", "n", type=int, default=None, help="Total number of main points (split by --allocation).")
+@click.option("--n", "n", type=click.IntRange(min=1), default=None, help="Total number of main points (split by --allocation).")
 @click.option("--method", type=click.Choice(["uniform", "pps", "balanced"]), default="uniform", show_default=True,
               help="uniform/pps: independent points; balanced: spatially balanced (see --balance).")
 @click.option("--balance", type=click.Choice(["grts", "lpm"]), default="grts", show_default=True,
@@ -116,14 +146,15 @@ def check(frame_path, id_col, stratum_col, size_col, assign_crs, working_crs, as
 @click.option("--allocation", default="proportional", show_default=True,
               help="proportional | equal | neyman | min:K | a CSV file with columns stratum,n.")
 @click.option("--variability-col", default=None, help="Variability per unit, for --allocation neyman.")
-@click.option("--radius", "radius", type=float, default=None, help="RGCS circle radius in metres.")
-@click.option("--reserve", type=int, default=0, show_default=True,
+@click.option("--radius", "radius", type=click.FloatRange(min=0, min_open=True), default=None,
+              help="RGCS circle radius in metres.")
+@click.option("--reserve", type=click.IntRange(min=0), default=0, show_default=True,
               help="Ordered reserve points per stratum (only for unreachable points, never for empty ones).")
-@click.option("--min-distance", "min_distance", type=float, default=None, help="Minimum distance between points, metres.")
+@click.option("--min-distance", "min_distance", type=click.FloatRange(min=0), default=None, help="Minimum distance between points, metres.")
 @click.option("--exclude", "exclude", type=click.Path(dir_okay=False), default=None,
               help="Exclusion layer: polygons where no point may fall.")
 @click.option("--working-crs", default=None, help="Metric CRS for areas/distances (default: LAEA centred on the frame).")
-@click.option("--n-candidates", type=int, default=None, help="Candidates per stratum for balanced designs.")
+@click.option("--n-candidates", type=click.IntRange(min=1), default=None, help="Candidates per stratum for balanced designs.")
 @click.option("--format", "formats", multiple=True,
               type=click.Choice(["gpkg", "geojson", "csv", "gpx", "kml", "odk", "all"]),
               help="Extra formats written next to -o (repeat, or 'all').")
@@ -157,13 +188,7 @@ def sample(frame_path, id_col, stratum_col, size_col, assign_crs, n, method, bal
     fr = read_frame(frame_path, id_col=id_col, stratum_col=stratum_col, size_col=size_col, crs=assign_crs)
     excl = read_exclusion(exclude) if exclude else None
     rast = read_raster(raster) if raster else None
-    alloc = allocation
-    if allocation.lower().endswith(".csv"):
-        table = read_csv(allocation, dtype={"stratum": str})
-        from hiddenpop._checks import check_columns
-
-        check_columns(table, ["stratum", "n"], source=allocation)
-        alloc = dict(zip(table["stratum"], table["n"]))
+    alloc = _allocation_table(allocation, fr.strata) if allocation.lower().endswith(".csv") else allocation
     with progress(len(fr.strata), "strata") as advance:
         result = sample_points(fr, n=n, method=method, balance=balance, density=density, allocation=alloc,
                                radius_m=radius, reserve=reserve, min_distance_m=min_distance, exclusion=excl,
@@ -194,6 +219,45 @@ def sample(frame_path, id_col, stratum_col, size_col, assign_crs, n, method, bal
     echo_err(f"{len(main)} points + {len(result.points) - len(main)} reserves in {len(manifest['strata'])} strata "
              f"-> {', '.join(str(p) for p in paths.values())}, {manifest_path}")
     echo_err(_EMPTY_RULE)
+
+
+def _allocation_table(path: str, strata: list[str]) -> dict[str, int]:
+    """Read a fixed allocation table (columns stratum,n), naming the row of any problem."""
+    import pandas as pd
+
+    from hiddenpop._checks import check_columns
+    from hiddenpop.errors import DesignError, format_where
+    from hiddenpop.io import read_csv
+
+    table = read_csv(path, dtype={"stratum": str, "n": str})
+    check_columns(table, ["stratum", "n"], source=path)
+    n = pd.to_numeric(table["n"], errors="coerce")
+    for k, (s, v, raw) in enumerate(zip(table["stratum"], n, table["n"])):
+        where = format_where(path, row=k + 2, column="n", value=raw)
+        if pd.isna(s):
+            raise DesignError("missing stratum label", where=format_where(path, row=k + 2, column="stratum"),
+                              fix="give every row of the allocation table a stratum")
+        if not (pd.notna(v) and float(v) >= 0 and float(v) == int(v)):
+            raise DesignError("the number of points must be a whole number >= 0", where=where,
+                              fix="write a whole number of main points for this stratum")
+    for k, s in enumerate(table["stratum"]):
+        if s not in strata:
+            raise DesignError(f"stratum not in the frame (frame strata: {', '.join(strata)})",
+                              where=format_where(path, row=k + 2, column="stratum", value=s),
+                              fix="spell the stratum as in the frame's --stratum-col, or remove the row")
+    dup = table["stratum"].duplicated()
+    if dup.any():
+        k = int(dup.to_numpy().argmax())
+        raise DesignError("stratum listed twice", where=format_where(path, row=k + 2, column="stratum",
+                                                                      value=table["stratum"].iloc[k]),
+                          fix="list every stratum exactly once")
+    missing = [s for s in strata if s not in set(table["stratum"])]
+    if missing:
+        raise DesignError(f"the table gives no n for stratum {missing[0]!r}"
+                          + (f" (and {len(missing) - 1} more)" if len(missing) > 1 else ""),
+                          where=f"{path}, column 'stratum'",
+                          fix="add a row for every stratum of the frame (n may be 0)")
+    return {str(s): int(v) for s, v in zip(table["stratum"], n)}
 
 
 def _write_manifest_tmp(tmp: Path, manifest: dict) -> None:

@@ -41,7 +41,7 @@ from hiddenpop.errors import CRSMismatchWarning, DesignError, FrameError, trunca
 from hiddenpop.spatial.allocation import allocate, parse_allocation
 from hiddenpop.spatial.balanced import BALANCED_METHODS, reserve_order, spatial_balance
 from hiddenpop.spatial.density import PointDensity, RasterLayer
-from hiddenpop.spatial.frame import SamplingFrame, choose_working_crs
+from hiddenpop.spatial.frame import SamplingFrame, check_overlaps, choose_working_crs
 
 __all__ = [
     "PointSample",
@@ -444,6 +444,7 @@ def sample_points(
 
     working, crs_info = choose_working_crs(frame, crs)
     units_w = frame.to_crs(working).to_numpy()
+    check_overlaps(frame, units_w)
     excl = _exclusion_geometry(exclusion, working)
     labels = frame.stratum_labels.to_numpy()
     ids = frame.unit_ids.to_numpy()

@@ -33,7 +33,8 @@ from pyproj import CRS
 
 from hiddenpop.errors import FrameError, format_where, truncate_list
 
-__all__ = ["SamplingFrame", "choose_working_crs", "scale_distortion", "ALL_STRATUM"]
+__all__ = ["SamplingFrame", "choose_working_crs", "scale_distortion", "ALL_STRATUM", "find_overlaps",
+           "check_overlaps", "OVERLAP_TOLERANCE"]
 
 #: Stratum label used when the frame has no stratum column.
 ALL_STRATUM = "all"
@@ -257,3 +258,87 @@ def choose_working_crs(frame: SamplingFrame, crs: Any = None) -> tuple[CRS, dict
         "distances": "radius and minimum distance measured in this CRS",
     }
     return working, info
+
+
+#: Overlaps smaller than this fraction of the smaller unit's area are ignored (digitising slivers:
+#: they change a density by less than 0.01 %).
+OVERLAP_TOLERANCE = 1e-4
+
+
+def find_overlaps(geoms: Any, labels: Any, *, tolerance: float = OVERLAP_TOLERANCE) -> list[tuple[int, int, float]]:
+    """Pairs of units of the same stratum whose interiors overlap.
+
+    Parameters
+    ----------
+    geoms
+        Unit polygons in a metric (working) CRS.
+    labels
+        Stratum of every unit.
+    tolerance
+        Overlaps of at most ``tolerance`` × the smaller unit's area are not reported.
+
+    Returns
+    -------
+    list of (i, j, area)
+        Positions ``i < j`` and the overlap area (CRS units², m² in the working CRS), largest first.
+
+    Examples
+    --------
+    >>> from shapely.geometry import box
+    >>> find_overlaps([box(0, 0, 2, 2), box(2, 0, 4, 2), box(1, 1, 3, 3)], ["A", "A", "A"])
+    [(0, 2, 1.0), (1, 2, 1.0)]
+    >>> find_overlaps([box(0, 0, 2, 2), box(1, 1, 3, 3)], ["A", "B"])  # different strata
+    []
+    """
+    geoms = np.asarray(geoms, dtype=object)
+    labels = np.asarray(labels, dtype=object)
+    if len(geoms) < 2:
+        return []
+    tree = shapely.STRtree(geoms)
+    a, b = tree.query(geoms, predicate="intersects")
+    keep = (a < b) & (labels[a] == labels[b])
+    a, b = a[keep], b[keep]
+    if len(a) == 0:
+        return []
+    # neighbours that only share a border are the common case: rule them out with the cheap
+    # DE-9IM test (interiors intersect) before computing any intersection area
+    inner = shapely.relate_pattern(geoms[a], geoms[b], "T********")
+    a, b = a[inner], b[inner]
+    if len(a) == 0:
+        return []
+    area = shapely.area(shapely.intersection(geoms[a], geoms[b]))
+    smaller = np.minimum(shapely.area(geoms[a]), shapely.area(geoms[b]))
+    big = area > tolerance * smaller
+    out = sorted(zip(a[big].tolist(), b[big].tolist(), area[big].tolist()), key=lambda t: (-t[2], t[0], t[1]))
+    return [(int(i), int(j), float(v)) for i, j, v in out]
+
+
+def check_overlaps(frame: SamplingFrame, geoms: Any) -> None:
+    """Refuse units of one stratum that overlap (their density would be counted twice there).
+
+    Parameters
+    ----------
+    frame
+        The sampling frame (for ids, strata and the file name in the message).
+    geoms
+        The frame's unit polygons in the working CRS (metres).
+
+    Raises
+    ------
+    FrameError
+        Naming both unit ids, the features, the stratum and the overlap area.
+    """
+    found = find_overlaps(geoms, frame.stratum_labels.to_numpy())
+    if not found:
+        return
+    i, j, area = found[0]
+    ids = frame.unit_ids.to_numpy()
+    labels = frame.stratum_labels.to_numpy()
+    share = area / min(float(shapely.area(geoms[i])), float(shapely.area(geoms[j])))
+    more = f"; {len(found) - 1} more overlapping pairs" if len(found) > 1 else ""
+    raise FrameError(
+        f"units {ids[i]!r} and {ids[j]!r} (features {i + 1} and {j + 1}, stratum {labels[i]!r}) overlap by "
+        f"{area:,.0f} m² ({share:.1%} of the smaller one); points there would be counted twice{more}",
+        where=_feature_where(frame.source, j, frame.id_col, ids[j]),
+        fix="make the units a partition: cut the overlap from one of them (QGIS 'Difference', or the "
+            "Topology Checker rule 'must not overlap') and save the frame again")

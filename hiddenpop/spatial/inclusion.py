@@ -62,8 +62,8 @@ class FirstStageDesign:
         bad = np.flatnonzero(~(np.isfinite(lon) & np.isfinite(lat)) | (np.abs(lat) > 90) | (np.abs(lon) > 180))
         if len(bad):
             k = int(bad[0])
-            raise DesignError(f"missing or impossible household location ({len(bad)} rows: "
-                              f"{truncate_list(households.index[bad])})",
+            raise DesignError(f"missing or impossible household location ({len(bad)} rows; file rows "
+                              f"{truncate_list(bad + 2)})",
                               where=format_where(source, row=k + 2, column=lon_col,
                                                  value=f"{households[lon_col].iloc[k]}, {households[lat_col].iloc[k]}"),
                               fix="give every household its GPS location in decimal degrees (WGS84)")
@@ -93,8 +93,8 @@ class FirstStageDesign:
         missing = np.flatnonzero(pd.isna(strata))
         if len(missing):
             k = int(missing[0])
-            raise DesignError(f"household location outside the sampling frame ({len(missing)} rows: "
-                              f"{truncate_list(households.index[missing])})",
+            raise DesignError(f"household location outside the sampling frame ({len(missing)} rows; file rows "
+                              f"{truncate_list(missing + 2)})",
                               where=format_where(source, row=k + 2, column=f"{lon_col}/{lat_col}",
                                                  value=f"{lon[k]}, {lat[k]}"),
                               fix="check the GPS fix (lon/lat order, decimal degrees); households outside the frame "

@@ -89,8 +89,16 @@ def test_raster_crs_mismatch(runner, tmp_path):
 
 def test_check_size_and_replace(runner, tmp_path):
     f = write_frame(city_frame(), tmp_path / "city.gpkg")
-    res = runner.invoke(main, ["frame", "check", f, "--stratum-col", "region"])
-    assert res.exit_code == 0 and "stratum=B" in res.output and "equal-area" in res.output
+    res = runner.invoke(main, ["frame", "check", f, "--stratum-col", "region", "--size-col", "refugees"])
+    assert res.exit_code == 0 and "equal-area" in res.output
+    table = {w[0]: w[1:] for w in map(str.split, res.output.splitlines()) if w and w[0] in ("A", "B", "C", "TOTAL")}
+    # region A holds units U0-U2 with sizes 10, 30, 50 (helpers.city_frame: 10 + 20k): 90 in 3 units;
+    # all nine units: 10 + 30 + ... + 170 = 810
+    assert table["A"][:1] == ["3"] and table["A"][2] == "90" and table["TOTAL"][0] == "9" and table["TOTAL"][2] == "810"
+    # nine 0.02° blocks at 41°N: 9 × (0.02·111.3 km·cos 41.03°) × (0.02·111.0 km) minus the 0.01° park,
+    # ≈ 9 × 3.73 − 0.93 = 32.7 km²; the printed total must be the sum of the printed strata
+    total = float(table["TOTAL"][1])
+    assert abs(total - sum(float(table[s][1]) for s in "ABC")) < 0.02 and 32.0 < total < 33.5
     res = runner.invoke(main, ["frame", "size", "--margin", "0.05", "--households-per-point", "4", "--deff", "2",
                                "--response-rate", "0.8"])
     # 1.96^2 * 0.25 / 0.05^2 * 2 = 768.3 -> 769 households; 769 / (4 * 0.8) = 240.3 -> 241 points
@@ -103,3 +111,81 @@ def test_check_size_and_replace(runner, tmp_path):
     res = runner.invoke(main, ["frame", "replace", str(tmp_path / "pts.design.json"), "P-A-0001", "--points",
                                str(tmp_path / "pts.csv"), "--reason", "unsafe", "-o", str(tmp_path / "m.json")])
     assert res.exit_code == 0 and res.output.strip() == "P-A-0004"
+
+
+def _overlapping_frame():
+    g = city_frame()
+    # U1 (region A, 28.90-28.92 E, 41.02-41.04 N) grows 0.005° east into its neighbour U4 (region B)
+    # and 0.005° south into U0 (region A): only the second pair shares a stratum.
+    g.loc[1, "geometry"] = Polygon([(28.90, 41.015), (28.925, 41.015), (28.925, 41.04), (28.90, 41.04)])
+    return g
+
+
+def test_overlapping_units_within_a_stratum_are_refused(runner, tmp_path):
+    from pyproj import Geod
+
+    f = write_frame(_overlapping_frame(), tmp_path / "over.gpkg")
+    # expected overlap U0 ∩ U1 = the strip 28.90-28.92 E × 41.015-41.02 N, its geodesic area:
+    strip = Polygon([(28.90, 41.015), (28.92, 41.015), (28.92, 41.02), (28.90, 41.02)])
+    expected = abs(Geod(ellps="WGS84").geometry_area_perimeter(strip)[0])
+    for cmd in (["frame", "check", f, "--stratum-col", "region"],
+                ["frame", "sample", f, "--stratum-col", "region", "--n", "9", "--rng-seed", "1",
+                 "-o", str(tmp_path / "pts.gpkg")]):
+        res = runner.invoke(main, cmd)
+        assert res.exit_code == 1, res.output
+        msg = res.stderr
+        assert msg.count("\n") == 1 and "over.gpkg, feature 2, column 'unit_id', value 'U1'" in msg
+        assert "'U0' and 'U1'" in msg and "stratum 'A'" in msg and "counted twice" in msg
+        area = float(msg.split("overlap by ")[1].split(" m²")[0].replace(",", ""))
+        assert abs(area / expected - 1) < 1e-3  # LAEA is equal-area: exact up to the 1e-3 rounding of the text
+        assert _no_outputs(tmp_path)
+    # without strata every unit is in one stratum: U1 also overlaps U4 (east) and the corner of U3
+    res = runner.invoke(main, ["frame", "check", f])
+    assert res.exit_code == 1 and "2 more overlapping pairs" in res.stderr
+    # pairs in different strata (a unit split across strata) are not a double count within a stratum
+    g = _overlapping_frame()
+    g.loc[1, "geometry"] = Polygon([(28.90, 41.02), (28.925, 41.02), (28.925, 41.04), (28.90, 41.04)])
+    res = runner.invoke(main, ["frame", "check", write_frame(g, tmp_path / "across.gpkg"), "--stratum-col", "region"])
+    assert res.exit_code == 0, res.stderr
+
+
+def test_option_and_table_errors(runner, tmp_path):
+    f = write_frame(city_frame(), tmp_path / "city.gpkg")
+    for opt in (["--reserve", "-1"], ["--n", "0"], ["--radius", "0"], ["--min-distance", "-5"]):
+        res = runner.invoke(main, ["frame", "sample", f, "--stratum-col", "region", "--rng-seed", "1",
+                                   "-o", str(tmp_path / "pts.gpkg"), *(["--n", "9"] if opt[0] != "--n" else []), *opt])
+        assert res.exit_code == 2 and opt[0] in res.stderr, (opt, res.stderr)
+    cases = {"stratum,n\nA,3\nB,3\nD,3\n": "row 4, column 'stratum', value 'D': stratum not in the frame",
+             "stratum,n\nA,3\nB,x\nC,3\n": "row 3, column 'n', value 'x': the number of points must be a whole",
+             "stratum,n\nA,3\nB,2.5\nC,3\n": "row 3, column 'n', value '2.5'",
+             "stratum,n\nA,3\nB,3\n": "no n for stratum 'C'",
+             "stratum,n\nA,3\nB,3\nA,1\nC,1\n": "row 4, column 'stratum', value 'A': stratum listed twice"}
+    for k, (text, msg) in enumerate(cases.items()):
+        table = tmp_path / f"alloc{k}.csv"
+        table.write_text(text)
+        res = runner.invoke(main, ["frame", "sample", f, "--stratum-col", "region", "--rng-seed", "1",
+                                   "--allocation", str(table), "-o", str(tmp_path / "pts.gpkg")])
+        assert res.exit_code == 1 and msg in res.stderr and str(table) in res.stderr, res.stderr
+        assert res.stderr.count("\n") == 1 and _no_outputs(tmp_path)
+    table = tmp_path / "ok.csv"
+    table.write_text("stratum,n\nA,4\nB,0\nC,2\n")
+    res = runner.invoke(main, ["frame", "sample", f, "--stratum-col", "region", "--rng-seed", "1",
+                               "--allocation", str(table), "-o", str(tmp_path / "pts.csv")])
+    assert res.exit_code == 0, res.stderr
+    assert pd.read_csv(tmp_path / "pts.csv")["stratum"].value_counts().to_dict() == {"A": 4, "C": 2}
+
+
+def test_inclusion_refuses_households_outside_the_frame(runner, tmp_path):
+    f = write_frame(city_frame(), tmp_path / "city.gpkg")
+    assert _sample(runner, f, tmp_path / "d" / "pts.csv").exit_code == 0
+    hh = tmp_path / "hh.csv"
+    # the frame spans 28.90-28.96 E, 41.00-41.06 N; file rows 2 and 4 lie inside, row 3 east of it,
+    # row 5 has lon/lat swapped, row 6 is in the park (a hole of unit U4: not part of the frame)
+    hh.write_text("hh_id,lon,lat\nh1,28.91,41.01\nh2,29.50,41.01\nh3,28.905,41.045\nh4,41.01,28.91\n"
+                  "h5,28.93,41.03\n")
+    out = tmp_path / "p.csv"
+    res = runner.invoke(main, ["frame", "inclusion", str(tmp_path / "d" / "pts.design.json"), str(hh), "-o", str(out)])
+    assert res.exit_code == 1 and res.stderr.count("\n") == 1
+    assert f"{hh}, row 3, column 'lon/lat', value '29.5, 41.01'" in res.stderr
+    assert "outside the sampling frame (3 rows; file rows 3, 5, 6)" in res.stderr and "lon/lat order" in res.stderr
+    assert not out.exists()
