@@ -212,7 +212,7 @@ def sample(frame_path, id_col, stratum_col, size_col, assign_crs, n, method, bal
             outs.add(p, lambda tmp, f=f: POINT_FORMATS[f](result.points, tmp))
         outs.add(manifest_path, lambda tmp: _write_manifest_tmp(tmp, manifest))
         if not no_map:
-            fig = plot_points(fr, result.points)
+            fig = plot_points(fr, result.points, exclusion=excl, crs=working_crs)
             outs.add(Path(stem + ".png"), lambda tmp: fig.savefig(tmp, format="png", dpi=110,
                                                                   metadata={"Software": None}, bbox_inches="tight"))
     main = result.main
