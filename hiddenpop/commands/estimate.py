@@ -102,6 +102,9 @@ def _replicate_columns(data, spec: str | None, *, needed: bool) -> tuple[str, ..
                    "'rep_*' (default: the rep_1 ... rep_B columns that weights compute writes).")
 @click.option("--replicate-method", type=click.Choice(["bootstrap", "jk1", "other"]), default="bootstrap",
               show_default=True, help="How the --replicate-cols were made (sets the variance scale).")
+@click.option("--replicate-scale", type=click.FloatRange(0, min_open=True), default=None,
+              help="Variance scale of --replicate-method other: V = scale · Σ (θ_r − θ̄)², e.g. 1/(B−1) "
+                   "(R svrepdesign scale).")
 @click.option("--replicate-weights-out", type=click.Path(dir_okay=False), default=None,
               help="Also write the replicate analysis weights (jk1/jkn/bootstrap) for R or Stata.")
 @click.option("--id-col", default=None, help="Id column copied into --replicate-weights-out (default hh_id/child_id).")
@@ -110,7 +113,7 @@ def _replicate_columns(data, spec: str | None, *, needed: bool) -> tuple[str, ..
 @overwrite_option
 def estimate(survey_file, variables, statistic, by, denominator, quantiles, variance, reps, rng_seed, min_cell,
              level, proportion_ci, weight_col, stratum_col, psu_col, fpc_col, lonely_psu, zero_weights, replicate_cols,
-             replicate_method, replicate_weights_out, id_col, output, as_json, overwrite) -> None:
+             replicate_method, replicate_scale, replicate_weights_out, id_col, output, as_json, overwrite) -> None:
     """Design-based estimates with standard errors, by domain.
 
     \b
@@ -126,6 +129,9 @@ def estimate(survey_file, variables, statistic, by, denominator, quantiles, vari
 
     if variance == "bootstrap" and rng_seed is None:
         raise click.UsageError("--variance bootstrap needs --rng-seed N (same seed, same replicates)")
+    if replicate_method == "other" and variance == "replicate" and replicate_scale is None:
+        raise click.UsageError("--replicate-method other needs --replicate-scale (the variance scale used when "
+                               "the replicates were made, e.g. 1/(B-1) for a bootstrap)")
     if statistic == "ratio" and not denominator:
         raise click.UsageError("--stat ratio needs --denominator COLUMN")
     if replicate_weights_out and variance not in ("jk1", "jkn", "bootstrap"):
@@ -140,9 +146,20 @@ def estimate(survey_file, variables, statistic, by, denominator, quantiles, vari
     if variance == "replicate" and not rep_cols:
         raise click.UsageError(f"--variance replicate: {survey_file} has no rep_1 ... rep_B columns; "
                                "name the replicate weight columns with --replicate-cols")
+    if variance == "replicate":
+        # replicate weights carry the design: the default stratum/psu columns are optional then
+        ctx = click.get_current_context()
+        for name in ("stratum_col", "psu_col"):
+            default = ctx.get_parameter_source(name) == click.core.ParameterSource.DEFAULT
+            if default and locals()[name] not in data.columns:
+                if name == "stratum_col":
+                    stratum_col = None
+                else:
+                    psu_col = None
     design = Design(weight_col=weight_col, stratum_col=_none(stratum_col), psu_col=_none(psu_col),
                     fpc_col=_none(fpc_col), lonely_psu=lonely_psu, replicate_cols=rep_cols,
                     replicate_method=replicate_method if rep_cols else None,
+                    replicate_scale=replicate_scale if rep_cols else None,
                     allow_zero_weights=_allow_zero_weights(data, weight_col, zero_weights))
     prepared = design.prepare(data, source=str(survey_file))
     variables_l = _split(variables)
@@ -203,5 +220,5 @@ def _allow_zero_weights(data, weight_col: str, policy: str) -> bool:
     import pandas as pd
 
     w = pd.to_numeric(data[weight_col], errors="coerce")
-    flag = data["weight_flag"].fillna("").astype(str).str.strip()
+    flag = data["weight_flag"].astype(object).fillna("").astype(str).str.strip()
     return bool(((w != 0) | (flag != "")).all())

@@ -305,7 +305,7 @@ def calibrate(weights_path, margins_path, method, bounds, weight_col, empty_leve
     check_columns(table, [weight_col], source=str(weights_path))
     # rows that 'weights compute' kept with weight 0 and a flag (e.g. referred but not
     # eligible) stay at 0; every other row needs a weight > 0
-    flagged = (table["weight_flag"].fillna("").astype(str).str.len() > 0).to_numpy() if "weight_flag" in table \
+    flagged = (table["weight_flag"].astype(object).fillna("").astype(str).str.len() > 0).to_numpy() if "weight_flag" in table \
         else np.zeros(len(table), bool)
     zero = flagged & (pd.to_numeric(table[weight_col], errors="coerce").to_numpy(float) == 0)
     w = np.zeros(len(table))

@@ -96,8 +96,10 @@ def child_weights(children: pd.DataFrame, household_weights: pd.DataFrame, *, hh
         raise DesignError("within-household selection probability outside (0, 1]",
                           where=format_where(source, row=i + 2, column=col, value=float(prob[i])),
                           fix="check the numbers of eligible and selected children")
-    design_cols = [c for c in ("stratum", "psu", "found_by", "weight_method", "model_based", "share_from_referral")
-                   if c in hw and c not in out]
+    # weight_flag goes with the weights: children of a household kept with weight 0 (e.g. referred
+    # but not eligible) keep the reason, so 'hiddenpop estimate' accepts their zero weight
+    design_cols = [c for c in ("stratum", "psu", "found_by", "weight_method", "weight_flag", "model_based",
+                               "share_from_referral") if c in hw and c not in out]
     for c in design_cols:
         out[c] = hw[c].to_numpy()
     out["child_selection_prob"] = prob

@@ -28,6 +28,7 @@ Kish, L. (1965). *Survey Sampling*, §8.2 (design effect).
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
@@ -37,11 +38,12 @@ import pandas as pd
 from scipy import stats
 
 from hiddenpop._checks import check_columns
-from hiddenpop.errors import DesignError, EstimationError
+from hiddenpop.errors import DesignError, EstimationError, HiddenPopWarning
 from hiddenpop.weights.design import Design, PreparedDesign, as_prepared
 from hiddenpop.weights.variance import adjust_influence, linearization_variance, replicate_variance
 
 __all__ = [
+    "EmptyReplicateDomainWarning",
     "Estimate",
     "STATISTICS",
     "VARIANCE_METHODS",
@@ -110,6 +112,23 @@ class Estimate:
                 f"deff {self.deff:.3g}, n {self.n}, {self.method})")
 
 
+class EmptyReplicateDomainWarning(HiddenPopWarning):
+    """Some replicates have no weight in a domain, so its replicate SE is not defined (NaN)."""
+
+
+def _warn_empty_replicate_domains(empty: dict[str, tuple[int, int]]) -> None:
+    """One line for all domains whose replicate SE is NaN because replicates left them empty."""
+    if not empty:
+        return
+    items = list(empty.items())
+    shown = "; ".join(f"{label} ({k} of {b} replicates)" for label, (k, b) in items[:4])
+    more = f"; and {len(items) - 4} more domain(s)" if len(items) > 4 else ""
+    warnings.warn(EmptyReplicateDomainWarning(
+        f"standard error not available (NaN) in {len(items)} domain(s) because some replicates have no weight "
+        f"in them: {shown}{more}. Fix: estimate fewer domains (fewer --by variables), survey more first-stage "
+        f"points, or collapse small levels into a neighbouring one"), stacklevel=3)
+
+
 # ---------------------------------------------------------------------------------------
 # variance context: linearisation or replicates, built once per table
 class _Context:
@@ -128,6 +147,9 @@ class _Context:
                                   fix=f"use one of {', '.join(VARIANCE_METHODS)}")
         self.method = variance
         self.replicates = None
+        self.empty_domains: dict[str, tuple[int, int]] = {}  # domain → (replicates with no weight, B)
+        # respondents = rows with a weight > 0 (rows kept with weight 0 and a weight_flag are not counted)
+        self.n_pos = int(np.count_nonzero(self.design.weights))
         if variance != "linearization":
             from hiddenpop.weights import replicates as _rep
 
@@ -149,6 +171,16 @@ class _Context:
         if getattr(r, "psu_codes", None) is self.design.psu_codes:
             return r.apply_psu_totals(self.design.psu_totals(self.design.weights * values))
         return r.replicate_totals(values, self.design.weights)
+
+    def rep_ratio_var(self, num: np.ndarray, den: np.ndarray, theta: float, label: str) -> float:
+        """Replicate variance of num/den; replicates with den = 0 (no weight in the domain) are
+        recorded in ``empty_domains`` and make the variance NaN, as in R ``survey``."""
+        empty = ~(np.abs(den) > 0)
+        if empty.any():
+            self.empty_domains[label] = (int(empty.sum()), int(len(den)))
+        with np.errstate(divide="ignore", invalid="ignore"):
+            ratio = np.where(empty, np.nan, num / np.where(empty, 1.0, den))
+        return self.rep_var(ratio, theta)
 
     def rep_var(self, thetas: np.ndarray, theta: float) -> float:
         r = self.replicates
@@ -219,7 +251,7 @@ def _prep_y(ctx: _Context, variable: str, mask: np.ndarray | None, extra: np.nda
     y = _column(ctx.data, variable)
     w = ctx.design.weights
     if mask is None and extra is None and not np.isnan(y).any():
-        return y, w, None, ctx.design.n  # everyone: weights are all > 0 (checked by prepare)
+        return y, w, None, ctx.n_pos  # everyone (zero weights only on flagged rows, checked by prepare)
     keep = ~np.isnan(y)
     if extra is not None:
         keep &= ~np.isnan(extra)
@@ -258,7 +290,7 @@ def _mean(ctx: _Context, variable: str, mask: np.ndarray | None, label: str, sta
         if np.isfinite(swy):
             from hiddenpop.weights.variance import variance_from_psu_totals
 
-            n = design.n
+            n = ctx.n_pos
             t_w = design.psu_weight_totals
             wsum = t_w.sum()
             est = swy / wsum
@@ -294,7 +326,7 @@ def _mean(ctx: _Context, variable: str, mask: np.ndarray | None, label: str, sta
     else:
         num = ctx.rep_totals(y)
         den = ctx.rep_totals(np.ones_like(y) if keep is None else keep.astype(float))
-        var = ctx.rep_var(num / den, est)
+        var = ctx.rep_ratio_var(num, den, est, label)
     if want_deff and n > 1:
         swyy = (wy * y).sum()
         ss = swyy - est * swy                    # Σ w (y - ȳ)², one pass
@@ -326,7 +358,7 @@ def _ratio(ctx: _Context, numerator: str, denominator: str, mask: np.ndarray | N
     else:
         num = ctx.rep_totals(y)
         den = ctx.rep_totals(x)
-        var = ctx.rep_var(num / den, est)
+        var = ctx.rep_ratio_var(num, den, est, label)
     s2, wsum = _svyvar(wd, resid, n)
     vsrs = s2 * wsum * (wsum - n) / n
     return _finish(ctx, variable=name, statistic="ratio", label=label, est=est, var=var, vsrs=vsrs, n=n)
@@ -470,7 +502,9 @@ def mean(data: pd.DataFrame, variable: str, design: Design | PreparedDesign, *, 
     0.8333
     """
     ctx = _ctx(data, design, variance, replicates, reps, rng, level)
-    return _mean(ctx, variable, domain_mask(data, domain), _domain_label(domain))
+    out = _mean(ctx, variable, domain_mask(data, domain), _domain_label(domain))
+    _warn_empty_replicate_domains(ctx.empty_domains)
+    return out
 
 
 def proportion(data: pd.DataFrame, variable: str, design: Design | PreparedDesign, *, domain: Any = None,
@@ -488,7 +522,9 @@ def proportion(data: pd.DataFrame, variable: str, design: Design | PreparedDesig
     [('sex=F', 0.75), ('sex=M', 0.25)]
     """
     ctx = _ctx(data, design, variance, replicates, reps, rng, level)
-    return _proportions(ctx, variable, domain_mask(data, domain), _domain_label(domain), ci)
+    out = _proportions(ctx, variable, domain_mask(data, domain), _domain_label(domain), ci)
+    _warn_empty_replicate_domains(ctx.empty_domains)
+    return out
 
 
 def ratio(data: pd.DataFrame, numerator: str, denominator: str, design: Design | PreparedDesign, *,
@@ -503,7 +539,9 @@ def ratio(data: pd.DataFrame, numerator: str, denominator: str, design: Design |
     0.5
     """
     ctx = _ctx(data, design, variance, replicates, reps, rng, level)
-    return _ratio(ctx, numerator, denominator, domain_mask(data, domain), _domain_label(domain))
+    out = _ratio(ctx, numerator, denominator, domain_mask(data, domain), _domain_label(domain))
+    _warn_empty_replicate_domains(ctx.empty_domains)
+    return out
 
 
 def quantile(data: pd.DataFrame, variable: str, design: Design | PreparedDesign, *, p: float = 0.5,
@@ -522,7 +560,9 @@ def quantile(data: pd.DataFrame, variable: str, design: Design | PreparedDesign,
     2.0
     """
     ctx = _ctx(data, design, variance, replicates, reps, rng, level)
-    return _quantile(ctx, variable, p, domain_mask(data, domain), _domain_label(domain))
+    out = _quantile(ctx, variable, p, domain_mask(data, domain), _domain_label(domain))
+    _warn_empty_replicate_domains(ctx.empty_domains)
+    return out
 
 
 STATISTICS = ("mean", "total", "proportion", "ratio", "quantile")
@@ -655,4 +695,5 @@ def estimate_table(data: pd.DataFrame, design: Design | PreparedDesign, *, varia
                     rows.append(e)
                 if progress is not None:
                     progress(1)
+    _warn_empty_replicate_domains(ctx.empty_domains)
     return pd.DataFrame([e.to_dict() for e in rows], columns=ESTIMATE_COLUMNS)

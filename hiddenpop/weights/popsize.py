@@ -97,7 +97,7 @@ def population_size(table: pd.DataFrame, *, registry_total: float | None = None,
     w = pd.to_numeric(table[weight_col], errors="coerce").to_numpy(float)
     # rows kept by 'weights compute' with weight 0 and a weight_flag (e.g. referred but not
     # eligible) count for nothing; any other weight must be > 0
-    flagged = (table["weight_flag"].fillna("").astype(str).str.len() > 0).to_numpy() if "weight_flag" in table \
+    flagged = (table["weight_flag"].astype(object).fillna("").astype(str).str.len() > 0).to_numpy() if "weight_flag" in table \
         else np.zeros(len(w), bool)
     bad = ~np.isfinite(w) | (w < 0) | ((w == 0) & ~flagged)
     if bad.any():

@@ -147,3 +147,26 @@ def test_replicate_columns_by_pattern_match_r_jk1(runner, tmp_path):
     res = runner.invoke(main, ["estimate", str(path), "--var", "children_working", "--weight-col", "weight",
                                "--variance", "replicate", "--replicate-cols", "zz*"])
     assert res.exit_code == 2 and "no column matches" in res.stderr
+
+
+def test_replicate_domain_with_no_weight_in_a_replicate_warns(runner, tmp_path):
+    # rep_2 gives the two registered=1 rows weight 0: the replicate mean of that domain is 0/0, so
+    # its SE is NaN (as in R survey) — with one warning line naming the domain and "1 of 3".
+    pd.DataFrame({"final_weight": [1.0, 1.0, 2.0, 2.0], "registered": [0, 0, 1, 1], "works": [0, 1, 1, 0],
+                  "rep_1": [1.0, 1.0, 2.0, 2.0], "rep_2": [2.0, 2.0, 0.0, 0.0], "rep_3": [0.5, 1.5, 3.0, 1.0]}
+                 ).to_csv(tmp_path / "w.csv", index=False)
+    r = runner.invoke(main, ["estimate", str(tmp_path / "w.csv"), "--var", "works", "--by", "registered",
+                             "--variance", "replicate", "--json"])
+    assert r.exit_code == 0, r.output + r.stderr
+    rows = {x["domain"]: x for x in json.loads(r.stdout)}
+    assert rows["registered=1"]["se"] is None and rows["registered=0"]["se"] is not None
+    warn = [line for line in r.stderr.splitlines() if line.strip()]
+    assert len(warn) == 1, r.stderr
+    assert "registered=1 (1 of 3 replicates)" in warn[0] and "collapse" in warn[0] and "fewer" in warn[0]
+    from hiddenpop.weights.design import Design
+    from hiddenpop.weights.estimate import EmptyReplicateDomainWarning, mean
+
+    d = pd.read_csv(tmp_path / "w.csv")
+    with pytest.warns(EmptyReplicateDomainWarning, match="1 of 3"):
+        mean(d, "works", Design(weight_col="final_weight", replicate_cols=("rep_1", "rep_2", "rep_3"),
+                                replicate_method="bootstrap"), domain={"registered": 1}, variance="replicate")

@@ -212,3 +212,55 @@ def test_compute_store_unknown_recruiter_names_the_log_row(runner, tmp_path):
     assert "no row in the household file" in warn and "X" in warn
     assert msg.startswith("Error:") and "log.csv, row 5, column 'recruiter_id', value 'X'" in msg, msg
     assert not (tmp_path / "w.csv").exists()
+
+
+def test_flagged_household_children_and_replicate_estimates(runner, files):
+    # Children of a household kept with weight 0 and a flag carry the flag, so 'estimate' accepts
+    # them, with replicate variance too. Two routes must agree: the estimate on the full child file
+    # equals the estimate on the file without those children (zero weight in every replicate).
+    hh = pd.read_csv(files / "hh.csv")
+    i = int(np.flatnonzero(hh.found_by == "referral")[0])
+    hh.loc[i, "registered"] = 1
+    hh.to_csv(files / "hh2.csv", index=False)
+    r = runner.invoke(main, ["weights", "compute", "--households", str(files / "hh2.csv"), "--points",
+                             str(files / "points.csv"), "--children", str(files / "children.csv"), "--children-out",
+                             str(files / "cw.csv"), "--replicates", "jk1", "-o", str(files / "w.csv")])
+    assert r.exit_code == 0, r.output + r.stderr
+    cw = pd.read_csv(files / "cw.csv", dtype={"hh_id": str}, keep_default_na=False)
+    flagged = cw.hh_id == str(hh.hh_id[i])
+    assert flagged.sum() == 2 and (cw.loc[flagged, "weight_flag"] == "referred-not-eligible").all()
+    assert (cw.loc[flagged].filter(regex=r"^(final_weight|rep_\d+)$").to_numpy() == 0).all()
+    cw.loc[~flagged].to_csv(files / "cw_pos.csv", index=False)
+    args = ["--var", "works", "--stat", "mean", "--variance", "replicate", "--replicate-method", "jk1", "--json"]
+    a = runner.invoke(main, ["estimate", str(files / "cw.csv"), *args])
+    b = runner.invoke(main, ["estimate", str(files / "cw_pos.csv"), *args])
+    assert a.exit_code == 0 and b.exit_code == 0, a.output + a.stderr + b.stderr
+    ra, rb = json.loads(a.stdout)[0], json.loads(b.stdout)[0]
+    assert ra["estimate"] == pytest.approx(rb["estimate"], rel=1e-12) and ra["se"] == pytest.approx(rb["se"], rel=1e-12)
+    assert ra["n"] == rb["n"] == len(cw) - 2
+
+
+def test_calibrate_keeps_flagged_rows_at_zero_in_every_replicate(runner, files):
+    # calibrate path with replicates: the flagged row stays 0 in final_weight and every rep_*, and every
+    # replicate still hits the margins (700 + 1600 = 2300, margins.csv).
+    hh = pd.read_csv(files / "hh.csv")
+    i = int(np.flatnonzero(hh.found_by == "referral")[0])
+    hh.loc[i, "registered"] = 1
+    hh.to_csv(files / "hh2.csv", index=False)
+    r = runner.invoke(main, ["weights", "compute", "--households", str(files / "hh2.csv"), "--points",
+                             str(files / "points.csv"), "--replicates", "bootstrap", "--reps", "20", "--rng-seed", "3",
+                             "-o", str(files / "w.csv")])
+    assert r.exit_code == 0, r.output + r.stderr
+    r = runner.invoke(main, ["weights", "calibrate", str(files / "w.csv"), "--margins", str(files / "margins.csv"),
+                             "-o", str(files / "c.csv")])
+    assert r.exit_code == 0, r.output + r.stderr
+    c = pd.read_csv(files / "c.csv", dtype={"hh_id": str}).set_index("hh_id")
+    reps = c.filter(regex=r"^rep_\d+$")
+    assert (reps.loc[str(hh.hh_id[i])] == 0).all() and c.loc[str(hh.hh_id[i]), "final_weight"] == 0
+    assert np.allclose(reps.sum(), 2300.0)
+    r = runner.invoke(main, ["weights", "popsize", str(files / "c.csv"), "--registry-total", "1600", "--json"])
+    assert r.exit_code == 0, r.output + r.stderr
+    rows = json.loads(r.stdout)
+    # direct = Σ w over unregistered = 700 (calibrated); its replicate SE is 0 since every replicate is
+    # calibrated to the same 700; the flagged (registered) row adds nothing
+    assert rows[0]["estimate"] == pytest.approx(700.0) and rows[0]["se"] == pytest.approx(0.0, abs=1e-6)
