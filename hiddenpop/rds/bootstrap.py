@@ -90,7 +90,7 @@ CI_TYPES: dict[str, str] = {
 }
 
 #: Largest number of respondent positions held in memory per batch of replicates.
-BATCH_POSITIONS = 4_000_000
+BATCH_POSITIONS = 1_000_000
 
 _VECTORISED = ("rds-ii", "ss", "mean", "rds-i", "rds-i-ds")
 _ESTIMATOR_ALIASES = {"vh": "rds-ii", "rdsii": "rds-ii", "rds-ii": "rds-ii", "ss": "ss", "gile": "ss",
@@ -306,18 +306,40 @@ def _fixed(idx2d: np.ndarray, parent2d: np.ndarray | None) -> _Batch:
     return _Batch(idx=idx2d.ravel(), rep=rep, reps=reps, parent=parent)
 
 
-def _grow(prep: _Prepared, roots: np.ndarray, rng: np.random.Generator
-          ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+def _grow(prep: _Prepared, roots: np.ndarray, rng: np.random.Generator, *,
+          rep_of_root: np.ndarray | None = None, filled: np.ndarray | None = None,
+          target: int | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Regrow a tree under each root by resampling recruits with replacement, level by level.
 
     Returns flat arrays (node position, root number, wave, flat parent) in breadth-first order.
+
+    With ``rep_of_root`` (replicate of each root; a replicate's roots contiguous, in drawing order),
+    ``filled`` (respondents per replicate before these roots) and ``target`` (the fixed size n), growth
+    of a tree stops after the first complete wave at which the replicate is known to reach n with it:
+    ``filled + (sizes so far of its earlier trees) + (its own size so far) >= n``. Sizes only grow, so
+    such a tree is the replicate's last (trimmed from its deepest wave, which is complete) or is
+    dropped; the kept respondents have the distribution of full growth followed by trimming, while the
+    work per replicate stays near n however heavy-tailed the resampled tree sizes are.
     """
     offsets, children, nrec = prep.offsets, prep.children, prep.n_recruits
-    nodes, owner, waves, parents = [roots], [np.arange(len(roots))], [np.zeros(len(roots), np.int64)], \
-        [np.full(len(roots), -1, np.int64)]
-    frontier, f_owner, f_flat = roots, np.arange(len(roots)), np.arange(len(roots))
-    total, wave = len(roots), 0
+    n_roots = len(roots)
+    nodes, owner, waves, parents = [roots], [np.arange(n_roots)], [np.zeros(n_roots, np.int64)], \
+        [np.full(n_roots, -1, np.int64)]
+    frontier, f_owner, f_flat = roots, np.arange(n_roots), np.arange(n_roots)
+    capped = rep_of_root is not None and target is not None
+    if capped:
+        size = np.ones(n_roots, np.int64)
+        first = np.searchsorted(rep_of_root, rep_of_root, side="left")   # first root of the replicate
+        base = np.asarray(filled)[rep_of_root]
+    total, wave = n_roots, 0
     while len(frontier):
+        if capped:
+            cum = np.cumsum(size)
+            before = cum - size - (cum[first] - size[first])                # earlier trees, same replicate
+            open_tree = base + before + size < target
+            live = open_tree[f_owner]
+            if not live.all():
+                frontier, f_owner, f_flat = frontier[live], f_owner[live], f_flat[live]
         k = nrec[frontier]
         m = int(k.sum())
         if m == 0:
@@ -331,11 +353,14 @@ def _grow(prep: _Prepared, roots: np.ndarray, rng: np.random.Generator
         waves.append(np.full(m, wave, np.int64))
         parents.append(f_flat[r])
         frontier, f_owner, f_flat = child, f_owner[r], total + np.arange(m)
+        if capped:
+            size += np.bincount(f_owner, minlength=n_roots)
         total += m
     return (np.concatenate(nodes), np.concatenate(owner), np.concatenate(waves), np.concatenate(parents))
 
 
-def _tree_batch(prep: _Prepared, reps: int, rng: np.random.Generator, contiguous: bool = True) -> _Batch:
+def _tree_batch(prep: _Prepared, reps: int, rng: np.random.Generator, contiguous: bool = True,
+                cap: bool = True) -> _Batch:
     """Fixed-size tree bootstrap (R ``RDS::treeboot`` with ``fixed.size = TRUE``) for ``reps`` replicates."""
     n, seeds = prep.n, prep.seeds
     node_parts, tree_parts, wave_parts, parent_parts = [], [], [], []
@@ -349,7 +374,8 @@ def _tree_batch(prep: _Prepared, reps: int, rng: np.random.Generator, contiguous
     while len(open_reps):
         rep_of_tree = np.repeat(open_reps, chunk)
         roots = seeds[rng.integers(0, len(seeds), size=len(rep_of_tree))]
-        node, owner, wave, parent = _grow(prep, roots, rng)
+        node, owner, wave, parent = _grow(prep, roots, rng, rep_of_root=rep_of_tree if cap else None, filled=total,
+                                          target=n)
         node_parts.append(node)
         tree_parts.append(owner + n_trees)
         wave_parts.append(wave)
@@ -628,9 +654,12 @@ def _hajek(prep: _Prepared, batch: _Batch, w: np.ndarray) -> np.ndarray:
     reps, L = batch.reps, prep.n_levels
     if prep.codes is not None:
         c = prep.codes[batch.idx]
-        ok = c >= 0
-        num = np.bincount(batch.rep[ok] * L + c[ok], weights=w[ok], minlength=reps * L).reshape(reps, L)
-        den = np.bincount(batch.rep[ok], weights=w[ok], minlength=reps)
+        rep = batch.rep
+        if prep.codes.min(initial=0) < 0:        # drop unknown outcomes (copies only when there are any)
+            ok = c >= 0
+            c, rep, w = c[ok], rep[ok], w[ok]
+        num = np.bincount(rep * L + c, weights=w, minlength=reps * L).reshape(reps, L)
+        den = num.sum(axis=1)
     else:
         y = prep.values[batch.idx]
         ok = ~np.isnan(y)
