@@ -161,25 +161,33 @@ def _plot_levels(data: pd.DataFrame, *, by_seed: bool, outcome: str, estimator: 
     levs = list(levels) if levels is not None else [lv for lv in pd.unique(data["level"])]
     if len(levs) == 2:  # a binary outcome: one panel (the second level) says everything
         levs = levs[1:]
-    fig = Figure(figsize=(6.5, 2.6 * len(levs) + 0.6), layout="constrained")
+    label = ESTIMATOR_LABELS.get(estimator, estimator)
+    fig = Figure(figsize=(7.5 if by_seed else 6.5, 2.6 * len(levs) + 0.7), layout="constrained")
     axes = fig.subplots(len(levs), 1, squeeze=False)[:, 0]
     for ax, lev in zip(axes, levs):
         sub = data[data["level"].isna()] if lev is None else data[data["level"] == lev]
         if by_seed:
             for seed_id, g in sub.groupby("seed_id", sort=False):
-                ax.plot(g["n_respondents"], g["estimate"], lw=1, label=str(seed_id))
-            if sub["seed_id"].nunique() <= 12:
-                ax.legend(title="seed", fontsize=7, ncols=2)
+                ax.plot(g["n_respondents"], g["estimate"], lw=1,
+                        label=f"seed {seed_id} ({int(g['n_respondents'].max())} respondents)")
         else:
-            ax.plot(sub["n_respondents"], sub["estimate"], color="C0", lw=1.5)
+            ax.plot(sub["n_respondents"], sub["estimate"], color="C0", lw=1.5,
+                    label="estimate from the first k respondents")
         if final is not None and (lev in final.index):
-            ax.axhline(final[lev], color="0.4", ls="--", lw=1, label="full-sample estimate")
-        title = outcome if lev is None else f"{outcome} = {lev}"
-        ax.set_title(title, fontsize=10)
-        ax.set_ylabel(f"{ESTIMATOR_LABELS.get(estimator, estimator)} estimate")
+            ax.axhline(final[lev], color="0.25", ls="--", lw=1.2,
+                       label=f"estimate from the whole sample ({final[lev]:.3f})")
+        ax.set_ylabel(f"estimated mean of {outcome}" if lev is None else f"estimated share with\n{outcome} = {lev}")
         ax.grid(alpha=0.3)
-    axes[-1].set_xlabel("respondents in recruitment order" + (" within the seed's chain" if by_seed else ""))
-    fig.suptitle(("Bottleneck plot" if by_seed else "Convergence plot") + f": {outcome}", fontsize=11)
+        handles, _ = ax.get_legend_handles_labels()
+        if not by_seed:
+            ax.legend(fontsize=8, loc="best")
+        elif len(handles) <= 13:                   # seeds + the reference line; beyond that a key is unreadable
+            ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
+    axes[-1].set_xlabel("number of respondents so far, in recruitment order"
+                        + (" within each seed's chain" if by_seed else ""))
+    what = ("Bottleneck plot: does every seed's chain settle at the same value?" if by_seed
+            else "Convergence plot: does the estimate settle as respondents are added?")
+    fig.suptitle(f"{what}\n{outcome}, {label} estimator", fontsize=10)
     return fig
 
 
