@@ -10,6 +10,7 @@
 from __future__ import annotations
 
 import json
+import os
 
 import click
 
@@ -87,37 +88,57 @@ def import_cmd(store, file, mapping, fmt, strict, accept_changes, as_json) -> No
 
 @referrals.command("validate")
 @click.argument("file", type=click.Path(dir_okay=False))
+@click.option("--store", "store", type=click.Path(dir_okay=False), default=None,
+              help="Check FILE together with this store (coupons of earlier days are known; nothing is written).")
 @click.option("--mapping", type=click.Path(dir_okay=False), default=None, help="TOML/YAML mapping file.")
 @click.option("--format", "fmt", type=click.Choice(["auto", "log", "rds-csv", "rdsat"]), default="auto",
               show_default=True)
-@click.option("--requires-point", is_flag=True, help="Seeds must have a point_id.")
-@click.option("--max-coupons", type=click.IntRange(min=1), default=None)
-@click.option("--max-network-size", type=click.FloatRange(min=1), default=None)
+@click.option("--requires-point", is_flag=True, help="Seeds must have a point_id (without --store).")
+@click.option("--max-coupons", type=click.IntRange(min=1), default=None, help="Without --store.")
+@click.option("--max-network-size", type=click.FloatRange(min=1), default=None, help="Without --store.")
+@click.option("--all", "show_all", is_flag=True, help=f"List every problem (default: {_SHOW} per rule).")
 @json_option
-def validate_cmd(file, mapping, fmt, requires_point, max_coupons, max_network_size, as_json) -> None:
-    """Check FILE without a store: one line per problem (exit 1 if there are errors)."""
+def validate_cmd(file, store, mapping, fmt, requires_point, max_coupons, max_network_size, show_all,
+                 as_json) -> None:
+    """Check FILE: one line per problem (exit 1 if there are errors). Nothing is written."""
     from pathlib import Path
 
     from hiddenpop.errors import RecruitmentError
     from hiddenpop.io.referrals import read_mapping
-    from hiddenpop.io.store import _read_any
+    from hiddenpop.io.store import ReferralStore, _read_any
     from hiddenpop.rds.validate import DEFAULT_MAX_NETWORK_SIZE, quarantine_rows, validate_log
 
-    table = _read_any(Path(file), fmt, read_mapping(mapping) if mapping else None)
-    problems = validate_log(table, source=file, design_requires_point=requires_point, max_coupons=max_coupons,
-                            max_network_size=max_network_size or DEFAULT_MAX_NETWORK_SIZE)
-    q = quarantine_rows(table, problems)
+    if store is not None:
+        res = ReferralStore.open(store).check_file(file, mapping=mapping, fmt=fmt)
+        problems = res.problems
+        n_rows, n_bad = res.n_rows, res.n_quarantined
+    else:
+        table = _read_any(Path(file), fmt, read_mapping(mapping) if mapping else None)
+        problems = validate_log(table, source=file, design_requires_point=requires_point, max_coupons=max_coupons,
+                                max_network_size=max_network_size or DEFAULT_MAX_NETWORK_SIZE)
+        n_rows, n_bad = len(table), len(quarantine_rows(table, problems))
     errors = [p for p in problems if p.severity == "error"]
     if as_json:
         click.echo(json.dumps([p.to_dict() for p in problems], indent=1, default=str))
     else:
+        shown: dict = {}
         for p in problems:
-            click.echo(f"{p.severity.upper()}: {p}")
-        click.echo(f"{len(table)} rows: {len(errors)} error(s), {len(problems) - len(errors)} warning(s); "
-                   f"{len(q)} row(s) would be quarantined")
+            shown[p.rule] = shown.get(p.rule, 0) + 1
+            if show_all or shown[p.rule] <= _SHOW:
+                click.echo(f"{p.severity.upper()}: {p}")
+        for rule, k in shown.items():
+            if not show_all and k > _SHOW:
+                click.echo(f"… and {k - _SHOW} more {rule} (--all or --json lists every one)")
+        click.echo(f"{n_rows} rows: {len(errors)} error(s), {len(problems) - len(errors)} warning(s); "
+                   f"{n_bad} row(s) would be quarantined")
+        never = sum(p.rule == "coupon-never-issued" for p in errors)
+        if store is None and never >= 3:
+            click.echo(f"Note: {never} coupons were not issued in this file. If they were issued on earlier days, "
+                       f"check the file against the store: hiddenpop referrals validate {file} --store STORE")
     if errors:
-        raise RecruitmentError(f"{len(errors)} error(s) in {len(q)} row(s)", where=file,
-                               fix="correct the rows listed above")
+        raise RecruitmentError(f"{len(errors)} error(s) in {n_bad} row(s)", where=file,
+                               fix="correct the rows listed above" + ("" if store else
+                                                                      ", or check against the store with --store"))
 
 
 @referrals.command("status")
@@ -159,29 +180,99 @@ def status_cmd(store, as_of, stall_days, reminders, overwrite, as_json) -> None:
                                .to_dict("records"),
                                "possible_duplicates": dups.to_dict("records")}, indent=1, default=str))
         return
-    click.echo(f"store {store}: " + ", ".join(f"{k} {v if not isinstance(v, float) else round(v, 3)}"
-                                              for k, v in summary.items()))
+    click.echo(_summary_lines(store, summary))
     if waves is not None:
-        click.echo("\nrecruitment by wave\n" + waves.to_string(index=False))
+        w = waves.copy()
+        if "return_rate" in w:
+            w["return_rate"] = w["return_rate"].astype(float).round(2)
+        click.echo("\nrecruitment by wave\n" + w.to_string(index=False))
         states = seeds["state"].value_counts().to_dict()
-        click.echo(f"\nchains: {len(seeds)} seeds — " + ", ".join(f"{v} {k}" for k, v in states.items()))
+        click.echo(f"\nchains: {len(seeds)} seeds: " + ", ".join(f"{v} {k}" for k, v in states.items()))
         stalled = seeds[seeds["state"] == "stalled"]
         if len(stalled):
-            click.echo(stalled[["seed_id", "chain_size", "max_wave", "outstanding_coupons",
-                                "days_since_last_interview"]].head(_SHOW).to_string(index=False))
+            tab = stalled[["seed_id", "chain_size", "max_wave", "outstanding_coupons", "days_since_last_interview"]]
+            tab = tab.rename(columns={"seed_id": "seed", "chain_size": "respondents", "max_wave": "waves",
+                                      "outstanding_coupons": "coupons_out",
+                                      "days_since_last_interview": "days_quiet"})
+            tab = tab.assign(waves=tab["waves"].astype(int), days_quiet=tab["days_quiet"].astype(float).round(1))
+            click.echo(f"stalled chains (no interview for {stall_days:g} days, coupons out):\n"
+                       + tab.head(_SHOW).to_string(index=False))
+            if len(tab) > _SHOW:
+                click.echo(f"… and {len(tab) - _SHOW} more (--json lists all)")
     if rem is not None and len(rem):
-        click.echo(f"\nreminder calls ({len(rem)} recruiters with coupons out)\n"
-                   + rem.head(_SHOW).to_string(index=False))
+        calls = rem[rem["outstanding"] > 0]
+        only_expired = len(rem) - len(calls)
+        click.echo(f"\nreminder calls: {len(calls)} recruiter(s) with coupons out\n(the team looks the contact "
+                   "up by respondent id: the store keeps no phone numbers)")
+        if len(calls):
+            cols = ["recruiter_id", "team", "seed_id", "outstanding", "outstanding_coupons", "days_since_interview"]
+            tab = calls[cols].rename(columns={"recruiter_id": "call", "seed_id": "seed", "outstanding": "out",
+                                              "outstanding_coupons": "coupons", "days_since_interview": "days"})
+            tab = tab.assign(team=tab["team"].fillna("").astype(str).str[:12],
+                             coupons=tab["coupons"].astype(str).map(lambda c: c if len(c) <= 24 else c[:23] + "…"))
+            if not tab["team"].astype(bool).any():
+                tab = tab.drop(columns=["team"])
+            click.echo(tab.head(_SHOW).to_string(index=False))
+            if len(tab) > _SHOW:
+                click.echo(f"… and {len(tab) - _SHOW} more" + (" (in the --reminders file)" if reminders else
+                                                               " (write them all with --reminders calls.csv)"))
+        if only_expired:
+            click.echo(f"{only_expired} more recruiter(s) have only expired coupons"
+                       + (" (listed in the --reminders file)" if reminders else ""))
+    if reminders and rem is not None:
+        click.echo(f"wrote {reminders}")
     if len(quarantine):
-        click.echo(f"\nquarantined in the last import: {quarantine['source_row'].nunique()} row(s)")
+        file = quarantine["source_file"].iloc[0]
+        click.echo(_wrap(f"\nquarantined in the last import ({os.path.basename(str(file))}): "
+                         f"{quarantine['source_row'].nunique()} row(s), not in the data"))
         for r in quarantine.head(_SHOW).itertuples():
-            click.echo(f"  row {r.source_row} ({r.respondent_id}): {r.rule}: {r.message}")
+            where = f"row {r.source_row}" + (f" of {r.source_file}" if r.source_file != file else "")
+            what = f", {r.column_name} '{r.value}'" if r.column_name and r.value is not None else ""
+            click.echo(_wrap(f"  {where} (respondent {r.respondent_id}){what}: {r.message}"))
+        if len(quarantine) > _SHOW:
+            click.echo(f"  … and {len(quarantine) - _SHOW} more (--json lists all)")
+        fixes = quarantine.drop_duplicates("rule")
+        for r in fixes.itertuples():
+            click.echo(_wrap(f"  what to do ({r.rule}): {r.fix}"))
     if len(waiting):
-        click.echo(f"\n{len(waiting)} row(s) wait for their recruiter's interview: they land by themselves at the "
-                   "import that brings it (or withdraw them)")
+        click.echo(_wrap(f"\n{len(waiting)} row(s) wait for their recruiter's interview: they land by themselves "
+                         "at the import that brings it (or withdraw them)"))
+        for r in waiting.head(_SHOW).itertuples():
+            click.echo(_wrap(f"  respondent {r.respondent_id}: {os.path.basename(str(r.source_file))}, row "
+                             f"{r.source_row}, coupon '{r.redeemed_coupon or ''}'"))
     if len(dups):
         click.echo(f"\npossible households interviewed twice (same hashed {', '.join(sorted(set(dups['field'])))}):")
         click.echo(dups.head(_SHOW).to_string(index=False))
+
+
+def _short_name(path: str, width: int = 27) -> str:
+    """A file's base name, shortened in the middle to ``width`` characters."""
+    name = os.path.basename(str(path))
+    return name if len(name) <= width else name[:8] + "…" + name[-(width - 9):]
+
+
+def _wrap(text: str) -> str:
+    """Wrap a message at 78 characters, continuation lines indented (80-column terminals)."""
+    lead = text[:len(text) - len(text.lstrip("\n"))]
+    body = text[len(lead):]
+    indent = " " * (len(body) - len(body.lstrip(" ")))
+    return lead + click.wrap_text(body, width=78, initial_indent="", subsequent_indent=indent + "    ",
+                                  preserve_paragraphs=False)
+
+
+def _summary_lines(store: str, summary: dict) -> str:
+    """The headline numbers in plain words, lines under 80 characters."""
+    if not summary.get("respondents"):
+        return f"store {store}: respondents 0 (import a log first)"
+    lines = [f"store {store}: respondents {summary['respondents']} ({summary['seeds']} seeds), "
+             f"deepest wave {summary['max_wave']}"]
+    rate = summary.get("return_rate")
+    lines.append(f"coupons: {summary['coupons_issued']} issued, {summary['coupons_redeemed']} came back"
+                 + (f" ({rate:.0%})" if rate is not None else "")
+                 + f", {summary['coupons_outstanding']} outstanding, {summary['coupons_expired']} expired")
+    if summary.get("median_days_to_redemption") is not None:
+        lines.append(f"a coupon comes back after {summary['median_days_to_redemption']:.1f} days (median)")
+    return "\n".join(lines)
 
 
 @referrals.command("plot")
@@ -248,6 +339,8 @@ def export_cmd(store, fmt, include_location, output, overwrite) -> None:
 @json_option
 def history_cmd(store, respondent, as_json) -> None:
     """Imports (file, checksum, counts) and corrections, oldest first."""
+    import pandas as pd
+
     from hiddenpop.io.store import ReferralStore
 
     st = ReferralStore.open(store)
@@ -255,8 +348,20 @@ def history_cmd(store, respondent, as_json) -> None:
         h = st.history(respondent)
         if as_json:
             click.echo(h.to_json(orient="records", indent=1))
+        elif not len(h):
+            click.echo(f"no history for respondent {respondent} (check the id)")
         else:
-            click.echo(h.drop(columns=["data"]).to_string(index=False) if len(h) else "no history")
+            changes, before = [], {}
+            for d in h["data"]:
+                now = json.loads(d) if isinstance(d, str) else {}
+                diff = [f"{k}: {before.get(k, '')} -> {now.get(k, '')}" for k in sorted(set(before) | set(now))
+                        if before.get(k) != now.get(k)] if before else []
+                changes.append("; ".join(diff) if d is not None else "")
+                before = now if d is not None else before
+            tab = pd.DataFrame({"rev": h["revision"], "action": h["action"],
+                                "at": h["at"].astype(str).str[:16].str.replace("T", " "),
+                                "reason": h["reason"].fillna("").astype(str).str[:30], "change": changes})
+            click.echo(tab.to_string(index=False))
         return
     imp = st.imports()
     corr = st.history()
@@ -265,9 +370,23 @@ def history_cmd(store, respondent, as_json) -> None:
         click.echo(json.dumps({"imports": imp.to_dict("records"), "corrections": corr.to_dict("records")},
                               indent=1, default=str))
         return
-    click.echo("imports\n" + (imp.assign(sha256=imp["sha256"].str[:12]).to_string(index=False) if len(imp)
-                              else "(none)"))
-    click.echo("\ncorrections\n" + (corr.to_string(index=False) if len(corr) else "(none)"))
+    if len(imp):
+        tab = pd.DataFrame({"#": imp["import_id"], "file": imp["file"].map(_short_name),
+                            "imported": imp["imported_at"].astype(str).str[5:16].str.replace("T", " "),
+                            "status": imp["status"], "rows": imp["n_rows"], "new": imp["n_new"],
+                            "chg": imp["n_changed"], "quar": imp["n_quarantined"],
+                            "wait": imp["n_pending"]})
+        click.echo("imports (--json for checksums and all counts)\n" + tab.to_string(index=False))
+    else:
+        click.echo("imports\n(none)")
+    if len(corr):
+        tab = corr[["respondent_id", "revision", "action", "at", "reason"]].assign(
+            at=corr["at"].astype(str).str[5:16].str.replace("T", " "),
+            reason=corr["reason"].fillna("").astype(str).str[:32]).rename(
+            columns={"respondent_id": "respondent", "revision": "rev"})
+        click.echo("\ncorrections\n" + tab.to_string(index=False))
+    else:
+        click.echo("\ncorrections\n(none)")
 
 
 @referrals.command("correct")

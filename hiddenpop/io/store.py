@@ -482,8 +482,26 @@ class ReferralStore:
         return self._import_table(table, file=str(p), digest=digest, mapping=mapping, strict=strict,
                                   accept_changes=accept_changes, progress=progress)
 
+    def check_file(self, path: PathLike, *, mapping: ReferralMapping | PathLike | None = None,
+                   fmt: str = "auto") -> ImportResult:
+        """What :meth:`import_file` would do with ``path``, without changing the store (a dry run).
+
+        The file is checked together with the stored rows and the rows waiting for their
+        recruiter, so coupons issued in earlier files are known (a daily, non-cumulative export
+        checked alone would report them as never issued). ``import_id`` is None.
+        """
+        p = Path(path)
+        if not p.exists():
+            raise InputFileError("file not found", where=str(p), fix="check the path and the current folder")
+        if mapping is not None and not isinstance(mapping, ReferralMapping):
+            mapping = read_mapping(mapping)
+        table = _read_any(p, fmt, mapping)
+        return self._import_table(table, file=str(p), digest=sha256_file(p), mapping=mapping, strict=False,
+                                  accept_changes=False, progress=None, dry_run=True)
+
     def _import_table(self, table: pd.DataFrame, *, file: str, digest: str, mapping: ReferralMapping | None,
-                      strict: bool, accept_changes: bool, progress: Callable[[int], None] | None) -> ImportResult:
+                      strict: bool, accept_changes: bool, progress: Callable[[int], None] | None,
+                      dry_run: bool = False) -> ImportResult:
         from hiddenpop.rds.coupons import link_coupons
         from hiddenpop.rds.validate import Problem, _cascade, _check
 
@@ -582,6 +600,8 @@ class ReferralStore:
             res.landed = False
             res.n_new = res.n_changed = res.n_released = 0
             res.n_pending = len(pending)
+        if dry_run:
+            return res
         hints = {k: table.attrs[k] for k in ("rds_csv", "rdsat") if k in table.attrs}
         now = _now()
         sleep = float(os.environ.get(TEST_SLEEP_ENV, "0") or 0)
@@ -934,6 +954,11 @@ class ReferralStore:
                 raise RecruitmentError(f"'{col}' is derived, not data", where=format_where(column=col),
                                        fix="correct the coupons or recruiter id instead")
         raw = self.raw_respondents()
+        known = [c for c in raw.columns if c not in ("source_file", "source_row") and not c.startswith("_hash_")]
+        for col in changes:
+            if col not in known:
+                raise RecruitmentError(f"there is no column '{col}' in the store", where=format_where(column=col),
+                                       fix="use one of: " + ", ".join(known[:40]))
         hit = np.flatnonzero(raw["respondent_id"].astype(object).to_numpy() == rid)
         if not len(hit):
             raise RecruitmentError("no such respondent in the store", where=format_where(str(self.path), value=rid),

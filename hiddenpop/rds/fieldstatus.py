@@ -35,7 +35,7 @@ import pandas as pd
 from hiddenpop.errors import RecruitmentError
 from hiddenpop.rds.coupons import coupon_table, parse_times
 
-__all__ = ["reminder_list", "recruitment_by_wave", "recruitment_by_seed", "cumulative_composition",
+__all__ = ["TEAM_COLUMNS", "reminder_list", "recruitment_by_wave", "recruitment_by_seed", "cumulative_composition",
            "seed_composition", "recruitment_homophily", "status_summary"]
 
 
@@ -46,17 +46,33 @@ def _need(table: pd.DataFrame, cols: tuple[str, ...]) -> None:
                                fix="use ReferralStore.respondents(), which derives waves and seeds")
 
 
+#: carried-through columns that name the team or interviewer who met the recruiter (first found is used)
+TEAM_COLUMNS = ("team", "team_id", "enumerator", "enumerator_id", "interviewer", "interviewer_id", "username",
+                "_submitted_by")
+_REMINDER_COLUMNS = ["recruiter_id", "team", "seed_id", "point_id", "interview_time", "issued", "redeemed",
+                     "outstanding", "expired", "outstanding_coupons", "days_since_interview"]
+
+
 def reminder_list(table: pd.DataFrame, *, expiry_days: float | None = None, as_of: Any = None) -> pd.DataFrame:
     """Recruiters with coupons still out: whom to call (no personal data; look them up by id).
 
-    Returns ``recruiter_id, interview_time, point_id, seed_id, issued, redeemed, outstanding,
-    expired, outstanding_coupons, days_since_interview``, most overdue first.
+    Returns ``recruiter_id, team, seed_id, point_id, interview_time, issued, redeemed,
+    outstanding, expired, outstanding_coupons, days_since_interview`` (days to one decimal),
+    recruiters with outstanding coupons first, most overdue first. ``team`` is the first of
+    :data:`TEAM_COLUMNS` in the table (the team that interviewed the recruiter and has the
+    contact in its own records), else empty. Phone numbers and names are never part of it.
+
+    >>> t = pd.DataFrame({"respondent_id": ["A", "B"], "redeemed_coupon": [None, "a1"],
+    ...                   "issued_coupons": ["a1;a2", None], "enumerator": ["team-a", "team-b"],
+    ...                   "interview_time": ["2024-05-01T00:00", "2024-05-02T00:00"]})
+    >>> reminder_list(t, as_of="2024-05-03T12:00")[["recruiter_id", "team", "outstanding_coupons",
+    ...                                             "days_since_interview"]].values.tolist()
+    [['A', 'team-a', 'a2', 2.5]]
     """
     ct = coupon_table(table, expiry_days=expiry_days, as_of=as_of)
     open_ = ct[ct["status"] != "redeemed"]
     if open_.empty:
-        return pd.DataFrame(columns=["recruiter_id", "interview_time", "point_id", "seed_id", "issued", "redeemed",
-                                     "outstanding", "expired", "outstanding_coupons", "days_since_interview"])
+        return pd.DataFrame(columns=_REMINDER_COLUMNS)
     agg = ct.groupby("recruiter_id", sort=False).agg(issued=("coupon", "size"),
                                                      redeemed=("status", lambda s: int((s == "redeemed").sum())),
                                                      outstanding=("status", lambda s: int((s == "outstanding").sum())),
@@ -66,13 +82,14 @@ def reminder_list(table: pd.DataFrame, *, expiry_days: float | None = None, as_o
     agg["outstanding_coupons"] = coupons.reindex(agg.index).fillna("")
     agg = agg[(agg["outstanding"] + agg["expired"]) > 0]
     info = table.set_index(table["respondent_id"].astype(str))
-    agg["interview_time"] = info["interview_time"].reindex(agg.index).to_numpy() if "interview_time" in info else None
-    agg["point_id"] = info["point_id"].reindex(agg.index).to_numpy() if "point_id" in info else None
-    agg["seed_id"] = info["seed_id"].reindex(agg.index).to_numpy() if "seed_id" in info else None
+    team = next((c for c in TEAM_COLUMNS if c in info.columns), None)
+    for col, src in (("team", team), ("interview_time", "interview_time"), ("point_id", "point_id"),
+                     ("seed_id", "seed_id")):
+        agg[col] = info[src].reindex(agg.index).to_numpy() if src in info.columns else None
+    agg["days_since_interview"] = agg["days_since_interview"].round(1)
     agg = agg.reset_index()
     agg = agg.sort_values(["outstanding", "days_since_interview"], ascending=[False, False], kind="stable")
-    return agg[["recruiter_id", "interview_time", "point_id", "seed_id", "issued", "redeemed", "outstanding",
-                "expired", "outstanding_coupons", "days_since_interview"]].reset_index(drop=True)
+    return agg[_REMINDER_COLUMNS].reset_index(drop=True)
 
 
 def recruitment_by_wave(table: pd.DataFrame) -> pd.DataFrame:
