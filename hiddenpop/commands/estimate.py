@@ -108,12 +108,15 @@ def _replicate_columns(data, spec: str | None, *, needed: bool) -> tuple[str, ..
 @click.option("--replicate-weights-out", type=click.Path(dir_okay=False), default=None,
               help="Also write the replicate analysis weights (jk1/jkn/bootstrap) for R or Stata.")
 @click.option("--id-col", default=None, help="Id column copied into --replicate-weights-out (default hh_id/child_id).")
+@click.option("--format", "screen_format", type=click.Choice(["auto", "table", "csv"]), default="auto",
+              show_default=True, help="Without -o/--json: a readable table (auto: on a terminal) or CSV "
+                                      "(auto: when the output is piped to a file or program).")
 @output_option(required=False, help="Output CSV (default: standard output).")
 @json_option
 @overwrite_option
 def estimate(survey_file, variables, statistic, by, denominator, quantiles, variance, reps, rng_seed, min_cell,
              level, proportion_ci, weight_col, stratum_col, psu_col, fpc_col, lonely_psu, zero_weights, replicate_cols,
-             replicate_method, replicate_scale, replicate_weights_out, id_col, output, as_json, overwrite) -> None:
+             replicate_method, replicate_scale, replicate_weights_out, id_col, screen_format, output, as_json, overwrite) -> None:
     """Design-based estimates with standard errors, by domain.
 
     \b
@@ -164,6 +167,8 @@ def estimate(survey_file, variables, statistic, by, denominator, quantiles, vari
     prepared = design.prepare(data, source=str(survey_file))
     variables_l = _split(variables)
     crossings = _normalise_by(list(_split((b,)) for b in by)) if by else []
+    _check_named_columns(data, survey_file, {"--var": variables_l, "--by": [v for c in crossings for v in c],
+                                             "--denominator": [denominator] if denominator else []})
     replicates = None
     if variance in ("jk1", "jkn", "bootstrap"):
         from hiddenpop.weights.replicates import make_replicates
@@ -206,9 +211,36 @@ def estimate(survey_file, variables, statistic, by, denominator, quantiles, vari
         records = [{k: _plain(v) for k, v in row.items()} for row in table.to_dict("records")]
         click.echo(json.dumps(records, indent=2, allow_nan=False))
     elif not output or output == "-":
-        click.echo(table.to_csv(index=False, lineterminator="\n"), nl=False)
+        import shutil
+        import sys
+
+        as_table = screen_format == "table" or (screen_format == "auto" and not output and sys.stdout.isatty())
+        if as_table:
+            from hiddenpop.weights.estimate import format_estimates
+
+            width = max(60, min(shutil.get_terminal_size((80, 24)).columns, 160))
+            click.echo(format_estimates(table, width=width, level=level))
+        else:
+            click.echo(table.to_csv(index=False, lineterminator="\n"), nl=False)
     else:
         echo_err(f"wrote {len(table)} estimate(s) to {output}", level=1)
+
+
+def _check_named_columns(data, path, named: dict) -> None:
+    """Columns named on the command line must exist: one line naming the file, option and column."""
+    import difflib
+
+    from hiddenpop.errors import InputFileError, format_where
+
+    for option, cols in named.items():
+        for col in cols:
+            if col not in data.columns:
+                close = difflib.get_close_matches(col, [str(c) for c in data.columns], n=1)
+                raise InputFileError(f"{option} names a column that is not in the file",
+                                     where=format_where(path, column=col),
+                                     fix=(f"did you mean {close[0]!r}? " if close else "")
+                                     + f"columns: {', '.join(map(str, data.columns[:15]))}"
+                                     + (" …" if len(data.columns) > 15 else ""))
 
 
 def _allow_zero_weights(data, weight_col: str, policy: str) -> bool:

@@ -134,6 +134,7 @@ def compute(households_path, children_path, children_out, design_path, points_pa
         from hiddenpop.io.tables import read_margins
 
         margins = read_margins(margins_path)
+        _check_margin_variables(margins, hh, margins_path, households_path)
     options = WeightingOptions(method=method, referral_target=referral_target, stage1_method=stage1_method,
                                stage1_form=stage1_form, deeper_waves=deeper_waves,
                                nonresponse_cells=_cols(nonresponse_cells), calibration=calibration, bounds=bounds,
@@ -206,6 +207,23 @@ def _merge_store(hh, store_path, households_path):
             continue
         out[c] = take[c].to_numpy()
     return out, ColumnMap(coupons_issued="coupons_issued")
+
+
+def _check_margin_variables(margins, table, margins_path, data_path) -> None:
+    """Every variable a margin names (``a x b`` for a combined margin) must be a column of the data."""
+    import difflib
+
+    from hiddenpop.errors import InputFileError, format_where
+
+    for i, name in enumerate(margins["variable"]):
+        for var in (v.strip() for v in str(name).split(" x ")):
+            if var not in table.columns:
+                close = difflib.get_close_matches(var, [str(c) for c in table.columns], n=1)
+                raise InputFileError(
+                    f"margin variable {var!r} is not a column of {data_path}",
+                    where=format_where(margins_path, row=i + 2, column="variable", value=name),
+                    fix=(f"did you mean {close[0]!r}? " if close else "")
+                    + "name a column of the weights file (combined margins join columns with ' x ')")
 
 
 def _store_selections(store_path, hh, extra=None):
@@ -309,7 +327,11 @@ def calibrate(weights_path, margins_path, method, bounds, weight_col, empty_leve
         else np.zeros(len(table), bool)
     zero = flagged & (pd.to_numeric(table[weight_col], errors="coerce").to_numpy(float) == 0)
     w = np.zeros(len(table))
-    w[~zero] = _check_weights(table.loc[~zero, weight_col], column=weight_col, source=str(weights_path))
+    w[~zero] = _check_weights(table.loc[~zero, weight_col], column=weight_col, source=str(weights_path),
+                              fix="every household needs a weight > 0 (rows kept with weight 0 need a reason in "
+                                  "weight_flag, as 'weights compute' writes); correct the weight or name the "
+                                  "weight column with --weight-col")
+    _check_margin_variables(margins, table, margins_path, weights_path)
     cal_method = "raking" if (bounds is not None and method == "rake") else method
     live = table.loc[~zero]
     cal = Calibrator(cal_method, bounds=bounds).fit(live, w[~zero], margins, source=str(margins_path))

@@ -330,7 +330,8 @@ def _row_where(source: str, index: Any, position: int, column: str, value: Any) 
     return format_where(source, row=row, column=column, value=value)
 
 
-def _check_weights(series: pd.Series, *, column: str, source: str, allow_zero: bool = False) -> np.ndarray:
+def _check_weights(series: pd.Series, *, column: str, source: str, allow_zero: bool = False,
+                   fix: str | None = None) -> np.ndarray:
     values = pd.to_numeric(series, errors="coerce").to_numpy(dtype=float)
     bad = ~np.isfinite(values) | ((values < 0) if allow_zero else (values <= 0))
     if bad.any():
@@ -342,7 +343,7 @@ def _check_weights(series: pd.Series, *, column: str, source: str, allow_zero: b
         what = "missing" if pd.isna(raw) else ("not a number" if not np.isfinite(values[pos]) else
                                                ("negative" if allow_zero else "not > 0"))
         kinds = "missing, non-numeric or negative" if allow_zero else "missing, non-numeric or non-positive"
-        fix = ("every respondent needs a weight >= 0; recompute the weights" if allow_zero else
+        fix = fix or ("every respondent needs a weight >= 0; recompute the weights" if allow_zero else
                "every respondent needs a weight > 0; drop out-of-scope rows or recompute the weights "
                "(a zero weight that keeps a record in the file on purpose is accepted with --zero-weights allow)")
         raise DesignError(

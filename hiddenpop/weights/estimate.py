@@ -43,7 +43,7 @@ from hiddenpop.weights.design import Design, PreparedDesign, as_prepared
 from hiddenpop.weights.variance import adjust_influence, linearization_variance, replicate_variance
 
 __all__ = [
-    "EmptyReplicateDomainWarning",
+    "format_estimates",    "EmptyReplicateDomainWarning",
     "Estimate",
     "STATISTICS",
     "VARIANCE_METHODS",
@@ -697,3 +697,70 @@ def estimate_table(data: pd.DataFrame, design: Design | PreparedDesign, *, varia
                     progress(1)
     _warn_empty_replicate_domains(ctx.empty_domains)
     return pd.DataFrame([e.to_dict() for e in rows], columns=ESTIMATE_COLUMNS)
+
+
+def _round_sig(x: float | None, se: float | None = None) -> str:
+    """A number rounded for reading: to two significant digits of its SE when there is one
+    (so 4,348,776 ± 486,555 reads 4,350,000 ± 490,000), else four significant digits;
+    thousands separated; never in exponent form."""
+    if x is None or not np.isfinite(x):
+        return ""
+    has_se = se is not None and np.isfinite(se) and se > 0
+    ref = se if has_se else abs(x)
+    if ref == 0:
+        return "0"
+    digits = (1 if has_se else 3) - int(math.floor(math.log10(ref)))
+    digits = min(digits, 6)
+    if digits < 0:
+        return f"{round(x, digits):,.0f}"
+    return f"{x:,.{digits}f}"
+
+
+def format_estimates(table: pd.DataFrame, *, width: int = 80, level: float = 0.95) -> str:
+    """An estimates table (§6 columns) as plain text for the screen.
+
+    One block per variable and statistic, one line per domain. Estimates, SEs and interval
+    ends are rounded to two significant digits of the SE, the CV is a percentage, and a
+    suppressed cell says so. Columns that do not fit in ``width`` are left out (deff first,
+    then the interval); the domain label is never cut.
+
+    Examples
+    --------
+    >>> t = pd.DataFrame([{"variable": "works", "statistic": "mean", "domain": "registered=0, sex=F",
+    ...     "estimate": 0.123456, "se": 0.0123, "ci_low": 0.0993, "ci_high": 0.1476, "deff": 1.9,
+    ...     "cv": 0.0996, "n": 412, "suppressed": False, "method": "linearization"}])
+    >>> print(format_estimates(t))
+    works (mean, linearization SE)
+      domain               estimate     se  95% CI           cv%    n  deff
+      registered=0, sex=F     0.123  0.012  0.099 to 0.148  10.0  412  1.90
+    """
+    if table.empty:
+        return "no estimates (no domain has respondents)"
+    head = ["domain", "estimate", "se", f"{100 * level:g}% CI", "cv%", "n", "deff"]
+    right = {1, 2, 4, 5, 6}
+    blocks = []
+    for (var, stat, method), part in table.groupby(["variable", "statistic", "method"], sort=False):
+        rows = []
+        for r in part.to_dict("records"):
+            se, supp = r.get("se"), bool(r.get("suppressed"))
+            lo, hi = _round_sig(r.get("ci_low"), se), _round_sig(r.get("ci_high"), se)
+            cv, deff = r.get("cv"), r.get("deff")
+            fin = (lambda v: v is not None and np.isfinite(v))
+            rows.append([str(r["domain"]), "suppressed" if supp else _round_sig(r["estimate"], se),
+                         "" if supp else _round_sig(se, se), "" if supp or not lo else f"{lo} to {hi}",
+                         "" if supp or not fin(cv) else f"{100 * cv:.1f}", f"{int(r['n']):,}",
+                         "" if supp or not fin(deff) else f"{deff:.2f}"])
+        keep = list(range(len(head)))
+        widths = [max(len(head[j]), *(len(r[j]) for r in rows)) for j in keep]
+        for drop in (6, 3):  # deff, then the interval, when the line is too long
+            if 2 + sum(widths[j] for j in keep) + 2 * (len(keep) - 1) > width:
+                keep.remove(drop)
+        lines = [f"{var} ({stat}, {method} SE)"]
+        for r in [head] + rows:
+            cells = [r[j].rjust(widths[j]) if j in right else r[j].ljust(widths[j]) for j in keep]
+            lines.append(("  " + "  ".join(cells)).rstrip())
+        blocks.append("\n".join(lines))
+    text = "\n\n".join(blocks)
+    if table["suppressed"].astype(bool).any():
+        text += "\n\nsuppressed: fewer respondents than --min-cell (n is shown)"
+    return text

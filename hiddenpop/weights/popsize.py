@@ -97,24 +97,29 @@ def population_size(table: pd.DataFrame, *, registry_total: float | None = None,
     w = pd.to_numeric(table[weight_col], errors="coerce").to_numpy(float)
     # rows kept by 'weights compute' with weight 0 and a weight_flag (e.g. referred but not
     # eligible) count for nothing; any other weight must be > 0
-    flagged = (table["weight_flag"].astype(object).fillna("").astype(str).str.len() > 0).to_numpy() if "weight_flag" in table \
-        else np.zeros(len(w), bool)
+    flagged = (table["weight_flag"].astype(object).fillna("").astype(str).str.len() > 0).to_numpy() \
+        if "weight_flag" in table else np.zeros(len(w), bool)
     bad = ~np.isfinite(w) | (w < 0) | ((w == 0) & ~flagged)
     if bad.any():
         i = int(np.flatnonzero(bad)[0])
         raise DesignError("weight missing or not > 0",
-                          where=format_where(source, row=i + 2, column=weight_col, value=table[weight_col].iloc[i]),
-                          fix="give the final weights written by 'hiddenpop weights compute'")
+                          where=format_where(source, row=i + 2, column=weight_col, value=_plain(table[weight_col].iloc[i])),
+                          fix="every household needs a weight > 0 (or 0 with a reason in weight_flag): give the "
+                              "final weights written by 'hiddenpop weights compute', or name the column with "
+                              "--weight-col")
     reg = pd.to_numeric(table[registered_col], errors="coerce").to_numpy(float)
     if (~np.isin(reg, [0, 1])).any():
         i = int(np.flatnonzero(~np.isin(reg, [0, 1]))[0])
         raise DesignError("registration status must be 0 or 1",
-                          where=format_where(source, row=i + 2, column=registered_col, value=table[registered_col].iloc[i]))
+                          where=format_where(source, row=i + 2, column=registered_col,
+                                             value=_plain(table[registered_col].iloc[i])),
+                          fix="write 1 for registered and 0 for unregistered households")
     size = np.ones(len(w)) if size_col is None else pd.to_numeric(table[size_col], errors="coerce").to_numpy(float)
     if (~(size >= 0)).any():
         i = int(np.flatnonzero(~(size >= 0))[0])
         raise DesignError("size must be a number >= 0",
-                          where=format_where(source, row=i + 2, column=size_col, value=table[size_col].iloc[i]))
+                          where=format_where(source, row=i + 2, column=size_col, value=_plain(table[size_col].iloc[i])),
+                          fix="give the number of persons of the household (0 or more)")
     if registry_total is not None and not registry_total > 0:
         raise DesignError(f"registry total must be > 0, got {registry_total}")
     u = (reg == 0) * size
@@ -169,3 +174,14 @@ def population_size(table: pd.DataFrame, *, registry_total: float | None = None,
                      "cv": se / value if value else np.nan, "n": int(np.sum(reg == 0)), "method": method,
                      "units": size_col or "households", "level": level})
     return pd.DataFrame(rows)
+
+
+def _plain(value: Any) -> Any:
+    """A cell value as the user typed it: numpy scalars as Python numbers, 3.0 as 3, NaN as None."""
+    value = value.item() if hasattr(value, "item") else value
+    if isinstance(value, float):
+        if np.isnan(value):
+            return None
+        if value.is_integer():
+            return int(value)
+    return value

@@ -170,3 +170,37 @@ def test_replicate_domain_with_no_weight_in_a_replicate_warns(runner, tmp_path):
     with pytest.warns(EmptyReplicateDomainWarning, match="1 of 3"):
         mean(d, "works", Design(weight_col="final_weight", replicate_cols=("rep_1", "rep_2", "rep_3"),
                                 replicate_method="bootstrap"), domain={"registered": 1}, variance="replicate")
+
+
+def test_screen_table_fits_80_columns_and_reads_domains(runner):
+    # Values: reference.csv gives the income mean of registered=0, sex_head=F as 313.3 (SE 21.9);
+    # rounded to two significant digits of the SE: 313 and 22.
+    r = runner.invoke(main, ["estimate", str(SURVEY_REFERENCE / "households.csv"), "--weight-col", "weight",
+                             "--var", "income,children_working", "--by", "registered,sex_head", "--format", "table"])
+    assert r.exit_code == 0, r.output + r.stderr
+    lines = r.stdout.splitlines()
+    assert max(len(x) for x in lines) <= 80
+    assert lines[0] == "income (mean, linearization SE)"
+    row = next(x for x in lines if x.strip().startswith("registered=0, sex_head=F"))
+    assert row.split()[2:4] == ["313", "22"]
+    # piped (not a terminal) the default stays CSV
+    r = runner.invoke(main, ["estimate", str(SURVEY_REFERENCE / "households.csv"), "--weight-col", "weight",
+                             "--var", "income"])
+    assert r.stdout.startswith("variable,statistic,domain,")
+
+
+@pytest.mark.parametrize("args, exit_code, words", [
+    (["--var", "income", "--by", "registered,regoin"], 1, ["households.csv", "'regoin'", "--by", "'region'"]),
+    (["--var", "incme"], 1, ["households.csv", "'incme'", "--var", "'income'"]),
+    (["--var", "income", "--stat", "ratio", "--denominator", "nope"], 1, ["'nope'", "--denominator"]),
+    (["--var", "income", "--stat", "ratio"], 2, ["--denominator"]),
+    (["--var", "income", "--weight-col", "wt"], 1, ["households.csv", "'wt'"]),
+])
+def test_estimate_bad_columns_one_line_nothing_written(runner, tmp_path, args, exit_code, words):
+    out = tmp_path / "e.csv"
+    base = ["--weight-col", "weight"] if "--weight-col" not in args else []
+    r = runner.invoke(main, ["estimate", str(SURVEY_REFERENCE / "households.csv"), *base, *args, "-o", str(out)])
+    assert r.exit_code == exit_code, r.output + r.stderr
+    err = [x for x in r.stderr.splitlines() if x.startswith("Error")]
+    assert len(err) == 1 and all(w in err[0] for w in words), r.stderr
+    assert not out.exists()

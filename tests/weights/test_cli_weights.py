@@ -264,3 +264,49 @@ def test_calibrate_keeps_flagged_rows_at_zero_in_every_replicate(runner, files):
     # direct = Σ w over unregistered = 700 (calibrated); its replicate SE is 0 since every replicate is
     # calibrated to the same 700; the flagged (registered) row adds nothing
     assert rows[0]["estimate"] == pytest.approx(700.0) and rows[0]["se"] == pytest.approx(0.0, abs=1e-6)
+
+
+def _reference_weights(tmp_path):
+    from tests.conftest import SURVEY_REFERENCE
+
+    d = pd.read_csv(SURVEY_REFERENCE / "households.csv")
+    d.assign(final_weight=d.weight).to_csv(tmp_path / "w.csv", index=False)
+    return tmp_path / "w.csv"
+
+
+@pytest.mark.parametrize("margins, args, words", [
+    ("var,lev,tot\nsex,F,3\n", [], ["m.csv", "missing column(s) variable, level, total", "(found: var, lev, tot)"]),
+    ("variable,level,total\nregistered,7,300\nregistered,0,300\nregistered,1,300\n", [],
+     ["m.csv, row 2, column 'level', value '7'", "levels in the data: 0, 1"]),
+    ("variable,level,total\nregistred,1,300\n", [], ["m.csv, row 2, column 'variable'", "did you mean 'registered'"]),
+    ("variable,level,total\nregistered,0,abc\n", [], ["m.csv, row 2, column 'total', value 'abc'"]),
+    # weights sum to 125,526; bounded raking cannot shrink them to 5,100 within factors 0.9–1.1
+    ("variable,level,total\nregistered,0,100\nregistered,1,5000\n", ["--bounds", "0.9,1.1"],
+     ["did not converge", "widen the bounds"]),
+    ("variable,level,total\nregistered,0,1000\nregistered,1,2000\n", ["--weight-col", "nope"], ["'nope'"]),
+])
+def test_calibrate_bad_input_one_line_nothing_written(runner, tmp_path, margins, args, words):
+    w = _reference_weights(tmp_path)
+    (tmp_path / "m.csv").write_text(margins)
+    r = runner.invoke(main, ["weights", "calibrate", str(w), "--margins", str(tmp_path / "m.csv"), *args,
+                             "-o", str(tmp_path / "c.csv")])
+    assert r.exit_code == 1, r.output + r.stderr
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1 and all(x in lines[0] for x in words), r.stderr
+    assert not (tmp_path / "c.csv").exists()
+
+
+@pytest.mark.parametrize("value, shown", [(-2, "value -2"), (None, "row 5, column 'final_weight'")])
+def test_calibrate_and_popsize_negative_or_missing_weight(runner, tmp_path, value, shown):
+    w = _reference_weights(tmp_path)
+    d = pd.read_csv(w)
+    d.loc[3, "final_weight"] = value
+    d.to_csv(w, index=False)
+    (tmp_path / "m.csv").write_text("variable,level,total\nregistered,0,1000\nregistered,1,2000\n")
+    for cmd in (["weights", "calibrate", str(w), "--margins", str(tmp_path / "m.csv"), "-o", str(tmp_path / "c.csv")],
+                ["weights", "popsize", str(w), "-o", str(tmp_path / "c.csv")]):
+        r = runner.invoke(main, cmd)
+        assert r.exit_code == 1
+        line = r.stderr.strip()
+        assert "\n" not in line and "w.csv, row 5" in line and shown in line and "np." not in line, line
+        assert not (tmp_path / "c.csv").exists()
