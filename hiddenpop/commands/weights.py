@@ -354,8 +354,79 @@ def calibrate(weights_path, margins_path, method, bounds, weight_col, empty_leve
     report = cal.result_.margin_table
     if as_json:
         click.echo(json.dumps(report.to_dict("records"), default=float))
+    from hiddenpop.weights.trim import kish_deff
+
     echo_err(f"{cal_method} calibration converged in {cal.n_iter_} iteration(s), largest margin error "
-             f"{cal.max_margin_error_:.3g}; weights {w.sum():.1f} → {cal.weights_.sum():.1f}")
+             f"{cal.max_margin_error_:.3g}; weights {w.sum():,.1f} → {cal.weights_.sum():,.1f}; Kish deff "
+             f"{kish_deff(w[~zero]):.3f} → {kish_deff(cal.weights_):.3f}")
+
+
+@weights.command()
+@click.argument("weights_path", metavar="WEIGHTS_CSV", type=click.Path(dir_okay=False))
+@click.option("--upper", type=click.FloatRange(0, min_open=True), default=None,
+              help="Upper bound on a weight (weights above it are set to it).")
+@click.option("--upper-median", type=click.FloatRange(1, min_open=True), default=None,
+              help="Upper bound as a multiple of the median weight, e.g. 3 (Potter; R trimWeights examples).")
+@click.option("--lower", type=click.FloatRange(0, min_open=True), default=None,
+              help="Lower bound on a weight (weights below it are raised to it).")
+@click.option("--strict", is_flag=True, default=False,
+              help="Repeat until no weight is outside the bounds (R strict=TRUE); default one pass.")
+@click.option("--weight-col", default="final_weight", show_default=True)
+@output_option(help="Output CSV with trimmed weight column (and rep_* trimmed with the same bounds).")
+@overwrite_option
+def trim(weights_path, upper, upper_median, lower, strict, weight_col, output, overwrite):
+    """Trim extreme weights (R trimWeights), keeping their sum, and report Kish's deff before and after.
+
+    The excess above the bound is shared equally among the untrimmed weights, so the
+    estimated population size does not change. The weights before trimming are kept as
+    pretrim_weight. Replicate weights rep_* are trimmed with the same bounds.
+
+    \b
+    Example:
+      hiddenpop weights trim calibrated.csv --upper-median 3 -o trimmed.csv
+    """
+    import numpy as np
+    import pandas as pd
+
+    from hiddenpop._checks import check_columns
+    from hiddenpop.io import check_writable, read_csv, write_csv
+    from hiddenpop.weights.design import _check_weights
+    from hiddenpop.weights.trim import kish_deff, trim_weights
+
+    if (upper is None) == (upper_median is None):
+        raise click.UsageError("give the upper bound with --upper X or --upper-median K (one of them)")
+    check_writable(output, overwrite=overwrite)
+    table = read_csv(weights_path, dtype={"hh_id": str, "child_id": str, "psu": str, "stratum": str})
+    check_columns(table, [weight_col], source=str(weights_path))
+    flagged = (table["weight_flag"].astype(object).fillna("").astype(str).str.len() > 0).to_numpy() \
+        if "weight_flag" in table else np.zeros(len(table), bool)
+    zero = flagged & (pd.to_numeric(table[weight_col], errors="coerce").to_numpy(float) == 0)
+    w = np.zeros(len(table))
+    w[~zero] = _check_weights(table.loc[~zero, weight_col], column=weight_col, source=str(weights_path),
+                              fix="every row needs a weight > 0 (rows kept with weight 0 need a reason in "
+                                  "weight_flag); correct the weight or name the column with --weight-col")
+    live = ~zero
+    bound = upper if upper is not None else upper_median * float(np.median(w[live]))
+    low = -np.inf if lower is None else lower
+    res = trim_weights(w[live], upper=bound, lower=low, strict=strict)
+    out = table.copy()
+    out.insert(out.columns.get_loc(weight_col) + 1, "pretrim_weight", w)
+    new = np.zeros(len(table))
+    new[live] = res.weights
+    out[weight_col] = new
+    for c in [c for c in table.columns if str(c).startswith("rep_")]:
+        rw = pd.to_numeric(table[c], errors="coerce").to_numpy(float)
+        pos = rw > 0
+        if pos.any():
+            rw = rw.copy()
+            rw[pos] = trim_weights(rw[pos], upper=max(bound, rw[pos].mean()), lower=low, strict=strict).weights
+        out[c] = rw
+    write_csv(output, out, overwrite=overwrite)
+    how = f"{bound:,.4g}" + (f" ({upper_median:g} × median)" if upper_median is not None else "")
+    echo_err(f"trimmed {res.n_trimmed} of {int(live.sum())} weights at {how}; sum of weights kept at "
+             f"{res.weights.sum():,.1f}; Kish deff {res.deff_before:.3f} → {res.deff_after:.3f}"
+             + (f"; {res.n_outside} weight(s) pushed above the bound again by the sharing (use --strict)"
+                if res.n_outside else ""))
 
 
 @weights.command()

@@ -310,3 +310,28 @@ def test_calibrate_and_popsize_negative_or_missing_weight(runner, tmp_path, valu
         line = r.stderr.strip()
         assert "\n" not in line and "w.csv, row 5" in line and shown in line and "np." not in line, line
         assert not (tmp_path / "c.csv").exists()
+
+
+def test_trim_reports_kish_deff_before_and_after(runner, tmp_path):
+    # Source: R trimWeights(des, upper = 3*median(weights(des))) on the reference survey:
+    # 182 weights trimmed (survey_reference README), trimmed weights in trimmed_weights.csv. The
+    # deffs printed must equal n Σw²/(Σw)² of the input weights and of R's trimmed weights.
+    from tests.conftest import SURVEY_REFERENCE
+
+    w = _reference_weights(tmp_path)
+    r = runner.invoke(main, ["weights", "trim", str(w), "--upper-median", "3", "-o", str(tmp_path / "t.csv")])
+    assert r.exit_code == 0, r.output + r.stderr
+    before = pd.read_csv(w).final_weight.to_numpy()
+    r_trim = pd.read_csv(SURVEY_REFERENCE / "trimmed_weights.csv").weight.to_numpy()
+
+    def kish(x):
+        return len(x) * (x ** 2).sum() / x.sum() ** 2
+
+    assert f"trimmed 182 of {len(before)} weights" in r.stderr
+    assert f"Kish deff {kish(before):.3f} → {kish(r_trim):.3f}" in r.stderr and "--strict" in r.stderr
+    t = pd.read_csv(tmp_path / "t.csv")
+    np.testing.assert_allclose(t.final_weight, r_trim, rtol=1e-12)
+    np.testing.assert_allclose(t.pretrim_weight, before, rtol=0)
+    # usage: exactly one of --upper / --upper-median (exit 2), nothing written
+    r = runner.invoke(main, ["weights", "trim", str(w), "-o", str(tmp_path / "u.csv")])
+    assert r.exit_code == 2 and not (tmp_path / "u.csv").exists()
