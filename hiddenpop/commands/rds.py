@@ -168,6 +168,8 @@ def estimate_cmd(data, outcomes, estimators, id_col, recruiter_col, degree_col, 
                              seed_marker=seed_marker, time_col=time_col, population_size=pops)
     if not estimators:
         estimators = ("ss",) if sample.population_size[1] is not None else ("rds-ii",)
+    if "hcg" in estimators and sample.time is None:
+        echo_err("note: no interview times (--time-col), so HCG orders respondents by wave, as R does")
     rng = np.random.default_rng(rng_seed) if rng_seed is not None else None
     scenarios = [("mid", sample.population_size[1])]
     if sample.population_size[0] is not None or sample.population_size[2] is not None:
@@ -257,6 +259,8 @@ def diagnose_cmd(data, variables, estimator, id_col, recruiter_col, degree_col, 
     sample = load_rds_sample(data, id_col=id_col, recruiter_col=recruiter_col, degree_col=degree_col,
                              seed_marker=seed_marker, time_col=time_col, population_size=pops)
     est = estimator or dg.default_diagnostic_estimator(sample)
+    if est == "hcg" and sample.time is None:
+        echo_err("note: no interview times (--time-col), so HCG orders respondents by wave, as R does")
     kw = dict(degree_rule=degree_rule, rng=rng_seed, ss_method=ss_method)
     out = Path(outdir)
     figures, tables = {}, {}

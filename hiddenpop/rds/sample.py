@@ -201,7 +201,11 @@ def parse_population_size(value: Any) -> PopulationSize:
         return (None, None, None)
     if isinstance(value, str):
         parts = [p.strip() for p in value.split(",") if p.strip()]
-        value = [float(p) for p in parts] if parts else None
+        try:
+            value = [float(p) for p in parts] if parts else None
+        except ValueError:
+            raise ValueError(f"population size {value!r} is not a number or low,mid,high "
+                             "(e.g. 1000 or 500,1000,1500)") from None
         if value is None:
             return (None, None, None)
     if np.isscalar(value):
@@ -359,21 +363,75 @@ def rds_sample_from_table(table: pd.DataFrame, *, id_col: str = "id", recruiter_
     table = table.reset_index(drop=True)
     ids = table[id_col]
     rec = table[recruiter_col]
-    if seed_marker is None:
-        id_str = set(ids.astype(str).str.strip())
-        rec_str = rec[rec.notna()].astype(str).str.strip()
-        rec_str = rec_str.str.replace(r"\.0$", "", regex=True)
-        outside = sorted(set(rec_str[rec_str != ""]) - id_str - {s.removesuffix(".0") for s in id_str})
-        if len(outside) == 1:
-            seed_marker = outside[0]
+    seed_marker = _check_recruiters(ids, rec, seed_marker, column=recruiter_col, source=source)
     tree = build_tree(ids, rec, seed_marker=seed_marker, source=source)
     degree = _numeric_column(table[degree_col], column=degree_col, source=source, kind="network size")
     neg = np.flatnonzero(degree < 0)
     if len(neg):
         i = int(neg[0])
         raise RecruitmentError("network size cannot be negative",
-                               where=format_where(source, row=i + 2, column=degree_col, value=table[degree_col].iloc[i]),
-                               fix="correct the network size (number of people the respondent knows)")
+                               where=format_where(source, row=i + 2, column=degree_col,
+                                                  value=_plain(table[degree_col].iloc[i])),
+                               fix="correct the network size (number of people the respondent knows; "
+                                   "leave the cell empty if unknown)")
     time = _time_column(table[time_col], column=time_col, source=source) if time_col else None
-    return RDSSample(tree=tree, degree=degree, data=table, time=time,
-                     population_size=parse_population_size(population_size), source=source)
+    pops = parse_population_size(population_size)
+    small = [v for v in pops if v is not None and v < len(table)]
+    if small:
+        raise DesignError(f"population size {small[0]:g} is smaller than the {len(table)} respondents in the data",
+                          where=source,
+                          fix=f"give a population size of at least {len(table)} (--population-size)")
+    return RDSSample(tree=tree, degree=degree, data=table, time=time, population_size=pops, source=source)
+
+
+def _plain(value: Any) -> Any:
+    """A numpy scalar as the plain Python value (so messages show ``-3``, not ``np.int64(-3)``)."""
+    return value.item() if isinstance(value, np.generic) else value
+
+
+def _check_recruiters(ids: pd.Series, rec: pd.Series, seed_marker: Any, *, column: str, source: str) -> Any:
+    """Detect the seed marker and name the first recruiter id that is neither a respondent nor the marker.
+
+    Without ``seed_marker``: if exactly one recruiter id value is not a respondent id, it is the marker
+    (R's convention). If several are, the most frequent is taken to be the marker and the first row
+    with another one is reported (a typo such as ``Seed`` for ``seed``, or a recruiter not interviewed).
+    """
+    def norm(values: pd.Series) -> pd.Series:
+        return values.astype(str).str.strip().str.replace(r"\.0$", "", regex=True)
+
+    id_norm = norm(ids)
+    dup = id_norm.duplicated(keep=False) & ids.notna()
+    if dup.any():
+        rows = np.flatnonzero(dup.to_numpy())
+        first = id_norm.iloc[rows[0]]
+        same = [int(r) + 2 for r in rows if id_norm.iloc[r] == first]
+        raise RecruitmentError(
+            f"respondent id appears in rows {truncate_list(same)} ({len(np.unique(id_norm[dup]))} id(s) are repeated)",
+            where=format_where(source, row=same[1], column=ids.name, value=_plain(ids.iloc[rows[0]])),
+            fix="give every interview its own respondent id (remove the duplicate row or correct the id)")
+    id_str = set(norm(ids[ids.notna()]))
+    known = rec.notna().to_numpy()
+    rec_str = pd.Series("", index=rec.index, dtype=object)
+    rec_str[known] = norm(rec[known])
+    outside = (rec_str != "") & ~rec_str.isin(id_str)
+    if seed_marker is not None:
+        marker = str(seed_marker).strip().removesuffix(".0")
+        outside &= rec_str != marker
+        used = f"the seed marker '{seed_marker}'"
+    else:
+        vals = rec_str[outside]
+        counts = vals.groupby(vals, sort=False).size()     # in order of first appearance
+        if len(counts) <= 1:
+            return None if len(counts) == 0 else counts.index[0]
+        marker = counts.idxmax()                            # most frequent; ties: the first to appear
+        outside &= rec_str != marker
+        used = f"'{marker}', which {int(counts.max())} row(s) use to mark seeds"
+    if outside.any():
+        i = int(np.flatnonzero(outside.to_numpy())[0])
+        raise RecruitmentError(
+            f"recruiter id is not a respondent id in the data, nor {used} "
+            f"({int(outside.sum())} row(s) like this)",
+            where=format_where(source, row=i + 2, column=column, value=_plain(rec.iloc[i])),
+            fix="correct the recruiter id (a typo, or a recruiter who was not interviewed: leave it empty to "
+                "treat the respondent as a seed), or give --seed-marker")
+    return seed_marker if seed_marker is not None else marker

@@ -88,3 +88,69 @@ def test_diagnose_writes_all_outputs(runner, tmp_path):
     assert (out / "convergence_X.png").read_bytes()[:4] == b"\x89PNG"
     res = runner.invoke(main, ["rds", "diagnose", FAUX, "--var", "X", "-o", str(out)])
     assert res.exit_code == 1 and "already exists" in res.stderr
+
+
+def _edited(tmp_path, name, edit):
+    """fauxmadrona.csv with one edit applied (row numbers below count the header as row 1)."""
+    t = pd.read_csv(FAUXMADRONA, dtype=str, keep_default_na=False)
+    edit(t)
+    path = tmp_path / name
+    t.to_csv(path, index=False)
+    return str(path)
+
+
+def _one_line_error(res, *parts):
+    assert res.exit_code == 1, res.output
+    lines = [ln for ln in res.output.splitlines() if ln.strip()]
+    assert len(lines) == 1 and lines[0].startswith("Error:"), res.output
+    assert "Traceback" not in res.output
+    for p in parts:
+        assert p in lines[0], (p, lines[0])
+
+
+@pytest.mark.parametrize("case", ["typo", "unknown", "duplicate", "negative"])
+def test_bad_rows_are_named_with_row_column_and_value(runner, tmp_path, case):
+    def edit(t):
+        first_seed = t.index[t["recruiter.id"] == "seed"][1]
+        if case == "typo":
+            t.loc[first_seed, "recruiter.id"] = "Seed"          # CSV row first_seed + 2
+        elif case == "unknown":
+            t.loc[20, "recruiter.id"] = "99999"
+        elif case == "duplicate":
+            t.loc[8, "id"] = t.loc[3, "id"]
+        else:
+            t.loc[5, "degree"] = "-3"
+        t.attrs["row"] = {"typo": first_seed + 2, "unknown": 22, "duplicate": 10, "negative": 7}[case]
+
+    t_row = {}
+
+    def capture(t):
+        edit(t)
+        t_row.update(t.attrs)
+
+    path = _edited(tmp_path, f"{case}.csv", capture)
+    out = tmp_path / "est.csv"
+    res = runner.invoke(main, ["rds", "estimate", path, "--degree-col", "degree", "--outcome", "disease",
+                               "-o", str(out)])
+    column, value = {"typo": ("recruiter.id", "'Seed'"), "unknown": ("recruiter.id", "'99999'"),
+                     "duplicate": ("id", ""), "negative": ("degree", "value -3")}[case]
+    _one_line_error(res, f"{case}.csv, row {t_row['row']}", f"column '{column}'", value, "Fix:")
+    assert not out.exists()
+
+
+def test_population_size_errors_name_the_file_and_the_fix(runner, tmp_path):
+    out = tmp_path / "d"
+    res = runner.invoke(main, ["rds", "diagnose", FAUX, "--var", "X", "--population-size", "100", "-o", str(out)])
+    _one_line_error(res, "faux.csv", "population size 100 is smaller than the 389 respondents", "at least 389")
+    assert not out.exists()
+    res = runner.invoke(main, ["rds", "estimate", FAUX, "--outcome", "X", "--population-size", "abc"])
+    assert res.exit_code == 2 and "'abc' is not a number" in res.output
+    res = runner.invoke(main, ["rds", "estimate", FAUX, "--outcome", "X", "--estimator", "ss"])
+    _one_line_error(res, "needs the population size", "--population-size")
+
+
+def test_hcg_without_times_says_it_uses_wave_order(runner):
+    res = runner.invoke(main, ["rds", "estimate", FAUX, "--outcome", "X", "--estimator", "hcg",
+                               "--population-size", "1000"])
+    assert res.exit_code == 0, res.output
+    assert "no interview times (--time-col), so HCG orders respondents by wave" in res.stderr

@@ -27,7 +27,8 @@ def test_seed_marker_detected_and_missing_recruiter_is_seed():
 
 def test_two_unknown_recruiters_is_an_error():
     t = pd.DataFrame({"id": [1, 2, 3], "recruiter.id": ["seed", 99, 1], "network.size": [1, 2, 3]})
-    with pytest.raises(RecruitmentError, match="not in the data"):
+    # 'seed' and 99 both appear once: the first to appear is taken as the seed marker, row 3 is named
+    with pytest.raises(RecruitmentError, match=r"row 3, column 'recruiter.id', value 99: recruiter id is not a respondent"):
         rds_sample_from_table(t, source="s.csv")
 
 
