@@ -9,8 +9,13 @@ from hiddenpop.commands._common import echo_err, overwrite_option
 
 __all__ = ["report"]
 
-_IMAGES = {"map": ("points.png", "First-stage points over the frame (circles: listing radius)"),
+_IMAGES = {"map": ("points.png", "First-stage points over the frame: every refugee household within the listing radius of a point was interviewed"),
            "tree": ("recruitment_tree.png", "Recruitment trees: households found at points and the households they referred")}
+_BY_NAMES = {"registered": "registration status", "age_group": "age group", "stratum": "stratum", "sex": "sex"}
+_RECRUITMENT_CAPTION = ("Left: households interviewed at the points and through coupons (wave 1, 2, …), by "
+                        "registration. Right: with one wave, how many households each household found at a point "
+                        "brought in; with several waves, the largest referral chains (each dot a household, each "
+                        "line a coupon redeemed).")
 
 
 @click.command()
@@ -23,12 +28,13 @@ _IMAGES = {"map": ("points.png", "First-stage points over the frame (circles: li
 def report(workdir: str, output: str, markdown_path: str | None, title: str, overwrite: bool) -> None:
     """Write the end-to-end report of WORKDIR (the folder the demo or your own commands wrote).
 
-    Reads, when present: points.design.json and points.png (design, map), recruitment_tree.png,
+    Reads, when present: points.design.json and points.png (design, map), recruitment_tree.png
+    (replaced by a legible summary of the chains when the weights hold recruiter_id),
     weights_calibrated.csv or weights.csv (weight distribution), estimates*.csv (tables).
     One self-contained HTML file: images embedded, no scripts, renders offline.
     """
     from hiddenpop.io import OutputSet, read_csv, read_json
-    from hiddenpop.report import ReportInputs, build_report, figure_png, weight_figure
+    from hiddenpop.report import ReportInputs, build_report, figure_png, recruitment_figure, weight_figure
 
     wd = Path(workdir)
     inputs = ReportInputs(title=title)
@@ -40,26 +46,44 @@ def report(workdir: str, output: str, markdown_path: str | None, title: str, ove
             inputs.images[key] = ((wd / name).read_bytes(), caption)
     for name in ("weights_calibrated.csv", "weights.csv"):
         if (wd / name).exists():
+            header = read_csv(wd / name, nrows=0).columns
+            inputs.n_replicates = sum(1 for c in header if str(c).startswith("rep_"))
             w = read_csv(wd / name, usecols=lambda c: not c.startswith("rep_"))
             inputs.weights = w
+            inputs.calibrated = name == "weights_calibrated.csv"
             inputs.images["weights"] = (figure_png(weight_figure(w)),
                                         f"Distribution of the final weights ({name}), by how households were found")
+            if {"hh_id", "recruiter_id"} <= set(w.columns):
+                # drawn here (legible at page width) instead of the field plot of every chain
+                inputs.images["tree"] = (figure_png(recruitment_figure(w)), _RECRUITMENT_CAPTION)
             break
     for path in sorted(wd.glob("estimates*.csv")):
-        label = path.stem.replace("estimates_", "").replace("_", " ").strip() or "estimates"
-        inputs.estimates[f"Estimates: {label}"] = read_csv(path)
+        label = path.stem.replace("estimates_", "").replace("_", " ").strip() or "all"
+        table = read_csv(path)
+        if "method" in table and table["method"].notna().any():
+            inputs.replicate_method = str(table["method"].dropna().iloc[0])
+        by = ""
+        if "domain" in table and table["domain"].notna().any():
+            keys = [p.split("=")[0].strip() for p in str(table["domain"].dropna().iloc[0]).split(",") if "=" in p]
+            names = [_BY_NAMES.get(k, k.replace("_", " ")) for k in keys]
+            by = (", by " + (" and ".join(names) if len(names) <= 2 else ", ".join(names[:-1]) + " and " + names[-1])
+                  if names else "")
+        heading = f"{label.split()[0].capitalize()}{by}"
+        inputs.estimates[heading if heading not in inputs.estimates else f"{heading} ({path.name})"] = table
     if not (inputs.manifest or inputs.images or inputs.estimates):
         from hiddenpop.errors import InputFileError
 
         raise InputFileError("nothing to report: no design manifest, images, weights or estimates found",
                              where=str(wd), fix="run the demo or the pipeline commands with -o into this folder")
-    page, md = build_report(inputs, image_links={"map": "points.png", "tree": "recruitment_tree.png",
-                                                 "weights": "report_weights.png"})
+    drawn_tree = inputs.images.get("tree", (b"", ""))[1] == _RECRUITMENT_CAPTION
+    page, md = build_report(inputs, image_links={"map": "points.png", "weights": "report_weights.png",
+                                                 "tree": "report_referrals.png" if drawn_tree else "recruitment_tree.png"})
     with OutputSet(overwrite=overwrite) as out:
         out.add(output, lambda p: p.write_text(page, encoding="utf-8"))
         if markdown_path:
             out.add(markdown_path, lambda p: p.write_text(md, encoding="utf-8"))
-            if "weights" in inputs.images:
-                png = inputs.images["weights"][0]
-                out.add(Path(markdown_path).parent / "report_weights.png", lambda p: p.write_bytes(png))
+            for key, file in (("weights", "report_weights.png"), ("tree", "report_referrals.png")):
+                if key in inputs.images and (key != "tree" or drawn_tree):
+                    png = inputs.images[key][0]
+                    out.add(Path(markdown_path).parent / file, lambda p, png=png: p.write_bytes(png))
     echo_err(f"wrote {output}" + (f" and {markdown_path}" if markdown_path else ""))

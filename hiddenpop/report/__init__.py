@@ -12,27 +12,36 @@ import base64
 import html
 import io
 from dataclasses import dataclass, field
+from pathlib import PurePath
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-__all__ = ["ReportInputs", "build_report", "weight_figure", "figure_png"]
+__all__ = ["ReportInputs", "build_report", "weight_figure", "figure_png", "recruitment_figure", "readable_estimates",
+           "domain_label", "design_summary", "VARIABLE_LABELS", "VALUE_LABELS", "CV_UNRELIABLE"]
 
 _CSS = """
 body{font-family:system-ui,-apple-system,'Segoe UI',Roboto,Arial,sans-serif;max-width:1100px;margin:2em auto;
 padding:0 1em;color:#222;line-height:1.45}
 h1{border-bottom:3px solid #2a6f97;padding-bottom:.3em}h2{color:#2a6f97;margin-top:2em}
 table{border-collapse:collapse;margin:1em 0;font-size:.92em}th,td{border:1px solid #ccc;padding:4px 8px;text-align:right}
-th{background:#eef4f8}td:first-child,th:first-child{text-align:left}
+th{background:#eef4f8}td:first-child,th:first-child,td.t{text-align:left}
 figure{margin:1em 0}img{max-width:100%;border:1px solid #ddd}figcaption{font-size:.9em;color:#555}
 .note{background:#fff8e1;border-left:4px solid #f0b400;padding:.5em 1em}
+.howto{background:#eef4f8;border-left:4px solid #2a6f97;padding:.5em 1em}.howto li{margin:.2em 0}
+.foot{font-size:.88em;color:#444;margin-top:-.5em}details{margin:1em 0}summary{cursor:pointer;color:#2a6f97}
 """
 
 
 @dataclass
 class ReportInputs:
-    """Everything the report shows (all optional except the title)."""
+    """Everything the report shows (all optional except the title).
+
+    ``calibrated``: the weights were calibrated to registry totals; ``n_replicates`` and
+    ``replicate_method``: how the standard errors were computed; ``labels`` / ``value_labels``
+    extend :data:`VARIABLE_LABELS` / :data:`VALUE_LABELS` for the survey's own variables.
+    """
 
     title: str = "hiddenpop survey report"
     manifest: dict[str, Any] | None = None
@@ -41,6 +50,11 @@ class ReportInputs:
     estimates: dict[str, pd.DataFrame] = field(default_factory=dict)     # title -> estimates table
     referral_status: str | None = None
     notes: list[str] = field(default_factory=list)
+    calibrated: bool = False
+    n_replicates: int = 0
+    replicate_method: str | None = None
+    labels: dict[str, str] = field(default_factory=dict)
+    value_labels: dict[str, dict[str, str]] = field(default_factory=dict)
 
 
 def weight_figure(weights: pd.DataFrame, *, weight_col: str = "final_weight", by: str = "found_by"):
@@ -50,15 +64,17 @@ def weight_figure(weights: pd.DataFrame, *, weight_col: str = "final_weight", by
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(figsize=(6.5, 3.4))
+    fig, ax = plt.subplots(figsize=(8.5, 3.4))
     w = pd.to_numeric(weights[weight_col], errors="coerce")
     bins = np.linspace(0, float(np.nanquantile(w, 0.99)) * 1.05 + 1e-9, 30)
     groups = weights[by].astype(str) if by in weights else pd.Series("all", index=weights.index)
+    names = VALUE_LABELS.get(by, {})
     for name, grp in w.groupby(groups):
-        ax.hist(grp.clip(upper=bins[-1]), bins=bins, alpha=0.6, label=f"{name} (n={len(grp)})")
-    ax.set_xlabel(f"{weight_col} (households represented)")
-    ax.set_ylabel("households")
-    ax.legend()
+        ax.hist(grp.clip(upper=bins[-1]), bins=bins, alpha=0.6,
+                label=f"{names.get(str(name), str(name))} (n={len(grp)})")
+    ax.set_xlabel("weight: number of households each interviewed household stands for")
+    ax.set_ylabel("interviewed households")
+    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
     fig.tight_layout()
     return fig
 
@@ -80,8 +96,12 @@ def _fmt(v: Any) -> str:
 
 def _table_html(df: pd.DataFrame) -> str:
     head = "".join(f"<th>{html.escape(str(c))}</th>" for c in df.columns)
-    rows = "".join("<tr>" + "".join(f"<td>{html.escape(_fmt(v))}</td>" for v in r) + "</tr>"
-                   for r in df.itertuples(index=False))
+    def cell(v: Any) -> str:
+        text = _fmt(v)
+        numeric = isinstance(v, (int, float, np.integer, np.floating)) or any(ch.isdigit() for ch in text[:1])
+        return f"<td>{html.escape(text)}</td>" if numeric else f"<td class='t'>{html.escape(text)}</td>"
+
+    rows = "".join("<tr>" + "".join(cell(v) for v in r) + "</tr>" for r in df.itertuples(index=False))
     return f"<table><thead><tr>{head}</tr></thead><tbody>{rows}</tbody></table>"
 
 
@@ -91,25 +111,383 @@ def _table_md(df: pd.DataFrame) -> str:
     return "\n".join(lines) + "\n"
 
 
-_EST_COLS = ["variable", "statistic", "domain", "estimate", "se", "ci_low", "ci_high", "cv", "n"]
+#: Plain-language names of the data-contract variables (variable -> label); extend per survey
+#: with ``ReportInputs(labels=...)``.
+VARIABLE_LABELS: dict[str, str] = {
+    "works": "Child works",
+    "attends_school": "Child attends school",
+    "n_working": "Working children",
+    "n_out_of_school": "Children out of school",
+    "n_children_6_17": "Children aged 6–17",
+    "n_children": "Children",
+    "size": "Household members",
+    "registered": "Registered",
+}
+
+#: Plain-language names of domain values: variable -> {value -> label}.
+VALUE_LABELS: dict[str, dict[str, str]] = {
+    "registered": {"0": "Unregistered", "1": "Registered"},
+    "sex": {"F": "Female", "M": "Male", "f": "Female", "m": "Male"},
+    "found_by": {"point": "found at a point", "referral": "referred with a coupon"},
+}
+
+#: A cell is flagged "unreliable" when its CV exceeds this (a common statistical-office rule).
+CV_UNRELIABLE = 0.30
 
 
-def _design_rows(manifest: dict[str, Any]) -> pd.DataFrame:
+def domain_label(domain: Any, *, value_labels: dict[str, dict[str, str]] | None = None) -> str:
+    """Readable label of a domain string of the estimates table (``registered=0, sex=F``).
+
+    >>> domain_label("registered=0, sex=F")
+    'Unregistered, Female'
+    >>> domain_label("registered=1, age_group=6-11")
+    'Registered, aged 6–11'
+    >>> domain_label("")
+    'All'
+    """
+    labels = VALUE_LABELS if value_labels is None else {**VALUE_LABELS, **value_labels}
+    text = "" if domain is None or (isinstance(domain, float) and not np.isfinite(domain)) else str(domain).strip()
+    if not text or text.lower() in ("all", "total", "(all)"):
+        return "All"
+    parts = []
+    for piece in text.split(","):
+        var, _, value = piece.strip().partition("=")
+        var, value = var.strip(), value.strip()
+        if not _:
+            parts.append(var)
+        elif var in labels and value in labels[var]:
+            parts.append(labels[var][value])
+        elif var in ("age_group", "age"):
+            parts.append(f"aged {value.replace('-', '–')}")
+        else:
+            parts.append(f"{var.replace('_', ' ')} {value}")
+    return ", ".join(parts)
+
+
+def _domain_key(domain: Any) -> tuple:
+    """Sort key: numbers inside a domain sort numerically (age 6–11 before 12–17)."""
+    import re
+
+    return tuple((0, float(t), "") if re.fullmatch(r"\d+(\.\d+)?", t) else (1, 0.0, t)
+                 for t in re.split(r"[=,\-\s]+", str(domain)) if t)
+
+
+def _between01(v: Any) -> bool:
+    try:
+        return 0.0 <= float(v) <= 1.0
+    except (TypeError, ValueError):
+        return False
+
+
+def readable_estimates(est: pd.DataFrame, *, labels: dict[str, str] | None = None,
+                       value_labels: dict[str, dict[str, str]] | None = None,
+                       level: float = 0.95) -> tuple[pd.DataFrame, list[str]]:
+    """An estimates table (data-contract §6) as a table for readers, with its footnotes.
+
+    Variables and domains get plain names, shares (means of 0/1 variables) become percentages,
+    the interval is one column, suppressed cells (``suppressed``: below the disclosure
+    threshold) show no number, and cells with a CV above :data:`CV_UNRELIABLE` are flagged.
+
+    >>> est = pd.DataFrame({"variable": ["works", "works"], "statistic": "mean",
+    ...                     "domain": ["registered=1", "registered=0"], "estimate": [0.11, 0.21],
+    ...                     "se": [0.02, 0.07], "ci_low": [0.07, 0.073], "ci_high": [0.15, 0.347],
+    ...                     "cv": [0.18, 0.33], "n": [300, 40], "suppressed": [False, False]})
+    >>> table, notes = readable_estimates(est)
+    >>> table.iloc[0].tolist()   # unregistered first, CV 0.33 > 0.30 flagged
+    ['Child works (%)', 'Unregistered', '21.0% †', '7.0', '7.3 – 34.7', '0.33', '40']
+    """
+    names = {**VARIABLE_LABELS, **(labels or {})}
+    est = est.copy()
+    order = {v: i for i, v in enumerate(dict.fromkeys(est["variable"]))} if "variable" in est else {}
+    est["_o"] = est["variable"].map(order) if "variable" in est else 0
+    est["_d"] = est["domain"].map(_domain_key) if "domain" in est else 0
+    est = est.sort_values(["_o", "_d"], kind="stable")
+    share_vars = {v for v, g in est.groupby("variable")
+                  if g["statistic"].astype(str).isin(["mean", "proportion"]).all()
+                  and g["estimate"].map(_between01).all()} if {"variable", "statistic", "estimate"} <= set(est) else set()
+    rows, flags = [], set()
+    pct_level = f"{100 * level:.0f}%"
+    for _, r in est.iterrows():
+        share = str(r.get("variable", "")) in share_vars
+        scale, unit = (100.0, "%") if share else (1.0, "")
+        var = str(r.get("variable", ""))
+        label = names.get(var, var.replace("_", " "))
+        if str(r.get("statistic", "")) == "total":
+            label += " (total number)"
+        elif share:
+            label += " (%)"
+        suppressed = str(r.get("suppressed", "False")).lower() in ("true", "1")
+
+        def num(v: Any, pct: bool = share) -> str:
+            try:
+                x = float(v)
+            except (TypeError, ValueError):
+                return ""
+            if not np.isfinite(x):
+                return ""
+            x *= scale
+            return f"{x:.1f}" if pct else _fmt(x)
+
+        if suppressed:
+            flags.add("suppressed")
+            est_txt, se_txt, ci_txt, cv_txt = "suppressed ‡", "", "", ""
+        else:
+            est_txt = num(r.get("estimate")) + (unit if share else "")
+            lo, hi = r.get("ci_low"), r.get("ci_high")
+            if share and _finite(lo) and float(lo) < 0:
+                lo, low_clipped = 0.0, True
+                flags.add("clipped")
+            else:
+                low_clipped = False
+            ci_txt = (f"{num(lo)}{'*' if low_clipped else ''} – {num(hi)}" if _finite(lo) and _finite(hi) else "")
+            se_txt = num(r.get("se"))
+            cv = r.get("cv")
+            cv_txt = f"{float(cv):.2f}" if _finite(cv) else "–"
+            if _finite(cv) and float(cv) > CV_UNRELIABLE:
+                est_txt += " †"
+                flags.add("unreliable")
+        n = r.get("n")
+        rows.append({"Indicator": label, "Group": domain_label(r.get("domain", ""), value_labels=value_labels),
+                     "Estimate": est_txt, "Std. error": se_txt, f"{pct_level} interval": ci_txt, "CV": cv_txt,
+                     "n": f"{int(n):,}" if _finite(n) else ""})
+    notes = []
+    if "unreliable" in flags:
+        notes.append(f"† CV above {CV_UNRELIABLE:.2f}: imprecise, use with caution.")
+    if "suppressed" in flags:
+        notes.append("‡ Suppressed: too few interviews in this group to publish a figure (disclosure rule).")
+    if "clipped" in flags:
+        notes.append("* The lower limit of the interval was below 0 and is shown as 0.")
+    return pd.DataFrame(rows), notes
+
+
+def _finite(v: Any) -> bool:
+    try:
+        return bool(np.isfinite(float(v)))
+    except (TypeError, ValueError):
+        return False
+
+
+def recruitment_figure(households: pd.DataFrame, *, max_chains: int = 12):
+    """Readable picture of the referral stage (matplotlib Figure).
+
+    Left: households by wave (wave 0 = found at a point), by registration. Right: the largest
+    recruitment chains drawn as trees (one colour per registration status). Needs ``hh_id``,
+    ``recruiter_id``; uses ``registered`` when present.
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from hiddenpop.rds.tree import build_tree
+
+    ids = households["hh_id"].astype(str).to_numpy()
+    rec = households["recruiter_id"].where(households["recruiter_id"].notna(), None)
+    rec = rec.map(lambda v: None if v is None or str(v) == "" else str(v))
+    known = set(ids)
+    rec = rec.map(lambda v: v if v in known else None).to_numpy(dtype=object)
+    tree = build_tree(ids, rec)
+    reg = (pd.to_numeric(households["registered"], errors="coerce").to_numpy() if "registered" in households
+           else np.full(len(ids), np.nan))
+    colours = {0: "#d95f02", 1: "#1b9e77"}
+    waves = tree.wave
+    wmax = int(waves.max()) if len(waves) else 0
+    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(11, 3.8), gridspec_kw={"width_ratios": [1, 2.3 if wmax >= 2 else 1.4]})
+    bottom = np.zeros(wmax + 1)
+    for value, name in ((1, "registered"), (0, "unregistered")):
+        counts = np.bincount(waves[reg == value], minlength=wmax + 1)[: wmax + 1]
+        ax1.bar(range(wmax + 1), counts, bottom=bottom, color=colours[value], label=name)
+        bottom += counts
+    other = np.bincount(waves[~np.isin(reg, [0, 1])], minlength=wmax + 1)[: wmax + 1]
+    if other.sum():
+        ax1.bar(range(wmax + 1), other, bottom=bottom, color="#999999", label="unknown")
+    ax1.set_xticks(range(wmax + 1), ["found at\npoints"] + [f"wave {w}" for w in range(1, wmax + 1)])
+    ax1.set_ylabel("households interviewed")
+    ax1.set_title("How households were reached", fontsize=10)
+    ax1.legend(fontsize=8, frameon=False)
+    starts, kids = tree.children
+    sizes = tree.chain_size
+    n_chains = int(tree.is_seed.sum())
+    n_grown = int((sizes[tree.is_seed] > 1).sum())
+    if wmax < 2:
+        # one wave: every chain is a star; the number of recruits per household says it all
+        k = tree.n_recruits[waves < wmax] if wmax else tree.n_recruits
+        counts = np.bincount(k)
+        ax2.bar(range(len(counts)), counts, color="#7570b3")
+        for x, c in enumerate(counts):
+            ax2.text(x, c, f"{c}", ha="center", va="bottom", fontsize=9)
+        ax2.set_xticks(range(len(counts)))
+        ax2.set_xlabel("households each one brought in with its coupons")
+        ax2.set_ylabel("households found at points")
+        ax2.set_title(f"Referrals per household found at a point ({n_grown} of {n_chains} referred someone)",
+                      fontsize=10)
+        for side in ("top", "right"):
+            ax2.spines[side].set_visible(False)
+        fig.tight_layout()
+        return fig
+    # the largest chains as small trees: leaves on consecutive x, parents centred over their recruits
+    seeds = np.flatnonzero(tree.is_seed)
+    seeds = seeds[np.argsort(-sizes[seeds], kind="stable")][:max_chains]
+    seeds = seeds[sizes[seeds] > 1]
+    x_next = 0.0
+    pos: dict[int, tuple[float, float]] = {}
+
+    def place(i: int) -> float:
+        nonlocal x_next
+        ch = kids[starts[i]:starts[i + 1]]
+        if len(ch) == 0:
+            x = x_next
+            x_next += 1.0
+        else:
+            x = float(np.mean([place(int(c)) for c in ch]))
+        pos[i] = (x, -float(waves[i]))
+        return x
+
+    for s in seeds:
+        place(int(s))
+        x_next += 1.0
+    for i, (x, y) in pos.items():
+        p = tree.parent[i]
+        if p >= 0 and int(p) in pos:
+            px, py = pos[int(p)]
+            ax2.plot([px, x], [py, y], color="#888888", lw=0.8, zorder=1)
+    if pos:
+        idx = np.array(list(pos))
+        xy = np.array([pos[i] for i in idx])
+        col = [colours.get(int(v), "#999999") if np.isfinite(v) else "#999999" for v in reg[idx]]
+        ax2.scatter(xy[:, 0], xy[:, 1], c=col, s=28, zorder=2, edgecolors="white", linewidths=0.5)
+        ax2.set_yticks(sorted(set(xy[:, 1])), [("point" if y == 0 else f"wave {int(-y)}") for y in sorted(set(xy[:, 1]))])
+    ax2.set_xticks([])
+    ax2.set_title(f"The {len(seeds)} largest of {n_grown} chains with referrals "
+                  f"({n_chains - n_grown} households found at points referred nobody)", fontsize=10)
+    for side in ("top", "right", "bottom"):
+        ax2.spines[side].set_visible(False)
+    fig.tight_layout()
+    return fig
+
+
+def _design_rows(manifest: dict[str, Any], weights: pd.DataFrame | None = None) -> pd.DataFrame:
+    """Per stratum: points, area and (from the weights) households interviewed, by how found."""
     rows = []
     strata = manifest.get("strata", {})
     items = strata.items() if isinstance(strata, dict) else enumerate(strata)
+    have = weights is not None and "stratum" in weights and "found_by" in weights
     for key, info in items:
         info = info if isinstance(info, dict) else {"value": info}
-        rows.append({"stratum": info.get("stratum", key), "points": info.get("n", info.get("n_points", "")),
-                     "area_km2": (info["area_m2"] / 1e6) if "area_m2" in info else info.get("area_km2", "")})
+        name = info.get("stratum", key)
+        row = {"stratum": name, "points": info.get("n", info.get("n_points", "")),
+               "area (km²)": (info["area_m2"] / 1e6) if "area_m2" in info else info.get("area_km2", "")}
+        if have:
+            sel = weights["stratum"].astype(str) == str(name)
+            found = weights.loc[sel, "found_by"].astype(str)
+            row["interviewed at points"] = int((found == "point").sum())
+            row["referred"] = int((found == "referral").sum())
+        rows.append(row)
     return pd.DataFrame(rows)
+
+
+_METHOD_WORDS = {
+    "uniform": "at random, uniformly over the area (every place equally likely)",
+    "size": "at random, with more points where the frame records more people",
+    "raster": "at random, with more points where the population map shows more people",
+    "lpm": "at random and spread evenly over the area (local pivotal method)",
+}
+
+
+def _plural(n: int, word: str) -> str:
+    return f"{n:,} {word}" + ("" if n == 1 else "s")
+
+
+def design_summary(inputs: ReportInputs) -> list[str]:
+    """What was done, in plain words: one paragraph per stage (from the manifest and the weights).
+
+    >>> man = {"method": "uniform", "n_total": 5, "radius_m": 250.0,
+    ...        "strata": {"A": {"n": 3, "area_m2": 4e6}, "B": {"n": 2, "area_m2": 3e6}}}
+    >>> design_summary(ReportInputs(manifest=man))[0][:60]
+    '5 first-stage points were drawn at random, uniformly over th'
+    """
+    out: list[str] = []
+    man = inputs.manifest or {}
+    if man:
+        strata = man.get("strata") or {}
+        n = man.get("n_total", man.get("n"))
+        if n is None and isinstance(strata, dict):
+            n = sum(int(v.get("n", 0)) for v in strata.values() if isinstance(v, dict))
+        per = ", ".join(f"{k} {v.get('n', '')}" for k, v in strata.items() if isinstance(v, dict)) \
+            if isinstance(strata, dict) else ""
+        method = str(man.get("density", man.get("method", "")))
+        how = _METHOD_WORDS.get(method, _METHOD_WORDS.get(str(man.get("method", "")), f"by the {method} method"))
+        text = f"{n} first-stage points were drawn {how}"
+        if per:
+            text += f", in {len(strata)} {'stratum' if len(strata) == 1 else 'strata'} ({per})"
+            alloc = man.get("allocation") or {}
+            if isinstance(alloc, dict) and alloc.get("rule") == "proportional":
+                text += f" in proportion to their {alloc.get('basis', 'size')}"
+        text += "."
+        excl = man.get("exclusion")
+        if isinstance(excl, dict) and excl.get("area_m2"):
+            text += f" An excluded zone of {excl['area_m2'] / 1e6:.1f} km² could not receive points."
+        if man.get("radius_m"):
+            text += (f" Around each point, the field teams listed every refugee household within "
+                     f"{float(man['radius_m']):.0f} m and interviewed it.")
+        out.append(text)
+    w = inputs.weights
+    if w is not None and "found_by" in w:
+        found = w["found_by"].astype(str)
+        n_pt, n_ref = int((found == "point").sum()), int((found == "referral").sum())
+        text = f"{_plural(n_pt, 'household')} were interviewed at the points."
+        if n_ref or "coupons_issued" in w:
+            text += (" Interviewed households received coupons to pass on to refugee households they know"
+                     + (" that are not registered" if "registered" in w and n_ref
+                        and (w.loc[found == "referral", "registered"] == 0).all() else "") + ".")
+            if "coupons_issued" in w:
+                text += f" {int(pd.to_numeric(w['coupons_issued'], errors='coerce').sum()):,} coupons were given out;"
+            waves = pd.to_numeric(w.get("wave"), errors="coerce") if "wave" in w else None
+            text += (f" {_plural(n_ref, 'household')} came with a coupon"
+                     + ((", in one wave of referral" if int(waves.max()) == 1 else
+                         f", in up to {int(waves.max())} waves of referral") if waves is not None and n_ref else "")
+                     + ".")
+        out.append(text)
+        method = str(w["weight_method"].dropna().astype(str).mode().iloc[0]) if "weight_method" in w and \
+            w["weight_method"].notna().any() else ""
+        text = ("Each interviewed household has a weight: the number of households it stands for. It comes from "
+                "the household's chance of lying near a point")
+        if n_ref:
+            text += (" and, for households that can be referred, its chances of being referred by the households "
+                     "it knows (generalised weight share method, GWSM)" if "gwsm" in set(w.get("weight_method", []))
+                     or method == "gwsm" else " and its chance of being referred")
+        text += "."
+        if inputs.calibrated:
+            text += (" The weights were then adjusted (calibrated) so that registered households add up to the "
+                     "registry totals; unregistered households keep the survey's own estimate.")
+        out.append(text)
+    if inputs.n_replicates:
+        out.append(f"Standard errors and intervals come from {inputs.n_replicates} "
+                   f"{inputs.replicate_method or 'replicate'} replicates that redo the selection of points and the "
+                   "weighting, so they include the uncertainty of both stages.")
+    return out
+
+
+_HOWTO = [
+    "<b>Estimate</b>: the survey's best figure for the whole population of the group (not just the "
+    "households interviewed). Percentages are shares of the group; totals are numbers of children or households.",
+    "<b>95% interval</b>: the range of plausible values. If the survey were repeated many times, intervals made "
+    "this way would contain the true value 95 times out of 100. A wide interval means an uncertain figure.",
+    "<b>Std. error</b> and <b>CV</b> (std. error ÷ estimate): the precision. Figures with a CV above "
+    f"{CV_UNRELIABLE:.2f} are marked † and should be used with caution.",
+    "<b>n</b>: how many households (or children) were interviewed in the group; the estimate stands for many "
+    "more.",
+    "Groups with too few interviews to publish are marked <i>suppressed</i> (no figure is shown).",
+]
 
 
 def build_report(inputs: ReportInputs, *, image_links: dict[str, str] | None = None) -> tuple[str, str]:
     """Render the report as (HTML, Markdown).
 
     ``image_links`` maps image names to file names for the Markdown version (the HTML embeds
-    every image as a base64 data URI).
+    every image as a base64 data URI). The sections: what was done (in words), how to read the
+    report, the first-stage points, the referrals, the weights, the estimate tables (plain
+    labels, percentages, intervals, n, flags) and the technical details.
 
     Examples
     --------
@@ -117,74 +495,121 @@ def build_report(inputs: ReportInputs, *, image_links: dict[str, str] | None = N
     ...                     "estimate": [0.21], "se": [0.03], "ci_low": [0.15], "ci_high": [0.27],
     ...                     "cv": [0.14], "n": [120]})
     >>> page, md = build_report(ReportInputs(title="Demo", estimates={"Children": est}))
-    >>> "<table>" in page and "registered=0" in md and "<script" not in page
+    >>> "<table>" in page and "Unregistered" in md and "21.0%" in page and "<script" not in page
     True
     """
+    import re
+
     h: list[str] = []
     m: list[str] = []
     title = html.escape(inputs.title)
     h.append(f"<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'><title>{title}</title>"
              f"<style>{_CSS}</style></head><body><h1>{title}</h1>")
     m.append(f"# {inputs.title}\n")
-    intro = ("This report follows the survey from the first-stage points to the estimates. Each estimate has a "
-             "standard error (se) and a 95% confidence interval (ci_low – ci_high): the true value lies in the "
-             "interval in 95 of 100 repetitions of the survey. CV = se / estimate; n = households or children "
-             "interviewed in the group.")
-    h.append(f"<p>{html.escape(intro)}</p>")
-    m.append(intro + "\n")
     for note in inputs.notes:
         h.append(f"<p class='note'>{html.escape(note)}</p>")
         m.append(f"> {note}\n")
-    if inputs.manifest:
-        man = inputs.manifest
-        h.append("<h2>1. Design</h2>")
-        m.append("## 1. Design\n")
-        facts = {"method": man.get("method"), "radius (m)": man.get("radius_m"),
-                 "points": man.get("n_total", man.get("n")), "CRS used for areas": man.get("crs", {}).get("working")
-                 if isinstance(man.get("crs"), dict) else man.get("crs"), "random seed": man.get("rng_seed")}
-        facts = {k: v for k, v in facts.items() if v is not None}
-        h.append("<ul>" + "".join(f"<li><b>{html.escape(k)}</b>: {html.escape(str(v))}</li>" for k, v in facts.items())
-                 + "</ul>")
-        m.append("".join(f"- **{k}**: {v}\n" for k, v in facts.items()))
-        rows = _design_rows(man)
+    section = 0
+
+    def heading(text: str) -> None:
+        nonlocal section
+        section += 1
+        h.append(f"<h2>{section}. {html.escape(text)}</h2>")
+        m.append(f"## {section}. {text}\n")
+
+    summary = design_summary(inputs)
+    if summary:
+        heading("What was done")
+        h.extend(f"<p>{html.escape(t)}</p>" for t in summary)
+        m.extend(t + "\n" for t in summary)
+        rows = _design_rows(inputs.manifest or {}, inputs.weights)
         if len(rows):
             h.append(_table_html(rows))
             m.append(_table_md(rows))
-    sections = [("map", "2. First-stage points"), ("tree", "3. Recruitment trees"), ("weights", "4. Weights")]
-    for key, heading in sections:
-        imgs = {n: v for n, v in inputs.images.items() if n.startswith(key)}
-        if not imgs and not (key == "weights" and inputs.weights is not None):
-            continue
-        h.append(f"<h2>{html.escape(heading)}</h2>")
-        m.append(f"## {heading}\n")
-        if key == "tree" and inputs.referral_status:
-            h.append(f"<pre>{html.escape(inputs.referral_status)}</pre>")
-            m.append("```\n" + inputs.referral_status + "\n```\n")
-        for name, (png, caption) in imgs.items():
+    if inputs.estimates:
+        h.append("<div class='howto'><b>How to read the tables</b><ul>" + "".join(f"<li>{t}</li>" for t in _HOWTO)
+                 + "</ul></div>")
+        m.append("> **How to read the tables**\n>\n" + "".join(
+            "> - " + re.sub(r"</?b>", "**", re.sub(r"</?i>", "*", t)) + "\n" for t in _HOWTO))
+
+    def images(key: str) -> None:
+        for name, (png, caption) in {n: v for n, v in inputs.images.items() if n.startswith(key)}.items():
             uri = "data:image/png;base64," + base64.b64encode(png).decode("ascii")
             h.append(f"<figure><img alt='{html.escape(caption)}' src='{uri}'><figcaption>{html.escape(caption)}"
                      "</figcaption></figure>")
             m.append(f"![{caption}]({(image_links or {}).get(name, name + '.png')})\n")
-        if key == "weights" and inputs.weights is not None:
-            w = inputs.weights
-            summary = w.groupby("found_by")["final_weight"].describe()[["count", "mean", "min", "50%", "max"]] \
-                if "found_by" in w else w["final_weight"].describe().to_frame().T
-            summary = summary.reset_index().rename(columns={"50%": "median"})
-            cv2 = float((w["final_weight"].std(ddof=0) / w["final_weight"].mean()) ** 2)
-            text = (f"Kish design effect due to weighting: {1 + cv2:.2f}. Estimated number of households: "
-                    f"{w['final_weight'].sum():,.0f}.")
-            if "share_from_referral" in w:
-                text += (" Share of the weight of unregistered households coming through referrals: "
-                         f"{100 * float((w['final_weight'] * w['share_from_referral'])[w.get('registered', 1) == 0].sum() / max(w['final_weight'][w.get('registered', 1) == 0].sum(), 1e-300)):.0f}%.")
-            h.append(f"<p>{html.escape(text)}</p>" + _table_html(summary))
-            m.append(text + "\n\n" + _table_md(summary))
+
+    if any(n.startswith("map") for n in inputs.images):
+        heading("Where the points fell")
+        images("map")
+    if any(n.startswith("tree") for n in inputs.images):
+        heading("Referrals")
+        images("tree")
+        if inputs.referral_status:
+            h.append(f"<pre>{html.escape(inputs.referral_status)}</pre>")
+            m.append("```\n" + inputs.referral_status + "\n```\n")
+    if inputs.weights is not None or any(n.startswith("weights") for n in inputs.images):
+        heading("Weights")
+        images("weights")
+        w = inputs.weights
+        if w is not None and "final_weight" in w:
+            fw = pd.to_numeric(w["final_weight"], errors="coerce")
+            if "found_by" in w:
+                tab = fw.groupby(w["found_by"].astype(str)).describe()[["count", "mean", "min", "50%", "max"]]
+                tab.index = [VALUE_LABELS["found_by"].get(i, i) for i in tab.index]
+            else:
+                tab = fw.describe().to_frame().T[["count", "mean", "min", "50%", "max"]]
+                tab.index = ["all"]
+            tab = tab.rename_axis("how found").reset_index()
+            tab.columns = ["how found", "households", "mean weight", "smallest", "median", "largest"]
+            tab["households"] = tab["households"].astype(int)
+            tab[tab.columns[2:]] = tab[tab.columns[2:]].astype(float).round(1)
+            cv2 = float((fw.std(ddof=0) / fw.mean()) ** 2)
+            text = (f"The {len(fw):,} interviewed households stand for {fw.sum():,.0f} households. "
+                    f"Unequal weights cost precision: the design effect due to weighting (Kish) is {1 + cv2:.2f}, "
+                    f"i.e. the sample is worth about {len(fw) / (1 + cv2):,.0f} equally weighted interviews.")
+            if "share_from_referral" in w and "registered" in w:
+                unreg = pd.to_numeric(w["registered"], errors="coerce") == 0
+                tot = float(fw[unreg].sum())
+                if tot > 0:
+                    share = float((fw * pd.to_numeric(w["share_from_referral"], errors="coerce"))[unreg].sum()) / tot
+                    text += (f" {100 * share:.0f}% of the weight of unregistered households comes through referrals: "
+                             "without them, these households would be represented only by those found at points.")
+            h.append(f"<p>{html.escape(text)}</p>" + _table_html(tab))
+            m.append(text + "\n\n" + _table_md(tab))
     if inputs.estimates:
-        h.append("<h2>5. Estimates</h2>")
-        m.append("## 5. Estimates\n")
+        heading("Estimates")
         for name, est in inputs.estimates.items():
-            cols = [c for c in _EST_COLS if c in est.columns]
-            h.append(f"<h3>{html.escape(name)}</h3>" + _table_html(est[cols]))
-            m.append(f"### {name}\n\n" + _table_md(est[cols]))
-    h.append("<p><small>Made with hiddenpop. No household coordinates, names or phone numbers are shown."
-             "</small></p></body></html>")
+            table, notes = readable_estimates(est, labels=inputs.labels, value_labels=inputs.value_labels)
+            h.append(f"<h3>{html.escape(name)}</h3>" + _table_html(table))
+            m.append(f"### {name}\n\n" + _table_md(table))
+            if notes:
+                h.append("<p class='foot'>" + "<br>".join(html.escape(t) for t in notes) + "</p>")
+                m.append("\n".join(notes) + "\n")
+    details = _technical(inputs.manifest or {})
+    if details:
+        h.append("<details><summary>Technical details</summary><ul>"
+                 + "".join(f"<li><b>{html.escape(k)}</b>: {html.escape(str(v))}</li>" for k, v in details.items())
+                 + "</ul></details>")
+        m.append("<details><summary>Technical details</summary>\n\n"
+                 + "".join(f"- **{k}**: {v}\n" for k, v in details.items()) + "\n</details>\n")
+    h.append("<p><small>Made with hiddenpop. No household coordinates, names or phone numbers are shown. "
+             "The full-precision tables are the estimates*.csv files of the work folder.</small></p></body></html>")
     return "\n".join(h), "\n".join(m)
+
+
+def _technical(man: dict[str, Any]) -> dict[str, Any]:
+    crs = man.get("crs")
+    crs_text = crs.get("choice", crs.get("name")) if isinstance(crs, dict) else crs
+    inputs = man.get("inputs") if isinstance(man.get("inputs"), dict) else {}
+    facts = {"design method": man.get("method"), "point density": man.get("density"),
+             "listing radius (m)": man.get("radius_m"), "points": man.get("n_total", man.get("n")),
+             "coordinate system for areas and distances": crs_text, "random seed": man.get("rng_seed"),
+             "manifest format": man.get("format"),
+             "toolkit": (f"{man['toolkit'].get('name')} {man['toolkit'].get('version')}"
+                         if isinstance(man.get("toolkit"), dict) else None),
+             "created": man.get("created")}
+    for name, info in inputs.items():
+        if isinstance(info, dict) and info.get("sha256"):
+            facts[f"input {name} (SHA-256)"] = f"{PurePath(str(info.get('path', ''))).name} {info['sha256'][:16]}…"
+    return {k: v for k, v in facts.items() if v not in (None, "")}

@@ -218,7 +218,7 @@ class StudyResult:
 
 def run_study(population: Any, design: dict[str, Any] | None = None, *, reps: int, rng: Any, jobs: int = 1,
               methods: Sequence[str] = METHODS, variance: str = "bootstrap", bootstrap_reps: int = 100,
-              chunk_size: int = 5,
+              chunk_size: int = 5, start: int = 0,
               progress: Callable[[int], None] | None = None) -> StudyResult:
     """Draw ``reps`` two-stage samples and score every weighting method.
 
@@ -240,6 +240,10 @@ def run_study(population: Any, design: dict[str, Any] | None = None, *, reps: in
         Subset of :data:`METHODS`.
     variance, bootstrap_reps
         How each replicate's standard errors are computed (see :func:`replicate_estimates`).
+    start : int
+        Index of the first replication: ``start=400, reps=100`` runs replications 400–499 of
+        the same seed sequence, so a long study can be run (and checkpointed) in blocks whose
+        concatenation equals one run of ``start + reps`` replications.
     progress : callable, optional
         Called with the number of replicates finished since the last call.
 
@@ -259,9 +263,11 @@ def run_study(population: Any, design: dict[str, Any] | None = None, *, reps: in
         raise DesignError(f"unknown method(s) {', '.join(unknown)}", fix=f"use some of {', '.join(METHODS)}")
     if reps < 2:
         raise DesignError(f"reps = {reps} is too few", fix="ask for at least 2 replications (hundreds for a study)")
-    seeds = seed_sequence(rng).spawn(int(reps))
+    if start < 0:
+        raise DesignError(f"start = {start} is negative", fix="start at replication 0 or later")
+    seeds = seed_sequence(rng).spawn(int(start) + int(reps))[int(start):]
     options = {"variance": variance, "bootstrap_reps": int(bootstrap_reps)}
-    chunks = [(list(range(lo, min(lo + chunk_size, reps))), seeds[lo:lo + chunk_size], tuple(methods))
+    chunks = [(list(range(start + lo, start + min(lo + chunk_size, reps))), seeds[lo:lo + chunk_size], tuple(methods))
               for lo in range(0, reps, chunk_size)]
     rows: list[dict[str, Any]] = []
     if jobs <= 1:

@@ -57,7 +57,12 @@ def test_report_command_writes_html_and_markdown(runner, tmp_path):
     # self-contained: 3 images embedded (map, tree, weights histogram), no external resource, no script
     assert page.count("data:image/png;base64,") == 3
     assert "<script" not in page and "http://" not in page and "https://" not in page
-    assert "registered=0" in page and (tmp_path / "r.md").read_text().count("|") > 10
+    # readable estimates: 0.21 (se 0.03, CI 0.15-0.27) of the fixture shown as a percentage with its
+    # plain-language group; the design in words (5 points from the manifest, radius 250 m)
+    assert "Unregistered" in page and "registered=0" not in page
+    assert "21.0%" in page and "15.0 – 27.0" in page and "How to read the tables" in page
+    assert "5 first-stage points" in page and "within 250 m" in page
+    assert (tmp_path / "r.md").read_text().count("|") > 10
     again = runner.invoke(main, ["report", str(wd), "-o", str(tmp_path / "r.html")])
     assert again.exit_code == 1 and "already exists" in again.output
 
@@ -110,3 +115,70 @@ def test_console_error_detector_catches_a_broken_page(tmp_path):
     dom = subprocess.run([exe, *FLAGS, f"--user-data-dir={tempfile.mkdtemp()}", "--enable-logging=stderr", "--v=0",
                           "--dump-dom", bad.as_uri()], capture_output=True, text=True, timeout=90)
     assert any("Uncaught" in ln for ln in dom.stderr.splitlines() if "CONSOLE" in ln)
+
+
+def test_readable_estimates_marks_suppressed_unreliable_and_clipped_cells():
+    from hiddenpop.report import readable_estimates
+
+    est = pd.DataFrame({"variable": ["works"] * 3, "statistic": "mean",
+                        "domain": ["registered=0, age_group=12-17", "registered=0, age_group=6-11",
+                                   "registered=1, age_group=6-11"],
+                        "estimate": [0.35, 0.022, 0.4], "se": [0.038, 0.0145, 0.1],
+                        "ci_low": [0.276, -0.0063, 0.2], "ci_high": [0.424, 0.0506, 0.6],
+                        "cv": [0.108, 0.66, 0.25], "n": [199, 176, 3], "suppressed": [False, False, True]})
+    table, notes = readable_estimates(est)
+    # age groups sort numerically (6-11 before 12-17), then registration status
+    assert table["Group"].tolist() == ["Unregistered, aged 6–11", "Unregistered, aged 12–17", "Registered, aged 6–11"]
+    # 0.022 -> 2.2%, CV 0.66 > 0.30 flagged; lower limit -0.0063 < 0 shown as 0.0 with a mark
+    assert table.iloc[0]["Estimate"] == "2.2% †" and table.iloc[0]["95% interval"] == "0.0* – 5.1"
+    # the suppressed cell (n = 3) shows no figure at all
+    row = table.iloc[2]
+    assert row["Estimate"].startswith("suppressed") and row["Std. error"] == "" and row["95% interval"] == ""
+    assert len(notes) == 3
+
+
+def test_totals_stay_numbers_and_labels_can_be_extended():
+    from hiddenpop.report import readable_estimates
+
+    est = pd.DataFrame({"variable": ["n_hh"], "statistic": ["total"], "domain": ["stratum=East"],
+                        "estimate": [1596.6], "se": [62.4], "ci_low": [1474.3], "ci_high": [1718.9],
+                        "cv": [0.039], "n": [201]})
+    table, notes = readable_estimates(est, labels={"n_hh": "Households"})
+    assert table.iloc[0].tolist() == ["Households (total number)", "stratum East", "1,597", "62.4",
+                                      "1,474 – 1,719", "0.04", "201"]
+    assert notes == []
+
+
+def test_recruitment_summary_replaces_the_field_tree_plot(runner, tmp_path):
+    wd = _workdir(tmp_path)
+    # two waves: a -> b -> c, a -> d (one chain of 4), e alone (a chain of 1)
+    pd.DataFrame({"hh_id": list("abcde"), "recruiter_id": [None, "a", "b", "a", None],
+                  "found_by": ["point", "referral", "referral", "referral", "point"], "registered": [1, 0, 0, 0, 1],
+                  "wave": [0, 1, 2, 1, 0], "final_weight": [10.0, 5.0, 4.0, 5.0, 9.0]}).to_csv(wd / "weights.csv",
+                                                                                          index=False)
+    res = runner.invoke(main, ["report", str(wd), "-o", str(tmp_path / "r.html"), "--markdown", str(tmp_path / "r.md")])
+    assert res.exit_code == 0, res.output
+    md = (tmp_path / "r.md").read_text()
+    assert "report_referrals.png" in md and "recruitment_tree.png" not in md
+    assert (tmp_path / "report_referrals.png").stat().st_size > 5_000
+    # the words: 2 households at points, 3 referred, up to 2 waves
+    assert "2 households were interviewed at the points" in md and "3 households came with a coupon" in md
+    assert "up to 2 waves" in md
+
+
+def test_recruitment_figure_draws_the_largest_chains():
+    from hiddenpop.report import recruitment_figure
+
+    hh = pd.DataFrame({"hh_id": list("abcdef"), "recruiter_id": [None, "a", "b", "a", None, "zz"],
+                       "registered": [1, 0, 0, 0, 1, 0]})
+    fig = recruitment_figure(hh)
+    # f's recruiter zz is not among the interviews: f starts its own chain -> 3 chains, 1 with referrals
+    assert fig.axes[1].get_title() == ("The 1 largest of 1 chains with referrals "
+                                       "(2 households found at points referred nobody)")
+    # left panel: wave 0 holds a, e, f (3), wave 1 b, d (2), wave 2 c (1): bar heights summed over statuses
+    heights = {}
+    for patch in fig.axes[0].patches:
+        x = round(patch.get_x() + patch.get_width() / 2)
+        heights[x] = heights.get(x, 0) + patch.get_height()
+    assert heights == {0: 3, 1: 2, 2: 1}
+    plt.close(fig)

@@ -78,6 +78,13 @@ def test_results_do_not_depend_on_jobs(population):
     a = run_study(population, {"stage1": {"points": 40}}, reps=4, rng=5, jobs=1, methods=("gwsm",), bootstrap_reps=5)
     b = run_study(population, {"stage1": {"points": 40}}, reps=4, rng=5, jobs=2, methods=("gwsm",), bootstrap_reps=5)
     np.testing.assert_array_equal(a.replicates["estimate"].to_numpy(), b.replicates["estimate"].to_numpy())
+    # ... and a study run in blocks (start=) is the same run: replicates 0-1 then 2-3 equal 0-3
+    c1 = run_study(population, {"stage1": {"points": 40}}, reps=2, rng=5, methods=("gwsm",), bootstrap_reps=5)
+    c2 = run_study(population, {"stage1": {"points": 40}}, reps=2, start=2, rng=5, methods=("gwsm",),
+                   bootstrap_reps=5)
+    assert c2.replicates["replicate"].unique().tolist() == [2, 3]
+    np.testing.assert_array_equal(np.concatenate([c1.replicates["estimate"], c2.replicates["estimate"]]),
+                                  a.replicates["estimate"].to_numpy())
 
 
 def test_stage1_probability_matches_simulated_hit_frequency(population):
