@@ -85,7 +85,9 @@ def _data_options(f):
                           "at least recruits+1."),
         click.option("--ss-method", type=click.Choice(list(SS_METHODS)), default="deterministic",
                      show_default=True,
-                     help="SS inclusion probabilities: exact deterministic fixed point, or R's simulation."),
+                     help="SS inclusion probabilities of the point estimate: exact deterministic fixed point, or "
+                          "R's simulation. Bootstrap replicates always use the deterministic one, so "
+                          "the interval carries no extra simulation noise."),
     ]):
         f = opt(f)
     return f
@@ -197,8 +199,7 @@ def estimate_cmd(data, outcomes, estimators, id_col, recruiter_col, degree_col, 
                     with progress(reps, f"{variance} bootstrap {outcome} {est}") as advance:
                         res = BOOTSTRAP_METHODS[variance](
                             sample, estimator=est, outcome=outcome, population_size=N, reps=reps, rng=rng,
-                            progress=advance, degree_rule=degree_rule, ci=ci_type, level=conf_level,
-                            estimator_options={"method": ss_method} if est == "ss" else None)
+                            progress=advance, degree_rule=degree_rule, ci=ci_type, level=conf_level)
                     bf = res.to_frame()
                     if e["kind"].iloc[0] == "numeric":
                         bf = bf.iloc[:1].assign(level=None)
