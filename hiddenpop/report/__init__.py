@@ -26,7 +26,7 @@ body{font-family:system-ui,-apple-system,'Segoe UI',Roboto,Arial,sans-serif;max-
 padding:0 1em;color:#222;line-height:1.45}
 h1{border-bottom:3px solid #2a6f97;padding-bottom:.3em}h2{color:#2a6f97;margin-top:2em}
 table{border-collapse:collapse;margin:1em 0;font-size:.92em}th,td{border:1px solid #ccc;padding:4px 8px;text-align:right}
-th{background:#eef4f8}td:first-child,th:first-child,td.t{text-align:left}
+th{background:#eef4f8}td:first-child,th:first-child,td.t,th.t{text-align:left}
 figure{margin:1em 0}img{max-width:100%;border:1px solid #ddd}figcaption{font-size:.9em;color:#555}
 .note{background:#fff8e1;border-left:4px solid #f0b400;padding:.5em 1em}
 .howto{background:#eef4f8;border-left:4px solid #2a6f97;padding:.5em 1em}.howto li{margin:.2em 0}
@@ -94,12 +94,20 @@ def _fmt(v: Any) -> str:
     return str(v)
 
 
+def _is_text(v: Any) -> bool:
+    text = _fmt(v)
+    return not (isinstance(v, (int, float, np.integer, np.floating)) or text[:1].isdigit())
+
+
 def _table_html(df: pd.DataFrame) -> str:
-    head = "".join(f"<th>{html.escape(str(c))}</th>" for c in df.columns)
+    """Numbers right-aligned, text (and the header of a text column) left-aligned."""
+    first = next(df.itertuples(index=False), None)
+    head = "".join(f"<th class='t'>{html.escape(str(c))}</th>" if first is not None and _is_text(v)
+                   else f"<th>{html.escape(str(c))}</th>" for c, v in zip(df.columns, first or [None] * df.shape[1]))
+
     def cell(v: Any) -> str:
         text = _fmt(v)
-        numeric = isinstance(v, (int, float, np.integer, np.floating)) or any(ch.isdigit() for ch in text[:1])
-        return f"<td>{html.escape(text)}</td>" if numeric else f"<td class='t'>{html.escape(text)}</td>"
+        return f"<td class='t'>{html.escape(text)}</td>" if _is_text(v) else f"<td>{html.escape(text)}</td>"
 
     rows = "".join("<tr>" + "".join(cell(v) for v in r) + "</tr>" for r in df.itertuples(index=False))
     return f"<table><thead><tr>{head}</tr></thead><tbody>{rows}</tbody></table>"
