@@ -237,8 +237,8 @@ def _write_kml(points: gpd.GeoDataFrame, path: Path) -> None:
              "  <name>hiddenpop points</name>",
              '  <Style id="main"><IconStyle><color>ff0000ff</color></IconStyle>'
              "<LineStyle><color>ff0000ff</color><width>2</width></LineStyle><PolyStyle><fill>0</fill></PolyStyle></Style>",
-             '  <Style id="reserve"><IconStyle><color>ff00aaff</color></IconStyle>'
-             "<LineStyle><color>ff00aaff</color><width>1</width></LineStyle><PolyStyle><fill>0</fill></PolyStyle></Style>"]
+             '  <Style id="reserve"><IconStyle><color>ffbf5f1f</color></IconStyle>'
+             "<LineStyle><color>ffbf5f1f</color><width>1</width></LineStyle><PolyStyle><fill>0</fill></PolyStyle></Style>"]
     for p in _properties(points):
         style = "main" if p["reserve_rank"] == 0 else "reserve"
         lines.append("  <Placemark>")
