@@ -94,8 +94,9 @@ def check(frame_path, id_col, stratum_col, size_col, assign_crs, working_crs, as
     if fr.sizes is not None:
         zero = [r["stratum"] for r in rows if r["size"] <= 0]
         if zero:
-            raise FrameError(f"stratum {zero[0]!r} has total size 0 (PPS cannot draw there)",
-                             where=f"{frame_path}, column {size_col!r}",
+            units0 = next(r["units"] for r in rows if r["stratum"] == zero[0])
+            raise FrameError(f"stratum {zero[0]!r} has total size 0 over its {units0} units (PPS cannot draw there)",
+                             where=f"{frame_path}, column {size_col!r}, value 0",
                              fix="drop the stratum, give its units a size, or sample it with --method uniform")
     crs_out = {k: info[k] for k in ("name", "choice", "max_scale_distortion")}
     if as_json:

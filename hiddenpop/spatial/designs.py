@@ -461,8 +461,9 @@ def sample_points(
         if density == "size":
             total = float(sizes[sel].sum())
             if total <= 0:
-                raise FrameError(f"stratum {label!r} has total size 0, so no point can be drawn in it by PPS",
-                                 where=f"{frame.source or 'frame'}, column {frame.size_col!r}",
+                raise FrameError(f"stratum {label!r} has total size 0 over its {len(sel)} units, so no point can be "
+                                 "drawn in it by PPS",
+                                 where=f"{frame.source or 'frame'}, column {frame.size_col!r}, value 0",
                                  fix="drop the stratum, give its units a size, or use --method uniform")
     if excl is not None:
         excl_block, excl_q = _pack_geometries([excl], where="exclusion layer")
