@@ -5,6 +5,7 @@ process. Run: .venv/bin/python benchmarks/bench_referrals.py
 """
 from __future__ import annotations
 
+import os
 import statistics
 import warnings
 import tempfile
@@ -44,13 +45,20 @@ def make_log(path: Path, n: int, rng) -> None:
     df.to_csv(path, index=False)
 
 
-def timed(fn, repeat: int = 3) -> float:
-    times = []
+def timed(fn, repeat: int = 3) -> tuple[float, float]:
+    """Median wall-clock and median CPU seconds (all threads of this process) of ``repeat`` runs.
+
+    On a shared machine the wall-clock time grows with the other sessions' load; the CPU time
+    is what the work itself costs (it is close to the wall-clock time on an idle machine, except
+    for waiting on the disk).
+    """
+    walls, cpus = [], []
     for _ in range(repeat):
-        t = time.perf_counter()
+        t, c = time.perf_counter(), time.process_time()
         fn()
-        times.append(time.perf_counter() - t)
-    return statistics.median(times)
+        walls.append(time.perf_counter() - t)
+        cpus.append(time.process_time() - c)
+    return statistics.median(walls), statistics.median(cpus)
 
 
 def add_columns(src: Path, dst: Path, k: int, rng) -> None:
@@ -63,6 +71,7 @@ def add_columns(src: Path, dst: Path, k: int, rng) -> None:
 
 def main() -> None:
     warnings.simplefilter("ignore", pd.errors.DtypeWarning)  # mixed point_id column in the baseline read
+    load0 = os.getloadavg()
     rng = np.random.default_rng(1)
     d = Path(tempfile.mkdtemp())
     log = d / "log.csv"
@@ -103,11 +112,12 @@ def main() -> None:
         ("pandas read_csv, 37 columns (baseline)", base_wide, base_wide),
         ("store import + validate + waves, 37 columns", timed(import_validate_waves(wide)), base_wide),
     ]
-    print(f"n = {N:,} respondents\n")
-    print("| step | median s | ratio to pandas read |")
-    print("|---|---|---|")
-    for name, t, b in rows:
-        print(f"| {name} | {t:.2f} | {t / b:.1f} |")
+    load = os.getloadavg()
+    print(f"n = {N:,} respondents; {os.cpu_count()} CPUs; load average before {load0[0]:.1f}, after {load[0]:.1f}\n")
+    print("| step | median s (wall) | ratio to pandas read (wall) | median CPU s | ratio (CPU) |")
+    print("|---|---|---|---|---|")
+    for name, (t, c), (b, bc) in rows:
+        print(f"| {name} | {t:.2f} | {t / b:.1f} | {c:.2f} | {c / bc:.1f} |")
 
 
 if __name__ == "__main__":

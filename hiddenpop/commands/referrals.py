@@ -203,7 +203,7 @@ def status_cmd(store, as_of, stall_days, reminders, overwrite, as_json) -> None:
         calls = rem[rem["outstanding"] > 0]
         only_expired = len(rem) - len(calls)
         click.echo(f"\nreminder calls: {len(calls)} recruiter(s) with coupons out\n(the team looks the contact "
-                   "up by respondent id: the store keeps no phone numbers)")
+                   "up by respondent id; no phone numbers are stored)")
         if len(calls):
             cols = ["recruiter_id", "team", "seed_id", "outstanding", "outstanding_coupons", "days_since_interview"]
             tab = calls[cols].rename(columns={"recruiter_id": "call", "seed_id": "seed", "outstanding": "out",
@@ -243,6 +243,25 @@ def status_cmd(store, as_of, stall_days, reminders, overwrite, as_json) -> None:
     if len(dups):
         click.echo(f"\npossible households interviewed twice (same hashed {', '.join(sorted(set(dups['field'])))}):")
         click.echo(dups.head(_SHOW).to_string(index=False))
+
+
+def _without_location(data):
+    """A history version's JSON without the household coordinates (lon/lat)."""
+    from hiddenpop.rds.graph import LOCATION_COLUMNS
+
+    if not isinstance(data, str):
+        return data
+    d = json.loads(data)
+    return json.dumps({k: v for k, v in d.items() if k not in LOCATION_COLUMNS}, ensure_ascii=False)
+
+
+def _show(v) -> str:
+    """A stored value as the coordinator typed it (``95``, not ``95.0``; empty for missing)."""
+    if v is None:
+        return "(empty)"
+    if isinstance(v, float) and v.is_integer():
+        return str(int(v))
+    return str(v)
 
 
 def _short_name(path: str, width: int = 27) -> str:
@@ -306,7 +325,8 @@ def plot_cmd(store, kind, var, level, output, overwrite) -> None:
 @click.option("--format", "fmt", type=click.Choice(list(EXPORT_FORMATS)), required=True,
               help="csv: households for the weighting engine; rdsat / rds-csv: for RDSAT and R; graphml / json: "
                    "the recruitment graph; events: one row per selection event.")
-@click.option("--include-location", is_flag=True, help="csv: keep lon/lat (left out by default).")
+@click.option("--include-location", is_flag=True,
+              help="csv, graphml, json: keep household lon/lat (left out by default).")
 @output_option()
 @overwrite_option
 def export_cmd(store, fmt, include_location, output, overwrite) -> None:
@@ -328,7 +348,7 @@ def export_cmd(store, fmt, include_location, output, overwrite) -> None:
     elif fmt == "events":
         write_csv(output, st.selection_events(), overwrite=overwrite)
     else:
-        G = build_graph(st.respondents())
+        G = build_graph(st.respondents(), include_location=include_location)
         (write_graphml if fmt == "graphml" else write_node_link_json)(output, G, overwrite=overwrite)
     click.echo(f"wrote {output}")
 
@@ -336,8 +356,9 @@ def export_cmd(store, fmt, include_location, output, overwrite) -> None:
 @referrals.command("history")
 @click.argument("store", type=click.Path(dir_okay=False))
 @click.option("--respondent", default=None, help="Show every version of one respondent.")
+@click.option("--include-location", is_flag=True, help="Keep household lon/lat in the versions shown.")
 @json_option
-def history_cmd(store, respondent, as_json) -> None:
+def history_cmd(store, respondent, include_location, as_json) -> None:
     """Imports (file, checksum, counts) and corrections, oldest first."""
     import pandas as pd
 
@@ -346,6 +367,8 @@ def history_cmd(store, respondent, as_json) -> None:
     st = ReferralStore.open(store)
     if respondent is not None:
         h = st.history(respondent)
+        if not include_location:
+            h["data"] = [_without_location(d) for d in h["data"]]
         if as_json:
             click.echo(h.to_json(orient="records", indent=1))
         elif not len(h):
@@ -354,7 +377,7 @@ def history_cmd(store, respondent, as_json) -> None:
             changes, before = [], {}
             for d in h["data"]:
                 now = json.loads(d) if isinstance(d, str) else {}
-                diff = [f"{k}: {before.get(k, '')} -> {now.get(k, '')}" for k in sorted(set(before) | set(now))
+                diff = [f"{k}: {_show(before.get(k))} -> {_show(now.get(k))}" for k in sorted(set(before) | set(now))
                         if before.get(k) != now.get(k)] if before else []
                 changes.append("; ".join(diff) if d is not None else "")
                 before = now if d is not None else before
@@ -365,6 +388,7 @@ def history_cmd(store, respondent, as_json) -> None:
         return
     imp = st.imports()
     corr = st.history()
+    corr["data"] = [_without_location(d) for d in corr["data"]] if not include_location else corr["data"]
     corr = corr[corr["action"].isin(["correct", "withdraw", "withdraw-pending", "import-change"])].drop(columns=["data"])
     if as_json:
         click.echo(json.dumps({"imports": imp.to_dict("records"), "corrections": corr.to_dict("records")},

@@ -190,7 +190,9 @@ def _texts(values: Any) -> Any:
     kind = infer_dtype(arr, skipna=True) if arr.ndim == 1 else ""
     if kind in ("string", "empty"):
         out = arr.copy()
-        out[pd.isna(out) | (out == "")] = None
+        out[(out == None) | (out == "")] = None  # noqa: E711 (elementwise)
+        if kind == "string" and len(out) and not all(type(v) is str for v in out[out != None].tolist()):  # noqa: E711
+            out[pd.isna(out)] = None  # NaN among the text
         return out
     if kind == "floating":  # network sizes: integer-valued numbers without ".0", as _text
         f = np.array([np.nan if v is None or v is pd.NA else v for v in arr.tolist()], dtype=np.float64)
@@ -250,17 +252,14 @@ def _content_hashes(frame: pd.DataFrame) -> list[str]:
     pieces = []
     for c in sorted(frame.columns):
         t = _texts(frame[c])
-        miss = pd.isna(t)
+        miss = t == None  # noqa: E711 (elementwise: _texts gives only text and None)
         t[miss] = ""
         # object-array string additions run in numpy's C loop (no Python loop per column)
         pieces.append(np.where(miss, "", f"{c}\x1f" + t + "\x1e"))
     sha = hashlib.sha256
     if not pieces:
         return [sha(b"").hexdigest()] * len(frame)
-    row = pieces[0]
-    for piece in pieces[1:]:
-        row = row + piece  # numpy's C loop over the rows
-    return [sha(x.encode("utf-8")).hexdigest() for x in row.tolist()]
+    return [sha("".join(row).encode("utf-8")).hexdigest() for row in zip(*pieces)]
 
 
 def _storage_frame(table: pd.DataFrame, *, personal: list[str], salt: str) -> pd.DataFrame:

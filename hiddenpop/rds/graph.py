@@ -54,7 +54,7 @@ import pandas as pd
 from hiddenpop.rds.coupons import coupons_per_recruiter, parse_times, recruiter_positions
 from hiddenpop.rds.tree import RecruitmentTree, _as_str
 
-__all__ = ["build_graph", "graph_frame", "NODE_ATTRIBUTES", "EDGE_ATTRIBUTES"]
+__all__ = ["build_graph", "graph_frame", "NODE_ATTRIBUTES", "EDGE_ATTRIBUTES", "LOCATION_COLUMNS"]
 
 NODE_ATTRIBUTES = ("wave", "seed_id", "is_seed", "chain_size", "n_recruits", "coupons_issued", "coupons_redeemed",
                    "return_rate", "days_to_redemption", "interview_time", "degree", "network_size_eligible",
@@ -110,8 +110,12 @@ def graph_frame(table: pd.DataFrame, *, source: str | None = None) -> pd.DataFra
     return out
 
 
+#: household coordinates: never attached to the graph by default
+LOCATION_COLUMNS = ("lon", "lat")
+
+
 def build_graph(table: pd.DataFrame, *, attributes: list[str] | None = None,
-                source: str | None = None) -> nx.DiGraph:
+                source: str | None = None, include_location: bool = False) -> nx.DiGraph:
     """Build the recruitment graph (recruiter → recruit) with the documented attribute schema.
 
     Parameters
@@ -121,9 +125,13 @@ def build_graph(table: pd.DataFrame, *, attributes: list[str] | None = None,
         :func:`hiddenpop.io.referrals.read_referral_log`).
     attributes
         Carried columns to attach to nodes (default: every column that is not personal, not a
-        ``_hash_`` column and not already in the schema).
+        ``_hash_`` column, not a household coordinate (``lon``/``lat``) and not already in the
+        schema).
     source
         Name used in error messages.
+    include_location
+        Also attach ``lon``/``lat`` by default (exact household coordinates: left out of
+        shareable graphs unless asked).
 
     Returns
     -------
@@ -136,7 +144,8 @@ def build_graph(table: pd.DataFrame, *, attributes: list[str] | None = None,
         from hiddenpop.io.store import DERIVED_COLUMNS
 
         attributes = [c for c in table.columns if c not in _SKIP and c not in frame.columns and c not in personal
-                      and c not in DERIVED_COLUMNS and not str(c).startswith("_hash_")]
+                      and c not in DERIVED_COLUMNS and not str(c).startswith("_hash_")
+                      and (include_location or c not in LOCATION_COLUMNS)]
     G = nx.DiGraph(n_respondents=len(frame), n_seeds=int(frame["is_seed"].sum()),
                    max_wave=int(frame["wave"].max()) if len(frame) else 0)
     cols = list(NODE_ATTRIBUTES)
