@@ -444,7 +444,6 @@ def sample_points(
 
     working, crs_info = choose_working_crs(frame, crs)
     units_w = frame.to_crs(working).to_numpy()
-    check_overlaps(frame, units_w)
     excl = _exclusion_geometry(exclusion, working)
     labels = frame.stratum_labels.to_numpy()
     ids = frame.unit_ids.to_numpy()
@@ -453,11 +452,13 @@ def sample_points(
 
     # ---- domains as they will be stored in the manifest (round trip through WKB)
     domains: dict[str, dict] = {}
+    stored = np.empty(len(units_w), dtype=object)  # the polygons as the manifest holds them (1 mm grid)
     for label in strata:
         sel = np.flatnonzero(labels == label)
+        block, stored[sel] = _pack_geometries(units_w[sel], where=frame.source or "frame")
         domains[label] = {"units": [{"unit_id": str(ids[i]), "size": None if sizes is None else float(sizes[i])}
                                     for i in sel],
-                          "geometry": _pack_geometries(units_w[sel], where=frame.source or "frame")[0]}
+                          "geometry": block}
         if density == "size":
             total = float(sizes[sel].sum())
             if total <= 0:
@@ -465,6 +466,7 @@ def sample_points(
                                  "drawn in it by PPS",
                                  where=f"{frame.source or 'frame'}, column {frame.size_col!r}, value 0",
                                  fix="drop the stratum, give its units a size, or use --method uniform")
+    check_overlaps(frame, stored, grid=None)
     if excl is not None:
         excl_block, excl_q = _pack_geometries([excl], where="exclusion layer")
         excl = excl_q[0]

@@ -328,7 +328,7 @@ def find_overlaps(geoms: Any, labels: Any, *, tolerance: float = OVERLAP_TOLERAN
     return [(int(i), int(j), float(v)) for i, j, v in out]
 
 
-def check_overlaps(frame: SamplingFrame, geoms: Any) -> None:
+def check_overlaps(frame: SamplingFrame, geoms: Any, *, grid: float | None = 0.001) -> None:
     """Refuse units of one stratum that overlap (their density would be counted twice there).
 
     Parameters
@@ -337,13 +337,16 @@ def check_overlaps(frame: SamplingFrame, geoms: Any) -> None:
         The sampling frame (for ids, strata and the file name in the message).
     geoms
         The frame's unit polygons in the working CRS (metres).
+    grid
+        Rounding grid passed to :func:`find_overlaps` (``None`` when ``geoms`` are already the
+        1 mm-grid polygons stored in the manifest).
 
     Raises
     ------
     FrameError
         Naming both unit ids, the features, the stratum and the overlap area.
     """
-    found = find_overlaps(geoms, frame.stratum_labels.to_numpy())
+    found = find_overlaps(geoms, frame.stratum_labels.to_numpy(), grid=grid)
     if not found:
         return
     i, j, area = found[0]
