@@ -8,7 +8,7 @@ Point formats (``POINT_FORMATS``; the file suffix picks the format):
 ``geojson``  RFC 7946 FeatureCollection (WGS84, written by hiddenpop, deterministic).
 ``csv``      one row per point: point_id, stratum, unit_id, lon, lat, reserve_rank, radius_m, …
 ``gpx``      GPX 1.1 waypoints (OsmAnd, Maps.me, Garmin): name = point id, description =
-             stratum, reserve rank and radius.
+             stratum, reserve rank and radius, symbol red flag (main) / blue flag (reserve).
 ``kml``      KML for Google Earth: a placemark per point and, with a radius, the circle of
              R metres around it (geodesic, 72 vertices).
 ``odk``      ODK/KoboToolbox preload CSV for ``select_one_from_file`` / ``pulldata``: columns
@@ -221,6 +221,8 @@ def _write_gpx(points: gpd.GeoDataFrame, path: Path) -> None:
         lines.append(f'  <wpt lat="{p["lat"]:.7f}" lon="{p["lon"]:.7f}">')
         lines.append(f"    <name>{escape(str(p['point_id']))}</name>")
         lines.append(f"    <desc>{escape(_desc(p))}</desc>")
+        # Garmin symbol names (other apps ignore them): red flag = main point, blue flag = reserve
+        lines.append(f"    <sym>{'Flag, Red' if p['reserve_rank'] == 0 else 'Flag, Blue'}</sym>")
         lines.append(f"    <type>{'point' if p['reserve_rank'] == 0 else 'reserve'}</type>")
         lines.append("  </wpt>")
     lines.append("</gpx>")

@@ -52,6 +52,7 @@ def test_gpx_is_gpx_1_1_waypoints_without_personal_data(points, tmp_path):
         pos = [GPX_WPT_SEQUENCE.index(k) for k in kids]
         assert pos == sorted(pos) and len(set(kids)) == len(kids)  # schema order, each element once
         assert w.find(f"{{{GPX_NS}}}name").text == row.point_id
+        assert w.find(f"{{{GPX_NS}}}sym").text == ("Flag, Red" if row.reserve_rank == 0 else "Flag, Blue")
         # only the design's own facts: no household, person or phone field
         desc = w.find(f"{{{GPX_NS}}}desc").text
         assert desc.startswith(f"stratum {row.stratum}, unit {row.unit_id}, ")
