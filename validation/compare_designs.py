@@ -61,28 +61,36 @@ def table_markdown(summary) -> str:
 
 
 def figure(summary):
+    """Relative RMSE against interviews: one panel per target, one marker per design × method."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     targets = list(TARGET_LABELS)
-    fig, axes = plt.subplots(1, len(targets), figsize=(12, 3.9))
-    style = {"stage1": dict(marker="s", color="#7f7f7f", label="points only (stage-1 HT; D: the whole design)"),
-             "gwsm": dict(marker="o", color="#1f77b4", label="GWSM (points + referrals)")}
+    fig, axes = plt.subplots(1, len(targets), figsize=(12, 4.1))
+    styles = [("gwsm", lambda d: d != "D", dict(marker="o", color="#1f77b4", label="GWSM: points + referrals")),
+              ("stage1", lambda d: d != "D", dict(marker="s", color="#9a9a9a",
+                                                   label="same samples, households found at points only")),
+              ("stage1", lambda d: d == "D", dict(marker="^", color="#d62728", s=60,
+                                                   label="D: 400 points, no referrals"))]
     for ax, target in zip(axes, targets):
         sub = summary[summary["target"] == target]
-        for method in METHODS:
-            s = sub[sub["method"] == method]
-            ax.scatter(s["interviews"], s["rel_rmse"], s=40, **style[method])
+        for method, keep, style in styles:
+            s = sub[(sub["method"] == method) & sub["design"].map(keep)]
+            if method == "stage1":   # A and E differ only in the coupons' return: identical stage-1 samples
+                s = s[s["design"] != "E"]
+            ax.scatter(s["interviews"], s["rel_rmse"], **{"s": 40, **style})
             for _, r in s.iterrows():
-                ax.annotate(r["design"], (r["interviews"], r["rel_rmse"]), textcoords="offset points",
-                            xytext=(5, 3), fontsize=9, color=style[method]["color"])
+                name = "A, E" if method == "stage1" and r["design"] == "A" else r["design"]
+                ax.annotate(name, (r["interviews"], r["rel_rmse"]), textcoords="offset points", xytext=(5, 3),
+                            fontsize=9, color=style["color"])
         ax.set_title(TARGET_LABELS[target], fontsize=10)
         ax.set_xlabel("interviews per survey (mean)")
         ax.grid(alpha=0.3)
     axes[0].set_ylabel("relative RMSE (lower is better)")
-    axes[0].legend(fontsize=8, loc="upper right")
+    handles, labels = axes[0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="upper center", ncol=3, fontsize=9, frameon=False, bbox_to_anchor=(0.5, 1.06))
     text = "   ".join(f"{k}: {v[0]}" for k, v in VARIANTS.items())
     fig.text(0.5, -0.02, text, ha="center", fontsize=8.5)
     fig.tight_layout()
@@ -95,7 +103,14 @@ def main() -> int:
     ap.add_argument("--jobs", type=int, default=1, help="Worker processes.")
     ap.add_argument("--out", default=str(ROOT / "validation" / "output" / "designs"))
     ap.add_argument("--figure", default=str(ROOT / "docs" / "img" / "study_designs.png"))
+    ap.add_argument("--replot", action="store_true", help="Only redraw the figure from OUT/designs.csv.")
     args = ap.parse_args()
+    if args.replot:
+        import pandas as pd
+
+        figure(pd.read_csv(Path(args.out) / "designs.csv")).savefig(args.figure, dpi=90, bbox_inches="tight",
+                                                                    metadata={"Software": None})
+        return 0
 
     import pandas as pd
 
