@@ -190,9 +190,11 @@ def _texts(values: Any) -> Any:
     kind = infer_dtype(arr, skipna=True) if arr.ndim == 1 else ""
     if kind in ("string", "empty"):
         out = arr.copy()
-        out[(out == None) | (out == "")] = None  # noqa: E711 (elementwise)
-        if kind == "string" and len(out) and not all(type(v) is str for v in out[out != None].tolist()):  # noqa: E711
-            out[pd.isna(out)] = None  # NaN among the text
+        try:  # elementwise: None, empty text, and NaN (the only value not equal to itself)
+            out[(out == None) | (out == "") | (out != out)] = None  # noqa: E711
+        except TypeError:  # pd.NA refuses comparisons
+            out[pd.isna(out)] = None
+            out[out == ""] = None
         return out
     if kind == "floating":  # network sizes: integer-valued numbers without ".0", as _text
         f = np.array([np.nan if v is None or v is pd.NA else v for v in arr.tolist()], dtype=np.float64)
