@@ -6,8 +6,10 @@ Guarantees
   identified by respondent id + content hash: a row already stored with the same content (or a
   content that was later corrected in the store) adds nothing, so cumulative daily exports can be
   imported every evening.
-* **Atomic imports.** Each import is one SQLite transaction (rollback journal, ``synchronous=FULL``):
-  a crash or ``kill -9`` mid-import leaves the store exactly as it was.
+* **Atomic imports.** Each import is one SQLite transaction (rollback journal, ``synchronous=FULL``,
+  a page cache large enough that nothing is written before the commit): a crash or ``kill -9``
+  mid-import leaves the store exactly as it was. :meth:`ReferralStore.check_file` is the same
+  import as a dry run.
 * **Quarantine, never half.** Rows with errors (:data:`hiddenpop.rds.validate.RULES`) and rows
   recruited below them are kept out of the data and listed in the ``quarantine`` table; the
   rest lands. With ``strict=True`` any error in the file means nothing lands.
@@ -22,7 +24,10 @@ Guarantees
 * **No silent overwrite.** A row whose content changed in a later export is reported as a
   conflict and left as stored unless ``accept_changes=True``; corrections are explicit
   (:meth:`ReferralStore.correct`, :meth:`ReferralStore.withdraw`) and every version is kept in
-  the ``history`` table with its reason.
+  the ``history`` table with its reason. An import writes no history row per new row (the
+  ``imports`` table records the file, its checksum and counts, and each stored row keeps its
+  import, file and row); the first change of a row writes the imported version to the history
+  before replacing it, and :meth:`ReferralStore.history` lists unchanged rows from the store.
 * **Privacy.** Personal columns (names, phone numbers; :data:`~hiddenpop.io.referrals.DEFAULT_PERSONAL`
   plus the mapping file's ``[privacy] personal``) are replaced by salted SHA-256 hashes before
   anything is written (the salt is drawn at creation and kept in the store); they are used only
@@ -312,6 +317,8 @@ def _data_frame(df: pd.DataFrame) -> pd.DataFrame:
 
 
 # in "\0"-joined values: a leading "+" or zero before a digit, white space, "_", or hex/other letters
+# a decimal point, an exponent or 16 digits and more: not for the integer shortcut
+_NOT_PLAIN_INTEGER = re.compile(r"[.eE+]|[0-9]{16}")
 _NOT_PLAIN_NUMBER = re.compile(r"\x00(?:\+|-?0[0-9])|[\s_]|[^0-9.eE+\-\x00]")
 
 
@@ -326,6 +333,11 @@ def _restore_types(col: pd.Series) -> pd.Series:
     joined = "\x00" + "\x00".join(present.tolist()) + "\x00"
     if _NOT_PLAIN_NUMBER.search(joined):
         return col  # "007", "+3", "1_000", " 2": codes or unusual text, not numbers
+    if not miss.any() and not _NOT_PLAIN_INTEGER.search(joined):
+        try:  # whole numbers below 2**53 (at most 15 digits), nothing missing: parse as integers directly
+            return pd.Series(vals.astype(np.int64), index=col.index)
+        except (ValueError, TypeError, OverflowError):
+            return col  # e.g. "1-2": not a number (the float route would refuse it too)
     filled = vals.copy()
     filled[miss] = "nan"
     try:
@@ -700,12 +712,29 @@ class ReferralStore:
         return [c if (c in CORE_COLUMNS or c in _META or c in ("revision", "withdrawn")) else _q(_X + c) for c in cols]
 
     def _insert(self, con: sqlite3.Connection, table: str, frame: pd.DataFrame) -> None:
+        """INSERT the rows of ``frame``: columns that are empty in every row are left to their NULL
+        default and columns with one value in every row (import id, file, revision) are bound once
+        as SQL literals, so SQLite binds only what varies."""
         if not len(frame):
             return
-        cols = list(frame.columns)
-        values = [_plain_list(frame[c]) for c in cols]
-        con.executemany(f"INSERT INTO {table}({', '.join(self._sql_names(cols))}) VALUES "
-                        f"({', '.join('?' * len(cols))})", zip(*values))
+        cols, values, fixed = [], [], {}
+        for c in frame.columns:
+            vals = _plain_list(frame[c])
+            first = vals[0]
+            if (first is None or type(first) is int or (type(first) is str and "\x00" not in first)) \
+                    and vals.count(first) == len(vals):
+                if first is not None:
+                    fixed[c] = first
+                continue
+            cols.append(c)
+            values.append(vals)
+        names = self._sql_names(cols) + self._sql_names(list(fixed))
+        literals = [str(v) if type(v) is int else "'" + v.replace("'", "''") + "'" for v in fixed.values()]
+        sql = f"INSERT INTO {table}({', '.join(names)}) VALUES ({', '.join(['?'] * len(cols) + literals)})"
+        if cols:
+            con.executemany(sql, zip(*values))
+        else:
+            con.executemany(sql, [()] * len(frame))
 
     def _write_rows(self, con: sqlite3.Connection, rows_in: pd.DataFrame, changed: pd.DataFrame, *, sleep: float,
                     progress: Callable[[int], None] | None) -> None:
