@@ -303,13 +303,20 @@ def _summary_lines(store: str, summary: dict) -> str:
 @overwrite_option
 def plot_cmd(store, kind, var, level, output, overwrite) -> None:
     """Recruitment trees, convergence or bottleneck plot as PNG."""
+    from hiddenpop.errors import RecruitmentError
     from hiddenpop.io import save_figure
+    from hiddenpop.io.referrals import DEFAULT_PERSONAL
     from hiddenpop.io.store import ReferralStore
     from hiddenpop.rds.plots import plot_bottleneck, plot_convergence, plot_recruitment_trees
 
-    t = ReferralStore.open(store).respondents()
+    st = ReferralStore.open(store)
+    t = st.respondents()
     if kind != "tree" and not var:
         raise click.UsageError(f"--kind {kind} needs --var")
+    if var is not None and var not in t.columns and (var in DEFAULT_PERSONAL or "_hash_" + var in
+                                                     st.respondents(include_personal_hashes=True).columns):
+        raise RecruitmentError(f"'{var}' is a personal field: the store keeps it only as a salted hash",
+                               where=f"--var {var}", fix="plot an answer column instead (e.g. --var registered)")
     if kind == "tree":
         fig = plot_recruitment_trees(t, color_by=var)
     elif kind == "convergence":

@@ -35,7 +35,7 @@ import pandas as pd
 from hiddenpop.errors import RecruitmentError
 from hiddenpop.rds.coupons import coupon_table, parse_times
 
-__all__ = ["TEAM_COLUMNS", "reminder_list", "recruitment_by_wave", "recruitment_by_seed", "cumulative_composition",
+__all__ = ["TEAM_COLUMNS", "variable_names", "reminder_list", "recruitment_by_wave", "recruitment_by_seed", "cumulative_composition",
            "seed_composition", "recruitment_homophily", "status_summary"]
 
 
@@ -127,9 +127,24 @@ def recruitment_by_seed(table: pd.DataFrame, *, stall_days: float = 7.0, as_of: 
     return res.reset_index()
 
 
+def variable_names(table: pd.DataFrame, limit: int = 25) -> str:
+    """The columns one would follow in a plot, answer columns first (for error messages).
+
+    >>> variable_names(pd.DataFrame(columns=["respondent_id", "wave", "registered", "_hash_phone"]))
+    'registered, wave'
+    """
+    from hiddenpop.io.referrals import CORE_COLUMNS
+    from hiddenpop.io.store import DERIVED_COLUMNS
+
+    skip = set(CORE_COLUMNS) | set(DERIVED_COLUMNS) | {"source_file", "source_row", "lon", "lat"}
+    names = [str(c) for c in table.columns if c not in skip and not str(c).startswith("_hash_")]
+    names += [str(c) for c in ("wave", "found_by", "network_size", "point_id") if c in table.columns]
+    return ", ".join(names[:limit]) + (" …" if len(names) > limit else "")
+
+
 def _levels(table: pd.DataFrame, var: str) -> pd.Series:
     if var not in table.columns:
-        raise RecruitmentError(f"no column '{var}'", fix=f"choose one of {', '.join(map(str, table.columns[:25]))}")
+        raise RecruitmentError(f"no column '{var}'", where=f"--var {var}", fix=f"choose one of {variable_names(table)}")
     return table[var].astype(object).where(table[var].notna(), None)
 
 

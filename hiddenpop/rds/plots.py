@@ -26,6 +26,7 @@ from matplotlib.collections import LineCollection  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 from matplotlib.lines import Line2D  # noqa: E402
 
+from hiddenpop.errors import RecruitmentError  # noqa: E402
 from hiddenpop.rds.fieldstatus import cumulative_composition, seed_composition  # noqa: E402
 from hiddenpop.rds.tree import build_tree  # noqa: E402
 
@@ -92,6 +93,11 @@ def plot_recruitment_trees(table: pd.DataFrame, *, color_by: str | None = None, 
     seed = ~has
     size = float(max(3.0, min(40.0, 4000.0 / max(n, 1))))
     handles = []
+    if color_by is not None and color_by not in table.columns:
+        from hiddenpop.rds.fieldstatus import variable_names
+
+        raise RecruitmentError(f"no column '{color_by}'", where=f"--var {color_by}",
+                               fix=f"choose one of {variable_names(table)}")
     if color_by is None:
         ax.scatter(x[~seed], y[~seed], s=size, color="tab:blue", zorder=2)
         ax.scatter(x[seed], y[seed], s=size * 2.2, color="tab:blue", marker="s", zorder=3)

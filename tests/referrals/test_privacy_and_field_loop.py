@@ -60,7 +60,11 @@ def test_no_output_format_holds_names_phones_or_coordinates(tmp_path, runner):
     # whom to ask: B (coupon c3 still out; A's coupons c1, c2 came back), met by team-b, not a number
     assert outputs["reminders"].splitlines()[1].startswith(b"B,team-b,A,")
     # a personal column cannot be used to colour a plot either
-    _invoke(runner, ["referrals", "plot", s, "--kind", "tree", "--var", "phone", "-o", tmp_path / "x.png"], code=1)
+    r = _invoke(runner, ["referrals", "plot", s, "--kind", "tree", "--var", "phone", "-o", tmp_path / "x.png"], code=1)
+    assert "personal field" in r.output and not (tmp_path / "x.png").exists()
+    r = _invoke(runner, ["referrals", "plot", s, "--kind", "tree", "--var", "regstered", "-o", tmp_path / "x.png"],
+                code=1)
+    assert "no column 'regstered'" in r.output and "choose one of registered, enumerator" in r.output
     # coordinates only when asked for
     _invoke(runner, ["referrals", "export", s, "--format", "json", "--include-location", "-o", tmp_path / "loc.json"])
     assert b"36.812345" in (tmp_path / "loc.json").read_bytes()
