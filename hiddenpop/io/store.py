@@ -992,7 +992,7 @@ class ReferralStore:
         hit = np.flatnonzero(raw["respondent_id"].astype(object).to_numpy() == rid)
         if not len(hit):
             raise RecruitmentError("no such respondent in the store", where=format_where(str(self.path), value=rid),
-                                   fix="check the id (`hiddenpop referrals status` lists them)")
+                                   fix="check the id (`hiddenpop referrals export STORE --format csv` lists every respondent)")
         i = int(hit[0])
         before = validate_log(raw, source=str(self.path), **self._rule_settings())
         trial = raw.copy()
@@ -1041,8 +1041,9 @@ class ReferralStore:
                                    fix="check the id")
         kids = t.loc[t["recruiter_id"] == rid, "respondent_id"].tolist()
         if kids:
-            raise RecruitmentError(f"respondent {rid} recruited {', '.join(map(str, kids[:5]))}",
-                                   fix="correct or withdraw the recruits first")
+            raise RecruitmentError(f"cannot withdraw {rid}: this respondent recruited {', '.join(map(str, kids[:5]))}"
+                                   + (" …" if len(kids) > 5 else ""), where=format_where(str(self.path), value=rid),
+                                   fix="correct the recruits' coupons or withdraw the recruits first")
         with self._connect() as con:
             con.execute("BEGIN IMMEDIATE")
             self._ensure_history(con, [rid])
