@@ -50,7 +50,7 @@ def init_cmd(store, requires_point, max_coupons, expiry_days, max_network_size, 
 
     ReferralStore.create(store, design_requires_point=requires_point, max_coupons=max_coupons,
                          expiry_days=expiry_days, max_network_size=max_network_size, overwrite=overwrite)
-    click.echo(f"created {store}")
+    click.echo(f"created {store}; each evening: hiddenpop referrals import {store} EXPORT.csv")
 
 
 @referrals.command("import")
@@ -81,6 +81,9 @@ def import_cmd(store, file, mapping, fmt, strict, accept_changes, as_json) -> No
     else:
         click.echo(res.summary())
         _print_problems(res.errors + res.warnings)
+        if res.landed and res.n_quarantined:
+            click.echo(f"The {res.n_quarantined} quarantined row(s) are not in the data: correct them in the form; "
+                       f"the next export brings them in (`hiddenpop referrals status {store}` lists them).")
     if not res.landed:
         raise RecruitmentError(f"{len(res.errors)} error(s); nothing was imported",
                                where=file, fix="correct the rows listed above, or import without --strict")
