@@ -657,7 +657,8 @@ class ReferralStore:
                         con.execute("DELETE FROM _hp_ids")
                         con.executemany("INSERT OR REPLACE INTO _hp_ids VALUES (?, ?)",
                                         [(r, f"waited in quarantine for its recruiter since import #{int(i)}")
-                                         for r, i in zip(rel["respondent_id"], keep_pending["import_id"].iloc[released])]
+                                         for r, i in zip(rel["respondent_id"],
+                                                         keep_pending["import_id"].iloc[released])]
                                         + [(r, None) for r in changed["respondent_id"]])
                         con.execute(f"INSERT INTO history(respondent_id, revision, action, content_hash, data, "
                                     f"import_id, reason, at) SELECT r.respondent_id, r.revision, CASE WHEN "
@@ -992,7 +993,7 @@ class ReferralStore:
         hit = np.flatnonzero(raw["respondent_id"].astype(object).to_numpy() == rid)
         if not len(hit):
             raise RecruitmentError("no such respondent in the store", where=format_where(str(self.path), value=rid),
-                                   fix="check the id (`hiddenpop referrals export STORE --format csv` lists every respondent)")
+                                   fix="check the id (`hiddenpop referrals export STORE --format csv` lists them all)")
         i = int(hit[0])
         before = validate_log(raw, source=str(self.path), **self._rule_settings())
         trial = raw.copy()

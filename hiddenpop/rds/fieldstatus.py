@@ -35,7 +35,8 @@ import pandas as pd
 from hiddenpop.errors import RecruitmentError
 from hiddenpop.rds.coupons import coupon_table, parse_times
 
-__all__ = ["TEAM_COLUMNS", "variable_names", "reminder_list", "recruitment_by_wave", "recruitment_by_seed", "cumulative_composition",
+__all__ = ["TEAM_COLUMNS", "variable_names", "reminder_list", "recruitment_by_wave", "recruitment_by_seed",
+           "cumulative_composition",
            "seed_composition", "recruitment_homophily", "status_summary"]
 
 
