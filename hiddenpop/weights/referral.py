@@ -468,6 +468,14 @@ def prepare_sample(households: pd.DataFrame, *, stage1: pd.DataFrame | None = No
         cell = pd.factorize(stratum if redemption_cells == c.stratum or redemption_cells == "stratum"
                             else _str_ids(hh[redemption_cells]))[0].astype(np.int64)
 
+    # No coupon handed out to anyone found at a point: the design had no referral stage
+    # (or none took place), so no household can be reached through a contact and its only
+    # link is the self-link (L_k = 1, weight 1/π¹). Counting L_k = 1 + d_k here would divide
+    # every eligible household's stage-1 weight by links that could never be realised.
+    referral_stage = bool((issued[in_s1 & responded] > 0).any())
+    if not referral_stage:
+        eligible = np.zeros(n, bool)
+
     ref_hits = _num(hh, c.expected_referral_hits)
     if stage1_form == "hh":
         ev_point_hh, ev_point_psu = p_hh, p_psu
@@ -481,7 +489,7 @@ def prepare_sample(households: pd.DataFrame, *, stage1: pd.DataFrame | None = No
         redemption_cell=cell, referral_hits=ref_hits, stage1_form=stage1_form, source=source,
         info={"n_point_hits": int(is_point.sum()), "n_referral_events": int(is_ref.sum()),
               "n_reached_twice": int((np.bincount(ev_hh, minlength=n) > 1).sum()),
-              "max_wave": int(wave.max()) if n else 0})
+              "max_wave": int(wave.max()) if n else 0, "referral_stage": referral_stage})
 
 
 def found_by_any(in_s1: np.ndarray, wave: np.ndarray) -> np.ndarray:

@@ -133,6 +133,28 @@ def test_no_referrals_equals_stage1_ht():
     assert w.tolist() == [5.0, 2.0, 10.0]
 
 
+def test_no_coupons_issued_means_no_referral_links():
+    # A design that hands out no coupons has no referral stage: eligible (unregistered)
+    # households found at points have only their self-link, so GWSM must equal the stage-1
+    # HT weight 1/π¹ (issue 5: "GWSM with no referrals equals the stage-1 HT estimator").
+    # Counting L = 1 + d would give b: (1/0.5)/(1+4) = 0.4 instead of 2 (the -27% bias the
+    # design-comparison simulation found).
+    hh = pd.DataFrame({"hh_id": ["a", "b", "c"], "found_by": "point", "point_id": ["P1", "P1", "P2"],
+                       "stage1_prob": [0.2, 0.5, 0.1], "registered": [1, 0, 0],
+                       "network_size": [3, 4, 6], "network_size_eligible": [1, 2, 2],
+                       "referrals_given": [0, 0, 0]})
+    s = prepare_sample(hh)
+    assert s.info["referral_stage"] is False
+    bw = gwsm_weights(s)
+    assert bw.weight.tolist() == [5.0, 2.0, 10.0]
+    assert bw.links.tolist() == [1.0, 1.0, 1.0]
+    # with one coupon handed out (none redeemed) the referral stage exists and L = 1 + d
+    hh.loc[1, "referrals_given"] = 1
+    s = prepare_sample(hh)
+    assert s.info["referral_stage"] is True
+    assert gwsm_weights(s).links.tolist() == [1.0, 5.0, 7.0]
+
+
 def test_household_reached_twice_counts_both_links():
     # C referred by A (π¹=.5, ρ=1/2) and found at point P3 (π¹=.2): w = (1/.2 + 4)/(1+1) = 4.5
     hh = _three()
