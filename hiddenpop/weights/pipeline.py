@@ -41,6 +41,7 @@ from hiddenpop.weights.nonresponse import cell_labels, nonresponse_factors
 from hiddenpop.weights.referral import (ColumnMap, TwoStageSample, _stage1_weights, base_weights,
                                         prepare_sample, referral_share)
 from hiddenpop.weights.stage1 import STAGE1_METHODS, from_manifest
+from hiddenpop.weights.trim import kish_deff  # the one implementation; re-exported here
 
 __all__ = ["WeightingOptions", "WeightsResult", "compute_weights", "kish_deff", "calibrate_replicates",
            "EMPTY_LEVEL_POLICIES", "deeper_wave_summary"]
@@ -114,19 +115,6 @@ class WeightsResult:
         reps = pd.DataFrame(self.replicate_weights, columns=[f"rep_{b + 1}" for b in
                                                              range(self.replicate_weights.shape[1])])
         return pd.concat([self.table.reset_index(drop=True), reps], axis=1)
-
-
-def kish_deff(weights: Any) -> float:
-    """Kish's design effect due to unequal weights, 1 + CV²(w) = n Σw² / (Σw)².
-
-    >>> kish_deff([1, 1, 1, 1])
-    1.0
-    >>> kish_deff([1, 3])
-    1.25
-    """
-    w = np.asarray(weights, float)
-    w = w[w > 0]
-    return float(len(w) * np.sum(w ** 2) / np.sum(w) ** 2)
 
 
 def _found_at_point(households: pd.DataFrame, selections: pd.DataFrame | None, columns: ColumnMap) -> np.ndarray:
@@ -642,8 +630,8 @@ def compute_weights(households: pd.DataFrame, *, design_manifest: Any = None, me
         "share_from_referral": referral_share(w_final, bw.share_from_referral[keep]) if w_final.sum() > 0 else 0.0,
         "share_from_referral_unregistered": (referral_share(w_final, bw.share_from_referral[keep], domain=unreg)
                                              if unreg is not None and unreg.any() else None),
-        "kish_deff_base": kish_deff(bw0.weight[keep]),  # zero weights are left out
-        "kish_deff_final": kish_deff(w_final),
+        "kish_deff_base": kish_deff(bw0.weight[keep], positive_only=True),  # zero weights are left out
+        "kish_deff_final": kish_deff(w_final, positive_only=True),
         **s.info,
     })
     return WeightsResult(table=table, replicate_weights=rep_w, factors=factors, info=info, excluded=excluded)

@@ -26,15 +26,36 @@ from hiddenpop.errors import ConvergenceError, DesignError
 __all__ = ["TrimResult", "trim_weights", "kish_deff"]
 
 
-def kish_deff(weights: np.ndarray) -> float:
+def kish_deff(weights: np.ndarray, *, positive_only: bool = False) -> float:
     """Kish's design effect due to weighting, n Σw²/(Σw)² = 1 + CV².
 
+    This is the one implementation in the package: :func:`trim_weights`, the
+    ``weights trim``/``weights calibrate`` commands and the report of
+    :func:`hiddenpop.weights.pipeline.compute_weights` (``kish_deff_base``,
+    ``kish_deff_final``) all call it; ``hiddenpop.weights.kish_deff`` and
+    ``hiddenpop.weights.pipeline.kish_deff`` are this function.
+
+    Parameters
+    ----------
+    weights
+        The weights.
+    positive_only
+        Leave out weights ≤ 0 before computing n, Σw and Σw² (the weighting engine
+        uses this: households kept in its table with weight 0 are outside the
+        estimation sample and must not count in n). Default: every weight counts.
+
+    Examples
+    --------
     >>> kish_deff([1.0, 1.0, 1.0])
     1.0
     >>> kish_deff([1.0, 3.0])  # CV = 1/2 (mean 2, sd 1): 1 + 0.25
     1.25
+    >>> kish_deff([1.0, 3.0, 0.0], positive_only=True)  # the zero weight is left out
+    1.25
     """
     w = np.asarray(weights, dtype=float)
+    if positive_only:
+        w = w[w > 0]
     return float(len(w) * (w * w).sum() / w.sum() ** 2)
 
 
