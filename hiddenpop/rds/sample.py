@@ -21,6 +21,24 @@ seed_marker=None, time_col=None, population_size=None, source="table") -> RDSSam
     build from an R ``RDS``-style table (seed marker detected when not given).
 ``clean_degree(degree, *, rule="max", minimum=None) -> np.ndarray``
     zero/missing degree rule; ``DEGREE_RULES`` lists the rules.
+
+The zero/missing network-size rule
+----------------------------------
+:func:`clean_degree` is the **one** place where zero or missing network sizes (degrees) are
+replaced. Default ``"max"``: R ``RDS``'s rule in its estimation path (``RDS.estimates.local``:
+"k of n network sizes were missing or zero. The estimator will presume these are <max>"), i.e.
+the largest valid degree = the smallest RDS weight. Alternative ``"median"``: the median valid
+degree, raised to the respondent's structural minimum (recruits + 1 for a non-seed). It serves
+
+* every RDS estimator, bootstrap and diagnostic (through :meth:`RDSSample.clean_degree`);
+* the referral-log validation (:func:`hiddenpop.rds.validate.network_size_for_estimation`, which
+  only adds parsing of the raw column and the refusal of negative values);
+* the weighting engine's deeper-wave RDS weights
+  (:func:`hiddenpop.weights.referral.base_weights`). There, degrees already went through
+  :func:`hiddenpop.weights.referral.prepare_sample`, which refuses a missing degree of a
+  referral-eligible household (it enters the design-based link count L = 1 + d, where no
+  imputation is acceptable) and raises a degree below the number of recruiters to that number,
+  so the rule only acts on degrees given to ``base_weights`` by other routes.
 ``parse_population_size(value) -> tuple[low, mid, high]``
     ``1000``, ``"500,1000,1500"``, ``(500, 1000, 1500)``.
 

@@ -37,7 +37,9 @@ Negative or non-numeric network sizes are errors: those rows never reach the est
 and zero network sizes are kept and flagged; the estimators replace them by the **largest valid
 network size in the sample**, R ``RDS``'s rule in ``RDS.estimates.local`` ("k of n network sizes
 were missing or zero. The estimator will presume these are <max>"), with a
-:class:`~hiddenpop.errors.DegreeImputedWarning` (:func:`network_size_for_estimation`).
+:class:`~hiddenpop.errors.DegreeImputedWarning` (:func:`network_size_for_estimation`, which applies
+the package's single rule :func:`hiddenpop.rds.sample.clean_degree`; its alternative ``"median"``
+rule is available everywhere as ``degree_rule="median"``).
 Implausibly large values and values below the respondent's number of recruits are flagged but
 used as reported: change them with ``hiddenpop referrals correct`` if the interview notes
 support a correction (the change is kept in the history).
@@ -56,14 +58,13 @@ log.csv, row 4, column 'redeemed_coupon', value 'c9': redeemed coupon was never 
 """
 from __future__ import annotations
 
-import warnings
 from dataclasses import asdict, dataclass
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from hiddenpop.errors import DegreeImputedWarning, format_where
+from hiddenpop.errors import format_where
 from hiddenpop.rds.coupons import CouponLinks, link_coupons, parse_times, source_rows
 
 __all__ = ["Problem", "RULES", "validate_log", "quarantine_rows", "network_size_for_estimation",
@@ -454,32 +455,29 @@ def _cascade(table: pd.DataFrame, bad: dict[int, list[Problem]], *,
     return bad
 
 
-def network_size_for_estimation(network_size: Any, *, warn: bool = True) -> np.ndarray:
+def network_size_for_estimation(network_size: Any, *, rule: str = "max", minimum: Any = None, warn: bool = True,
+                                ids: Any = None) -> np.ndarray:
     """Network sizes as the estimators use them: missing or zero → the largest valid size.
 
-    This is R ``RDS``'s rule in its estimation path, chosen so our estimates compare with R's.
-    Negative values are invalid data (quarantined by the store) and raise here.
+    This parses a raw network-size column (non-numeric → missing), refuses negative values
+    and then applies the package's single zero/missing rule,
+    :func:`hiddenpop.rds.sample.clean_degree` (default ``"max"``, R ``RDS``'s rule in its
+    estimation path, chosen so our estimates compare with R's; ``"median"`` the alternative),
+    which is also what :meth:`hiddenpop.rds.sample.RDSSample.clean_degree` and the weighting
+    engine's deeper-wave weights use. Negative values are invalid data (quarantined by the
+    store) and raise :class:`~hiddenpop.errors.RecruitmentError` here.
 
     >>> network_size_for_estimation([3, 0, None, 7], warn=False).tolist()
     [3.0, 7.0, 7.0, 7.0]
+    >>> network_size_for_estimation([3, 0, None, 7], rule="median", warn=False).tolist()
+    [3.0, 5.0, 5.0, 7.0]
     """
+    from hiddenpop.rds.sample import clean_degree
+
     d = pd.to_numeric(pd.Series(network_size, dtype=object), errors="coerce").to_numpy(dtype=float)
     if (d < 0).any():
         from hiddenpop.errors import RecruitmentError
 
         raise RecruitmentError(f"{int((d < 0).sum())} negative network size(s)",
                                fix="correct them (`hiddenpop referrals validate` lists the rows)")
-    bad = np.isnan(d) | (d == 0)
-    if bad.any():
-        valid = d[~bad]
-        if not len(valid):
-            from hiddenpop.errors import RecruitmentError
-
-            raise RecruitmentError("no valid network size in the sample",
-                                   fix="record the network size question for the respondents")
-        fill = float(valid.max())
-        if warn:
-            warnings.warn(f"{int(bad.sum())} of {len(d)} network sizes were missing or zero; the estimators use "
-                          f"the largest network size, {fill:g}", DegreeImputedWarning, stacklevel=2)
-        d = np.where(bad, fill, d)
-    return d
+    return clean_degree(d, rule=rule, minimum=minimum, warn=warn, ids=ids)

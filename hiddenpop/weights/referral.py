@@ -715,7 +715,12 @@ REFERRAL_METHODS: dict[str, Callable[..., BaseWeights]] = {
 
 
 def _rds_ii(degree: np.ndarray, population_size: float) -> np.ndarray:
-    """Volz–Heckathorn RDS-II weights ∝ 1/d, summing to ``population_size``."""
+    """Volz–Heckathorn RDS-II weights ∝ 1/d, summing to ``population_size``.
+
+    Same weights as :func:`hiddenpop.rds.estimators.vh_weights` (which scales them to mean 1);
+    written out here so the weighting engine does not import :mod:`hiddenpop.rds` (slow) for
+    two lines of arithmetic.
+    """
     inv = 1.0 / degree
     return population_size * inv / inv.sum()
 
@@ -746,6 +751,12 @@ def base_weights(s: TwoStageSample, method: str = "gwsm", factors: np.ndarray | 
     eligible households with a design-based weight are multiplied by θ and the deeper
     ones by 1 − θ (θ defaults to the design-based share of the eligible sample). These
     weights are model-based (flagged). ``"exclude"`` leaves them at weight 0.
+
+    Degrees of the deeper waves follow the package's single zero/missing rule,
+    :func:`hiddenpop.rds.sample.clean_degree` (``"max"``, R ``RDS``'s "largest valid degree").
+    With a sample from :func:`prepare_sample` it never acts: missing degrees of
+    referral-eligible households were refused there (they enter the design-based link count
+    L = 1 + d) and degrees below the number of recruiters were raised to it.
     """
     if method not in REFERRAL_METHODS:
         raise DesignError(f"unknown weighting method {method!r}", fix=f"use one of {', '.join(REFERRAL_METHODS)}")
@@ -768,9 +779,13 @@ def base_weights(s: TwoStageSample, method: str = "gwsm", factors: np.ndarray | 
     g = f[s.root_psu[deep]]
     d = s.degree[deep]
     if (~(d > 0)).any():
-        i = int(np.flatnonzero(deep)[np.flatnonzero(~(d > 0))[0]])
-        _fail_row(DesignError, "network size must be > 0 for RDS weights of deeper waves", s.source, i,
-                  "network_size", s.degree[i], "record the network size of every referred household")
+        # the package's one zero/missing degree rule (R RDS's "largest valid degree",
+        # hiddenpop.rds.sample.clean_degree); prepare_sample already refused missing degrees
+        # and raised low ones to the number of recruiters, so this only acts on samples built
+        # by other routes (imported here: hiddenpop.rds is slow to import)
+        from hiddenpop.rds.sample import clean_degree
+
+        d = clean_degree(d, rule="max", ids=s.ids[deep])
     weight = bw.weight.copy()
     weight[design] *= th
     # a replicate drops the chains of unselected points (g = 0) and repeats the others
