@@ -42,8 +42,8 @@ import numpy as np
 import pandas as pd
 
 from hiddenpop.errors import EstimationError
-from hiddenpop.rds.estimators import (ESTIMATOR_LABELS, check_population_size, estimate, outcome_codes,
-                                      rds_weights, stationary_distribution, transition_counts)
+from hiddenpop.rds.estimators import (ESTIMATOR_LABELS, check_population_size, estimate, hajek_mean,
+                                      outcome_codes, rds_weights, stationary_distribution, transition_counts)
 from hiddenpop.rds.sample import RDSSample
 
 __all__ = ["cumulative_estimates", "convergence_plot", "bottleneck_plot", "recruitment_homophily",
@@ -273,11 +273,6 @@ def recruitment_homophily(sample: RDSSample, outcome: str) -> pd.DataFrame:
     return pd.DataFrame({"outcome": [outcome], "recruitment_homophily": [value], "n_transitions": [int(total)]})
 
 
-def _hajek_num(w: np.ndarray, y: np.ndarray) -> float:
-    ok = ~np.isnan(y)
-    return float(np.sum(w[ok] * y[ok]) / np.sum(w[ok]))
-
-
 def population_homophily(sample: RDSSample, outcome: str, *, estimator: str | None = None,
                          population_size: Any = None, degree_rule: str = "max", rng: Any = None,
                          ss_method: str = "deterministic") -> pd.DataFrame:
@@ -314,12 +309,12 @@ def population_homophily(sample: RDSSample, outcome: str, *, estimator: str | No
         with np.errstate(invalid="ignore", divide="ignore"):
             deg1 = np.where(rec_known > 0, rec_in * deg / rec_known, 0.0)
             deg0 = np.where(rec_known > 0, (rec_known - rec_in) * deg / rec_known, 0.0)
-        p = _hajek_num(w, y)
-        d1 = _hajek_num(w, deg * y) / p
-        d0 = _hajek_num(w, deg * (1 - y)) / (1 - p)
-        dbar = _hajek_num(w, np.where(np.isnan(y), np.nan, deg))
+        p = hajek_mean(w, y)
+        d1 = hajek_mean(w, deg * y) / p
+        d0 = hajek_mean(w, deg * (1 - y)) / (1 - p)
+        dbar = hajek_mean(w, np.where(np.isnan(y), np.nan, deg))
         s01 = y * deg0 + (1 - y) * deg1
-        ms01 = _hajek_num(w, s01)
+        ms01 = hajek_mean(w, s01)
         with np.errstate(invalid="ignore", divide="ignore"):
             value = 2 * p * d0 * (1 - p) * d1 / (ms01 * dbar)
         rows.append({"outcome": outcome, "level": lev, "population_homophily": float(value), "estimator": est})
@@ -348,9 +343,9 @@ def differential_activity(sample: RDSSample, outcome: str, *, estimator: str | N
     rows = []
     for j, lev in enumerate(levels):
         y = np.where(codes >= 0, (codes == j).astype(float), np.nan)
-        p = _hajek_num(w, y)
-        d1 = _hajek_num(w, deg * y) / p
-        d0 = _hajek_num(w, deg * (1 - y)) / (1 - p) if p < 1 else np.nan
+        p = hajek_mean(w, y)
+        d1 = hajek_mean(w, deg * y) / p
+        d0 = hajek_mean(w, deg * (1 - y)) / (1 - p) if p < 1 else np.nan
         rows.append({"outcome": outcome, "level": lev, "estimate": p, "mean_degree": d1,
                      "mean_degree_others": d0, "activity_ratio": d1 / d0 if d0 else np.nan, "estimator": est})
     return pd.DataFrame(rows)
