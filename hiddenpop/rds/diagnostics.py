@@ -264,7 +264,15 @@ def transition_matrix(sample: RDSSample, outcome: str) -> pd.DataFrame:
 
 def recruitment_homophily(sample: RDSSample, outcome: str) -> pd.DataFrame:
     """Recruitment homophily ``sum_k T_kk / (sum_k r_k c_k / sum T)`` (R ``homophily.estimates`` with
-    ``recruitment=TRUE``): 1 means recruits are of the recruiter's group as often as chance predicts."""
+    ``recruitment=TRUE``): 1 means recruits are of the recruiter's group as often as chance predicts.
+
+    One number for the whole outcome, a **ratio** (observed over expected same-group
+    recruitments; 1 = none, > 1 = homophily), for statisticians comparing with R. Not the same
+    quantity as :func:`hiddenpop.rds.fieldstatus.recruitment_homophily`, the field report's
+    per-level Heckathorn (2002) index ``H_k`` on a -1..1 scale (0 = none) computed from the store's
+    respondents table; both start from the same recruiter-group × recruit-group counts ``T``
+    (:func:`~hiddenpop.rds.estimators.transition_counts` here), so they are kept apart on purpose.
+    """
     codes, levels = _categorical(sample, outcome)
     T = transition_counts(codes, sample.recruiter, len(levels))
     total = T.sum()

@@ -13,7 +13,13 @@ Definitions
 * **Recruitment homophily** (Heckathorn 2002, with sample shares): for level k,
   ``S_k`` = share of recruits of k-recruiters who are k, ``P_k`` = share of k among all recruits;
   ``H_k = (S_k - P_k)/(1 - P_k)`` if ``S_k >= P_k`` else ``(S_k - P_k)/P_k``. 0 means recruits are
-  drawn regardless of the level, 1 only within the level, -1 only outside it.
+  drawn regardless of the level, 1 only within the level, -1 only outside it. (The statisticians'
+  :func:`hiddenpop.rds.diagnostics.recruitment_homophily` is a different quantity: R's single
+  observed/expected ratio of same-group recruitments, 1 = none.)
+
+These are **unweighted sample** summaries for the field coordinators. The weighted RDS
+estimates by recruitment order (R ``convergence.plot``/``bottleneck.plot``) are
+:func:`hiddenpop.rds.diagnostics.cumulative_estimates`, ``convergence_plot`` and ``bottleneck_plot``.
 
 Examples
 --------
@@ -180,7 +186,16 @@ def seed_composition(table: pd.DataFrame, var: str, *, cumulative_by_wave: bool 
 
 
 def recruitment_homophily(table: pd.DataFrame, var: str) -> pd.DataFrame:
-    """Recruitment homophily per level of ``var`` (see the module notes) and the transition counts."""
+    """Recruitment homophily per level of ``var`` (see the module notes) and the transition counts.
+
+    Heckathorn's (2002) per-level index ``H_k`` on a -1..1 scale (0 = recruits drawn regardless
+    of the level), computed from the store's respondents table, for the field report. This is
+    **not** the same number as :func:`hiddenpop.rds.diagnostics.recruitment_homophily`, which
+    follows R ``homophily.estimates(recruitment=TRUE)``: one ratio per variable, observed over
+    expected same-group recruitments (1 = none). Both are computed from the same
+    recruiter-level × recruit-level counts (the ``to_*`` columns here), so they are kept apart
+    on purpose rather than merged.
+    """
     _need(table, ("recruiter_id",))
     lv = _levels(table, var).astype(object)
     by_id = pd.Series(lv.to_numpy(), index=table["respondent_id"].astype(str))
