@@ -195,6 +195,12 @@ def convergence_plot(sample: RDSSample, outcome: str, *, estimator: str = "rds-i
     """Figure of :func:`cumulative_estimates` (one panel per level; the second level only for a binary
     outcome), with the full-sample estimate dashed.
 
+    For statisticians: **weighted RDS estimates** (``estimator``) from the first k respondents in
+    recruitment order, as R ``convergence.plot``. The field coordinators' picture,
+    :func:`hiddenpop.rds.plots.plot_convergence`, shows instead the **unweighted sample
+    composition** of waves 0..w from the store table; different quantities, so the two are kept
+    apart.
+
     >>> import pandas as pd
     >>> from hiddenpop.rds.sample import rds_sample_from_table
     >>> s = rds_sample_from_table(pd.DataFrame({"id": [1, 2, 3], "recruiter.id": [0, 1, 2],
@@ -209,7 +215,13 @@ def convergence_plot(sample: RDSSample, outcome: str, *, estimator: str = "rds-i
 
 
 def bottleneck_plot(sample: RDSSample, outcome: str, *, estimator: str = "rds-ii", **kwargs: Any):
-    """Figure of per-seed cumulative estimates (:func:`cumulative_estimates` with ``by_seed=True``)."""
+    """Figure of per-seed cumulative estimates (:func:`cumulative_estimates` with ``by_seed=True``).
+
+    For statisticians: **weighted RDS estimates** within each seed's chain, by recruitment order
+    (R ``bottleneck.plot``), with the whole-sample estimate dashed. The field coordinators'
+    picture, :func:`hiddenpop.rds.plots.plot_bottleneck`, shows instead the **unweighted share**
+    of one level within each chain, cumulative by wave; see also :func:`convergence_plot`.
+    """
     data = cumulative_estimates(sample, outcome, estimator=estimator, by_seed=True, **kwargs)
     final_all = cumulative_estimates(sample, outcome, estimator=estimator, **kwargs)
     final = final_all.groupby(final_all["level"].fillna("__num__"), sort=False)["estimate"].last()

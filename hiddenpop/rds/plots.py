@@ -176,6 +176,11 @@ def plot_convergence(table: pd.DataFrame, var: str, *, title: str | None = None)
 
     The x axis also shows how many respondents the cumulative shares rest on (``n``); missing
     values of ``var`` are left out of the shares.
+
+    For field coordinators: the **unweighted sample composition** by wave, from the store's
+    respondents table (:func:`hiddenpop.rds.fieldstatus.cumulative_composition`). The
+    statisticians' R-style convergence plot of **weighted RDS estimates** by recruitment order is
+    :func:`hiddenpop.rds.diagnostics.convergence_plot`; different quantities, different pictures.
     """
     comp = cumulative_composition(table, var)
     levels = _natural([str(c) for c in comp.columns[1:]])
@@ -203,6 +208,11 @@ def plot_bottleneck(table: pd.DataFrame, var: str, *, level: str | None = None, 
     Chains that settle at different values suggest a bottleneck (chains that do not mix). Lines
     end with the seed id and chain size when there are at most ``label_chains`` chains; the red
     line is the whole sample.
+
+    For field coordinators: **unweighted shares** within each chain, cumulative by wave
+    (:func:`hiddenpop.rds.fieldstatus.seed_composition`). The statisticians' R-style bottleneck
+    plot of **weighted RDS estimates** by recruitment order within each chain is
+    :func:`hiddenpop.rds.diagnostics.bottleneck_plot`.
     """
     comp = seed_composition(table, var)
     levels = _natural([c for c in comp.columns if c not in ("seed_id", "wave", "n")])
