@@ -380,14 +380,14 @@ def _fpc_fraction(series: pd.Series, stratum_codes: np.ndarray, stratum_labels: 
     varying = vmax - vmin > 1e-12 * np.maximum(1.0, vmax)
     if varying.any():
         h = int(np.flatnonzero(varying)[0])
-        raise DesignError(f"FPC differs within stratum {stratum_labels[h]!r} ({vmin[h]!r} vs {vmax[h]!r})",
+        raise DesignError(f"FPC differs within stratum {stratum_labels[h]!r} ({float(vmin[h]):g} vs {float(vmax[h]):g})",
                           where=f"{source}, column '{column}'", fix="give one FPC value per stratum")
     if np.all(values <= 1):
         fraction = vmin
     else:
         if np.any(vmin < n_psu_h):
             h = int(np.flatnonzero(vmin < n_psu_h)[0])
-            raise DesignError(f"population PSU count {vmin[h]!r} is smaller than the {n_psu_h[h]} sampled PSUs "
+            raise DesignError(f"population PSU count {float(vmin[h]):g} is smaller than the {n_psu_h[h]} sampled PSUs "
                               f"in stratum {stratum_labels[h]!r}", where=f"{source}, column '{column}'",
                               fix="give the number of PSUs in the stratum's population (or fractions ≤ 1 throughout)")
         fraction = n_psu_h / vmin

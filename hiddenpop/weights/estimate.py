@@ -43,7 +43,7 @@ from hiddenpop.weights.design import Design, PreparedDesign, as_prepared
 from hiddenpop.weights.variance import adjust_influence, linearization_variance, replicate_variance
 
 __all__ = [
-    "format_estimates",    "EmptyReplicateDomainWarning",
+    "format_estimates",    "EmptyReplicateDomainWarning", "EmptyDomainWarning",
     "Estimate",
     "STATISTICS",
     "VARIANCE_METHODS",
@@ -112,6 +112,22 @@ class Estimate:
                 f"deff {self.deff:.3g}, n {self.n}, {self.method})")
 
 
+class EmptyDomainWarning(HiddenPopWarning):
+    """A domain has no respondent with a usable value (or a zero denominator), so its estimate is blank (NaN)."""
+
+
+def _warn_empty_domains(blank: dict[str, str]) -> None:
+    """One line for all estimates left blank because their domain had nothing to estimate from."""
+    if not blank:
+        return
+    items = list(blank.items())
+    shown = "; ".join(f"{label}: {why}" for label, why in items[:4])
+    more = f"; and {len(items) - 4} more" if len(items) > 4 else ""
+    warnings.warn(EmptyDomainWarning(
+        f"{len(items)} estimate(s) left blank (NaN): {shown}{more}. Fix: check the variable for missing "
+        f"values, or estimate fewer or broader domains"), stacklevel=3)
+
+
 class EmptyReplicateDomainWarning(HiddenPopWarning):
     """Some replicates have no weight in a domain, so its replicate SE is not defined (NaN)."""
 
@@ -148,6 +164,7 @@ class _Context:
         self.method = variance
         self.replicates = None
         self.empty_domains: dict[str, tuple[int, int]] = {}  # domain → (replicates with no weight, B)
+        self.blank: dict[str, str] = {}  # "variable [domain]" → why the estimate is NaN
         # respondents = rows with a weight > 0 (rows kept with weight 0 and a weight_flag are not counted)
         self.n_pos = int(np.count_nonzero(self.design.weights))
         if variance != "linearization":
@@ -348,9 +365,8 @@ def _ratio(ctx: _Context, numerator: str, denominator: str, mask: np.ndarray | N
     if n == 0:
         return _empty(ctx, name, "ratio", label)
     xhat = (wd * x).sum()
-    if xhat == 0:
-        raise EstimationError(f"the denominator '{denominator}' has total 0 in domain {label}",
-                              fix="choose a domain or denominator with a non-zero total")
+    if xhat == 0:   # 0/0 or y/0: R svyratio gives NaN/Inf; we leave the cell blank and say why
+        return _empty(ctx, name, "ratio", label, n=n, why=f"the denominator '{denominator}' totals 0")
     est = (wd * y).sum() / xhat
     resid = (y - est * x) / xhat
     if ctx.replicates is None:
@@ -437,9 +453,13 @@ def _quantile(ctx: _Context, variable: str, p: float, mask: np.ndarray | None, l
     return Estimate(variable, stat, label, q, se, lo, hi, float("nan"), n, ctx.method, False, float(df), ctx.level)
 
 
-def _empty(ctx: _Context, variable: str, statistic: str, label: str) -> Estimate:
+def _empty(ctx: _Context, variable: str, statistic: str, label: str, *, n: int = 0,
+           why: str = "no respondent with a known value") -> Estimate:
+    """A blank (NaN) estimate, recorded so that one :class:`EmptyDomainWarning` says why."""
     nan = float("nan")
-    return Estimate(variable, statistic, label, nan, nan, nan, nan, nan, 0, ctx.method, False,
+    shown = variable[2:] if variable.startswith("__") else variable   # level indicators of _proportions
+    ctx.blank[f"{statistic}({shown}) [{label}]"] = why
+    return Estimate(variable, statistic, label, nan, nan, nan, nan, nan, n, ctx.method, False,
                     float(ctx.design.degf), ctx.level)
 
 
@@ -484,8 +504,10 @@ def total(data: pd.DataFrame, variable: str, design: Design | PreparedDesign, *,
     50.0
     """
     ctx = _ctx(data, design, variance, replicates, reps, rng, level)
-    mask = domain_mask(data, domain)
-    return _total(ctx, variable, mask, _domain_label(domain))
+    out = _total(ctx, variable, domain_mask(data, domain), _domain_label(domain))
+    _warn_empty_replicate_domains(ctx.empty_domains)
+    _warn_empty_domains(ctx.blank)
+    return out
 
 
 def mean(data: pd.DataFrame, variable: str, design: Design | PreparedDesign, *, domain: Any = None,
@@ -504,6 +526,7 @@ def mean(data: pd.DataFrame, variable: str, design: Design | PreparedDesign, *, 
     ctx = _ctx(data, design, variance, replicates, reps, rng, level)
     out = _mean(ctx, variable, domain_mask(data, domain), _domain_label(domain))
     _warn_empty_replicate_domains(ctx.empty_domains)
+    _warn_empty_domains(ctx.blank)
     return out
 
 
@@ -524,6 +547,7 @@ def proportion(data: pd.DataFrame, variable: str, design: Design | PreparedDesig
     ctx = _ctx(data, design, variance, replicates, reps, rng, level)
     out = _proportions(ctx, variable, domain_mask(data, domain), _domain_label(domain), ci)
     _warn_empty_replicate_domains(ctx.empty_domains)
+    _warn_empty_domains(ctx.blank)
     return out
 
 
@@ -541,6 +565,7 @@ def ratio(data: pd.DataFrame, numerator: str, denominator: str, design: Design |
     ctx = _ctx(data, design, variance, replicates, reps, rng, level)
     out = _ratio(ctx, numerator, denominator, domain_mask(data, domain), _domain_label(domain))
     _warn_empty_replicate_domains(ctx.empty_domains)
+    _warn_empty_domains(ctx.blank)
     return out
 
 
@@ -562,6 +587,7 @@ def quantile(data: pd.DataFrame, variable: str, design: Design | PreparedDesign,
     ctx = _ctx(data, design, variance, replicates, reps, rng, level)
     out = _quantile(ctx, variable, p, domain_mask(data, domain), _domain_label(domain))
     _warn_empty_replicate_domains(ctx.empty_domains)
+    _warn_empty_domains(ctx.blank)
     return out
 
 
@@ -696,6 +722,7 @@ def estimate_table(data: pd.DataFrame, design: Design | PreparedDesign, *, varia
                 if progress is not None:
                     progress(1)
     _warn_empty_replicate_domains(ctx.empty_domains)
+    _warn_empty_domains(ctx.blank)
     return pd.DataFrame([e.to_dict() for e in rows], columns=ESTIMATE_COLUMNS)
 
 
