@@ -197,7 +197,11 @@ def rds_i_weights(groups: Any, degree: Any, parent: Any, *, n_groups: int, smoot
     if smoothed:
         S = T.sum() * q[:, None] * P
         S = 0.5 * (S + S.T)
-        P = S / S.sum(axis=1, keepdims=True)
+        # A level nobody recruits into (e.g. present only among seeds) has q_k = 0, so its row
+        # and column of S are zero: give it a uniform row (it still receives nothing, so its
+        # equilibrium share stays 0, as in plain RDS-I and the vectorised bootstrap).
+        rs = S.sum(axis=1, keepdims=True)
+        P = np.where(rs > 0, S / np.where(rs > 0, rs, 1.0), 1.0 / K)
         q = stationary_distribution(P)
     ok = gg >= 0
     inv_sum = np.bincount(gg[ok], weights=1.0 / d[ok], minlength=K)

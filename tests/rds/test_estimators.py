@@ -210,3 +210,26 @@ def test_population_size_sensitivity_table():
 def test_build_tree_sample_roundtrip():
     s = RDSSample(build_tree(["a", "b"], [None, "a"]), np.array([3.0, 4.0]), pd.DataFrame({"x": [1, 0]}))
     assert s.n == 2 and s.order().tolist() == [0, 1]
+
+
+def test_rds_i_ds_level_only_among_seeds_gets_zero_and_matches_bootstrap_route():
+    # A level present only among seeds is never recruited into: its stationary share is 0, so
+    # RDS-I and RDS-I (DS) give it 0 (rds-reference §3.3; R's plain RDS-I does the same). Two
+    # routes must agree: the estimator module and the vectorised RDS-I (DS) of the bootstrap
+    # module (hiddenpop.rds.bootstrap, which handles empty rows the same way).
+    import numpy as np
+
+    from hiddenpop.rds import rds_sample_from_table
+    from hiddenpop.rds.bootstrap import tree_bootstrap
+    from hiddenpop.rds.estimators import estimate
+
+    d = pd.read_csv(RDS_ORACLE / "data" / "faux.csv", dtype={"id": str, "recruiter.id": str})
+    d.loc[d["recruiter.id"] == "seed", "Y"] = "purple"
+    sample = rds_sample_from_table(d, seed_marker="seed")
+    plain = estimate(sample, "Y", estimator="rds-i").set_index("level")["estimate"]
+    smooth = estimate(sample, "Y", estimator="rds-i-ds").set_index("level")["estimate"]
+    assert plain["purple"] == 0.0 and smooth["purple"] == 0.0
+    assert np.isclose(smooth.sum(), 1.0)
+    boot = tree_bootstrap(sample, estimator="rds-i-ds", outcome="Y", reps=2, rng=1)
+    np.testing.assert_allclose(np.asarray(boot.estimate, float),
+                               smooth.reindex([str(v) for v in boot.levels]).to_numpy(), rtol=1e-9)
