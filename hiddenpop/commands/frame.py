@@ -63,11 +63,18 @@ def frame() -> None:
 @click.option("--working-crs", default=None, help="Metric CRS for areas/distances (default: LAEA centred on the frame).")
 @json_option
 def check(frame_path, id_col, stratum_col, size_col, assign_crs, working_crs, as_json):
-    """Validate FRAME and print a summary table (units, area, size per stratum; working CRS).
+    """Validate FRAME and print a summary table per stratum.
+
+    The table gives units, area and size per stratum, and the working CRS.
 
     Checks unique ids, valid non-empty polygons, a CRS, sizes >= 0, no stratum with total
     size 0, and no two units of a stratum overlapping; reports the working CRS that areas
     and radii will use and its largest distance distortion over the frame.
+
+    \b
+    Example:
+      hiddenpop frame check examples/data/frame.geojson --stratum-col stratum \\
+          --size-col registered_refugees
     """
     import json
 
@@ -167,7 +174,7 @@ def _summary_table(frame_path, fr, rows: list[dict], total_area_m2: float, info:
 def sample(frame_path, id_col, stratum_col, size_col, assign_crs, n, method, balance, density, raster, allocation,
            variability_col, radius, reserve, min_distance, exclude, working_crs, n_candidates, formats, no_map,
            rng_seed, output, overwrite):
-    """Draw stratified first-stage points from FRAME, with reserves and a design manifest.
+    """Draw stratified first-stage points from FRAME, with reserves.
 
     Writes the points (-o and --format), the manifest <stem>.design.json (everything needed
     to recompute household probabilities and to redraw the same sample) and a PNG map.
@@ -175,6 +182,12 @@ def sample(frame_path, id_col, stratum_col, size_col, assign_crs, n, method, bal
     A point with no refugee household is a valid zero: record it, NEVER replace it. Use a
     reserve only when a point cannot be reached, in rank order, and log it with
     'hiddenpop frame replace'.
+
+    \b
+    Example:
+      hiddenpop frame sample examples/data/frame.geojson --stratum-col stratum --n 40 \\
+          --radius 250 --reserve 3 --exclude examples/data/exclusion.geojson \\
+          --rng-seed 7 --format all -o points.gpkg
     """
     from hiddenpop.io import OutputSet, read_csv, save_figure
     from hiddenpop.io.spatial import (FORMAT_SUFFIX, POINT_FORMATS, format_from_suffix, read_exclusion, read_frame,
@@ -281,11 +294,15 @@ def _write_manifest_tmp(tmp: Path, manifest: dict) -> None:
 @output_option(help="Output CSV ('-' for standard output).")
 @overwrite_option
 def inclusion(design, households, lon_col, lat_col, stratum_col, id_col, radius, output, overwrite):
-    """First-stage probabilities of HOUSEHOLDS (CSV with lon/lat) under DESIGN (.design.json).
+    """First-stage probabilities of HOUSEHOLDS (CSV with lon/lat) under DESIGN.
 
     Output columns: id, stratum, p_hit (per-draw chance that a point falls within R),
     expected_hits (n_h * p_hit), stage1_prob (1 - (1 - p_hit)^n_h), n_points. Household
     coordinates are not copied to the output.
+
+    \b
+    Example:
+      hiddenpop frame inclusion points.design.json examples/data/households.csv -o stage1.csv
     """
     from hiddenpop.io import read_csv, write_csv
     from hiddenpop.io.spatial import read_manifest
@@ -311,7 +328,13 @@ def inclusion(design, households, lon_col, lat_col, stratum_col, id_col, radius,
 @click.option("--strata", default=None, help="Comma-separated stratum labels (each reaches the margin).")
 @json_option
 def size(margin, proportion, deff, households_per_point, response_rate, confidence, strata, as_json):
-    """Points needed per stratum for a target margin of error."""
+    """Points needed per stratum for a target margin of error.
+
+    \b
+    Example:
+      hiddenpop frame size --margin 0.05 --deff 2 --households-per-point 4 \\
+          --response-rate 0.8 --strata Centre,East,West
+    """
     from hiddenpop.spatial import points_per_stratum
 
     labels = [s.strip() for s in strata.split(",")] if strata else None
@@ -338,9 +361,14 @@ def size(margin, proportion, deff, households_per_point, response_rate, confiden
 @output_option(help="Updated manifest (use the same path with --overwrite to update in place).")
 @overwrite_option
 def replace(design, point_id, points_path, reason, note, date, output, overwrite):
-    """Log that POINT_ID cannot be reached and take the next reserve of its stratum.
+    """Log that POINT_ID cannot be reached and take the next reserve.
 
     A point with no refugee household is a valid zero: it is NOT replaced.
+
+    \b
+    Example:
+      hiddenpop frame replace points.design.json P-CENTRE-0003 --points points.csv \\
+          --reason inaccessible --note "flooded road" -o points.design.json --overwrite
     """
     from hiddenpop.io.spatial import read_manifest, read_points, write_manifest
     from hiddenpop.spatial import record_replacement

@@ -150,7 +150,8 @@ def estimate_cmd(data, outcomes, estimators, id_col, recruiter_col, degree_col, 
 
     \b
     Example:
-      hiddenpop rds estimate sample.csv --outcome hiv --estimator ss \\
+      hiddenpop rds estimate tests/data/rds_oracle/data/fauxmadrona.csv --degree-col degree \\
+          --outcome disease --estimator ss \\
           --population-size 500,1000,1500 --variance tree --reps 1000 --rng-seed 1 --json
 
     With low,mid,high population sizes, SS and HCG are estimated at each (column scenario), so you
@@ -242,7 +243,7 @@ def estimate_cmd(data, outcomes, estimators, id_col, recruiter_col, degree_col, 
 @overwrite_option
 def diagnose_cmd(data, variables, estimator, id_col, recruiter_col, degree_col, seed_marker, time_col,
                  population_size, degree_rule, ss_method, rng_seed, outdir, overwrite):
-    """Convergence and bottleneck plots, homophily, differential activity, transition matrices.
+    """Convergence and bottleneck plots, homophily, transition matrices.
 
     \b
     Writes into the folder:
@@ -250,6 +251,11 @@ def diagnose_cmd(data, variables, estimator, id_col, recruiter_col, degree_col, 
       transitions_<var>.csv                        recruiter x recruit counts, proportions, equilibrium
       homophily.csv                                recruitment and population homophily per level
       differential_activity.csv                    weighted mean degree per level and ratio to the rest
+
+    \b
+    Example:
+      hiddenpop rds diagnose tests/data/rds_oracle/data/fauxmadrona.csv --degree-col degree \\
+          --var disease --population-size 1000 -o diag/
     """
     from hiddenpop.io import OutputSet
     from hiddenpop.rds import diagnostics as dg

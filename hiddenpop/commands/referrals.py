@@ -45,7 +45,12 @@ def referrals() -> None:
               help="Network sizes above this are flagged as implausible (default 500).")
 @overwrite_option
 def init_cmd(store, requires_point, max_coupons, expiry_days, max_network_size, overwrite) -> None:
-    """Create an empty survey store STORE (one SQLite file)."""
+    """Create an empty survey store STORE (one SQLite file).
+
+    \b
+    Example:
+      hiddenpop referrals init survey.hpstore --expiry-days 14 --max-coupons 2
+    """
     from hiddenpop.io.store import ReferralStore
 
     ReferralStore.create(store, design_requires_point=requires_point, max_coupons=max_coupons,
@@ -65,7 +70,16 @@ def init_cmd(store, requires_point, max_coupons, expiry_days, max_network_size, 
               help="Rows changed since the last import replace the stored version (kept in the history).")
 @json_option
 def import_cmd(store, file, mapping, fmt, strict, accept_changes, as_json) -> None:
-    """Import a day's export FILE into STORE (idempotent; bad rows are quarantined)."""
+    """Import a day's export FILE into STORE (bad rows are quarantined).
+
+    Importing the same file twice adds nothing. A first-stage point where no refugee
+    household was found is a valid zero: it has no row in the log, it stays in the points
+    file, and it is never replaced by another point.
+
+    \b
+    Example:
+      hiddenpop referrals import survey.hpstore examples/data/referral_log_2024-03-04.csv
+    """
     from hiddenpop.errors import RecruitmentError
     from hiddenpop.io.store import ReferralStore
 
@@ -103,7 +117,17 @@ def import_cmd(store, file, mapping, fmt, strict, accept_changes, as_json) -> No
 @json_option
 def validate_cmd(file, store, mapping, fmt, requires_point, max_coupons, max_network_size, show_all,
                  as_json) -> None:
-    """Check FILE: one line per problem (exit 1 if there are errors). Nothing is written."""
+    """Check FILE without writing anything: one line per problem.
+
+    Exit 1 if there are errors. A first-stage point where no refugee household was found is
+    a valid zero: it has no row in the log, it stays in the points file, and it is never
+    replaced by another point.
+
+    \b
+    Example:
+      hiddenpop referrals validate examples/data/referral_log_2024-03-04.csv \\
+          --store survey.hpstore
+    """
     from pathlib import Path
 
     from hiddenpop.errors import RecruitmentError
@@ -154,7 +178,12 @@ def validate_cmd(file, store, mapping, fmt, requires_point, max_coupons, max_net
 @overwrite_option
 @json_option
 def status_cmd(store, as_of, stall_days, reminders, overwrite, as_json) -> None:
-    """Evening report: coupons back/out/expired, waves, seeds, problems of the last import."""
+    """Evening report: coupons, waves, chains, reminder calls, problems.
+
+    \b
+    Example:
+      hiddenpop referrals status survey.hpstore --reminders calls.csv
+    """
     import datetime as dt
 
     from hiddenpop.io import write_csv
@@ -305,7 +334,12 @@ def _summary_lines(store: str, summary: dict) -> str:
 @output_option(help="PNG file.")
 @overwrite_option
 def plot_cmd(store, kind, var, level, output, overwrite) -> None:
-    """Recruitment trees, convergence or bottleneck plot as PNG."""
+    """Recruitment trees, convergence or bottleneck plot as PNG.
+
+    \b
+    Example:
+      hiddenpop referrals plot survey.hpstore --kind tree --var registered -o trees.png
+    """
     from hiddenpop.errors import RecruitmentError
     from hiddenpop.io import save_figure
     from hiddenpop.io.referrals import DEFAULT_PERSONAL
@@ -340,7 +374,14 @@ def plot_cmd(store, kind, var, level, output, overwrite) -> None:
 @output_option()
 @overwrite_option
 def export_cmd(store, fmt, include_location, output, overwrite) -> None:
-    """Write the accepted data (never personal fields) for the next stage or other software."""
+    """Write the accepted data for the weights or other software.
+
+    Personal fields (names, phone numbers) are never written.
+
+    \b
+    Example:
+      hiddenpop referrals export survey.hpstore --format csv -o households.csv
+    """
     from hiddenpop.io import write_csv
     from hiddenpop.io.referrals import (write_graphml, write_node_link_json, write_rds_csv, write_rdsat,
                                         write_weighting_csv)
@@ -369,7 +410,12 @@ def export_cmd(store, fmt, include_location, output, overwrite) -> None:
 @click.option("--include-location", is_flag=True, help="Keep household lon/lat in the versions shown.")
 @json_option
 def history_cmd(store, respondent, include_location, as_json) -> None:
-    """Imports (file, checksum, counts) and corrections, oldest first."""
+    """Imports (file, checksum, counts) and corrections, oldest first.
+
+    \b
+    Example:
+      hiddenpop referrals history survey.hpstore --respondent R09003
+    """
     import pandas as pd
 
     from hiddenpop.io.store import ReferralStore
@@ -430,7 +476,13 @@ def history_cmd(store, respondent, include_location, as_json) -> None:
               help="Field to change (repeatable); an empty VALUE clears it.")
 @click.option("--reason", required=True, help="Why (kept in the history).")
 def correct_cmd(store, respondent_id, changes, reason) -> None:
-    """Correct fields of one stored respondent; the old version stays in the history."""
+    """Correct fields of one stored respondent (old version kept).
+
+    \b
+    Example:
+      hiddenpop referrals correct survey.hpstore R09003 --set network_size=95 \\
+          --reason "extra zero"
+    """
     from hiddenpop.io.store import ReferralStore
 
     parsed = {}
@@ -448,7 +500,15 @@ def correct_cmd(store, respondent_id, changes, reason) -> None:
 @click.argument("respondent_id")
 @click.option("--reason", required=True, help="Why (kept in the history).")
 def withdraw_cmd(store, respondent_id, reason) -> None:
-    """Take a respondent out of the data (e.g. an interview entered twice); kept in the history."""
+    """Take a respondent out of the data (kept in the history).
+
+    For example an interview entered twice, or a row waiting for a recruiter who will never
+    come.
+
+    \b
+    Example:
+      hiddenpop referrals withdraw survey.hpstore R00135 --reason "entered twice"
+    """
     from hiddenpop.io.store import ReferralStore
 
     ReferralStore.open(store).withdraw(respondent_id, reason=reason)

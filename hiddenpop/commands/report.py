@@ -26,12 +26,18 @@ _RECRUITMENT_CAPTION = ("Left: households interviewed at the points and through 
 @click.option("--title", default="Survey of refugee households: registered and unregistered", show_default=True)
 @overwrite_option
 def report(workdir: str, output: str, markdown_path: str | None, title: str, overwrite: bool) -> None:
-    """Write the end-to-end report of WORKDIR (the folder the demo or your own commands wrote).
+    """Write the end-to-end HTML report of WORKDIR.
+
+    WORKDIR is the folder the demo or your own commands wrote.
 
     Reads, when present: points.design.json and points.png (design, map), recruitment_tree.png
     (replaced by a legible summary of the chains when the weights hold recruiter_id),
     weights_calibrated.csv or weights.csv (weight distribution), estimates*.csv (tables).
     One self-contained HTML file: images embedded, no scripts, renders offline.
+
+    \b
+    Example:
+      hiddenpop report demo-output -o demo-output/report.html --markdown demo-output/report.md
     """
     from hiddenpop.io import OutputSet, read_csv, read_json
     from hiddenpop.report import ReportInputs, build_report, figure_png, recruitment_figure, weight_figure

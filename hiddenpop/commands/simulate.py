@@ -61,11 +61,16 @@ def population_cmd(params: str, output: str, rng_seed: int, overwrite: bool) -> 
 @overwrite_option
 def study_cmd(popdir: str, design_path: str, reps: int, jobs: int, variance: str, bootstrap_reps: int, methods: str,
               output: str, rng_seed: int, overwrite: bool) -> None:
-    """Draw the two-stage design REPS times from POPDIR and score every weighting method.
+    """Draw the design REPS times from POPDIR and score every weighting method.
 
     Writes bias, relative RMSE, CV and 95% CI coverage with Monte Carlo SEs, and the cost in
     interviews, per method and target (summary.csv / summary.md), every replicate's estimates
     (replicates.csv) and two plots.
+
+    \b
+    Example:
+      hiddenpop simulate study pop/ --design examples/design.toml --reps 20 \\
+          --jobs 2 -o study/ --rng-seed 2
     """
     from hiddenpop.io import OutputSet
     from hiddenpop.io.population import read_params, read_population

@@ -302,6 +302,10 @@ def calibrate(weights_path, margins_path, method, bounds, weight_col, empty_leve
 
     The input weights are kept as precalibration_weight; replicate weights are
     recalibrated one by one with the same settings.
+
+    \b
+    Example:
+      hiddenpop weights calibrate weights.csv --margins margins.csv -o calibrated.csv
     """
     import pandas as pd
 
@@ -375,7 +379,9 @@ def calibrate(weights_path, margins_path, method, bounds, weight_col, empty_leve
 @output_option(help="Output CSV with trimmed weight column (and rep_* trimmed with the same bounds).")
 @overwrite_option
 def trim(weights_path, upper, upper_median, lower, strict, weight_col, output, overwrite):
-    """Trim extreme weights (R trimWeights), keeping their sum, and report Kish's deff before and after.
+    """Trim extreme weights (R trimWeights), keeping their sum.
+
+    Kish's design effect is reported before and after.
 
     The excess above the bound is shared equally among the untrimmed weights, so the
     estimated population size does not change. The weights before trimming are kept as
@@ -445,7 +451,12 @@ def trim(weights_path, upper, upper_median, lower, strict, weight_col, output, o
 @overwrite_option
 def popsize(weights_path, registry_total, size_col, weight_col, registered_col, interval, level, replicate_method,
             as_json, output, overwrite):
-    """Size of the unregistered population: direct Σw and ratio to the registry total."""
+    """Size of the unregistered population: direct and ratio to the registry.
+
+    \b
+    Example:
+      hiddenpop weights popsize weights.csv --registry-total 1851
+    """
     from hiddenpop.io import read_csv, write_csv
     from hiddenpop.weights.popsize import population_size
 
