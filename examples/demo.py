@@ -38,20 +38,22 @@ def run(args: list[str], *, ok_codes: tuple[int, ...] = (0,)) -> int:
 
 
 def _complete_margins(weights_csv: Path, registry_csv: Path, dest: Path) -> Path:
-    """Registry totals for registered households, the survey's own estimate for the unregistered.
+    """Registry totals for registered households, ``survey`` for the unregistered cells.
 
-    The registry knows only registered refugees; the unregistered cells keep their design-based
-    (GWSM) estimate, so calibration moves only the registered weights (methods §2.5.3).
+    The registry knows only registered refugees. A ``survey`` total keeps the unregistered
+    cells at their design-based (GWSM) estimate, recomputed in every bootstrap replicate, so
+    calibration moves only the registered weights and the unregistered estimates keep their
+    sampling variance (methods §2.5.3).
     """
     import pandas as pd
 
     w = pd.read_csv(weights_csv)
     reg = pd.read_csv(registry_csv)
-    unreg = w[w["registered"] == 0].groupby("stratum")["final_weight"].sum()
-    extra = pd.DataFrame({"variable": "stratum x registered", "level": [f"{s}|0" for s in unreg.index],
-                          "total": unreg.round(1).to_numpy()})
+    strata = sorted(w.loc[w["registered"] == 0, "stratum"].astype(str).unique())
+    extra = pd.DataFrame({"variable": "stratum x registered", "level": [f"{s}|0" for s in strata],
+                          "total": "survey"})
     pd.concat([reg, extra], ignore_index=True).to_csv(dest, index=False, lineterminator="\n")
-    print(f"\n# wrote {dest}: registry totals (registered) + survey estimates (unregistered)")
+    print(f"\n# wrote {dest}: registry totals (registered) + 'survey' for the unregistered cells")
     return dest
 
 
@@ -77,9 +79,9 @@ def main(argv: list[str] | None = None) -> int:
     run(["referrals", "init", store])
     for log in logs:
         run(["referrals", "import", store, log])
-    print("\n# The validator on the first day's export alone (clean), then on the last one (deliberate errors):")
+    print("\n# The validator on the first day's export alone (clean), then on the last one checked against the store (its deliberate errors):")
     run(["referrals", "validate", logs[0], "--requires-point"])
-    run(["referrals", "validate", logs[-1]], ok_codes=(0, 1))
+    run(["referrals", "validate", logs[-1], "--store", store], ok_codes=(0, 1))
     run(["referrals", "status", store])
     run(["referrals", "plot", store, "--kind", "tree", "--var", "registered", "-o", out / "recruitment_tree.png"])
     run(["referrals", "export", store, "--format", "csv", "-o", out / "referrals_export.csv"])

@@ -134,6 +134,10 @@ def compute(households_path, children_path, children_out, design_path, points_pa
         from hiddenpop.io.tables import read_margins
 
         margins = read_margins(margins_path)
+        if margins["from_survey"].any():
+            raise click.UsageError(f"{margins_path}: 'survey' totals are for 'hiddenpop weights calibrate'; "
+                                   "compute the weights without --margins, then calibrate them")
+        margins = margins.drop(columns="from_survey")
         _check_margin_variables(margins, hh, margins_path, households_path)
     options = WeightingOptions(method=method, referral_target=referral_target, stage1_method=stage1_method,
                                stage1_form=stage1_form, deeper_waves=deeper_waves,
@@ -338,7 +342,11 @@ def calibrate(weights_path, margins_path, method, bounds, weight_col, empty_leve
     _check_margin_variables(margins, table, margins_path, weights_path)
     cal_method = "raking" if (bounds is not None and method == "rake") else method
     live = table.loc[~zero]
-    cal = Calibrator(cal_method, bounds=bounds).fit(live, w[~zero], margins, source=str(margins_path))
+    own = margins["from_survey"].to_numpy(bool) if "from_survey" in margins else np.zeros(len(margins), bool)
+    margins = margins.drop(columns="from_survey", errors="ignore")
+    own_masks = _survey_cell_masks(margins[own], live, margins_path)
+    full_margins = _fill_survey_totals(margins, own, own_masks, w[~zero])
+    cal = Calibrator(cal_method, bounds=bounds).fit(live, w[~zero], full_margins, source=str(margins_path))
     out = table.copy()
     out["precalibration_weight"] = w
     new_w = np.zeros(len(table))
@@ -348,8 +356,23 @@ def calibrate(weights_path, margins_path, method, bounds, weight_col, empty_leve
     collapsed = None
     if reps:
         rep_w = np.zeros((len(table), len(reps)))
-        rep_w[~zero], collapsed = calibrate_replicates(cal, live, live[reps].to_numpy(dtype=float), margins,
-                                                       empty_levels=empty_levels, source=str(margins_path))
+        base = live[reps].to_numpy(dtype=float)
+        if not own.any():
+            rep_w[~zero], collapsed = calibrate_replicates(cal, live, base, margins,
+                                                           empty_levels=empty_levels, source=str(margins_path))
+        else:
+            # survey-estimated cells: in each replicate the target is that replicate's own
+            # total, so the cell's sampling variance survives calibration
+            collapsed = {"n_replicates": 0, "levels": {}}
+            for b in range(base.shape[1]):
+                m_b = _fill_survey_totals(margins, own, own_masks, base[:, b])
+                cal_b = Calibrator(cal_method, bounds=bounds).fit(live, w[~zero], m_b, source=str(margins_path))
+                col, rep_b = calibrate_replicates(cal_b, live, base[:, [b]], m_b, empty_levels=empty_levels,
+                                                  source=str(margins_path))
+                rep_w[~zero, b] = col[:, 0]
+                collapsed["n_replicates"] += rep_b["n_replicates"]
+                for k, v in rep_b["levels"].items():
+                    collapsed["levels"][k] = collapsed["levels"].get(k, 0) + v
         out[reps] = rep_w
     write_csv(output, out, overwrite=overwrite)
     if collapsed and collapsed["n_replicates"]:
@@ -472,3 +495,32 @@ def popsize(weights_path, registry_total, size_col, weight_col, registered_col, 
         write_csv("-", res)
     if output and as_json:
         write_csv(output, res, overwrite=overwrite)
+
+
+def _survey_cell_masks(own_rows, data, margins_path) -> list:
+    """Row masks of the margin cells whose target is the survey's own estimate."""
+    import numpy as np
+
+    from hiddenpop.weights.calibrate import _level_text
+
+    masks = []
+    for _, r in own_rows.iterrows():
+        variables = [v.strip() for v in str(r["variable"]).split(" x ")]
+        levels = [v.strip() for v in str(r["level"]).split("|")]
+        mask = np.ones(len(data), bool)
+        for v, lev in zip(variables, levels):
+            mask &= data[v].map(_level_text).astype(str).str.strip().to_numpy() == lev
+        masks.append(mask)
+    return masks
+
+
+def _fill_survey_totals(margins, own, masks, weights):
+    """Margins with every 'survey' cell's total set to the weighted total of ``weights``."""
+    import numpy as np
+
+    out = margins.copy()
+    if own.any():
+        totals = out["total"].to_numpy(dtype=float).copy()
+        totals[np.flatnonzero(own)] = [float(np.sum(weights[m])) for m in masks]
+        out["total"] = totals
+    return out

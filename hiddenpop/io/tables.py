@@ -26,7 +26,10 @@ def read_margins(path: PathLike) -> pd.DataFrame:
     """Read and check a ``variable,level,total`` margins file.
 
     Levels are read as text (``01`` stays ``01``; ``1`` matches a 0/1 column). Totals must
-    be numbers > 0, and no (variable, level) may repeat.
+    be numbers > 0, and no (variable, level) may repeat. A total written ``survey`` marks a
+    cell the registry does not know (e.g. the unregistered): its target is the survey's own
+    estimate, recomputed in every replicate (column ``from_survey``; ``total`` is NaN), so
+    calibration leaves that cell's sampling variance in place (methods §2.5.3).
 
     Raises
     ------
@@ -40,7 +43,7 @@ def read_margins(path: PathLike) -> pd.DataFrame:
     >>> p = pathlib.Path(tempfile.mkdtemp()) / "m.csv"
     >>> _ = p.write_text("variable,level,total\\nsex,F,10\\nregion x registered,A|1,4\\n")
     >>> read_margins(p).to_dict("records")[1]
-    {'variable': 'region x registered', 'level': 'A|1', 'total': 4.0}
+    {'variable': 'region x registered', 'level': 'A|1', 'total': 4.0, 'from_survey': False}
     """
     table = read_csv(path, dtype=str, keep_default_na=False)
     missing = [c for c in ("variable", "level", "total") if c not in table.columns]
@@ -57,14 +60,17 @@ def read_margins(path: PathLike) -> pd.DataFrame:
             i = int(np.flatnonzero(empty.to_numpy())[0])
             raise InputFileError(f"{col} is empty", where=format_where(path, row=i + 2, column=col),
                                  fix=f"fill in the {col} of every row")
+    from_survey = table["total"].str.strip().str.lower().eq("survey")
     totals = pd.to_numeric(table["total"].str.strip(), errors="coerce")
-    bad = ~np.isfinite(totals.to_numpy(dtype=float)) | (totals.to_numpy(dtype=float) <= 0)
+    bad = (~np.isfinite(totals.to_numpy(dtype=float)) | (totals.to_numpy(dtype=float) <= 0)) & ~from_survey.to_numpy()
     if bad.any():
         i = int(np.flatnonzero(bad)[0])
         raise InputFileError("total is missing, not a number or not > 0",
                              where=format_where(path, row=i + 2, column="total", value=table["total"].iloc[i]),
-                             fix="give the registry count of the level as a positive number")
-    table["total"] = totals.astype(float)
+                             fix="give the registry count of the level as a positive number, or 'survey' for a "
+                                 "level the registry does not know (its survey estimate is kept)")
+    table["total"] = totals.astype(float).where(~from_survey)
+    table["from_survey"] = from_survey.to_numpy()
     dup = table.duplicated(["variable", "level"])
     if dup.any():
         i = int(np.flatnonzero(dup.to_numpy())[0])

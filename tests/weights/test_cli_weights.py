@@ -335,3 +335,34 @@ def test_trim_reports_kish_deff_before_and_after(runner, tmp_path):
     # usage: exactly one of --upper / --upper-median (exit 2), nothing written
     r = runner.invoke(main, ["weights", "trim", str(w), "-o", str(tmp_path / "u.csv")])
     assert r.exit_code == 2 and not (tmp_path / "u.csv").exists()
+
+
+def test_calibrate_survey_cells_keep_their_replicate_variance(runner, tmp_path):
+    # Margins on disjoint cells (stratum x registered) are a post-stratification: each cell's
+    # weights are multiplied by target / own total. A 'survey' cell's target is its own total,
+    # in the full sample and in every replicate, so its factor is exactly 1 everywhere and the
+    # replicate spread of the unregistered total survives calibration (methods §2.5.3). Registered
+    # cells reach the registry totals in every replicate (A|1: 30, B|1: 12).
+    t = pd.DataFrame({"hh_id": [f"h{i}" for i in range(8)], "stratum": list("AAAABBBB"),
+                      "registered": [1, 1, 0, 0, 1, 0, 0, 0],
+                      "final_weight": [10.0, 12.0, 5.0, 7.0, 9.0, 4.0, 6.0, 8.0]})
+    rng = np.random.default_rng(3)
+    for b in range(1, 5):
+        t[f"rep_{b}"] = t["final_weight"] * rng.uniform(0.5, 1.5, len(t))
+    src, margins, out = tmp_path / "w.csv", tmp_path / "m.csv", tmp_path / "c.csv"
+    t.to_csv(src, index=False)
+    margins.write_text("variable,level,total\nstratum x registered,A|1,30\nstratum x registered,B|1,12\n"
+                       "stratum x registered,A|0,survey\nstratum x registered,B|0,Survey\n")
+    res = runner.invoke(main, ["weights", "calibrate", str(src), "--margins", str(margins), "-o", str(out)])
+    assert res.exit_code == 0, res.output
+    c = pd.read_csv(out)
+    unreg, reg = c["registered"] == 0, c["registered"] == 1
+    cols = ["final_weight"] + [f"rep_{b}" for b in range(1, 5)]
+    np.testing.assert_allclose(c.loc[unreg, cols].to_numpy(), t.loc[unreg, cols].to_numpy(), rtol=1e-12)
+    for col in cols:
+        sums = c.loc[reg].groupby("stratum")[col].sum()
+        assert sums["A"] == pytest.approx(30) and sums["B"] == pytest.approx(12)
+    # 'survey' is refused where it cannot be honoured
+    res = runner.invoke(main, ["weights", "compute", "--households", str(src), "--margins", str(margins),
+                               "-o", str(tmp_path / "x.csv")])
+    assert res.exit_code == 2 and "'survey' totals" in res.stderr
