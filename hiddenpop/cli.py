@@ -9,7 +9,9 @@ traceback with ``-v``), 2 a usage error (bad option).
 """
 from __future__ import annotations
 
+import contextlib
 import logging
+import os
 import sys
 import warnings
 
@@ -27,6 +29,12 @@ class _HiddenPopGroup(click.Group):
     def invoke(self, ctx: click.Context):
         try:
             return super().invoke(ctx)
+        except BrokenPipeError:
+            # the reader went away (e.g. `hiddenpop referrals status STORE | head`): stop quietly
+            # later flushes of stdout must not fail again at exit (unless stdout is not a real file)
+            with contextlib.suppress(OSError, ValueError):
+                os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            ctx.exit(0)
         except (HiddenPopError, OSError) as exc:
             verbosity = (ctx.obj or {}).get("verbosity", 0) if isinstance(ctx.obj, dict) else 0
             if verbosity > 0:

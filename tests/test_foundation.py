@@ -91,3 +91,21 @@ def test_tree_chain_sizes_hand_example():
     t = build_tree(["s1", "x", "y", "z", "s2"], ["", "s1", "s1", "y", ""])
     assert t.chain_size.tolist() == [4, 4, 4, 4, 1]
     assert t.bfs_order.tolist()[:2] == [0, 4]
+
+
+def test_cli_closed_pipe_exits_quietly(runner):
+    # `hiddenpop referrals status STORE | head` closes the pipe early: no "Error: Broken pipe" line.
+    import click
+
+    from hiddenpop.cli import _HiddenPopGroup
+
+    @click.group(cls=_HiddenPopGroup)
+    def group():
+        pass
+
+    @group.command()
+    def talk():
+        raise BrokenPipeError(32, "Broken pipe")
+
+    res = runner.invoke(group, ["talk"])
+    assert res.exit_code == 0 and "Broken pipe" not in res.output

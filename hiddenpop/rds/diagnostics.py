@@ -35,13 +35,14 @@ Examples
 """
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from hiddenpop.errors import EstimationError
+from hiddenpop.errors import DegreeImputedWarning, EstimationError
 from hiddenpop.rds.estimators import (ESTIMATOR_LABELS, check_population_size, estimate, hajek_mean,
                                       outcome_codes, rds_weights, stationary_distribution, transition_counts)
 from hiddenpop.rds.sample import RDSSample
@@ -135,8 +136,12 @@ def cumulative_estimates(sample: RDSSample, outcome: str, *, estimator: str = "r
             for kk in ks:
                 sub = sample.subset(idx[:kk])
                 try:
-                    e = estimate(sub, outcome, estimator=estimator, population_size=N, degree_rule=degree_rule,
-                                 rng=rng, ss_method=ss_method)
+                    # the degree rule was already reported once for the whole sample; saying it
+                    # again for each of the ~50 prefixes only buries the message
+                    with warnings.catch_warnings():
+                        warnings.simplefilter("ignore", DegreeImputedWarning)
+                        e = estimate(sub, outcome, estimator=estimator, population_size=N,
+                                     degree_rule=degree_rule, rng=rng, ss_method=ss_method)
                 except EstimationError:
                     continue
                 for lev in (levels if kind == "categorical" else [None]):

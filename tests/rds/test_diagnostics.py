@@ -9,6 +9,7 @@ from matplotlib.figure import Figure
 from hiddenpop.errors import EstimationError
 from hiddenpop.rds import (bottleneck_plot, convergence_plot, cumulative_estimates, differential_activity, estimate,
                            population_homophily, rds_sample_from_table, recruitment_homophily, transition_matrix)
+from tests.conftest import RDS_ORACLE
 from tests.rds.test_estimators import oracle_sample
 
 
@@ -85,3 +86,23 @@ def test_numeric_variable_refused_for_group_diagnostics():
     t = pd.DataFrame({"id": [1, 2], "recruiter.id": [0, 1], "network.size": [1, 2], "age": [20.5, 30.1]})
     with pytest.raises(EstimationError, match="numeric"):
         transition_matrix(rds_sample_from_table(t), "age")
+
+
+def test_cumulative_estimates_report_the_degree_rule_once_not_per_prefix():
+    # fauxmadrona with two zero degrees: the rule is reported by the whole-sample estimate, and
+    # the ~50 prefixes a recomputed convergence curve needs must not repeat it (it buried the
+    # CLI output under ~80 identical lines).
+    import warnings
+
+    from hiddenpop.errors import DegreeImputedWarning
+    from hiddenpop.rds import rds_sample_from_table
+    from hiddenpop.rds.diagnostics import cumulative_estimates
+
+    d = pd.read_csv(RDS_ORACLE / "data" / "fauxmadrona.csv", dtype={"id": str, "recruiter.id": str})
+    d.loc[[3, 7], "degree"] = 0
+    s = rds_sample_from_table(d, degree_col="degree", seed_marker="seed")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        out = cumulative_estimates(s, "disease", estimator="ss", population_size=1000, n_points=10)
+    assert not [w for w in caught if issubclass(w.category, DegreeImputedWarning)]
+    assert out["n_respondents"].max() == len(d)
