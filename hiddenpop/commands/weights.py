@@ -294,6 +294,8 @@ def _store_selections(store_path, hh, extra=None):
 @click.option("--method", type=click.Choice(["rake", "linear"]), default="rake", show_default=True,
               help="Raking (multiplicative) or linear calibration (GREG).")
 @click.option("--bounds", callback=_bounds, default=None, help="Bounds on the calibration factor g, e.g. 0.5,3.")
+@click.option("--max-iter", type=click.IntRange(1), default=None,
+              help="Iteration limit of the calibration (default: 1000 for raking, 50 for Newton steps).")
 @click.option("--weight-col", default="final_weight", show_default=True)
 @click.option("--empty-replicate-levels", "empty_levels", type=click.Choice(["collapse", "fail"]), default="collapse",
               show_default=True, help="A margin level with no weight in a replicate: merge it into the next level "
@@ -301,7 +303,8 @@ def _store_selections(store_path, hh, extra=None):
 @json_option
 @output_option(help="Output CSV with calibrated final_weight (and replicates).")
 @overwrite_option
-def calibrate(weights_path, margins_path, method, bounds, weight_col, empty_levels, as_json, output, overwrite):
+def calibrate(weights_path, margins_path, method, bounds, max_iter, weight_col, empty_levels, as_json, output,
+              overwrite):
     """Calibrate weights (and their replicates rep_*) to registry margins.
 
     The input weights are kept as precalibration_weight; replicate weights are
@@ -315,6 +318,7 @@ def calibrate(weights_path, margins_path, method, bounds, weight_col, empty_leve
 
     from hiddenpop.io import check_writable, read_csv, write_csv
     from hiddenpop.io.tables import read_margins
+    from hiddenpop.errors import ConvergenceError
     from hiddenpop.weights.calibrate import Calibrator
 
     check_writable(output, overwrite=overwrite)
@@ -346,7 +350,7 @@ def calibrate(weights_path, margins_path, method, bounds, weight_col, empty_leve
     margins = margins.drop(columns="from_survey", errors="ignore")
     own_masks = _survey_cell_masks(margins[own], live, margins_path)
     full_margins = _fill_survey_totals(margins, own, own_masks, w[~zero])
-    cal = Calibrator(cal_method, bounds=bounds).fit(live, w[~zero], full_margins, source=str(margins_path))
+    cal = Calibrator(cal_method, bounds=bounds, max_iter=max_iter).fit(live, w[~zero], full_margins, source=str(margins_path))
     out = table.copy()
     out["precalibration_weight"] = w
     new_w = np.zeros(len(table))
@@ -366,9 +370,14 @@ def calibrate(weights_path, margins_path, method, bounds, weight_col, empty_leve
             collapsed = {"n_replicates": 0, "levels": {}}
             for b in range(base.shape[1]):
                 m_b = _fill_survey_totals(margins, own, own_masks, base[:, b])
-                cal_b = Calibrator(cal_method, bounds=bounds).fit(live, w[~zero], m_b, source=str(margins_path))
-                col, rep_b = calibrate_replicates(cal_b, live, base[:, [b]], m_b, empty_levels=empty_levels,
-                                                  source=str(margins_path))
+                try:
+                    cal_b = Calibrator(cal_method, bounds=bounds, max_iter=max_iter).fit(
+                        live, w[~zero], m_b, source=str(margins_path))
+                    col, rep_b = calibrate_replicates(cal_b, live, base[:, [b]], m_b, empty_levels=empty_levels,
+                                                      source=str(margins_path))
+                except ConvergenceError as exc:
+                    raise ConvergenceError(f"replicate {reps[b]}: {exc.message}", where=exc.where,
+                                           fix=exc.fix) from None
                 rep_w[~zero, b] = col[:, 0]
                 collapsed["n_replicates"] += rep_b["n_replicates"]
                 for k, v in rep_b["levels"].items():

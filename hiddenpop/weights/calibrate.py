@@ -528,8 +528,11 @@ class Calibrator:
             else:
                 g, it, conv, _ = _newton(cw0, cells, self.method, self.bounds, self._max_iter, self._tol, self._eta)
             if not conv and self.strict:
-                raise ConvergenceError(f"{self.method} calibration of weight column {j + 1} did not converge in "
-                                       f"{it} iteration(s)", fix="raise max_iter or relax the bounds")
+                what = "the weights" if wm.shape[1] == 1 else f"replicate weight column {j + 1} of {wm.shape[1]}"
+                raise ConvergenceError(f"{self.method} calibration of {what} did not converge in {it} iteration(s)"
+                                       + (f" with bounds {self.bounds[0]:g}–{self.bounds[1]:g}" if self.bounds else ""),
+                                       fix="relax the bounds (--bounds), raise the iteration limit (--max-iter), or "
+                                           "collapse sparse margin levels")
             out[:, j] = wm[:, j] * g[cells.codes]
         return out[:, 0] if one else out
 

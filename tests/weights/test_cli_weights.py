@@ -366,3 +366,21 @@ def test_calibrate_survey_cells_keep_their_replicate_variance(runner, tmp_path):
     res = runner.invoke(main, ["weights", "compute", "--households", str(src), "--margins", str(margins),
                                "-o", str(tmp_path / "x.csv")])
     assert res.exit_code == 2 and "'survey' totals" in res.stderr
+
+
+def test_calibrate_replicate_that_cannot_reach_bounds_is_named(runner, tmp_path):
+    # Replicate rep_2 keeps half of the registered weight of stratum A, so reaching the registry
+    # total 30 needs g = 30 / (22 x 0.5) = 2.7 > 2 = the upper bound: it cannot converge, and
+    # the error must name the replicate column and the options that help.
+    t = pd.DataFrame({"hh_id": [f"h{i}" for i in range(4)], "stratum": "A", "registered": [1, 1, 0, 0],
+                      "final_weight": [10.0, 12.0, 5.0, 7.0]})
+    t["rep_1"] = t["final_weight"]
+    t["rep_2"] = t["final_weight"] * [0.5, 0.5, 1.0, 1.0]
+    src, margins = tmp_path / "w.csv", tmp_path / "m.csv"
+    t.to_csv(src, index=False)
+    margins.write_text("variable,level,total\nstratum x registered,A|1,30\nstratum x registered,A|0,survey\n")
+    res = runner.invoke(main, ["weights", "calibrate", str(src), "--margins", str(margins), "--bounds", "0.5,2",
+                               "--max-iter", "20", "-o", str(tmp_path / "c.csv")])
+    assert res.exit_code == 1
+    assert "replicate rep_2" in res.stderr and "--max-iter" in res.stderr and "--bounds" in res.stderr
+    assert not (tmp_path / "c.csv").exists()
