@@ -101,7 +101,7 @@ def test_cli_closed_pipe_exits_quietly(runner):
 
     @click.group(cls=_HiddenPopGroup)
     def group():
-        pass
+        """A throwaway group with the hiddenpop error handling."""
 
     @group.command()
     def talk():

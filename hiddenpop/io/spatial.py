@@ -120,7 +120,7 @@ def read_raster(path: PathLike, *, band: int = 1):
         with rasterio.open(p) as src:
             if src.crs is None:
                 raise FrameError("the raster has no coordinate reference system", where=str(p),
-                                 fix="set it with gdal_edit.py -a_srs EPSG:XXXX")
+                                 fix="set it with gdal_edit.py -a_srs and the raster's EPSG code, e.g. EPSG:4326")
             values = src.read(band, masked=False).astype(float)
             nodata = src.nodata
             t = src.transform

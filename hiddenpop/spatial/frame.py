@@ -109,7 +109,7 @@ class SamplingFrame:
                     where=src, fix=f"name an existing column with {label}")
         if units.crs is None:
             raise FrameError("the frame has no coordinate reference system (CRS)", where=src,
-                             fix="set the CRS in the file (e.g. with QGIS 'Assign projection') or pass --crs EPSG:XXXX")
+                             fix="set the CRS in the file (e.g. with QGIS 'Assign projection') or pass --crs with its code, e.g. --crs EPSG:4326")
         ids = units[self.id_col]
         missing = np.flatnonzero(ids.isna().to_numpy())
         if len(missing):
