@@ -51,7 +51,7 @@ import networkx as nx
 import numpy as np
 import pandas as pd
 
-from hiddenpop.rds.coupons import coupons_per_recruiter, parse_times, recruiter_positions
+from hiddenpop.rds.coupons import coupons_per_recruiter, link_coupons, parse_times, recruiter_positions
 from hiddenpop.rds.tree import RecruitmentTree, _as_str
 
 __all__ = ["build_graph", "graph_frame", "NODE_ATTRIBUTES", "EDGE_ATTRIBUTES", "LOCATION_COLUMNS"]
@@ -74,7 +74,8 @@ def graph_frame(table: pd.DataFrame, *, source: str | None = None) -> pd.DataFra
         (validate first with :func:`hiddenpop.rds.validate.validate_log` for the full list).
     """
     source = source or table.attrs.get("source", "referral data")
-    parent = recruiter_positions(table, source=source)
+    links = link_coupons(table)  # matched once, for the recruiters and the coupon counts
+    parent = recruiter_positions(table, source=source, links=links)
     ids = _as_str(table["respondent_id"])
     from hiddenpop.rds.tree import parent_positions
 
@@ -82,7 +83,7 @@ def graph_frame(table: pd.DataFrame, *, source: str | None = None) -> pd.DataFra
     rec_ids = np.where(parent >= 0, ids[np.maximum(parent, 0)] if len(ids) else None, None)
     parent = parent_positions(ids, rec_ids, source=source)
     tree = RecruitmentTree(ids=ids, parent=parent)
-    cp = coupons_per_recruiter(table)
+    cp = coupons_per_recruiter(table, links=links)
     times = parse_times(table["interview_time"] if "interview_time" in table else [None] * len(table))
     tv = times.dt.tz_localize(None).to_numpy(dtype="datetime64[ns]")
     has = parent >= 0
