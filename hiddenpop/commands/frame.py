@@ -189,7 +189,7 @@ def sample(frame_path, id_col, stratum_col, size_col, assign_crs, n, method, bal
           --radius 250 --reserve 3 --exclude examples/data/exclusion.geojson \\
           --rng-seed 7 --format all -o points.gpkg
     """
-    from hiddenpop.io import OutputSet, read_csv, save_figure
+    from hiddenpop.io import OutputSet, _json_text, read_csv, save_figure
     from hiddenpop.io.spatial import (FORMAT_SUFFIX, POINT_FORMATS, format_from_suffix, read_exclusion, read_frame,
                                       read_raster)
     from hiddenpop.spatial import plot_points, sample_points
@@ -224,7 +224,7 @@ def sample(frame_path, id_col, stratum_col, size_col, assign_crs, n, method, bal
     with OutputSet(overwrite=overwrite) as outs:
         for f, p in paths.items():
             outs.add(p, lambda tmp, f=f: POINT_FORMATS[f](result.points, tmp))
-        outs.add(manifest_path, lambda tmp: _write_manifest_tmp(tmp, manifest))
+        outs.add(manifest_path, lambda tmp: tmp.write_text(_json_text(manifest), encoding="utf-8"))
         if not no_map:
             fig = plot_points(fr, result.points, exclusion=excl, crs=working_crs)
             outs.add(Path(stem + ".png"), lambda tmp: fig.savefig(tmp, format="png", dpi=110,
@@ -272,15 +272,6 @@ def _allocation_table(path: str, strata: list[str]) -> dict[str, int]:
                           where=f"{path}, column 'stratum'",
                           fix="add a row for every stratum of the frame (n may be 0)")
     return {str(s): int(v) for s, v in zip(table["stratum"], n)}
-
-
-def _write_manifest_tmp(tmp: Path, manifest: dict) -> None:
-    import json
-
-    from hiddenpop.io import _json_default
-
-    tmp.write_text(json.dumps(manifest, indent=2, sort_keys=True, ensure_ascii=False, default=_json_default) + "\n",
-                   encoding="utf-8")
 
 
 @frame.command("inclusion")
