@@ -201,6 +201,7 @@ def test_quarantine_cascades_and_strict_lands_nothing(tmp_path):
 # ------------------------------------------------------------------------------- store semantics
 def test_idempotent_cumulative_imports_conflicts_and_history(tmp_path):
     st = ReferralStore.create(tmp_path / "s.db")
+    # 32 and 137: the data rows of the bundled example_day1.csv and example_day2.csv (wc -l minus the header)
     assert st.import_file(DAY1, mapping=MAPPING).n_new == 32
     dump = st.dump()
     assert st.import_file(DAY1, mapping=MAPPING).already_imported
@@ -214,11 +215,13 @@ def test_idempotent_cumulative_imports_conflicts_and_history(tmp_path):
     r3 = st.import_file(tmp_path / "day3.csv", mapping=MAPPING)
     assert r3.n_conflicts == 1 and r3.n_new == 0
     rid = edited.loc[0, "group_hh/resp_code"]
-    assert st.respondents().set_index("respondent_id").loc[rid, "network_size"] == 24
+    # the conflicting edit is not applied: the stored value is still the one in example_day2.csv
+    assert st.respondents().set_index("respondent_id").loc[rid, "network_size"] == \
+        int(pd.read_csv(DAY2, dtype=str).loc[0, "group_net/q_know"])
     edited.to_csv(tmp_path / "day3b.csv", index=False, lineterminator="\r\n")  # same rows, new checksum
     r4 = st.import_file(tmp_path / "day3b.csv", mapping=MAPPING, accept_changes=True)
     assert r4.n_changed == 1
-    assert st.respondents().set_index("respondent_id").loc[rid, "network_size"] == 11
+    assert st.respondents().set_index("respondent_id").loc[rid, "network_size"] == 11  # the edit made above
     h = st.history(rid)
     assert h["action"].tolist() == ["import", "import-change"] and h["revision"].tolist() == [1, 2]
 
@@ -278,7 +281,7 @@ def test_kill_during_import_leaves_store_unchanged(tmp_path):
     proc.wait()
     assert st.dump() == before  # hot journal rolled back on open: nothing of the import is left
     r = st.import_file(DAY2, mapping=MAPPING)
-    assert r.n_new == 105 and not r.already_imported
+    assert r.n_new == 137 - 32 and not r.already_imported  # day2's rows not already stored from day1
     assert st.import_file(DAY2, mapping=MAPPING).already_imported
 
 
@@ -286,7 +289,7 @@ def test_kill_during_import_leaves_store_unchanged(tmp_path):
 def test_graph_schema_and_coupon_timing():
     t = read_referral_log(DAY2, mapping=MAPPING)
     G = build_graph(t)
-    assert nx.is_branching(G) and G.number_of_nodes() == 137
+    assert nx.is_branching(G) and G.number_of_nodes() == 137  # one node per data row of example_day2.csv
     node = G.nodes["R0002"]
     for key in ("wave", "seed_id", "chain_size", "n_recruits", "coupons_issued", "coupons_redeemed",
                 "return_rate", "days_to_redemption", "registered"):
