@@ -318,7 +318,6 @@ def calibrate(weights_path, margins_path, method, bounds, max_iter, weight_col, 
 
     from hiddenpop.io import check_writable, read_csv, write_csv
     from hiddenpop.io.tables import read_margins
-    from hiddenpop.errors import ConvergenceError
     from hiddenpop.weights.calibrate import Calibrator
 
     check_writable(output, overwrite=overwrite)
@@ -361,27 +360,16 @@ def calibrate(weights_path, margins_path, method, bounds, max_iter, weight_col, 
     if reps:
         rep_w = np.zeros((len(table), len(reps)))
         base = live[reps].to_numpy(dtype=float)
-        if not own.any():
-            rep_w[~zero], collapsed = calibrate_replicates(cal, live, base, margins,
-                                                           empty_levels=empty_levels, source=str(margins_path))
-        else:
+        targets = None
+        if own.any():
             # survey-estimated cells: in each replicate the target is that replicate's own
-            # total, so the cell's sampling variance survives calibration
-            collapsed = {"n_replicates": 0, "levels": {}}
-            for b in range(base.shape[1]):
-                m_b = _fill_survey_totals(margins, own, own_masks, base[:, b])
-                try:
-                    cal_b = Calibrator(cal_method, bounds=bounds, max_iter=max_iter).fit(
-                        live, w[~zero], m_b, source=str(margins_path))
-                    col, rep_b = calibrate_replicates(cal_b, live, base[:, [b]], m_b, empty_levels=empty_levels,
-                                                      source=str(margins_path))
-                except ConvergenceError as exc:
-                    raise ConvergenceError(f"replicate {reps[b]}: {exc.message}", where=exc.where,
-                                           fix=exc.fix) from None
-                rep_w[~zero, b] = col[:, 0]
-                collapsed["n_replicates"] += rep_b["n_replicates"]
-                for k, v in rep_b["levels"].items():
-                    collapsed["levels"][k] = collapsed["levels"].get(k, 0) + v
+            # total, so the cell's sampling variance survives calibration; rows of the
+            # targets follow the fitted margins' levels (Margin.rows: margins-file rows)
+            by_row = np.repeat(full_margins["total"].to_numpy(float)[:, None], len(reps), axis=1)
+            by_row[np.flatnonzero(own)] = np.vstack([base[m].sum(axis=0) for m in own_masks])
+            targets = by_row[[r - 2 for m in cal.margins_ for r in m.rows]]
+        rep_w[~zero], collapsed = calibrate_replicates(cal, live, base, targets=targets, names=reps,
+                                                       empty_levels=empty_levels, source=str(margins_path))
         out[reps] = rep_w
     write_csv(output, out, overwrite=overwrite)
     if collapsed and collapsed["n_replicates"]:

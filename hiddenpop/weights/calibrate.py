@@ -209,16 +209,24 @@ def _build_cells(data: pd.DataFrame, margins: list[Margin]) -> _Cells:
         dummies[np.arange(n_cells), cell_level] = 1.0
         if mi == 0:
             blocks.append(np.ones((n_cells, 1)))
-            population.append([m.totals.sum()])
         blocks.append(dummies[:, 1:])
-        population.append(list(m.totals[1:]))
-    sums = np.array([m.totals.sum() for m in margins])
-    if np.any(np.abs(sums - sums[0]) > 1e-6 * sums[0]):
-        raise DesignError("the margins do not add up to the same population total ("
-                          + ", ".join(f"{m.name}: {s:.10g}" for m, s in zip(margins, sums)) + ")",
-                          where=margins[0].source, fix="make every margin describe the same population")
+    totals = [m.totals for m in margins]
+    _check_same_population(margins, totals, where=margins[0].source)
     return _Cells(np.asarray(cell_codes, dtype=np.intp), n_cells, level_of_cell, np.hstack(blocks),
-                  np.concatenate([np.asarray(p, dtype=float) for p in population]), margins)
+                  _population(totals), margins)
+
+
+def _population(totals: list[np.ndarray]) -> np.ndarray:
+    """Targets of the model matrix columns: the population total, then every margin's levels but the first."""
+    return np.concatenate([[float(np.sum(totals[0]))]] + [np.asarray(t[1:], dtype=float) for t in totals])
+
+
+def _check_same_population(margins: list[Margin], totals: list[np.ndarray], *, where: str, what: str = "") -> None:
+    sums = np.array([np.sum(t) for t in totals])
+    if np.any(np.abs(sums - sums[0]) > 1e-6 * sums[0]):
+        raise DesignError(f"{what}the margins do not add up to the same population total ("
+                          + ", ".join(f"{m.name}: {s:.10g}" for m, s in zip(margins, sums)) + ")",
+                          where=where, fix="make every margin describe the same population")
 
 
 # ---------------------------------------------------------------------------------------
@@ -345,18 +353,21 @@ def _margin_table(cells: _Cells, cw_before: np.ndarray, cw_after: np.ndarray) ->
     return pd.DataFrame(rows), err
 
 
-def _ipf(cw0: np.ndarray, cells: _Cells, max_iter: int, eps: float, keep_steps: bool):
-    """IPF on cell totals with R rake()'s stopping rule. Returns (g_cell, n_iter, converged, steps)."""
+def _ipf(cw0: np.ndarray, cells: _Cells, max_iter: int, eps: float, keep_steps: bool,
+         totals: list[np.ndarray] | None = None):
+    """IPF on cell totals with R rake()'s stopping rule (targets: the margins' totals, or
+    ``totals``, one array per margin). Returns (g_cell, n_iter, converged, steps)."""
     g = np.ones_like(cw0)
     old = cw0.copy()
     steps: list = []
     it, converged = 0, False
+    targets = totals if totals is not None else [m.totals for m in cells.margins]
     while it < max_iter:
         steps = []
-        for m, lev in zip(cells.margins, cells.level_of_cell):
+        for m, lev, target in zip(cells.margins, cells.level_of_cell, targets):
             cur = cw0 * g
             tot = np.bincount(lev, cur, minlength=len(m.levels))
-            factor = m.totals / tot
+            factor = target / tot
             g = g * factor[lev]
             if keep_steps:
                 steps.append((lev, g))
@@ -370,11 +381,12 @@ def _ipf(cw0: np.ndarray, cells: _Cells, max_iter: int, eps: float, keep_steps: 
 
 
 def _newton(cw0: np.ndarray, cells: _Cells, method: str, bounds: tuple[float, float] | None, max_iter: int,
-            tol: float, eta0: np.ndarray | None = None):
-    """Calibration by Newton steps on the cells (R ``grake``). Returns (g_cell, n_iter, converged, eta)."""
+            tol: float, eta0: np.ndarray | None = None, pop: np.ndarray | None = None):
+    """Calibration by Newton steps on the cells (R ``grake``), to ``cells.population`` or ``pop``.
+    Returns (g_cell, n_iter, converged, eta)."""
     lo, hi = bounds if bounds is not None else (-np.inf, np.inf)
     x = cells.model
-    pop = cells.population
+    pop = cells.population if pop is None else pop
 
     def fm(u):
         g = (1.0 + u) if method == "linear" else np.exp(np.minimum(u, 700.0))
@@ -430,6 +442,8 @@ class Calibrator:
     ----------
     weights_, g_, n_iter_, converged_, max_margin_error_, result_
         Set by :meth:`fit`.
+    margins_
+        The fitted margins (list of :class:`Margin`, in the order of ``result_.margin_table``).
 
     Examples
     --------
@@ -502,15 +516,28 @@ class Calibrator:
             adjustment = GregResiduals(cells.codes, cells.model, w0, g)
         g_rows = g[cells.codes]
         self._cells, self._eta, self._max_iter, self._tol = cells, eta, max_iter, tol
+        self.margins_ = cells.margins
         self.result_ = CalibrationResult(w0 * g_rows, g_rows, conv, it, err, self.method, adjustment, table)
         self.weights_, self.g_ = self.result_.weights, g_rows
         self.n_iter_, self.converged_, self.max_margin_error_ = it, conv, err
         self.adjustment_ = adjustment
         return self
 
-    def apply(self, weights: np.ndarray) -> np.ndarray:
+    def apply(self, weights: np.ndarray, *, targets: np.ndarray | None = None,
+              names: Any = None) -> np.ndarray:
         """Calibrate other input weights (n,) or (n, B) (e.g. replicate weights) to the same
-        margins with the fitted settings; returns weights of the same shape."""
+        margins with the fitted settings; returns weights of the same shape.
+
+        ``targets`` (L,) or (L, B), when given, replaces the margin totals, column by column:
+        row i is the total of level i of the fitted margins, in the order of
+        ``result_.margin_table`` (e.g. a 'survey' cell whose target is each replicate's own
+        estimate). ``names`` (B labels, e.g. ``rep_3``) name a column in errors.
+
+        >>> d = pd.DataFrame({"registered": ["0", "0", "1"]})
+        >>> cal = Calibrator("rake").fit(d, np.ones(3), {"registered": {"0": 30, "1": 70}})
+        >>> cal.apply(np.ones((3, 2)), targets=np.array([[30.0, 40.0], [70.0, 70.0]])).tolist()
+        [[15.0, 20.0], [15.0, 20.0], [70.0, 70.0]]
+        """
         if not hasattr(self, "_cells"):
             raise DesignError("the calibrator is not fitted", fix="call fit(data, weights, margins) first")
         w = np.asarray(weights, dtype=float)
@@ -519,18 +546,36 @@ class Calibrator:
         cells = self._cells
         if wm.shape[0] != len(cells.codes):
             raise DesignError(f"{wm.shape[0]} weights given, the calibrator was fitted on {len(cells.codes)} rows")
+        per_margin = None
+        if targets is not None:
+            t = np.asarray(targets, dtype=float)
+            t = t[:, None] if t.ndim == 1 else t
+            sizes = [len(m.levels) for m in cells.margins]
+            if t.shape != (sum(sizes), wm.shape[1]):
+                raise DesignError(f"targets of shape {t.shape} given for {wm.shape[1]} weight column(s) and "
+                                  f"{sum(sizes)} margin level(s)",
+                                  fix="give one row per margin level (the rows of result_.margin_table) and one "
+                                      "column per weight column")
+            per_margin = np.split(t, np.cumsum(sizes)[:-1])
+        label = (lambda j: "the weights" if wm.shape[1] == 1 else f"replicate weight column {j + 1} of {wm.shape[1]}") \
+            if names is None else (lambda j: f"replicate {names[j]}")
         out = np.empty_like(wm)
         for j in range(wm.shape[1]):
             cw0 = np.bincount(cells.codes, wm[:, j], minlength=cells.n_cells)
+            tot_j = None if per_margin is None else [p[:, j] for p in per_margin]
+            if tot_j is not None:
+                _check_same_population(cells.margins, tot_j, where=cells.margins[0].source, what=f"{label(j)}: ")
             if self.method == "rake":
                 eps = self._tol * wm[:, j].sum() if self._tol < 1 else self._tol
-                g, it, conv, _ = _ipf(cw0, cells, self._max_iter, eps, keep_steps=False)
+                g, it, conv, _ = _ipf(cw0, cells, self._max_iter, eps, keep_steps=False, totals=tot_j)
             else:
-                g, it, conv, _ = _newton(cw0, cells, self.method, self.bounds, self._max_iter, self._tol, self._eta)
+                g, it, conv, _ = _newton(cw0, cells, self.method, self.bounds, self._max_iter, self._tol, self._eta,
+                                         pop=None if tot_j is None else _population(tot_j))
             if not conv and self.strict:
-                what = "the weights" if wm.shape[1] == 1 else f"replicate weight column {j + 1} of {wm.shape[1]}"
+                what = label(j)
                 raise ConvergenceError(f"{self.method} calibration of {what} did not converge in {it} iteration(s)"
                                        + (f" with bounds {self.bounds[0]:g}–{self.bounds[1]:g}" if self.bounds else ""),
+                                       where=cells.margins[0].source,
                                        fix="relax the bounds (--bounds), raise the iteration limit (--max-iter), or "
                                            "collapse sparse margin levels")
             out[:, j] = wm[:, j] * g[cells.codes]

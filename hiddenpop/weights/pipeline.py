@@ -129,8 +129,9 @@ def _found_at_point(households: pd.DataFrame, selections: pd.DataFrame | None, c
     return need
 
 
-def calibrate_replicates(calibrator: Any, data: pd.DataFrame, weights: Any, margins: Any, *,
-                         empty_levels: str = "collapse", source: str = "margins") -> tuple[np.ndarray, dict]:
+def calibrate_replicates(calibrator: Any, data: pd.DataFrame, weights: Any, *, targets: Any = None,
+                         names: Any = None, empty_levels: str = "collapse",
+                         source: str = "margins") -> tuple[np.ndarray, dict]:
     """Calibrate replicate weights (n × B) to the margins, handling levels a replicate lost.
 
     A bootstrap or jackknife replicate drops some first-stage points. When every row of a
@@ -156,6 +157,11 @@ def calibrate_replicates(calibrator: Any, data: pd.DataFrame, weights: Any, marg
         Rows the calibrator was fitted on (all with a positive full-sample weight).
     weights
         Replicate weights of these rows, shape (n, B) (zeros for rows out of a replicate).
+    targets
+        Per-replicate margin totals, shape (L, B) (see :meth:`Calibrator.apply`); default:
+        the totals the calibrator was fitted to, in every replicate.
+    names
+        Labels of the B replicates (e.g. ``rep_3``) for error messages.
 
     Returns
     -------
@@ -172,11 +178,11 @@ def calibrate_replicates(calibrator: Any, data: pd.DataFrame, weights: Any, marg
     >>> cal = Calibrator("rake").fit(d, np.ones(3), m)
     >>> import warnings
     >>> with warnings.catch_warnings(record=True):  # the collapse is reported as a warning
-    ...     out, rep = calibrate_replicates(cal, d, np.array([[1.0, 2.0], [1.0, 1.0], [1.0, 0.0]]), m)
+    ...     out, rep = calibrate_replicates(cal, d, np.array([[1.0, 2.0], [1.0, 1.0], [1.0, 0.0]]))
     >>> out.round(6).tolist(), rep
     ([[15.0, 66.666667], [15.0, 33.333333], [70.0, 0.0]], {'n_replicates': 1, 'levels': {'registered=1': 1}})
     """
-    from hiddenpop.weights.calibrate import Calibrator, _level_text, normalise_margins
+    from hiddenpop.weights.calibrate import Calibrator
 
     if empty_levels not in EMPTY_LEVEL_POLICIES:
         raise DesignError(f"unknown policy for empty replicate levels {empty_levels!r}",
@@ -184,52 +190,55 @@ def calibrate_replicates(calibrator: Any, data: pd.DataFrame, weights: Any, marg
     w = np.asarray(weights, float)
     one = w.ndim == 1
     w = w[:, None] if one else w
-    ms = normalise_margins(margins, source=source)
-    data = data.reset_index(drop=True)
-    codes = []
-    for m in ms:
-        text = [data[v].map(_level_text).to_numpy(dtype=object) for v in m.variables]
-        index = {lev: j for j, lev in enumerate(m.levels)}
-        codes.append(np.array([index.get(t, -1) for t in zip(*text)], dtype=np.intp))
+    # every row's level of every margin is known from the fit: no re-coding of the data per call
+    cells = calibrator._cells
+    ms = cells.margins
     totals = []
-    for m, c in zip(ms, codes):
+    for m, level_of_cell in zip(ms, cells.level_of_cell):
         t = np.zeros((len(m.levels), w.shape[1]))
-        ok = c >= 0
-        np.add.at(t, c[ok], w[ok])
+        np.add.at(t, level_of_cell[cells.codes], w)
         totals.append(t)
+    goal = None
+    if targets is not None:
+        goal = np.asarray(targets, float)
+        goal = goal[:, None] if goal.ndim == 1 else goal
+        goal_of = np.split(goal, np.cumsum([len(m.levels) for m in ms])[:-1])
     empty = np.zeros(w.shape[1], bool)
     for t in totals:
         empty |= (t <= 0).any(axis=0)
     out = np.zeros_like(w)
     if (~empty).any():
-        out[:, ~empty] = calibrator.apply(w[:, ~empty])
+        out[:, ~empty] = calibrator.apply(w[:, ~empty], targets=None if goal is None else goal[:, ~empty],
+                                          names=None if names is None else [names[b] for b in np.flatnonzero(~empty)])
     report: dict[str, Any] = {"n_replicates": int(empty.sum()), "levels": {}}
+    data = data.reset_index(drop=True) if empty.any() else data
+    label = (lambda b: b + 1) if names is None else (lambda b: names[b])
     for b in np.flatnonzero(empty):
         new = []
-        for m, t in zip(ms, totals):
+        for mi, (m, t) in enumerate(zip(ms, totals)):
             gone = t[:, b] <= 0
             if not gone.any():
                 new.append(m)
                 continue
             if gone.all():
-                raise EstimationError(f"replicate {b + 1} has no row with a positive weight for margin {m.name!r}",
+                raise EstimationError(f"replicate {label(b)} has no row with a positive weight for margin {m.name!r}",
                                       where=source, fix="check the replicate weights")
-            names = ["|".join(lev) for lev in m.levels]
+            level_names = ["|".join(lev) for lev in m.levels]
             if empty_levels == "fail":
                 j = int(np.flatnonzero(gone)[0])
                 raise EstimationError(
-                    f"replicate {b + 1}: level {names[j]!r} of margin {m.name!r} has no row with a positive weight "
+                    f"replicate {label(b)}: level {level_names[j]!r} of margin {m.name!r} has no row with a positive weight "
                     f"(all of its households are in points this replicate leaves out), so it cannot be calibrated",
                     where=source, fix="collapse the level with a neighbouring one in the margins file, or let the "
                                       "replicates collapse it (empty_levels='collapse', --empty-replicate-levels "
                                       "collapse)")
-            tot = m.totals.astype(float).copy()
+            tot = (m.totals if goal is None else goal_of[mi][:, b]).astype(float).copy()
             live = np.flatnonzero(~gone)
             for j in np.flatnonzero(gone):
                 after = live[live > j]
                 target = int(after[0]) if len(after) else int(live[live < j][-1])
                 tot[target] += tot[j]
-                key = f"{m.name}={names[j]}"
+                key = f"{m.name}={level_names[j]}"
                 report["levels"][key] = report["levels"].get(key, 0) + 1
             new.append(dataclasses.replace(m, levels=tuple(m.levels[i] for i in live), totals=tot[live],
                                            rows=tuple(m.rows[i] for i in live) if m.rows else ()))
@@ -565,7 +574,7 @@ def compute_weights(households: pd.DataFrame, *, design_manifest: Any = None, me
                 if calibrator is not None:
                     with warnings.catch_warnings():
                         warnings.simplefilter("ignore", HiddenPopWarning)
-                        cb, rr = calibrate_replicates(calibrator, data_pos, w_b[pos_k], margins,
+                        cb, rr = calibrate_replicates(calibrator, data_pos, w_b[pos_k],
                                                       empty_levels=empty_levels, source=margin_src)
                     w_b[pos_k] = cb
                     rep_report["n_replicates"] += rr["n_replicates"]
@@ -577,7 +586,7 @@ def compute_weights(households: pd.DataFrame, *, design_manifest: Any = None, me
             if progress is not None:
                 progress(1)
         if calibrator is not None and replicate_vars is None:
-            cal_rep, rep_report = calibrate_replicates(calibrator, data_pos, rep_w[pos_k], margins,
+            cal_rep, rep_report = calibrate_replicates(calibrator, data_pos, rep_w[pos_k],
                                                        empty_levels=empty_levels, source=margin_src)
             rep_w[pos_k] = cal_rep
         if calibrator is not None:

@@ -97,6 +97,25 @@ def test_raker_fit_apply_and_attributes():
     np.testing.assert_allclose(lin.apply(DATA.weight.to_numpy()), lin.weights_, rtol=1e-12)
 
 
+@pytest.mark.parametrize("method", ["rake", "linear", "raking"])
+def test_apply_with_per_column_targets_equals_a_fit_on_those_targets(method):
+    # Two routes: apply() with a column of other targets must give the weights of a fresh
+    # fit on margins carrying those targets (every level's total moved by the same scale
+    # keeps the margins consistent with each other).
+    m = read_margins(MARGINS_PATH)
+    cal = Calibrator(method).fit(DATA, "weight", m)
+    moved = m.assign(total=m["total"] * 1.1)
+    refit = Calibrator(method).fit(DATA, "weight", moved)
+    base = cal.result_.margin_table["target"].to_numpy()
+    out = cal.apply(np.column_stack([DATA.weight, DATA.weight]), targets=np.column_stack([base, 1.1 * base]))
+    np.testing.assert_allclose(out[:, 0], cal.weights_, rtol=1e-9)
+    np.testing.assert_allclose(out[:, 1], refit.weights_, rtol=1e-9)
+    with pytest.raises(DesignError, match="do not add up"):
+        bad = np.column_stack([base, base])
+        bad[0, 1] *= 2
+        cal.apply(np.column_stack([DATA.weight, DATA.weight]), targets=bad, names=["rep_1", "rep_2"])
+
+
 def test_combined_margin_format_x_and_pipe():
     # data-contract §5: "region x registered" with levels "North|1" is the same margin as
     # the pre-combined region_registered column (README: levels North_0 … South_1).

@@ -130,7 +130,7 @@ def test_calibrate_empty_replicate_level_fail_or_collapse(runner, tmp_path):
         tmp_path / "m.csv", index=False)
     r = runner.invoke(main, ["weights", "calibrate", str(tmp_path / "w.csv"), "--margins", str(tmp_path / "m.csv"),
                              "--empty-replicate-levels", "fail", "-o", str(tmp_path / "c.csv")])
-    assert r.exit_code == 1 and "replicate 2: level '1' of margin 'registered'" in r.stderr
+    assert r.exit_code == 1 and "replicate rep_2: level '1' of margin 'registered'" in r.stderr
     assert not (tmp_path / "c.csv").exists()
     r = runner.invoke(main, ["weights", "calibrate", str(tmp_path / "w.csv"), "--margins", str(tmp_path / "m.csv"),
                              "-o", str(tmp_path / "c.csv")])
