@@ -471,13 +471,22 @@ def network_size_for_estimation(network_size: Any, *, rule: str = "max", minimum
     [3.0, 7.0, 7.0, 7.0]
     >>> network_size_for_estimation([3, 0, None, 7], rule="median", warn=False).tolist()
     [3.0, 5.0, 5.0, 7.0]
+    >>> network_size_for_estimation([3, -2], ids=["A", "B"], warn=False)
+    Traceback (most recent call last):
+    ...
+    hiddenpop.errors.RecruitmentError: column 'network_size', value -2: 1 negative network size(s): respondent B (-2). Fix: ...
     """
     from hiddenpop.rds.sample import clean_degree
 
     d = pd.to_numeric(pd.Series(network_size, dtype=object), errors="coerce").to_numpy(dtype=float)
     if (d < 0).any():
-        from hiddenpop.errors import RecruitmentError
+        from hiddenpop.errors import RecruitmentError, truncate_list
 
-        raise RecruitmentError(f"{int((d < 0).sum())} negative network size(s)",
+        neg = np.flatnonzero(d < 0)
+        who = list(ids) if ids is not None else None
+        shown = truncate_list(f"{'respondent ' + str(who[i]) if who is not None else 'position ' + str(i)} "
+                              f"({d[i]:g})" for i in neg)
+        raise RecruitmentError(f"{len(neg)} negative network size(s): {shown}",
+                               where=format_where(column="network_size", value=_value(d[neg[0]])),
                                fix="correct them (`hiddenpop referrals validate` lists the rows)")
     return clean_degree(d, rule=rule, minimum=minimum, warn=warn, ids=ids)
