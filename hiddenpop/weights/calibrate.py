@@ -229,6 +229,12 @@ def _check_same_population(margins: list[Margin], totals: list[np.ndarray], *, w
                           where=where, fix="make every margin describe the same population")
 
 
+def _as_columns(x: Any) -> tuple[np.ndarray, bool]:
+    """``x`` (n,) or (n, k) as a float (n, k) array of its own, and whether it was 1-D."""
+    x = np.array(x, dtype=float)
+    return (x[:, None] if x.ndim == 1 else x), x.ndim == 1
+
+
 # ---------------------------------------------------------------------------------------
 # residual steps for the variance
 @dataclass(frozen=True, eq=False)
@@ -242,9 +248,7 @@ class GregResiduals:
     g_cell: np.ndarray
 
     def residuals(self, x: np.ndarray) -> np.ndarray:
-        x = np.asarray(x, dtype=float)
-        one = x.ndim == 1
-        xm = x[:, None] if one else x
+        xm, one = _as_columns(x)
         n_cells = len(self.g_cell)
         s = np.column_stack([np.bincount(self.cell_codes, xm[:, j], minlength=n_cells) for j in range(xm.shape[1])])
         cw0 = np.bincount(self.cell_codes, self.base_weights, minlength=n_cells)
@@ -269,9 +273,7 @@ class RakeResiduals:
     iterations: int = 10
 
     def residuals(self, x: np.ndarray) -> np.ndarray:
-        x = np.asarray(x, dtype=float)
-        one = x.ndim == 1
-        xm = (x[:, None] if one else x).copy()
+        xm, one = _as_columns(x)
         prepared = []
         for level_of_cell, g_after in self.steps:
             lev = level_of_cell[self.cell_codes]
@@ -295,9 +297,7 @@ class PostStratResiduals:
     new_weights: np.ndarray
 
     def residuals(self, x: np.ndarray) -> np.ndarray:
-        x = np.asarray(x, dtype=float)
-        one = x.ndim == 1
-        xm = (x[:, None] if one else x).copy()
+        xm, one = _as_columns(x)
         nl = int(self.level_codes.max()) + 1
         den = np.bincount(self.level_codes, self.old_weights, minlength=nl)
         ratio = self.old_weights / self.new_weights
@@ -540,16 +540,13 @@ class Calibrator:
         """
         if not hasattr(self, "_cells"):
             raise DesignError("the calibrator is not fitted", fix="call fit(data, weights, margins) first")
-        w = np.asarray(weights, dtype=float)
-        one = w.ndim == 1
-        wm = w[:, None] if one else w
+        wm, one = _as_columns(weights)
         cells = self._cells
         if wm.shape[0] != len(cells.codes):
             raise DesignError(f"{wm.shape[0]} weights given, the calibrator was fitted on {len(cells.codes)} rows")
         per_margin = None
         if targets is not None:
-            t = np.asarray(targets, dtype=float)
-            t = t[:, None] if t.ndim == 1 else t
+            t, _ = _as_columns(targets)
             sizes = [len(m.levels) for m in cells.margins]
             if t.shape != (sum(sizes), wm.shape[1]):
                 raise DesignError(f"targets of shape {t.shape} given for {wm.shape[1]} weight column(s) and "
