@@ -80,6 +80,7 @@ from scipy import stats
 
 from hiddenpop._checks import check_rng
 from hiddenpop.errors import DesignError, EstimationError
+from hiddenpop.rds.estimators import check_population_size, transition_counts
 
 __all__ = ["BOOTSTRAP_METHODS", "CI_TYPES", "BootstrapResult", "salganik_bootstrap", "tree_bootstrap",
            "ss_bootstrap", "neighbourhood_bootstrap", "bootstrap", "design_effect", "replicate_counts"]
@@ -248,13 +249,7 @@ def _prepare(sample: Any, *, estimator: str, outcome: str, population_size: floa
         raise EstimationError(f"outcome {outcome!r} is missing for every respondent",
                               where=sample.source, fix="choose an outcome with recorded values")
     degree = sample.clean_degree(degree_rule, warn=False)
-    N = sample.mid_population_size(population_size)
-    if N is not None and N < sample.n:
-        raise EstimationError(f"population size {N:g} is smaller than the sample size {sample.n}",
-                              where=sample.source, fix="give a population size of at least n")
-    if est in ("ss", "hcg") and N is None:
-        raise EstimationError(f"the {est.upper()} estimator needs a population size (N)",
-                              where=sample.source, fix="pass population_size= (CLI: --population-size)")
+    N = check_population_size(sample, population_size, required=est in ("ss", "hcg"), estimator=est)
     if est in ("rds-i", "rds-i-ds") and codes is None:
         raise EstimationError(f"the vectorised RDS-I bootstrap needs a categorical outcome; {outcome!r} is numeric",
                               fix="use --estimator rds-ii or ss for a numeric outcome, or cut it into groups")
@@ -431,22 +426,12 @@ def _tree_batch(prep: _Prepared, reps: int, rng: np.random.Generator, contiguous
     return _Batch(idx=node[kept], rep=rep_of_node, reps=reps, parent=par_new)
 
 
-def _transition_counts(prep: _Prepared) -> np.ndarray:
-    L = prep.n_levels
-    codes, parent = prep.codes, prep.parent
-    has = parent >= 0
-    g_from = codes[parent[has]]
-    g_to = codes[has]
-    ok = (g_from >= 0) & (g_to >= 0)
-    return np.bincount(g_from[ok] * L + g_to[ok], minlength=L * L).reshape(L, L).astype(float)
-
-
 def _salganik_setup(prep: _Prepared) -> dict:
     if prep.codes is None:
         raise EstimationError("the Salganik bootstrap resamples outcome groups and needs a categorical outcome",
                               fix="use --variance tree or neighbourhood for a numeric outcome")
     L = prep.n_levels
-    T = _transition_counts(prep)
+    T = transition_counts(prep.codes, prep.parent, prep.n_levels)
     if T.sum() == 0:
         raise EstimationError("no recruitment between respondents with a known outcome: the Salganik bootstrap "
                               "has no transitions to resample", fix="use --variance tree or ss")
@@ -543,7 +528,7 @@ def _ss_setup(prep: _Prepared) -> dict:
     nbyclass = np.round(N * props2).astype(np.int64)
     offby = int(round(N - nbyclass.sum()))
     # referral counts by recruiter group -> recruit group, and SS-weighted mean degree per group
-    CC = _transition_counts_known(prep)
+    CC = transition_counts(prep.codes, prep.parent, prep.n_levels)
     w = 1.0 / pi
     est = np.bincount(codes, weights=w, minlength=g) / w.sum()
     mean_deg = np.bincount(codes, weights=w * deg, minlength=g) / np.maximum(np.bincount(codes, weights=w, minlength=g), 1e-300)
@@ -566,10 +551,6 @@ def _ss_setup(prep: _Prepared) -> dict:
             "tempties": tempties, "pos_refs": pos_refs, "resp_sorted": resp[o],
             "cls_start": np.concatenate(([0], np.cumsum(np.bincount(cls, minlength=g * K))[:-1])),
             "cls_count": np.bincount(cls, minlength=g * K)}
-
-
-def _transition_counts_known(prep: _Prepared) -> np.ndarray:
-    return _transition_counts(prep)
 
 
 def _draw_rows(prob: np.ndarray, rng: np.random.Generator) -> np.ndarray:

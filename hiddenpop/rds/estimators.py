@@ -316,15 +316,24 @@ def _numeric_groups(values: np.ndarray, n_breaks: int = 3) -> np.ndarray:
 # ---------------------------------------------------------------------------------- sample level
 def check_population_size(sample: RDSSample, population_size: Any, *, required: bool,
                           estimator: str = "") -> float | None:
-    """Resolve N (argument, else the sample's mid value) and check ``N >= n``."""
+    """Resolve N (argument, else the sample's mid value) and check ``N >= n``.
+
+    >>> import pandas as pd
+    >>> from hiddenpop.rds.sample import rds_sample_from_table
+    >>> s = rds_sample_from_table(pd.DataFrame({"id": [1, 2], "recruiter.id": [0, 1], "network.size": [3, 4]}))
+    >>> check_population_size(s, 50, required=True, estimator="ss")
+    50.0
+    """
     N = sample.mid_population_size(None if population_size is None else float(population_size))
     if N is None:
         if required:
             raise EstimationError(f"the {ESTIMATOR_LABELS.get(estimator, estimator)} estimator needs the "
-                                  "population size N", fix="give --population-size (e.g. 1000 or 500,1000,1500)")
+                                  "population size N", where=sample.source,
+                                  fix="give --population-size (e.g. 1000 or 500,1000,1500)")
         return None
     if N < sample.n:
         raise EstimationError(f"population size {N:g} is smaller than the sample size {sample.n}",
+                              where=sample.source,
                               fix="the population size must be at least the number of respondents")
     return N
 
