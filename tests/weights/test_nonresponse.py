@@ -9,7 +9,9 @@ from hiddenpop.weights.nonresponse import nonresponse_factors
 
 
 def test_cell_totals_preserved():
-    # Weighting-class adjustment keeps each cell's weighted total (Kalton & Flores-Cervantes 2003):
+    # Weighting-class adjustment keeps each cell's weighted total (Kalton & Flores-Cervantes 2003).
+    # By hand: cell x has Σw = 2+3+5 = 10, respondents 2+5 = 7, factor 10/7; cell y has
+    # Σw = 4+4 = 8, respondent 4, factor 2; nonrespondents get 0.
     w = np.array([2.0, 3.0, 5.0, 4.0, 4.0])
     r = np.array([1, 0, 1, 1, 0])
     cells = np.array(["x", "x", "x", "y", "y"])
