@@ -55,6 +55,7 @@ __all__ = [
     "save_figure",
     "read_csv",
     "read_json",
+    "read_toml",
     "sha256_file",
 ]
 
@@ -162,8 +163,12 @@ def write_text(path: PathLike, text: str, *, overwrite: bool = False) -> None:
 
 def write_json(path: PathLike, obj: Any, *, overwrite: bool = False) -> None:
     """Write ``obj`` as indented, key-sorted JSON (deterministic bytes)."""
-    write_text(path, json.dumps(obj, indent=2, sort_keys=True, ensure_ascii=False, default=_json_default) + "\n",
-               overwrite=overwrite)
+    write_text(path, _json_text(obj), overwrite=overwrite)
+
+
+def _json_text(obj: Any) -> str:
+    """The text :func:`write_json` writes (also used inside :class:`OutputSet` writers)."""
+    return json.dumps(obj, indent=2, sort_keys=True, ensure_ascii=False, default=_json_default) + "\n"
 
 
 def _json_default(obj: Any) -> Any:
@@ -211,16 +216,42 @@ def read_csv(path: PathLike, **kwargs: Any) -> pd.DataFrame:
                              fix="save the file as comma-separated UTF-8 text with one header row") from exc
 
 
-def read_json(path: PathLike) -> Any:
-    """Read a JSON file, turning parse failures into :class:`InputFileError`."""
+def _read_parsed(path: PathLike, parse: Callable[[str], Any], errors: tuple[type[Exception], ...], *,
+                 kind: str, fix: str) -> Any:
+    """Read a UTF-8 text file and parse it; a missing file or a parse failure is an InputFileError."""
     p = Path(path)
     if not p.exists():
         raise InputFileError("file not found", where=str(p), fix="check the path and the current folder")
     try:
-        return json.loads(p.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise InputFileError(f"not valid JSON ({exc})", where=str(p),
-                             fix="give the file written by hiddenpop, unedited") from exc
+        return parse(p.read_text(encoding="utf-8"))
+    except (*errors, UnicodeDecodeError) as exc:
+        raise InputFileError(f"not valid {kind} ({exc})", where=str(p), fix=fix) from exc
+
+
+def read_json(path: PathLike) -> Any:
+    """Read a JSON file, turning parse failures into :class:`InputFileError`."""
+    return _read_parsed(path, json.loads, (json.JSONDecodeError,), kind="JSON",
+                        fix="give the file written by hiddenpop, unedited")
+
+
+def read_toml(path: PathLike) -> dict[str, Any]:
+    """Read a TOML file (parameters, designs), turning parse failures into :class:`InputFileError`.
+
+    >>> import tempfile, pathlib
+    >>> f = pathlib.Path(tempfile.mkdtemp()) / "design.toml"
+    >>> _ = f.write_text("[stage1]\\npoints = 40\\n")
+    >>> read_toml(f)
+    {'stage1': {'points': 40}}
+    >>> _ = f.write_text("points = \\n")
+    >>> read_toml(f)
+    Traceback (most recent call last):
+    ...
+    hiddenpop.errors.InputFileError: ...design.toml: not valid TOML (...). Fix: write one `key = value` per line under [section] headers.
+    """
+    import tomllib
+
+    return _read_parsed(path, tomllib.loads, (tomllib.TOMLDecodeError,), kind="TOML",
+                        fix="write one `key = value` per line under [section] headers")
 
 
 def sha256_file(path: PathLike, chunk_size: int = 1 << 20) -> str:

@@ -23,7 +23,7 @@ import numpy as np
 import pandas as pd
 
 from hiddenpop.errors import InputFileError
-from hiddenpop.io import OutputSet, PathLike, read_csv, read_json
+from hiddenpop.io import OutputSet, PathLike, _json_text, read_csv, read_json, read_toml
 
 __all__ = ["POPULATION_FILES", "write_population", "read_population", "read_params"]
 
@@ -32,17 +32,8 @@ POPULATION_FILES = ("frame.gpkg", "exclusion.gpkg", "population.tif", "household
 
 
 def read_params(path: PathLike) -> dict[str, Any]:
-    """Read a TOML parameter file (population parameters or a study design)."""
-    import tomllib
-
-    p = Path(path)
-    if not p.exists():
-        raise InputFileError("file not found", where=str(p), fix="check the path and the current folder")
-    try:
-        return tomllib.loads(p.read_text(encoding="utf-8"))
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-        raise InputFileError(f"not valid TOML ({exc})", where=str(p),
-                             fix="write one `key = value` per line under [section] headers") from exc
+    """Read a TOML parameter file (population parameters or a study design); see :func:`hiddenpop.io.read_toml`."""
+    return read_toml(path)
 
 
 def write_population(folder: PathLike, population: Any, *, overwrite: bool = False) -> list[Path]:
@@ -66,10 +57,6 @@ def write_population(folder: PathLike, population: Any, *, overwrite: bool = Fal
     def csv(table: pd.DataFrame):
         return lambda tmp: table.to_csv(tmp, index=False, lineterminator="\n")
 
-    import json
-
-    from hiddenpop.io import _json_default
-
     paths = [folder / name for name in POPULATION_FILES]
     with OutputSet(overwrite=overwrite) as out:
         out.add(paths[0], lambda tmp: pop.units.to_file(tmp, driver="GPKG", layer="units"))
@@ -78,8 +65,7 @@ def write_population(folder: PathLike, population: Any, *, overwrite: bool = Fal
         out.add(paths[3], csv(pop.households))
         out.add(paths[4], csv(pop.children))
         out.add(paths[5], csv(network))
-        out.add(paths[6], lambda tmp: tmp.write_text(
-            json.dumps(meta, indent=2, sort_keys=True, default=_json_default) + "\n", encoding="utf-8"))
+        out.add(paths[6], lambda tmp: tmp.write_text(_json_text(meta), encoding="utf-8"))
     return paths
 
 
