@@ -19,6 +19,7 @@ import numpy as np
 import pandas as pd
 from pyproj import CRS, Transformer
 
+from hiddenpop._checks import check_columns
 from hiddenpop.errors import DesignError, HiddenPopWarning, format_where, truncate_list
 from hiddenpop.spatial.designs import densities_from_manifest
 
@@ -53,10 +54,7 @@ class FirstStageDesign:
     def probabilities(self, households: pd.DataFrame, *, lon_col: str = "lon", lat_col: str = "lat",
                       stratum_col: str | None = None, source: str = "households") -> pd.DataFrame:
         """Per-household ``stratum, p_hit, expected_hits, stage1_prob, n_points`` (same index)."""
-        for col in [lon_col, lat_col] + ([stratum_col] if stratum_col else []):
-            if col not in households.columns:
-                raise DesignError(f"column {col!r} not found", where=source,
-                                  fix="name the columns with --lon-col/--lat-col/--stratum-col")
+        check_columns(households, [lon_col, lat_col, stratum_col], source=source)
         lon = pd.to_numeric(households[lon_col], errors="coerce").to_numpy(float)
         lat = pd.to_numeric(households[lat_col], errors="coerce").to_numpy(float)
         bad = np.flatnonzero(~(np.isfinite(lon) & np.isfinite(lat)) | (np.abs(lat) > 90) | (np.abs(lon) > 180))

@@ -172,6 +172,9 @@ def test_out_of_frame_household_is_named():
         first_stage_probabilities(s.manifest, hh, source="hh.csv")
     with pytest.raises(DesignError, match="missing or impossible"):
         first_stage_probabilities(s.manifest, pd.DataFrame({"lon": [None], "lat": [41.0]}))
+    # a missing location column names the file and the columns that are there
+    with pytest.raises(DesignError, match=r"hh.csv: missing column\(s\) 'lat' \(columns present: 'lon', 'y'\)"):
+        first_stage_probabilities(s.manifest, pd.DataFrame({"lon": [28.91], "y": [41.05]}), source="hh.csv")
 
 
 def test_min_distance_respected_and_impossible_n():
