@@ -188,16 +188,18 @@ def status_cmd(store, as_of, stall_days, reminders, overwrite, as_json) -> None:
 
     from hiddenpop.io import write_csv
     from hiddenpop.io.store import ReferralStore
+    from hiddenpop.rds.coupons import coupon_table
     from hiddenpop.rds.fieldstatus import recruitment_by_seed, recruitment_by_wave, reminder_list, status_summary
 
     st = ReferralStore.open(store)
     as_of = as_of or dt.datetime.now(dt.timezone.utc).isoformat()
     expiry = st.settings.get("expiry_days")
     t = st.respondents(as_of=as_of)
-    summary = status_summary(t, expiry_days=expiry, as_of=as_of) if len(t) else {"respondents": 0}
+    coupons = coupon_table(t, expiry_days=expiry, as_of=as_of) if len(t) else None  # one matching for both
+    summary = status_summary(t, expiry_days=expiry, as_of=as_of, coupons=coupons) if len(t) else {"respondents": 0}
     waves = recruitment_by_wave(t) if len(t) else None
     seeds = recruitment_by_seed(t, stall_days=stall_days, as_of=as_of) if len(t) else None
-    rem = reminder_list(t, expiry_days=expiry, as_of=as_of) if len(t) else None
+    rem = reminder_list(t, expiry_days=expiry, as_of=as_of, coupons=coupons) if len(t) else None
     quarantine = st.quarantine()
     waiting = st.pending()
     dups = st.possible_duplicates()

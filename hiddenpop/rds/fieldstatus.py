@@ -60,7 +60,8 @@ _REMINDER_COLUMNS = ["recruiter_id", "team", "seed_id", "point_id", "interview_t
                      "outstanding", "expired", "outstanding_coupons", "days_since_interview"]
 
 
-def reminder_list(table: pd.DataFrame, *, expiry_days: float | None = None, as_of: Any = None) -> pd.DataFrame:
+def reminder_list(table: pd.DataFrame, *, expiry_days: float | None = None, as_of: Any = None,
+                  coupons: pd.DataFrame | None = None) -> pd.DataFrame:
     """Recruiters with coupons still out: whom to call (no personal data; look them up by id).
 
     Returns ``recruiter_id, team, seed_id, point_id, interview_time, issued, redeemed,
@@ -68,6 +69,8 @@ def reminder_list(table: pd.DataFrame, *, expiry_days: float | None = None, as_o
     recruiters with outstanding coupons first, most overdue first. ``team`` is the first of
     :data:`TEAM_COLUMNS` in the table (the team that interviewed the recruiter and has the
     contact in its own records), else empty. Phone numbers and names are never part of it.
+    ``coupons``: :func:`~hiddenpop.rds.coupons.coupon_table` of ``table`` with the same
+    ``expiry_days`` and ``as_of``, if already computed.
 
     >>> t = pd.DataFrame({"respondent_id": ["A", "B"], "redeemed_coupon": [None, "a1"],
     ...                   "issued_coupons": ["a1;a2", None], "enumerator": ["team-a", "team-b"],
@@ -76,7 +79,7 @@ def reminder_list(table: pd.DataFrame, *, expiry_days: float | None = None, as_o
     ...                                             "days_since_interview"]].values.tolist()
     [['A', 'team-a', 'a2', 2.5]]
     """
-    ct = coupon_table(table, expiry_days=expiry_days, as_of=as_of)
+    ct = coupon_table(table, expiry_days=expiry_days, as_of=as_of) if coupons is None else coupons
     open_ = ct[ct["status"] != "redeemed"]
     if open_.empty:
         return pd.DataFrame(columns=_REMINDER_COLUMNS)
@@ -221,9 +224,14 @@ def recruitment_homophily(table: pd.DataFrame, var: str) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def status_summary(table: pd.DataFrame, *, expiry_days: float | None = None, as_of: Any = None) -> dict[str, Any]:
-    """Headline numbers for the evening report (plain dict, JSON-ready)."""
-    ct = coupon_table(table, expiry_days=expiry_days, as_of=as_of)
+def status_summary(table: pd.DataFrame, *, expiry_days: float | None = None, as_of: Any = None,
+                   coupons: pd.DataFrame | None = None) -> dict[str, Any]:
+    """Headline numbers for the evening report (plain dict, JSON-ready).
+
+    ``coupons``: :func:`~hiddenpop.rds.coupons.coupon_table` of ``table`` with the same
+    ``expiry_days`` and ``as_of``, if already computed (the status report shares one).
+    """
+    ct = coupon_table(table, expiry_days=expiry_days, as_of=as_of) if coupons is None else coupons
     counts = ct["status"].value_counts()
     return {
         "respondents": int(len(table)),
