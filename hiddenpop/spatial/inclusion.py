@@ -17,11 +17,12 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import shapely
 from pyproj import CRS, Transformer
 
 from hiddenpop._checks import check_columns
 from hiddenpop.errors import DesignError, HiddenPopWarning, format_where, truncate_list
-from hiddenpop.spatial.designs import densities_from_manifest
+from hiddenpop.spatial.designs import densities_from_manifest, domain_geometries
 
 __all__ = ["first_stage_probabilities", "FirstStageDesign"]
 
@@ -50,6 +51,24 @@ class FirstStageDesign:
         self.densities = densities_from_manifest(manifest)
         self.n = {k: int(v["n"]) for k, v in manifest["strata"].items()}
         self._to_work = Transformer.from_crs(CRS.from_epsg(4326), CRS.from_wkt(manifest["crs"]["wkt"]), always_xy=True)
+        self._unit_trees: dict[str, shapely.STRtree] | None = None  # built on the first location query
+
+    def locate(self, x: np.ndarray, y: np.ndarray) -> np.ndarray:
+        """Stratum of every working-CRS location (``None`` outside the frame's units).
+
+        Uses the units of each stratum, not the exclusion-clipped pieces: a household in an
+        excluded area is in the frame but has ``p_hit`` 0 unless a circle reaches it.
+        """
+        if self._unit_trees is None:
+            self._unit_trees = {label: shapely.STRtree(domain_geometries(info))
+                                for label, info in self.manifest["domains"].items()}
+        strata = np.full(len(x), None, dtype=object)
+        pts = shapely.points(x, y)
+        for label, tree in self._unit_trees.items():
+            hi, _ = tree.query(pts, predicate="intersects")
+            hi = np.unique(hi)
+            strata[hi[pd.isna(strata[hi])]] = label
+        return strata
 
     def probabilities(self, households: pd.DataFrame, *, lon_col: str = "lon", lat_col: str = "lat",
                       stratum_col: str | None = None, source: str = "households") -> pd.DataFrame:
@@ -67,9 +86,8 @@ class FirstStageDesign:
                               fix="give every household its GPS location in decimal degrees (WGS84)")
         x, y = self._to_work.transform(lon, lat)
         x, y = np.asarray(x, float), np.asarray(y, float)
-        strata = np.full(len(households), None, dtype=object)
         if stratum_col is not None:
-            strata[:] = households[stratum_col].astype(str).to_numpy()
+            strata = households[stratum_col].astype(str).to_numpy(dtype=object)
             unknown = sorted(set(strata) - set(self.densities))
             if unknown:
                 k = int(np.flatnonzero(strata == unknown[0])[0])
@@ -77,17 +95,7 @@ class FirstStageDesign:
                                   where=format_where(source, row=k + 2, column=stratum_col, value=unknown[0]),
                                   fix="use the stratum labels of the frame")
         else:
-            import shapely
-
-            # locate every household in the units of its stratum (not the exclusion-clipped pieces)
-            for label, info in self.manifest["domains"].items():
-                from hiddenpop.spatial.designs import domain_geometries
-
-                geoms = domain_geometries(info)
-                tree = shapely.STRtree(geoms)
-                hi, _ = tree.query(shapely.points(x, y), predicate="intersects")
-                hi = np.unique(hi)
-                strata[hi[pd.isna(strata[hi])]] = label
+            strata = self.locate(x, y)
         missing = np.flatnonzero(pd.isna(strata))
         if len(missing):
             k = int(missing[0])

@@ -177,6 +177,22 @@ def test_out_of_frame_household_is_named():
         first_stage_probabilities(s.manifest, pd.DataFrame({"lon": [28.91], "y": [41.05]}), source="hh.csv")
 
 
+def test_prepared_design_locates_households_like_the_one_off_call():
+    # FirstStageDesign builds its unit index once; repeated queries give what one-off calls give
+    # (two routes), and the strata found from the locations are those given explicitly
+    # (city_frame: region by longitude band, A 28.90-28.92, B 28.92-28.94, C 28.94-28.96)
+    from hiddenpop.spatial import FirstStageDesign
+
+    s = sample_points(_frame(), n=9, radius_m=200, rng=2)
+    hh = pd.DataFrame({"lon": [28.91, 28.93, 28.95], "lat": [41.01, 41.01, 41.05], "region": ["A", "B", "C"]})
+    design = FirstStageDesign(s.manifest)
+    first, again = design.probabilities(hh), design.probabilities(hh.iloc[::-1])
+    pd.testing.assert_frame_equal(first, first_stage_probabilities(s.manifest, hh))
+    pd.testing.assert_frame_equal(again, first.iloc[::-1])
+    assert first["stratum"].tolist() == ["A", "B", "C"]
+    pd.testing.assert_frame_equal(first, design.probabilities(hh, stratum_col="region"))
+
+
 def test_min_distance_respected_and_impossible_n():
     f = SamplingFrame(city_frame())
     s = sample_points(f, n=30, min_distance_m=400, rng=4)
