@@ -66,6 +66,7 @@ import pandas as pd
 
 from hiddenpop.errors import format_where
 from hiddenpop.rds.coupons import CouponLinks, link_coupons, parse_times, source_rows
+from hiddenpop.rds.tree import _csr
 
 __all__ = ["Problem", "RULES", "validate_log", "quarantine_rows", "network_size_for_estimation",
            "DEFAULT_MAX_NETWORK_SIZE"]
@@ -358,10 +359,8 @@ def _cycle_members(parent: np.ndarray) -> np.ndarray:
     """Positions on a directed cycle of the recruiter map (linear time)."""
     n = len(parent)
     reached = np.zeros(n, dtype=bool)
-    has = parent >= 0
-    offsets = np.concatenate(([0], np.cumsum(np.bincount(parent[has], minlength=n))))
-    kids = np.flatnonzero(has)[np.argsort(parent[has], kind="stable")]
-    frontier = np.flatnonzero(~has)
+    offsets, kids = _csr(parent)
+    frontier = np.flatnonzero(parent < 0)
     while len(frontier):
         reached[frontier] = True
         starts, ends = offsets[frontier], offsets[frontier + 1]
@@ -438,9 +437,7 @@ def _cascade(table: pd.DataFrame, bad: dict[int, list[Problem]], *,
     src = table.attrs.get("source", "referral log")
     parent = (link_coupons(table) if links is None else links).parent.copy()
     parent[parent == np.arange(n)] = -1
-    has = parent >= 0
-    offsets = np.concatenate(([0], np.cumsum(np.bincount(parent[has], minlength=n))))
-    kids = np.flatnonzero(has)[np.argsort(parent[has], kind="stable")]
+    offsets, kids = _csr(parent)
     fix = RULES["recruiter-quarantined"][1]
     stack = list(bad)
     while stack:
