@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 
 from hiddenpop.commands._common import echo_err, json_option, overwrite_option, progress
+from hiddenpop.rds.bootstrap import BOOTSTRAP_METHODS, CI_TYPES
 from hiddenpop.rds.estimators import ESTIMATORS
 from hiddenpop.rds.sample import DEGREE_RULES
 from hiddenpop.rds.ss import SS_METHODS
@@ -24,7 +25,6 @@ from hiddenpop.rds.ss import SS_METHODS
 __all__ = ["rds", "load_rds_sample"]
 
 _SQLITE_MAGIC = b"SQLite format 3\x00"
-_VARIANCE_METHODS = ["tree", "salganik", "ss", "neighbourhood"]
 _CSV_DEFAULTS = {"id_col": "id", "recruiter_col": "recruiter.id", "degree_col": "network.size", "time_col": None}
 _STORE_DEFAULTS = {"id_col": "respondent_id", "recruiter_col": "recruiter_id", "degree_col": "network_size",
                    "time_col": "interview_time"}
@@ -128,10 +128,10 @@ def _clean(v: Any) -> Any:
               help="Estimator (repeatable) [default: ss when a population size is known, else rds-ii]. "
                    "ss and hcg need --population-size.")
 @_data_options
-@click.option("--variance", type=click.Choice(_VARIANCE_METHODS), default=None,
+@click.option("--variance", type=click.Choice(list(BOOTSTRAP_METHODS)), default=None,
               help="Bootstrap for standard errors and intervals. Without it se, ci_low and ci_high are empty.")
 @click.option("--reps", type=click.IntRange(min=2), default=1000, show_default=True, help="Bootstrap replicates.")
-@click.option("--ci", "ci_type", type=click.Choice(["t", "percentile"]), default="t", show_default=True,
+@click.option("--ci", "ci_type", type=click.Choice(list(CI_TYPES)), default="t", show_default=True,
               help="Interval: estimate ± z·se ('t', R's default) or bootstrap percentiles.")
 @click.option("--level", "conf_level", type=click.FloatRange(0.5, 0.999), default=0.95, show_default=True,
               help="Confidence level.")
@@ -195,8 +195,6 @@ def estimate_cmd(data, outcomes, estimators, id_col, recruiter_col, degree_col, 
                 e["variance"] = variance or ""
                 e["reps"] = reps if variance else np.nan
                 if variance:
-                    from hiddenpop.rds.bootstrap import BOOTSTRAP_METHODS
-
                     with progress(reps, f"{variance} bootstrap {outcome} {est}") as advance:
                         res = BOOTSTRAP_METHODS[variance](
                             sample, estimator=est, outcome=outcome, population_size=N, reps=reps, rng=rng,
