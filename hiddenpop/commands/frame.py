@@ -80,10 +80,9 @@ def check(frame_path, id_col, stratum_col, size_col, assign_crs, working_crs, as
 
     import shapely
 
-    from hiddenpop.errors import FrameError
     from hiddenpop.io.spatial import read_frame
     from hiddenpop.spatial import choose_working_crs
-    from hiddenpop.spatial.frame import check_overlaps
+    from hiddenpop.spatial.frame import check_overlaps, check_stratum_sizes
 
     fr = read_frame(frame_path, id_col=id_col, stratum_col=stratum_col, size_col=size_col, crs=assign_crs)
     crs, info = choose_working_crs(fr, working_crs)
@@ -98,13 +97,7 @@ def check(frame_path, id_col, stratum_col, size_col, assign_crs, working_crs, as
         if fr.sizes is not None:
             row["size"] = float(fr.sizes.to_numpy()[sel].sum())
         rows.append(row)
-    if fr.sizes is not None:
-        zero = [r["stratum"] for r in rows if r["size"] <= 0]
-        if zero:
-            units0 = next(r["units"] for r in rows if r["stratum"] == zero[0])
-            raise FrameError(f"stratum {zero[0]!r} has total size 0 over its {units0} units (PPS cannot draw there)",
-                             where=f"{frame_path}, column {size_col!r}, value 0",
-                             fix="drop the stratum, give its units a size, or sample it with --method uniform")
+    check_stratum_sizes(fr)
     crs_out = {k: info[k] for k in ("name", "choice", "max_scale_distortion")}
     if as_json:
         click.echo(json.dumps({"units": len(fr), "strata": rows, "area_km2": round(float(area.sum()) / 1e6, 4),

@@ -41,7 +41,7 @@ from hiddenpop.errors import CRSMismatchWarning, DesignError, FrameError, trunca
 from hiddenpop.spatial.allocation import allocate, parse_allocation
 from hiddenpop.spatial.balanced import BALANCED_METHODS, reserve_order, spatial_balance
 from hiddenpop.spatial.density import PointDensity, RasterLayer
-from hiddenpop.spatial.frame import SamplingFrame, check_overlaps, choose_working_crs
+from hiddenpop.spatial.frame import SamplingFrame, check_overlaps, check_stratum_sizes, choose_working_crs
 
 __all__ = [
     "PointSample",
@@ -450,6 +450,9 @@ def sample_points(
     sizes = frame.sizes.to_numpy() if frame.sizes is not None else None
     strata = frame.strata
 
+    if density == "size":
+        check_stratum_sizes(frame)
+
     # ---- domains as they will be stored in the manifest (round trip through WKB)
     domains: dict[str, dict] = {}
     stored = np.empty(len(units_w), dtype=object)  # the polygons as the manifest holds them (1 mm grid)
@@ -459,13 +462,6 @@ def sample_points(
         domains[label] = {"units": [{"unit_id": str(ids[i]), "size": None if sizes is None else float(sizes[i])}
                                     for i in sel],
                           "geometry": block}
-        if density == "size":
-            total = float(sizes[sel].sum())
-            if total <= 0:
-                raise FrameError(f"stratum {label!r} has total size 0 over its {len(sel)} units, so no point can be "
-                                 "drawn in it by PPS",
-                                 where=f"{frame.source or 'frame'}, column {frame.size_col!r}, value 0",
-                                 fix="drop the stratum, give its units a size, or use --method uniform")
     check_overlaps(frame, stored, grid=None)
     if excl is not None:
         excl_block, excl_q = _pack_geometries([excl], where="exclusion layer")

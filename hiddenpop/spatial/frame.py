@@ -34,7 +34,7 @@ from pyproj import CRS
 from hiddenpop.errors import FrameError, format_where, truncate_list
 
 __all__ = ["SamplingFrame", "choose_working_crs", "scale_distortion", "ALL_STRATUM", "find_overlaps",
-           "check_overlaps", "OVERLAP_TOLERANCE"]
+           "check_overlaps", "check_stratum_sizes", "OVERLAP_TOLERANCE"]
 
 #: Stratum label used when the frame has no stratum column.
 ALL_STRATUM = "all"
@@ -360,3 +360,38 @@ def check_overlaps(frame: SamplingFrame, geoms: Any, *, grid: float | None = 0.0
         where=_feature_where(frame.source, j, frame.id_col, ids[j]),
         fix="make the units a partition: cut the overlap from one of them (QGIS 'Difference', or the "
             "Topology Checker rule 'must not overlap') and save the frame again")
+
+
+def check_stratum_sizes(frame: SamplingFrame) -> None:
+    """Refuse a stratum whose units all have size 0 (a size-proportional draw cannot place a point there).
+
+    Does nothing for a frame without a size column.
+
+    Raises
+    ------
+    FrameError
+        Naming the stratum, its features and the size column.
+
+    Examples
+    --------
+    >>> import geopandas as gpd
+    >>> from shapely.geometry import box
+    >>> units = gpd.GeoDataFrame({"unit_id": ["A", "B"], "s": ["x", "y"], "pop": [10, 0]},
+    ...                          geometry=[box(30, 40, 30.1, 40.1), box(30.1, 40, 30.2, 40.1)], crs=4326)
+    >>> check_stratum_sizes(SamplingFrame(units, stratum_col="s", size_col="pop"))
+    Traceback (most recent call last):
+    ...
+    hiddenpop.errors.FrameError: frame, feature 2, column 'pop', value 0.0: stratum 'y' has total size 0 ...
+    """
+    sizes = frame.sizes
+    if sizes is None:
+        return
+    labels = frame.stratum_labels.to_numpy()
+    for label in frame.strata:
+        sel = np.flatnonzero(labels == label)
+        if float(sizes.to_numpy()[sel].sum()) <= 0:
+            raise FrameError(
+                f"stratum {label!r} has total size 0 over its {len(sel)} units (features "
+                f"{truncate_list(sel + 1)}), so no point can be drawn in it by PPS",
+                where=_feature_where(frame.source, int(sel[0]), frame.size_col, float(sizes.iloc[sel[0]])),
+                fix="drop the stratum, give its units a size, or sample it with --method uniform")

@@ -71,6 +71,10 @@ def test_bad_inputs_one_line_errors_and_nothing_written(runner, tmp_path):
     res = _sample(runner, fz, tmp_path / "pts.gpkg", "--method", "pps", "--size-col", "refugees")
     assert res.exit_code == 1 and "total size 0" in res.stderr and "refugees" in res.stderr
     assert _no_outputs(tmp_path)
+    # 'frame check' refuses it with the same message: region C is units U6-U8 (features 7, 8, 9)
+    res = runner.invoke(main, ["frame", "check", fz, "--stratum-col", "region", "--size-col", "refugees"])
+    assert res.exit_code == 1 and "feature 7, column 'refugees', value 0.0: stratum 'C' has total size 0" in res.stderr
+    assert "(features 7, 8, 9)" in res.stderr
 
 
 def test_raster_crs_mismatch(runner, tmp_path):
