@@ -38,7 +38,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from hiddenpop.errors import RecruitmentError
+from hiddenpop.errors import RecruitmentError, truncate_list
 from hiddenpop.rds.coupons import coupon_table, parse_times
 
 __all__ = ["TEAM_COLUMNS", "variable_names", "reminder_list", "recruitment_by_wave", "recruitment_by_seed",
@@ -49,8 +49,10 @@ __all__ = ["TEAM_COLUMNS", "variable_names", "reminder_list", "recruitment_by_wa
 def _need(table: pd.DataFrame, cols: tuple[str, ...]) -> None:
     missing = [c for c in cols if c not in table.columns]
     if missing:
-        raise RecruitmentError(f"the table lacks {missing}",
-                               fix="use ReferralStore.respondents(), which derives waves and seeds")
+        raise RecruitmentError(f"missing derived column(s) {truncate_list(repr(c) for c in missing)}",
+                               where=str(table.attrs.get("source", "respondents table")),
+                               fix="use ReferralStore.respondents() (or hiddenpop.io.store.derive_columns), "
+                                   "which derives recruiters, waves and seeds")
 
 
 #: carried-through columns that name the team or interviewer who met the recruiter (first found is used)

@@ -23,7 +23,8 @@ from hiddenpop.errors import HiddenPopError, InputFileError, RecruitmentError
 from hiddenpop.io.referrals import read_rds_csv, read_rdsat, read_referral_log, write_rdsat
 from hiddenpop.io.store import TEST_SLEEP_ENV, ReferralStore
 from hiddenpop.rds.coupons import coupon_table, recruiter_ids
-from hiddenpop.rds.fieldstatus import cumulative_composition, recruitment_homophily, reminder_list, status_summary
+from hiddenpop.rds.fieldstatus import (cumulative_composition, recruitment_by_seed, recruitment_homophily,
+                                       reminder_list, status_summary)
 from hiddenpop.rds.graph import build_graph
 from hiddenpop.rds.validate import RULES, validate_log
 from tests.conftest import RDS_ORACLE
@@ -312,6 +313,11 @@ def test_coupon_status_and_reminders():
     assert ct.loc[ct["coupon"] == "a1", "days_to_redemption"].item() == 8.0
     rem = reminder_list(t, expiry_days=7, as_of="2024-05-10T00:00")
     assert rem["recruiter_id"].tolist() == ["B", "A"] and rem["expired"].tolist() == [0, 2]
+    # a raw log has no waves yet: the error names the table, the missing column and the fix
+    raw = t.drop(columns=["wave"])
+    raw.attrs["source"] = "log.csv"
+    with pytest.raises(RecruitmentError, match=r"log.csv: missing derived column\(s\) 'wave'.*respondents\(\)"):
+        recruitment_by_seed(raw)
     # the status report matches the coupons once and passes the table to both: same results
     assert reminder_list(t, expiry_days=7, as_of="2024-05-10T00:00", coupons=ct).equals(rem)
     assert status_summary(t, expiry_days=7, as_of="2024-05-10T00:00", coupons=ct) == \
