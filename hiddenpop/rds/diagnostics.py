@@ -105,15 +105,17 @@ def cumulative_estimates(sample: RDSSample, outcome: str, *, estimator: str = "r
         groups = [(str(sample.ids[s]), order[seed_of == s]) for s in pd.unique(seed_of)]
     frames = []
     codes_all, levels, kind = outcome_codes(sample.outcome(outcome))
+    if estimator in _CUMSUM_ESTIMATORS:       # whole-sample weights and values, sliced per chain below
+        w_all = (1.0 / sample.clean_degree(degree_rule, warn=False) if estimator == "rds-ii"
+                 else np.ones(sample.n))
+        if kind == "numeric":
+            y_all = pd.to_numeric(sample.outcome(outcome), errors="coerce").to_numpy(dtype=float)
     for seed_id, idx in groups:
         if estimator in _CUMSUM_ESTIMATORS:
-            if estimator == "rds-ii":
-                w = 1.0 / sample.clean_degree(degree_rule, warn=False)[idx]
-            else:
-                w = np.ones(len(idx))
+            w = w_all[idx]
             k = np.arange(1, len(idx) + 1)
             if kind == "numeric":
-                y = pd.to_numeric(sample.outcome(outcome), errors="coerce").to_numpy(dtype=float)[idx]
+                y = y_all[idx]
                 ok = ~np.isnan(y)
                 with np.errstate(invalid="ignore", divide="ignore"):
                     est = np.cumsum(np.where(ok, w * y, 0.0)) / np.cumsum(np.where(ok, w, 0.0))
