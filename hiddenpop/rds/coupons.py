@@ -192,8 +192,9 @@ def source_rows(table: pd.DataFrame) -> np.ndarray:
 
 def recruiter_ids(table: pd.DataFrame, *, source: str = "referral data") -> pd.Series:
     """Recruiter id of every respondent (``None`` for seeds), via coupons or explicit recruiter ids."""
-    parent = recruiter_positions(table, source=source)
-    ids = _text(table["respondent_id"], len(table))
+    links = link_coupons(table)
+    parent = recruiter_positions(table, source=source, links=links)
+    ids = links.ids
     out = np.where(parent >= 0, ids[np.maximum(parent, 0)] if len(ids) else None, None)
     return pd.Series(out, index=table.index, name="recruiter_id", dtype=object)
 
