@@ -236,13 +236,14 @@ def replicate_regression(sample: Any, formula: str, rep_weights: pd.DataFrame, *
     fam = REGRESSION_FAMILIES[family]
     full = sm.GLM(y, X, family=fam(), var_weights=rep_weights["weight"].to_numpy()[rows]).fit()
     W = rep_weights[cols].to_numpy()[rows]
+    y_arr, X_arr, start = y.to_numpy(), X.to_numpy(), full.params.to_numpy()   # no pandas in the loop
     est = np.full((len(cols), X.shape[1]), np.nan)
     for b in range(len(cols)):
         wb = W[:, b]
         keep = wb > 0
         try:
-            est[b] = sm.GLM(y[keep], X[keep], family=fam(), var_weights=wb[keep]).fit(
-                start_params=full.params.to_numpy()).params.to_numpy()
+            est[b] = sm.GLM(y_arr[keep], X_arr[keep], family=fam(), var_weights=wb[keep]).fit(
+                start_params=start).params
         except (ValueError, np.linalg.LinAlgError):
             continue
     good = np.all(np.isfinite(est), axis=1)
