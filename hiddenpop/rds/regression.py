@@ -229,8 +229,11 @@ def replicate_regression(sample: Any, formula: str, rep_weights: pd.DataFrame, *
         raise DesignError(f"unknown family {family!r}", fix=f"use one of {', '.join(REGRESSION_FAMILIES)}")
     cols = [c for c in rep_weights.columns if str(c).startswith(prefix)]
     if not cols or len(rep_weights) != sample.n:
-        raise DesignError("replicate weights must have one row per respondent and columns "
-                          f"{prefix}1..{prefix}B", fix="build them with replicate_weights(sample, ...)")
+        found = (f"no column starts with {prefix!r}" if not cols
+                 else f"they have {len(rep_weights)} rows, the sample has {sample.n} respondents")
+        raise DesignError(f"replicate weights must have one row per respondent and columns {prefix}1..{prefix}B; "
+                          f"{found}", fix="build them with replicate_weights(sample, ...) from this same sample, "
+                          "or pass prefix= matching their column names")
     y, X = _design(sample.data, formula)
     rows = y.index.to_numpy()
     fam = REGRESSION_FAMILIES[family]

@@ -73,6 +73,10 @@ def test_replicate_weights_ss_bootstrap_and_errors():
         replicate_weights(SAMPLE, method="salganik", reps=5, rng=1)
     with pytest.raises(EstimationError, match="depend on the outcome"):
         replicate_weights(SAMPLE, estimator="rds-i", reps=5, rng=1)
+    with pytest.raises(DesignError, match="they have 499 rows, the sample has 500 respondents"):
+        replicate_regression(SAMPLE, "disease ~ 1", rw.iloc[:-1])
+    with pytest.raises(DesignError, match="no column starts with 'bw_'"):
+        replicate_regression(SAMPLE, "disease ~ 1", rw, prefix="bw_")
     with pytest.raises(DesignError, match="cannot build the model"):
         rds_regression(SAMPLE, "disease ~ no_such_column")
     with pytest.raises(DesignError, match="unknown family"):
