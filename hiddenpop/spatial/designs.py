@@ -42,6 +42,7 @@ from hiddenpop.spatial.allocation import allocate, parse_allocation
 from hiddenpop.spatial.balanced import BALANCED_METHODS, reserve_order, spatial_balance
 from hiddenpop.spatial.density import PointDensity, RasterLayer
 from hiddenpop.spatial.frame import SamplingFrame, check_overlaps, check_stratum_sizes, choose_working_crs
+from hiddenpop.spatial.geometry import snap_to_grid
 
 __all__ = [
     "PointSample",
@@ -137,11 +138,7 @@ def _pack_geometries(geoms: Any, *, where: str = "frame") -> tuple[dict, np.ndar
     The design uses the *decoded* polygons everywhere, so drawing and inclusion probabilities
     agree exactly with what the manifest holds.
     """
-    geoms = np.asarray(geoms, dtype=object)
-    q = shapely.set_precision(geoms, GRID_M, mode="pointwise")
-    bad = ~shapely.is_valid(q)
-    if bad.any():
-        q[bad] = shapely.set_precision(geoms[bad], GRID_M)
+    q = snap_to_grid(geoms, GRID_M)
     gone = np.flatnonzero(shapely.is_empty(q) | (shapely.area(q) <= 0))
     if len(gone):
         raise FrameError(f"{len(gone)} polygon(s) vanish when coordinates are rounded to {GRID_M * 1000:g} mm",

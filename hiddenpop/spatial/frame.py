@@ -32,6 +32,7 @@ import shapely
 from pyproj import CRS
 
 from hiddenpop.errors import FrameError, format_where, truncate_list
+from hiddenpop.spatial.geometry import snap_to_grid
 
 __all__ = ["SamplingFrame", "choose_working_crs", "scale_distortion", "ALL_STRATUM", "find_overlaps",
            "check_overlaps", "check_stratum_sizes", "OVERLAP_TOLERANCE"]
@@ -300,11 +301,7 @@ def find_overlaps(geoms: Any, labels: Any, *, tolerance: float = OVERLAP_TOLERAN
     if len(geoms) < 2:
         return []
     if grid:
-        snapped = shapely.set_precision(geoms, grid, mode="pointwise")
-        bad = ~shapely.is_valid(snapped)
-        if bad.any():
-            snapped[bad] = shapely.set_precision(geoms[bad], grid)
-        geoms = snapped
+        geoms = snap_to_grid(geoms, grid)
     tree = shapely.STRtree(geoms)
     a, b = tree.query(geoms, predicate="intersects")
     keep = (a < b) & (labels[a] == labels[b])
