@@ -164,7 +164,7 @@ class Sampler:
     """
 
     def __init__(self, population: Any, design: dict[str, Any] | None = None):
-        from hiddenpop.spatial.geometry import DiscAreaCalculator, triangulate
+        from hiddenpop.spatial.geometry import DiscAreaCalculator, _tri_area, triangulate
 
         self.population = population
         self.design = merge_design(design)
@@ -192,8 +192,7 @@ class Sampler:
         self._p = np.zeros(len(hh))
         for s in self.strata_names:
             tri = triangulate(regions[s])
-            a, b, c = tri[:, 0], tri[:, 1], tri[:, 2]
-            tri_area = 0.5 * np.abs((b[:, 0] - a[:, 0]) * (c[:, 1] - a[:, 1]) - (c[:, 0] - a[:, 0]) * (b[:, 1] - a[:, 1]))
+            tri_area = np.abs(_tri_area(tri))
             self._triangles[s] = (tri, tri_area / tri_area.sum())
             rows = np.flatnonzero(self._stratum == s)
             calc = DiscAreaCalculator(regions[s], max_radius=radius)
