@@ -378,7 +378,6 @@ def _children(rng, p, hh_ids, n_children, registered) -> pd.DataFrame:
     reason_other = np.where(reg == 1, rng.choice(_REASONS, k, p=[0.35, 0.05, 0.25, 0.15, 0.20]),
                             rng.choice(_REASONS, k, p=[0.30, 0.35, 0.15, 0.10, 0.10]))
     reason = np.where(~school_age | (attends == 1), "", np.where(works == 1, "work", reason_other))
-    order = np.zeros(k, dtype=np.int64)
     starts = np.r_[0, np.cumsum(n_children)[:-1]]
     order = np.arange(k) - np.repeat(starts, n_children) + 1
     hh = np.asarray(hh_ids)[hh_pos]
