@@ -174,6 +174,8 @@ def test_validation_rule_reports_row_column_value_and_fix(tmp_path, rule):
     hits = [q for q in problems if q.rule == rule]
     assert hits, [str(q) for q in problems]
     assert hits[0].row == row and hits[0].source == str(p)
+    # the column is named as in the user's file (here the canonical names), and shown in the message
+    assert hits[0].column in HEAD.strip().split(",") and f"column '{hits[0].column}'" in str(hits[0])
     assert str(p) in str(hits[0]) and "Fix:" in str(hits[0])
     # the clean seed alone has no problem at all
     clean = tmp_path / "clean.csv"
