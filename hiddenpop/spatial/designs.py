@@ -258,20 +258,26 @@ def densities_from_manifest(manifest: dict) -> dict[str, PointDensity]:
         values = np.frombuffer(raw, dtype="<f8").reshape(r["shape"])
         raster = RasterLayer(values=values, transform=tuple(r["transform"]), crs=r["crs_wkt"], nodata=None,
                              source=r.get("path"))
+    if kind not in ("uniform", "size", "raster"):
+        raise DesignError(f"unknown density {kind!r} in the manifest", where="manifest 'density'",
+                          fix="give the .design.json written by 'hiddenpop frame sample', unedited")
     out = {}
     for label in sorted(strata):
         units = strata[label]["units"]
         geoms = domain_geometries(strata[label])
         ids = [u["unit_id"] for u in units]
         pieces = _domain_pieces(geoms, exclusion)
-        if kind == "uniform":
-            out[label] = PointDensity.uniform(pieces, ids)
-        elif kind == "size":
-            out[label] = PointDensity.from_sizes(pieces, [u["size"] for u in units], ids)
-        elif kind == "raster":
-            out[label] = PointDensity.from_raster(pieces, ids, raster, working)
-        else:
-            raise DesignError(f"unknown density {kind!r} in the manifest")
+        try:
+            if kind == "uniform":
+                out[label] = PointDensity.uniform(pieces, ids)
+            elif kind == "size":
+                out[label] = PointDensity.from_sizes(pieces, [u["size"] for u in units], ids)
+            else:
+                out[label] = PointDensity.from_raster(pieces, ids, raster, working)
+        except DesignError as exc:
+            raise DesignError(exc.message, where=f"stratum {label!r}",
+                              fix="the exclusion layer covers all of this stratum, or its sizes (raster cells) are "
+                                  "all 0 where it is not excluded: correct the layer, or drop the stratum") from None
     return out
 
 
@@ -478,10 +484,7 @@ def sample_points(
             "transform": list(raster.transform), "crs_wkt": CRS.from_user_input(raster.crs).to_wkt(),
             "values_zlib": _b64z(np.ascontiguousarray(raster.values, dtype="<f8").tobytes()),
         }
-    try:
-        dens = densities_from_manifest(manifest)
-    except DesignError as exc:
-        raise DesignError(str(exc), fix="check the exclusion layer and the sizes of this stratum") from None
+    dens = densities_from_manifest(manifest)
 
     # ---- allocation
     basis = []

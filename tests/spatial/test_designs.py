@@ -221,6 +221,18 @@ def test_zero_size_stratum_and_empty_replacement_refused():
     assert used == "P-A-0003" and m2["replacements"][0]["reason"] == "inaccessible"  # first reserve (rank 1)
 
 
+def test_stratum_covered_by_the_exclusion_is_named():
+    # region C is lon 28.94-28.96 (city_frame); an exclusion over all of it leaves no area to draw in
+    import geopandas as gpd
+
+    cover = gpd.GeoDataFrame(geometry=[box(28.939, 40.99, 28.97, 41.07)], crs=4326)
+    with pytest.raises(DesignError) as info:
+        sample_points(_frame(), n=9, exclusion=cover, rng=1)
+    text = str(info.value)
+    assert text.startswith("stratum 'C': the point density has no mass") and text.count("Fix:") == 1
+    assert "exclusion layer covers all of this stratum" in text
+
+
 def test_point_density_mass_sums_to_one():
     # two routes: a disc covering the whole domain has mass 1; weights integrate to 1
     d = PointDensity.from_sizes([box(0, 0, 10, 10), box(10, 0, 30, 10)], [1.0, 3.0], ["a", "b"])
