@@ -137,6 +137,8 @@ def _summary_table(frame_path, fr, rows: list[dict], total_area_m2: float, info:
 @frame.command("sample")
 @_with(_frame_args)
 @click.option("--n", "n", type=click.IntRange(min=1), default=None, help="Total number of main points (split by --allocation).")
+# literal choices (no spatial import at CLI start); test_cli_choices_are_the_library_registries keeps
+# them equal to SAMPLING_METHODS, BALANCED_METHODS, POINT_FORMATS and REPLACEMENT_REASONS
 @click.option("--method", type=click.Choice(["uniform", "pps", "balanced"]), default="uniform", show_default=True,
               help="uniform/pps: independent points; balanced: spatially balanced (see --balance).")
 @click.option("--balance", type=click.Choice(["grts", "lpm"]), default="grts", show_default=True,

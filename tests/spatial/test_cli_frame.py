@@ -193,3 +193,19 @@ def test_inclusion_refuses_households_outside_the_frame(runner, tmp_path):
     assert f"{hh}, row 3, column 'lon/lat', value '29.5, 41.01'" in res.stderr
     assert "outside the sampling frame (3 rows; file rows 3, 5, 6)" in res.stderr and "lon/lat order" in res.stderr
     assert not out.exists()
+
+
+def test_cli_choices_are_the_library_registries():
+    # the commands keep literal choice lists (importing the spatial stack would slow every CLI
+    # start): they must stay equal to the registries they mirror
+    from hiddenpop.io.spatial import POINT_FORMATS
+    from hiddenpop.spatial import REPLACEMENT_REASONS, SAMPLING_METHODS
+    from hiddenpop.spatial.balanced import BALANCED_METHODS
+
+    group = main.commands["frame"]
+    opts = {c: {p.name: p for p in group.commands[c].params} for c in ("sample", "replace")}
+    assert list(opts["sample"]["method"].type.choices) == list(SAMPLING_METHODS)
+    assert list(opts["sample"]["balance"].type.choices) == list(BALANCED_METHODS)
+    assert list(opts["sample"]["density"].type.choices) == ["uniform", "size", "raster"]  # sample_points' densities
+    assert list(opts["sample"]["formats"].type.choices) == list(POINT_FORMATS) + ["all"]
+    assert list(opts["replace"]["reason"].type.choices) == list(REPLACEMENT_REASONS)
