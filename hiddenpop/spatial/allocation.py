@@ -58,8 +58,11 @@ def _equal(n: int, table: pd.DataFrame, **_: Any) -> np.ndarray:
 
 def _neyman(n: int, table: pd.DataFrame, **_: Any) -> np.ndarray:
     if "variability" not in table or table["variability"].isna().any():
-        raise DesignError("Neyman allocation needs a variability value for every stratum",
-                          fix="name a column with --variability-col (e.g. an expected standard deviation)")
+        none = table["stratum"] if "variability" not in table else table.loc[table["variability"].isna(), "stratum"]
+        raise DesignError("Neyman allocation needs a variability value for every stratum; none for stratum "
+                          f"{truncate_list(repr(str(v)) for v in none)}",
+                          fix="name a column with --variability-col (e.g. an expected standard deviation) "
+                              "that has a number for at least one unit of every stratum")
     return largest_remainder(n, table["basis"].to_numpy() * table["variability"].to_numpy())
 
 

@@ -116,6 +116,8 @@ def test_allocation_rules_hand_values():
     assert allocate(None, t, {"a": 1, "b": 2, "c": 3}) == {"a": 1, "b": 2, "c": 3}
     with pytest.raises(DesignError, match="does not match"):
         allocate(None, t, {"a": 1})
+    with pytest.raises(DesignError, match="none for stratum 'b'"):
+        allocate(10, t.assign(variability=[1.0, np.nan, 4.0]), "neyman")
 
 
 def test_rgcs_interior_exact_and_edge_matches_monte_carlo():
