@@ -45,9 +45,12 @@ def _read_vector(path: PathLike, what: str) -> gpd.GeoDataFrame:
     if not p.exists():
         raise InputFileError("file not found", where=str(p), fix="check the path and the current folder")
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", RuntimeWarning)
-            gdf = gpd.read_file(p, engine="pyogrio")
+        if p.suffix.lower() == ".parquet":
+            gdf = gpd.read_parquet(p)
+        else:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", RuntimeWarning)
+                gdf = gpd.read_file(p, engine="pyogrio")
     except Exception as exc:  # pyogrio raises its own DataSourceError family
         raise InputFileError(f"cannot read the {what} ({exc})", where=str(p),
                              fix="give a GeoPackage, GeoJSON, Shapefile or GeoParquet file") from exc
@@ -84,14 +87,7 @@ def read_frame(path: PathLike, *, id_col: str = "unit_id", stratum_col: str | No
     """
     from hiddenpop.spatial.frame import SamplingFrame
 
-    if str(path).lower().endswith(".parquet"):
-        p = Path(path)
-        if not p.exists():
-            raise InputFileError("file not found", where=str(p), fix="check the path and the current folder")
-        gdf = gpd.read_parquet(p)
-        gdf.attrs["source"], gdf.attrs["sha256"] = str(path), sha256_file(p)
-    else:
-        gdf = _read_vector(path, "frame")
+    gdf = _read_vector(path, "frame")
     if gdf.crs is None and crs is not None:
         gdf = gdf.set_crs(crs)
     return SamplingFrame(gdf, id_col=id_col, stratum_col=stratum_col, size_col=size_col, source=str(path),

@@ -209,3 +209,15 @@ def test_cli_choices_are_the_library_registries():
     assert list(opts["sample"]["density"].type.choices) == ["uniform", "size", "raster"]  # sample_points' densities
     assert list(opts["sample"]["formats"].type.choices) == list(POINT_FORMATS) + ["all"]
     assert list(opts["replace"]["reason"].type.choices) == list(REPLACEMENT_REASONS)
+
+
+def test_unreadable_parquet_frame_is_one_line(runner, tmp_path):
+    # GeoParquet frames go through the same reader as the other formats: a file that cannot be
+    # read (here not Parquet at all; without pyarrow, none can) is named in a one-line error
+    bad = tmp_path / "frame.parquet"
+    bad.write_text("not parquet")
+    res = runner.invoke(main, ["frame", "check", str(bad)])
+    assert res.exit_code == 1 and res.stderr.count("\n") == 1
+    assert f"{bad}: cannot read the frame" in res.stderr
+    res = runner.invoke(main, ["frame", "check", str(tmp_path / "missing.parquet")])
+    assert res.exit_code == 1 and "missing.parquet: file not found" in res.stderr
