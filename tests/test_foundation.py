@@ -40,6 +40,28 @@ def test_output_set_is_all_or_nothing(tmp_path):
     assert list(tmp_path.iterdir()) == []
 
 
+def test_output_set_csv_and_figure_match_the_single_file_writers(tmp_path):
+    # Two routes to the same bytes: OutputSet.add_csv/add_figure and write_csv/save_figure.
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from hiddenpop.io import save_figure
+
+    table = pd.DataFrame({"a": [1, 2], "b": ["x", "y"]})
+    fig, ax = plt.subplots()
+    ax.plot([0, 1], [1, 0])
+    write_csv(tmp_path / "one.csv", table)
+    save_figure(tmp_path / "one.png", fig, dpi=60)
+    with OutputSet() as out:
+        out.add_csv(tmp_path / "set.csv", table)
+        out.add_figure(tmp_path / "set.png", fig, dpi=60)
+    plt.close(fig)
+    assert (tmp_path / "set.csv").read_bytes() == (tmp_path / "one.csv").read_bytes() == b"a,b\n1,x\n2,y\n"
+    assert (tmp_path / "set.png").read_bytes() == (tmp_path / "one.png").read_bytes()
+
+
 def test_atomic_write_keeps_old_file_when_writer_fails(tmp_path, monkeypatch):
     target = tmp_path / "t.txt"
     write_text(target, "old")

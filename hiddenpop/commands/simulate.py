@@ -87,12 +87,10 @@ def study_cmd(popdir: str, design_path: str, reps: int, jobs: int, variance: str
     header = (f"# Simulation study\n\n{reps} replications, design {Path(design_path).name}, population {popdir}, "
               f"--rng-seed {rng_seed}, standard errors by {variance}.\n\n")
     with OutputSet(overwrite=overwrite) as outputs:
-        outputs.add(out / "summary.csv", lambda p: result.summary.to_csv(p, index=False, lineterminator="\n"))
+        outputs.add_csv(out / "summary.csv", result.summary)
         outputs.add(out / "summary.md", lambda p: p.write_text(header + summary_markdown(result.summary),
                                                                encoding="utf-8"))
-        outputs.add(out / "replicates.csv", lambda p: result.replicates.to_csv(p, index=False, lineterminator="\n"))
+        outputs.add_csv(out / "replicates.csv", result.replicates)
         for name, fig in figs.items():
-            outputs.add(out / f"{name}.png", lambda p, fig=fig: fig.savefig(p, format="png", dpi=110,
-                                                                             metadata={"Software": None},
-                                                                             bbox_inches="tight"))
+            outputs.add_figure(out / f"{name}.png", fig, dpi=110)
     click.echo(summary_markdown(result.summary), nl=False)

@@ -136,6 +136,14 @@ class OutputSet:
         self._pending.append((path, tmp_path))
         writer(tmp_path)
 
+    def add_csv(self, path: PathLike, table: pd.DataFrame, *, index: bool = False) -> None:
+        """Add ``table`` as CSV, written as :func:`write_csv` writes it."""
+        self.add(path, lambda tmp: _csv_to(tmp, table, index=index))
+
+    def add_figure(self, path: PathLike, figure: Any, *, dpi: int = 120) -> None:
+        """Add a matplotlib figure as PNG, saved as :func:`save_figure` saves it."""
+        self.add(path, lambda tmp: _figure_to(tmp, figure, dpi=dpi))
+
     def __enter__(self) -> "OutputSet":
         return self
 
@@ -190,16 +198,24 @@ def write_csv(path: PathLike, table: pd.DataFrame, *, overwrite: bool = False, i
     if str(path) == "-":
         import sys
 
-        table.to_csv(sys.stdout, index=index, lineterminator="\n")
+        _csv_to(sys.stdout, table, index=index)
         return
     with atomic_path(path, overwrite=overwrite) as tmp:
-        table.to_csv(tmp, index=index, lineterminator="\n")
+        _csv_to(tmp, table, index=index)
+
+
+def _csv_to(target: Any, table: pd.DataFrame, *, index: bool = False) -> None:
+    table.to_csv(target, index=index, lineterminator="\n")
 
 
 def save_figure(path: PathLike, figure: Any, *, overwrite: bool = False, dpi: int = 120) -> None:
     """Save a matplotlib figure as PNG atomically, with no timestamp metadata."""
     with atomic_path(path, overwrite=overwrite) as tmp:
-        figure.savefig(tmp, format="png", dpi=dpi, metadata={"Software": None}, bbox_inches="tight")
+        _figure_to(tmp, figure, dpi=dpi)
+
+
+def _figure_to(target: Any, figure: Any, *, dpi: int = 120) -> None:
+    figure.savefig(target, format="png", dpi=dpi, metadata={"Software": None}, bbox_inches="tight")
 
 
 def read_csv(path: PathLike, **kwargs: Any) -> pd.DataFrame:

@@ -54,17 +54,14 @@ def write_population(folder: PathLike, population: Any, *, overwrite: bool = Fal
                            compress="deflate") as dst:
             dst.write(pop.raster.astype("float32"), 1)
 
-    def csv(table: pd.DataFrame):
-        return lambda tmp: table.to_csv(tmp, index=False, lineterminator="\n")
-
     paths = [folder / name for name in POPULATION_FILES]
     with OutputSet(overwrite=overwrite) as out:
         out.add(paths[0], lambda tmp: pop.units.to_file(tmp, driver="GPKG", layer="units"))
         out.add(paths[1], lambda tmp: pop.exclusion.to_file(tmp, driver="GPKG", layer="exclusion"))
         out.add(paths[2], write_raster)
-        out.add(paths[3], csv(pop.households))
-        out.add(paths[4], csv(pop.children))
-        out.add(paths[5], csv(network))
+        out.add_csv(paths[3], pop.households)
+        out.add_csv(paths[4], pop.children)
+        out.add_csv(paths[5], network)
         out.add(paths[6], lambda tmp: tmp.write_text(_json_text(meta), encoding="utf-8"))
     return paths
 
