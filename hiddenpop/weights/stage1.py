@@ -116,8 +116,6 @@ def in_frame(manifest: Any, lon: Any, lat: Any) -> np.ndarray:
     >>> in_frame(m, [29.05, 30.0], [41.05, 41.05]).tolist()
     [True, False]
     """
-    import base64
-
     import shapely
     from pyproj import CRS, Transformer
 
@@ -131,11 +129,9 @@ def in_frame(manifest: Any, lon: Any, lat: Any) -> np.ndarray:
     x, y = to_work.transform(lon[ok], lat[ok])
     pts = shapely.points(np.asarray(x, float), np.asarray(y, float))
     hit = np.zeros(len(pts), bool)
-    try:  # the spatial stage's reader of the manifest's unit polygons (every manifest format)
-        from hiddenpop.spatial.designs import domain_geometries
-    except ImportError:  # manifest format 1: one base64 WKB per unit
-        def domain_geometries(info: dict) -> np.ndarray:
-            return np.array([shapely.from_wkb(base64.b64decode(u["wkb"])) for u in info["units"]], dtype=object)
+    # the spatial stage's reader of the manifest's unit polygons (every manifest format)
+    from hiddenpop.spatial.designs import domain_geometries
+
     for info in manifest["domains"].values():
         geoms = np.asarray(domain_geometries(info), dtype=object)
         idx, _ = shapely.STRtree(geoms).query(pts, predicate="intersects")
