@@ -163,7 +163,8 @@ def replicate_estimates(sample: Any, *, methods: Sequence[str] = METHODS, varian
         else:
             keep = w > 0
             data = pd.concat([table.loc[keep].assign(weight=w[keep]), dummies.assign(weight=1.0)], ignore_index=True)
-            se = np.array([(total(data, num, design) if stat == "total" else ratio(data, num, den, design)).se
+            prepared = as_prepared(data, design)          # strata/PSUs factorised once for the three targets
+            se = np.array([(total(data, num, prepared) if stat == "total" else ratio(data, num, den, prepared)).se
                            for stat, num, den, _ in TARGETS.values()])
         for i, (target, (stat, num, den, _)) in enumerate(TARGETS.items()):
             yw = w * table[num].to_numpy()
