@@ -34,7 +34,9 @@ def population_cmd(params: str, output: str, rng_seed: int, overwrite: bool) -> 
     from hiddenpop.io.population import read_params, write_population
     from hiddenpop.simulate.population import generate_population
 
-    p = read_params(params)
+    from hiddenpop.simulate.population import merge_params
+
+    p = merge_params(read_params(params), source=params)      # errors name the file
     pop = generate_population(p, rng=rng_seed)
     write_population(output, pop, overwrite=overwrite)
     t = pop.truth()
@@ -76,8 +78,10 @@ def study_cmd(popdir: str, design_path: str, reps: int, jobs: int, variance: str
     from hiddenpop.io.population import read_params, read_population
     from hiddenpop.simulate.study import run_study, study_figures, summary_markdown
 
+    from hiddenpop.simulate.sampler import merge_design
+
+    design = merge_design(read_params(design_path), source=design_path)   # checked before the population is read
     pop = read_population(popdir)
-    design = read_params(design_path)
     method_list = tuple(m.strip() for m in methods.split(",") if m.strip())
     out = Path(output)
     with progress(reps, "replications") as advance:

@@ -91,11 +91,11 @@ DEFAULT_PARAMS: dict[str, Any] = {
 _REASONS = np.array(["cost", "documents", "language", "distance", "other"])
 
 
-def merge_params(overrides: dict[str, Any] | None) -> dict[str, Any]:
+def merge_params(overrides: dict[str, Any] | None, *, source: str = "parameters") -> dict[str, Any]:
     """Return :data:`DEFAULT_PARAMS` updated by ``overrides`` (one level of sections).
 
     Unknown sections or keys raise :class:`DesignError` so a typo in the TOML file is
-    never silently ignored.
+    never silently ignored; ``source`` (the file name, when read from one) starts every message.
 
     >>> merge_params({"households": {"n": 500}})["households"]["n"]
     500
@@ -107,23 +107,23 @@ def merge_params(overrides: dict[str, Any] | None) -> dict[str, Any]:
     params = copy.deepcopy(DEFAULT_PARAMS)
     for section, values in (overrides or {}).items():
         if section not in params:
-            raise DesignError(f"unknown section [{section}] (known: {', '.join(params)})", where="parameters",
+            raise DesignError(f"unknown section [{section}] (known: {', '.join(params)})", where=source,
                               fix="correct the spelling or remove the section")
         if not isinstance(values, dict):
-            raise DesignError(f"[{section}] must be a table of key = value lines", where="parameters",
+            raise DesignError(f"[{section}] must be a table of key = value lines", where=source,
                               fix=f"write the keys under a [{section}] header")
         for key, value in values.items():
             if key not in params[section]:
                 raise DesignError(f"unknown key {key!r} (known: {', '.join(params[section])})",
-                                  where=f"parameters, section [{section}]", fix="correct the spelling or remove the key")
+                                  where=f"{source}, section [{section}]", fix="correct the spelling or remove the key")
             params[section][key] = value
-    _validate(params)
+    _validate(params, source)
     return params
 
 
-def _validate(p: dict[str, Any]) -> None:
+def _validate(p: dict[str, Any], source: str = "parameters") -> None:
     def bad(section: str, key: str, why: str) -> DesignError:
-        return DesignError(f"{key} = {p[section][key]!r} {why}", where=f"parameters, section [{section}]",
+        return DesignError(f"{key} = {p[section][key]!r} {why}", where=f"{source}, section [{section}]",
                            fix="change the value in the parameter file")
 
     if p["households"]["n"] < 10:

@@ -54,8 +54,9 @@ DEFAULT_DESIGN: dict[str, Any] = {
 }
 
 
-def merge_design(overrides: dict[str, Any] | None) -> dict[str, Any]:
-    """Return :data:`DEFAULT_DESIGN` updated by ``overrides`` (validated).
+def merge_design(overrides: dict[str, Any] | None, *, source: str = "design") -> dict[str, Any]:
+    """Return :data:`DEFAULT_DESIGN` updated by ``overrides`` (validated; ``source``, the file name
+    when read from one, starts every message).
 
     >>> merge_design({"stage1": {"points": 40}})["stage1"]["points"]
     40
@@ -69,16 +70,16 @@ def merge_design(overrides: dict[str, Any] | None) -> dict[str, Any]:
     d = copy.deepcopy(DEFAULT_DESIGN)
     for section, values in (overrides or {}).items():
         if section not in d or not isinstance(values, dict):
-            raise DesignError(f"unknown section [{section}] (known: {', '.join(d)})", where="design",
+            raise DesignError(f"unknown section [{section}] (known: {', '.join(d)})", where=source,
                               fix="correct the spelling or remove the section")
         for key, value in values.items():
             if key not in d[section]:
                 raise DesignError(f"unknown key {key!r} (known: {', '.join(d[section])})",
-                                  where=f"design, section [{section}]", fix="correct the spelling or remove the key")
+                                  where=f"{source}, section [{section}]", fix="correct the spelling or remove the key")
             d[section][key] = value
 
     def bad(section: str, key: str, why: str) -> DesignError:
-        return DesignError(f"{key} = {d[section][key]!r} {why}", where=f"design, section [{section}]",
+        return DesignError(f"{key} = {d[section][key]!r} {why}", where=f"{source}, section [{section}]",
                            fix="change the value in the design file")
 
     s1, rf = d["stage1"], d["referral"]

@@ -40,3 +40,16 @@ def test_bad_design_file_names_the_file(runner, tmp_path):
     assert "params.toml: not valid TOML" in res.output and "Fix:" in res.output
     assert not (tmp_path / "pop").exists()
 
+
+def test_bad_values_are_reported_with_the_file_and_section(runner, tmp_path):
+    (tmp_path / "params.toml").write_text("[households]\nmean_size = 40\n")
+    res = runner.invoke(main, ["simulate", "population", str(tmp_path / "params.toml"), "-o", str(tmp_path / "pop"),
+                               "--rng-seed", "3"])
+    assert res.exit_code == 1
+    assert "params.toml, section [households]: mean_size = 40 must lie between 1 and 20" in res.output
+    # the design is checked before the (missing) population folder is read
+    (tmp_path / "design.toml").write_text("[referral]\ncoupons = -1\n")
+    res = runner.invoke(main, ["simulate", "study", str(tmp_path / "nopop"), "--design", str(tmp_path / "design.toml"),
+                               "-o", str(tmp_path / "study"), "--rng-seed", "4"])
+    assert res.exit_code == 1
+    assert "design.toml, section [referral]: coupons = -1 must be an integer >= 0" in res.output
