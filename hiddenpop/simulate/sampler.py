@@ -208,10 +208,8 @@ class Sampler:
         self._registered = hh["registered"].to_numpy()
         self._eligible = (self._registered == 0) if self.design["referral"]["eligible"] == "unregistered" \
             else np.ones(len(hh), dtype=bool)
-        deg = np.diff(adj.indptr)
-        self._degree = deg
-        self._degree_eligible = np.add.reduceat(self._eligible[adj.indices].astype(np.int64),
-                                                adj.indptr[:-1]) * (deg > 0) if len(adj.indices) else np.zeros_like(deg)
+        self._degree = np.diff(adj.indptr)
+        self._degree_eligible = adj @ self._eligible.astype(np.int64)   # contacts who may be referred
 
     @property
     def stage1_prob(self) -> np.ndarray:
