@@ -21,7 +21,7 @@ Examples
 >>> possible_duplicates(t).values.tolist()
 [['A', 'C', 'phone']]
 >>> selection_events(t)[["household", "respondent_id", "event"]].values.tolist()
-[['A', 'A', 'point'], ['A', 'B', 'coupon'], ['A', 'C', 'point'], ['A', 'C', 'coupon']]
+[['A', 'A', 'point'], ['B', 'B', 'coupon'], ['A', 'C', 'point'], ['A', 'C', 'coupon']]
 """
 from __future__ import annotations
 
