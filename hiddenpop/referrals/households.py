@@ -185,9 +185,9 @@ def selections_table(events: pd.DataFrame, respondents: pd.DataFrame, households
     to_household = dict(zip(resp, hh_id))
     rec = id_texts(events["recruiter_id"])
     rec = pd.Series([r if (r == "" or r in ids) else to_household.get(r, r) for r in rec], dtype=object)
-    table = pd.DataFrame({"hh_id": hh_id,
-                          "found_by": pd.Series(events["event"]).map({"point": "point", "coupon": "referral"}).to_numpy(),
-                          "point_id": id_texts(events["point_id"]), "recruiter_id": rec.to_numpy(dtype=object)})
+    found_by = pd.Series(events["event"]).map({"point": "point", "coupon": "referral"}).to_numpy()
+    table = pd.DataFrame({"hh_id": hh_id, "found_by": found_by, "point_id": id_texts(events["point_id"]),
+                          "recruiter_id": rec.to_numpy(dtype=object)})
     # where each event was typed (the daily export and its row), for error messages
     at = where.reindex(resp)
     table["_source"] = at["source_file"].fillna(store_name).astype(str).to_numpy()
