@@ -291,13 +291,13 @@ def inclusion(design, households, lon_col, lat_col, stratum_col, id_col, radius,
       hiddenpop frame inclusion points.design.json examples/data/households.csv -o stage1.csv
     """
     from hiddenpop.io import read_csv, write_csv
-    from hiddenpop.io.spatial import read_manifest
+    from hiddenpop.io.spatial import read_design
     from hiddenpop.spatial import first_stage_probabilities
 
-    man = read_manifest(design)
+    design_ = read_design(design, radius_m=radius)
     hh = read_csv(households)
-    res = first_stage_probabilities(man, hh, lon_col=lon_col, lat_col=lat_col, stratum_col=stratum_col,
-                                    radius_m=radius, source=str(households))
+    res = first_stage_probabilities(design_, hh, lon_col=lon_col, lat_col=lat_col, stratum_col=stratum_col,
+                                    source=str(households))
     if id_col in hh.columns:
         res.insert(0, id_col, hh[id_col].to_numpy())
     write_csv(output, res, overwrite=overwrite)

@@ -122,9 +122,9 @@ def compute(households_path, children_path, children_out, design_path, points_pa
         columns = ColumnMap(coupons_issued="coupons_issued")
     manifest = None
     if design_path:
-        from hiddenpop.io.spatial import read_manifest
+        from hiddenpop.io.spatial import read_design
 
-        manifest = read_manifest(design_path)
+        manifest = read_design(design_path)
     points = None
     if points_path:
         from hiddenpop.io.spatial import read_points
