@@ -184,7 +184,7 @@ def sample(frame_path, id_col, stratum_col, size_col, assign_crs, n, method, bal
           --radius 250 --reserve 3 --exclude examples/data/exclusion.geojson \\
           --rng-seed 7 --format all -o points.gpkg
     """
-    from hiddenpop.io import OutputSet, _json_text, read_csv, save_figure
+    from hiddenpop.io import OutputSet, json_text, read_csv, save_figure
     from hiddenpop.io.spatial import (FORMAT_SUFFIX, POINT_FORMATS, format_from_suffix, read_exclusion, read_frame,
                                       read_raster)
     from hiddenpop.spatial import plot_points, sample_points
@@ -219,7 +219,7 @@ def sample(frame_path, id_col, stratum_col, size_col, assign_crs, n, method, bal
     with OutputSet(overwrite=overwrite) as outs:
         for f, p in paths.items():
             outs.add(p, lambda tmp, f=f: POINT_FORMATS[f](result.points, tmp))
-        outs.add(manifest_path, lambda tmp: tmp.write_text(_json_text(manifest), encoding="utf-8"))
+        outs.add(manifest_path, lambda tmp: tmp.write_text(json_text(manifest), encoding="utf-8"))
         if not no_map:
             fig = plot_points(fr, result.points, exclusion=excl, crs=working_crs)
             outs.add(Path(stem + ".png"), lambda tmp: fig.savefig(tmp, format="png", dpi=110,

@@ -15,6 +15,7 @@ import os
 import click
 
 from hiddenpop.commands._common import echo_err, json_option, output_option, overwrite_option, progress
+from hiddenpop.referrals.schema import IMPORT_FORMATS  # names only, no heavy imports
 
 __all__ = ["referrals"]
 
@@ -63,7 +64,7 @@ def init_cmd(store, requires_point, max_coupons, expiry_days, max_network_size, 
 @click.argument("file", type=click.Path(dir_okay=False))
 @click.option("--mapping", type=click.Path(dir_okay=False), default=None,
               help="TOML/YAML mapping file: your column names, coupon columns, group prefixes, personal fields.")
-@click.option("--format", "fmt", type=click.Choice(["auto", "log", "rds-csv", "rdsat"]), default="auto",
+@click.option("--format", "fmt", type=click.Choice(list(IMPORT_FORMATS)), default="auto",
               show_default=True, help="Input format.")
 @click.option("--strict", is_flag=True, help="Import nothing if any row has an error.")
 @click.option("--accept-changes", is_flag=True,
@@ -108,7 +109,7 @@ def import_cmd(store, file, mapping, fmt, strict, accept_changes, as_json) -> No
 @click.option("--store", "store", type=click.Path(dir_okay=False), default=None,
               help="Check FILE together with this store (coupons of earlier days are known; nothing is written).")
 @click.option("--mapping", type=click.Path(dir_okay=False), default=None, help="TOML/YAML mapping file.")
-@click.option("--format", "fmt", type=click.Choice(["auto", "log", "rds-csv", "rdsat"]), default="auto",
+@click.option("--format", "fmt", type=click.Choice(list(IMPORT_FORMATS)), default="auto",
               show_default=True)
 @click.option("--requires-point", is_flag=True, help="Seeds must have a point_id (without --store).")
 @click.option("--max-coupons", type=click.IntRange(min=1), default=None, help="Without --store.")

@@ -171,10 +171,10 @@ def write_text(path: PathLike, text: str, *, overwrite: bool = False) -> None:
 
 def write_json(path: PathLike, obj: Any, *, overwrite: bool = False) -> None:
     """Write ``obj`` as indented, key-sorted JSON (deterministic bytes)."""
-    write_text(path, _json_text(obj), overwrite=overwrite)
+    write_text(path, json_text(obj), overwrite=overwrite)
 
 
-def _json_text(obj: Any) -> str:
+def json_text(obj: Any) -> str:
     """The text :func:`write_json` writes (also used inside :class:`OutputSet` writers)."""
     return json.dumps(obj, indent=2, sort_keys=True, ensure_ascii=False, default=_json_default) + "\n"
 

@@ -38,7 +38,7 @@ import pandas as pd
 from hiddenpop._checks import check_columns
 from hiddenpop.errors import DesignError, EstimationError, HiddenPopWarning
 from hiddenpop.weights.nonresponse import cell_labels, nonresponse_factors
-from hiddenpop.weights.referral import (ColumnMap, TwoStageSample, _stage1_weights, base_weights,
+from hiddenpop.weights.referral import (ColumnMap, TwoStageSample, stage1_weights, base_weights,
                                         prepare_sample, referral_share)
 from hiddenpop.weights.stage1 import STAGE1_METHODS, from_manifest
 from hiddenpop.weights.trim import kish_deff  # the one implementation; re-exported here
@@ -504,7 +504,7 @@ def compute_weights(households: pd.DataFrame, *, design_manifest: Any = None, me
         fs = np.asarray(f[: s.n_psu], float)
         nr = None
         if nr_needed:
-            a0 = _stage1_weights(s, fs, None)
+            a0 = stage1_weights(s, fs, None)
             nr, report = nonresponse_factors(a0, s.responded, cells, eligible=s.in_s1)
             if full:
                 info["nonresponse"] = report

@@ -29,7 +29,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from hiddenpop._checks import check_columns
+from hiddenpop._checks import check_columns, check_probabilities
 from hiddenpop.errors import DesignError, format_where
 
 __all__ = [
@@ -45,36 +45,8 @@ __all__ = [
 ]
 
 
-def validate_probabilities(values: Any, *, column: str = "stage1_prob", source: str = "households",
-                           ids: Any = None, rows: Any = None) -> np.ndarray:
-    """Return ``values`` as floats after checking each lies in (0, 1].
-
-    The error names the file, the row as a person sees it in a CSV file (header is row 1)
-    and the household id, the column and the value.
-
-    >>> validate_probabilities([0.2, 1.0]).tolist()
-    [0.2, 1.0]
-    >>> validate_probabilities([0.2, 1.5], ids=["h1", "h2"], source="hh.csv")
-    Traceback (most recent call last):
-    ...
-    hiddenpop.errors.DesignError: hh.csv, row 3, column 'stage1_prob', value 1.5: probability outside (0, 1] (household h2; 1 bad row(s) in all). Fix: ...
-    """
-    arr = pd.to_numeric(pd.Series(values), errors="coerce").to_numpy(dtype=float)
-    raw = pd.Series(values).to_numpy(dtype=object)
-    bad = ~((arr > 0) & (arr <= 1))
-    if rows is not None:
-        bad &= np.asarray(rows, bool)
-    if bad.any():
-        i = int(np.flatnonzero(bad)[0])
-        label = f" (household {np.asarray(ids)[i]}" if ids is not None else " ("
-        label += f"{'; ' if ids is not None else ''}{int(bad.sum())} bad row(s) in all)"
-        value = raw[i] if pd.isna(arr[i]) else float(arr[i])
-        raise DesignError(
-            f"probability outside (0, 1]{label}" if not pd.isna(raw[i]) else f"missing probability{label}",
-            where=format_where(source, row=i + 2, column=column, value=value),
-            fix="a probability must be > 0 (the household could be selected) and <= 1; "
-                "check how it was computed or give the design manifest instead")
-    return arr
+#: the package's one probability check (:func:`hiddenpop._checks.check_probabilities`), under its old name
+validate_probabilities = check_probabilities
 
 
 def from_column(households: pd.DataFrame, *, column: str = "stage1_prob", source: str = "households",
