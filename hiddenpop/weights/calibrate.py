@@ -17,9 +17,10 @@ hundred cells, not over the rows.
     Linear (GREG) calibration, g = 1 + xᵀλ, optionally bounded (R ``calibrate(calfun=
     "linear")``).
 ``raking``
-    Raking ratio calibration, g = exp(xᵀλ), optionally bounded, solved by Newton steps in
-    which clipped units have derivative 0 (R ``calibrate(calfun="raking")``). Without
-    bounds it gives the same weights as ``rake``.
+    Raking ratio calibration, g = exp(xᵀλ), optionally bounded, solved by Newton steps
+    (R ``calibrate(calfun="raking")``): as in R's ``cal.raking``, a unit's derivative is
+    exp(xᵀλ) while xᵀλ lies in (lower − 1, upper − 1) and 0 outside, so units clipped at a
+    bound can move back on later steps. Without bounds it gives the same weights as ``rake``.
 
 For ``linear`` and ``raking`` the variance uses the residuals of one weighted regression
 on the whole calibration model matrix (R ``calibrate``: ``qr.resid`` on √w·X).
@@ -389,8 +390,12 @@ def _newton(cw0: np.ndarray, cells: _Cells, method: str, bounds: tuple[float, fl
     pop = cells.population if pop is None else pop
 
     def fm(u):
+        # R cal.linear / cal.raking: the derivative is non-zero while the *linear
+        # predictor* u lies in (lo - 1, hi - 1). For raking this is wider than the
+        # unclipped range of g = exp(u), so a unit clipped at a bound keeps a
+        # derivative and can move back (testing g itself froze such units for good).
         g = (1.0 + u) if method == "linear" else np.exp(np.minimum(u, 700.0))
-        inside = (g > lo) & (g < hi)
+        inside = (u > lo - 1.0) & (u < hi - 1.0)
         deriv = (np.ones_like(u) if method == "linear" else g) * inside
         return np.clip(g, lo, hi), deriv
 

@@ -417,9 +417,22 @@ def _one_proportion(ctx: _Context, column: str, name: str, mask, label: str, ci:
     return e
 
 
+_QRULE_TOL = 1e-10
+
+
 def _qrule_math(x_sorted: np.ndarray, cw: np.ndarray, p: float) -> float:
-    """Smallest x with weighted ECDF ≥ p (R ``qrule_math``); ``cw`` = cumulative weights / total."""
-    i = int(np.searchsorted(cw, p, side="left"))
+    """Smallest x with weighted ECDF ≥ p (R ``qrule_math``); ``cw`` = cumulative weights / total.
+
+    Shares are compared with a tolerance of 1e-10: with equal weights the share of the
+    first half of an even sample comes out as 0.4999999999999995 in floating point, and a
+    strict comparison would step one rank past the value whose share is exactly p (R's
+    ``qs()`` accumulates the cumulative weights in extended precision and lands on it).
+
+    >>> w = np.full(6, 0.7)                  # six equal weights: the third share is 0.4999999999999999
+    >>> _qrule_math(np.arange(1.0, 7.0), np.cumsum(w) / w.sum(), 0.5)
+    3.0
+    """
+    i = int(np.searchsorted(cw, p - _QRULE_TOL, side="left"))
     return float(x_sorted[min(max(i, 0), len(x_sorted) - 1)])
 
 
