@@ -156,10 +156,17 @@ def compute(households_path, children_path, children_out, design_path, points_pa
     if children_path:
         ch = read_csv(children_path, dtype={"hh_id": str, "child_id": str})
         kids = child_weights(ch, table, source=str(children_path))
+    model = (res.info.get("calibration") or {}).get("model")
     with OutputSet(overwrite=overwrite) as out:
         out.add(output, lambda p: table.to_csv(p, index=False, lineterminator="\n"))
         if kids is not None:
             out.add(children_out, lambda p: kids.to_csv(p, index=False, lineterminator="\n"))
+        if model is not None:
+            # the calibration model, so that 'estimate' linearises through it (docs/estimation.md §5)
+            from hiddenpop.io import _json_text
+            from hiddenpop.weights.calibrate import calibration_sidecar
+
+            out.add(calibration_sidecar(output), lambda p: p.write_text(_json_text(model), encoding="utf-8"))
     info = res.info
     echo_err(f"{info['n_households']} households weighted ({method}); estimated households "
              f"{info['population_size']:.1f}; share of weight from referral {info['share_from_referral']:.1%}"

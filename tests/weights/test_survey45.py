@@ -358,3 +358,24 @@ def test_cli_jk1_with_fpc(runner):
                                    "--stratum-col", "none", "--psu-col", "dnum", "--fpc-col", "fpc", "--variance",
                                    "jk1", "--json"]).stdout)
     check("jk1_fpc_clus1", "mean", "api00", "all", out[0])
+
+
+def test_compute_with_margins_records_its_calibration_model():
+    # 'weights compute --margins' calibrates nonresponse_weight to final_weight inside the run; its
+    # recorded model must refit to exactly the file's final weights (else 'estimate' would refuse),
+    # and the SE of a total of 'registered' through the calibration is 0: registered is a margin
+    # variable (hand reasoning: calibrated totals of a margin are fixed at their targets)
+    from hiddenpop.weights.pipeline import compute_weights
+    from tests.weights.test_pipeline import _city
+
+    hh, points = _city(np.random.default_rng(21))
+    m = pd.DataFrame({"variable": ["registered", "registered"], "level": ["0", "1"], "total": [900.0, 2100.0]})
+    res = compute_weights(hh, points=points, margins=m)
+    model = json.loads(json.dumps(res.info["calibration"]["model"]))
+    table = res.to_frame()
+    adj = adjustment_from_model(table, model)
+    design = Design(weight_col="final_weight", stratum_col="stratum", psu_col="psu", allow_zero_weights=True)
+    p = design.prepare(table)
+    cal = p.with_weights(p.weights, adjustment=adj)
+    assert total(table, "registered", cal).se == pytest.approx(0.0, abs=1e-8)
+    assert total(table, "registered", p).se > 10.0
