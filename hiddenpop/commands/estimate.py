@@ -8,8 +8,9 @@ A two-stage design names both stages' ids and FPCs: ``--psu-col district,school
 --fpc-col fpc1,fpc2``.
 
 After ``weights calibrate``, linearised SEs go through the calibration recorded in
-``<file>.calibration.json`` (R ``svymean`` on a calibrated design); weights that were
-calibrated but come without that model are refused for linearisation.
+``<file>.calibration.json`` (R ``svymean`` on a calibrated design), and jk1/jkn/bootstrap
+replicates are calibrated one by one; weights that were calibrated but come without that
+model are refused.
 """
 from __future__ import annotations
 
@@ -192,8 +193,11 @@ def estimate(survey_file, variables, statistic, by, denominator, quantiles, vari
                     replicate_scale=replicate_scale if rep_cols else None,
                     allow_zero_weights=_allow_zero_weights(data, weight_col, zero_weights))
     prepared = design.prepare(data, source=str(survey_file))
-    if variance == "linearization":
-        prepared = _with_calibration(prepared, data, survey_file, calibration, weight_col)
+    refit = None
+    if variance in ("linearization", "jk1", "jkn", "bootstrap"):
+        refit = _calibration(data, survey_file, calibration, weight_col, prepared.weights)
+    if refit is not None and variance == "linearization":
+        prepared = prepared.with_weights(prepared.weights, adjustment=refit.adjustment)
     variables_l = _split(variables)
     crossings = _normalise_by(list(_split((b,)) for b in by)) if by else []
     _check_named_columns(data, survey_file, {"--var": variables_l, "--by": [v for c in crossings for v in c],
@@ -203,6 +207,12 @@ def estimate(survey_file, variables, statistic, by, denominator, quantiles, vari
         from hiddenpop.weights.replicates import make_replicates
 
         replicates = make_replicates(data, prepared, method=variance, reps=reps, rng=rng_seed)
+        if refit is not None:
+            # calibrated weights: the replicates start from the input weights and are calibrated
+            # one by one (R: as.svrepdesign on the design, then rake/calibrate)
+            from hiddenpop.weights.calibrate import recalibrated_replicates
+
+            replicates = recalibrated_replicates(refit, replicates, data, source=str(survey_file))
     n_cells = sum(len(_domains(data, c)) for c in crossings) if crossings else 1
     with progress(n_cells * len(variables_l), "estimating") as advance:
         table = estimate_table(data, prepared, variables=variables_l, statistic=statistic,
@@ -255,17 +265,18 @@ def estimate(survey_file, variables, statistic, by, denominator, quantiles, vari
         echo_err(f"wrote {len(table)} estimate(s) to {output}", level=1)
 
 
-def _with_calibration(prepared, data, survey_file, calibration: str | None, weight_col: str):
-    """Attach the recorded calibration to the design for linearised SEs (R svymean on a
-    calibrated design), or refuse calibrated weights that come without their model."""
+def _calibration(data, survey_file, calibration: str | None, weight_col: str, weights):
+    """The recorded calibration of calibrated weights, refitted (for linearised SEs through it,
+    as R svymean on a calibrated design, and for replicates calibrated one by one); None for
+    weights that were not calibrated; refuses calibrated weights that come without their model."""
     import os
 
     from hiddenpop.errors import DesignError
     from hiddenpop.io import read_json
-    from hiddenpop.weights.calibrate import adjustment_from_model, calibration_sidecar
+    from hiddenpop.weights.calibrate import calibration_sidecar, refit_model
 
     if calibration is not None and calibration.lower() == "none":
-        return prepared
+        return None
     path = calibration or calibration_sidecar(str(survey_file))
     if calibration is None and not os.path.exists(path):
         if "precalibration_weight" in data.columns and weight_col != "precalibration_weight":
@@ -276,12 +287,11 @@ def _with_calibration(prepared, data, survey_file, calibration: str | None, weig
                 fix=f"keep {os.path.basename(path)} (written by 'weights calibrate') next to the file or name it with "
                     "--calibration FILE; or use --variance replicate with the recalibrated rep_* columns; or "
                     "--calibration none to treat the weights as fixed")
-        return prepared
+        return None
     model = read_json(path)
     if isinstance(model, dict) and model.get("weight_col") not in (None, weight_col):
-        return prepared   # another weight column (e.g. the input weights) is estimated with
-    adjustment = adjustment_from_model(data, model, weights=prepared.weights, source=str(path))
-    return prepared.with_weights(prepared.weights, adjustment=adjustment)
+        return None   # another weight column (e.g. the input weights) is estimated with
+    return refit_model(data, model, weights=weights, source=str(path))
 
 
 def _check_named_columns(data, path, named: dict) -> None:

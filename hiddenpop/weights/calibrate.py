@@ -68,6 +68,9 @@ __all__ = [
     "calibration_sidecar",
     "calibration_model",
     "adjustment_from_model",
+    "refit_model",
+    "RefittedCalibration",
+    "recalibrated_replicates",
 ]
 
 CALIBRATION_METHODS = ("rake", "linear", "raking")
@@ -735,7 +738,37 @@ class RowSubsetResiduals:
 
 def adjustment_from_model(data: pd.DataFrame, model: Mapping[str, Any], *, weights: np.ndarray | None = None,
                           source: str = "calibration model", rtol: float = 1e-8) -> Any:
-    """Refit a recorded calibration on ``data`` and return its residual step for the variance.
+    """The residual step of a recorded calibration for linearised variances (see :func:`refit_model`).
+
+    Examples
+    --------
+    >>> d = pd.DataFrame({"sex": ["F", "F", "M"], "precalibration_weight": 1.0, "w": [5.0, 5.0, 5.0]})
+    >>> m = pd.DataFrame({"variable": "sex", "level": ["F", "M"], "total": [10.0, 5.0]})
+    >>> model = calibration_model(Calibrator("rake").fit(d, np.ones(3), m), m, weight_col="w")
+    >>> adj = adjustment_from_model(d, model)
+    >>> adj.residuals(np.array([1.0, 3.0, 2.0])).round(12).tolist()   # post-stratum means removed
+    [-1.0, 1.0, 0.0]
+    """
+    return refit_model(data, model, weights=weights, source=source, rtol=rtol).adjustment
+
+
+@dataclass(frozen=True, eq=False)
+class RefittedCalibration:
+    """A recorded calibration refitted on a table (see :func:`refit_model`).
+
+    ``calibrator`` is fitted on the rows ``live`` (input weight > 0) with their input
+    weights ``input_weights``; ``adjustment`` is its residual step on all rows.
+    """
+
+    calibrator: Calibrator
+    live: np.ndarray
+    input_weights: np.ndarray
+    adjustment: Any
+
+
+def refit_model(data: pd.DataFrame, model: Mapping[str, Any], *, weights: np.ndarray | None = None,
+                source: str = "calibration model", rtol: float = 1e-8) -> RefittedCalibration:
+    """Refit a recorded calibration on ``data`` (for its residual step and its calibrator).
 
     The calibration is redone from the input weights (``model["input_weight_col"]``) with
     the recorded margins and settings; its weights must equal the file's calibrated
@@ -754,9 +787,8 @@ def adjustment_from_model(data: pd.DataFrame, model: Mapping[str, Any], *, weigh
     >>> d = pd.DataFrame({"sex": ["F", "F", "M"], "precalibration_weight": 1.0, "w": [5.0, 5.0, 5.0]})
     >>> m = pd.DataFrame({"variable": "sex", "level": ["F", "M"], "total": [10.0, 5.0]})
     >>> model = calibration_model(Calibrator("rake").fit(d, np.ones(3), m), m, weight_col="w")
-    >>> adj = adjustment_from_model(d, model)
-    >>> adj.residuals(np.array([1.0, 3.0, 2.0])).round(12).tolist()   # post-stratum means removed
-    [-1.0, 1.0, 0.0]
+    >>> refit_model(d, model).calibrator.weights_.tolist()
+    [5.0, 5.0, 5.0]
     """
     fix_rep = ("use --variance replicate with replicate weights recalibrated by 'weights calibrate' (rep_*), or "
                "--calibration none to treat the weights as fixed (the SE then ignores the calibration)")
@@ -792,4 +824,25 @@ def adjustment_from_model(data: pd.DataFrame, model: Mapping[str, Any], *, weigh
         raise DesignError(f"the weights are not those of the recorded calibration (largest relative difference "
                           f"{worst:.3g}): they were changed after 'weights calibrate' (trimmed or edited), so the "
                           f"calibration cannot be linearised", where=source, fix=fix_rep)
-    return RowSubsetResiduals(np.flatnonzero(live), cal.adjustment_)
+    return RefittedCalibration(cal, live, w0, RowSubsetResiduals(np.flatnonzero(live), cal.adjustment_))
+
+
+def recalibrated_replicates(refit: RefittedCalibration, factors: Any, data: pd.DataFrame, *,
+                            source: str = "calibration model") -> Any:
+    """Replicate weights made from the *input* weights and calibrated replicate by replicate
+    (R: ``as.svrepdesign`` on the uncalibrated design, then ``rake``/``calibrate``).
+
+    ``factors`` are :class:`~hiddenpop.weights.replicates.ReplicateFactors` of the design;
+    returns :class:`~hiddenpop.weights.replicates.ReplicateWeights` with the same variance
+    constants. A margin level that a replicate leaves empty is merged into its neighbour in
+    that replicate (as ``weights calibrate`` does).
+    """
+    from hiddenpop.weights.pipeline import calibrate_replicates
+    from hiddenpop.weights.replicates import ReplicateWeights
+
+    base = factors.replicate_weights(refit.input_weights)
+    out = np.zeros_like(base)
+    live = refit.live
+    out[live], _ = calibrate_replicates(refit.calibrator, data.loc[live], base[live],
+                                        names=[f"rep_{b + 1}" for b in range(base.shape[1])], source=source)
+    return ReplicateWeights(out, factors.scale, factors.rscales, factors.method, factors.mse)

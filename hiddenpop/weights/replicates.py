@@ -150,6 +150,10 @@ class ReplicateWeights:
     def replicate_totals(self, values: np.ndarray, weights: np.ndarray | None = None) -> np.ndarray:
         return self.weights.T @ np.asarray(values, dtype=float)
 
+    def replicate_weights(self, weights: np.ndarray | None = None) -> np.ndarray:
+        """The replicate analysis weights (n, B) (``weights`` is ignored: they are stored)."""
+        return self.weights
+
     def variance(self, thetas: np.ndarray, theta: Any) -> np.ndarray:
         return replicate_variance(thetas, theta, self.scale, self.rscales, mse=self.mse)
 

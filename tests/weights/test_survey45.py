@@ -379,3 +379,24 @@ def test_compute_with_margins_records_its_calibration_model():
     cal = p.with_weights(p.weights, adjustment=adj)
     assert total(table, "registered", cal).se == pytest.approx(0.0, abs=1e-8)
     assert total(table, "registered", p).se > 10.0
+
+
+@pytest.mark.parametrize("case,data,variables,method,design_args,variance", [
+    ("repcal_jk1_rake_clus1", "apiclus1.csv", ("stype", "sch.wide"), "rake",
+     ["--stratum-col", "none", "--psu-col", "dnum", "--fpc-col", "fpc"], "jk1"),
+    ("repcal_jkn_linear_strat", "apistrat.csv", ("sch.wide", "comp.imp"), "linear",
+     ["--stratum-col", "stype", "--psu-col", "none", "--fpc-col", "fpc"], "jkn")])
+def test_cli_replicates_of_calibrated_weights_are_calibrated_one_by_one(runner, tmp_path, case, data, variables,
+                                                                        method, design_args, variance):
+    # R: rake(as.svrepdesign(dclus1, type="JK1"), ...) and calibrate(as.svrepdesign(dstrat, type="JKn"),
+    # ~sch.wide+comp.imp, calfun="linear"): the replicates start from the input weights and are
+    # calibrated one by one; estimate --variance jk1|jkn on the calibrated file does the same
+    margins(*variables).to_csv(tmp_path / "m.csv", index=False)
+    _run(runner, ["weights", "calibrate", REF45 / data, "--margins", tmp_path / "m.csv", "--method", method,
+                  "--weight-col", "pw", "-o", tmp_path / "cal.csv"])
+    for stat in ("mean", "total"):
+        out = json.loads(_run(runner, ["estimate", tmp_path / "cal.csv", "--var", "api00,enroll", "--stat", stat,
+                                       "--weight-col", "pw", *design_args, "--variance", variance,
+                                       "--json"]).stdout)
+        for row in out:
+            check(case, stat, row["variable"], "all", row)

@@ -177,6 +177,16 @@ popvec2 <- c(`(Intercept)` = nrow(apipop), sch.wideYes = sum(apipop$sch.wide == 
 calcase("cal_linear_strat", calibrate(dstrat, ~sch.wide + comp.imp, popvec2, calfun = "linear"), apistrat, "cds")
 calcase("cal_poststrat_strat", postStratify(dstrat, ~sch.wide, pop_sw), apistrat, "cds")
 
+# (7b) replicate designs calibrated replicate by replicate (as.svrepdesign, then rake/calibrate)
+repcal <- function(case, d) {
+  addstat(case, "mean", svymean(~api00 + enroll, d))
+  addstat(case, "total", svytotal(~api00 + enroll, d))
+}
+repcal("repcal_jk1_rake_clus1", rake(as.svrepdesign(dclus1, type = "JK1"), list(~stype, ~sch.wide),
+                                     list(pop_stype, pop_sw), control = list(maxit = 1000, epsilon = 1e-13)))
+repcal("repcal_jkn_linear_strat", calibrate(as.svrepdesign(dstrat, type = "JKn"), ~sch.wide + comp.imp, popvec2,
+                                            calfun = "linear"))
+
 # (8) domain degrees of freedom: svyby hands the domain's own design to svyquantile/svyciprop
 for (s in c("E", "H", "M")) {
   sub <- subset(dclus1, stype == s)
