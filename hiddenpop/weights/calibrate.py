@@ -725,7 +725,12 @@ def calibration_model(cal: Calibrator, margins: pd.DataFrame, *, weight_col: str
 @dataclass(frozen=True, eq=False)
 class RowSubsetResiduals:
     """A residual step fitted on some rows (``rows``) of a longer table: the other rows
-    (weight 0, outside the calibration) keep their influence values (zero)."""
+    (weight 0, outside the calibration) keep their influence values (zero).
+
+    >>> ps = PostStratResiduals(np.array([0, 0]), np.ones(2), np.ones(2))
+    >>> RowSubsetResiduals(np.array([0, 2]), ps).residuals(np.array([1.0, 0.0, 3.0])).tolist()
+    [-1.0, 0.0, 1.0]
+    """
 
     rows: np.ndarray
     inner: Any
@@ -836,6 +841,22 @@ def recalibrated_replicates(refit: RefittedCalibration, factors: Any, data: pd.D
     returns :class:`~hiddenpop.weights.replicates.ReplicateWeights` with the same variance
     constants. A margin level that a replicate leaves empty is merged into its neighbour in
     that replicate (as ``weights calibrate`` does).
+
+    Examples
+    --------
+    Post-stratified to sex: every JK1 replicate's weights again add up to the 10 F and 5 M.
+
+    >>> from hiddenpop.weights.design import Design
+    >>> from hiddenpop.weights.replicates import make_replicates
+    >>> d = pd.DataFrame({"sex": ["F", "F", "M", "M"], "c": [1, 2, 3, 4], "precalibration_weight": 1.0})
+    >>> m = pd.DataFrame({"variable": "sex", "level": ["F", "M"], "total": [10.0, 5.0]})
+    >>> cal = Calibrator("rake").fit(d, np.ones(4), m)
+    >>> d["w"] = cal.weights_
+    >>> refit = refit_model(d, calibration_model(cal, m, weight_col="w"))
+    >>> rf = make_replicates(d, Design(weight_col="w", psu_col="c"), method="jk1")
+    >>> rw = recalibrated_replicates(refit, rf, d)
+    >>> rw.weights[:2].sum(axis=0).tolist(), rw.weights[2:].sum(axis=0).tolist()
+    ([10.0, 10.0, 10.0, 10.0], [5.0, 5.0, 5.0, 5.0])
     """
     from hiddenpop.weights.pipeline import calibrate_replicates
     from hiddenpop.weights.replicates import ReplicateWeights
