@@ -180,6 +180,25 @@ def test_two_stage_design_matches_svydesign_apiclus2(case, ultimate):
     assert design.prepare(CLUS2).degf == ref(case, "degf", "design").estimate
 
 
+def test_stratified_two_stage_design():
+    # our own variant of apiclus2 in reference45.R: districts stratified by the parity of dnum with
+    # 380 / 377 population districts (made up), svydesign(id=~dnum+snum, strata=~dstratum,
+    # fpc=~fpc1h+fpc2); weights are R's 1/prob (weights45_multistage_strat_clus2.csv)
+    w = pd.read_csv(REF45 / "weights45_multistage_strat_clus2.csv")
+    data = CLUS2.assign(dstratum=w.dstratum, fpc1h=w.fpc1h, w=w.weight)
+    design = Design(weight_col="w", stratum_col="dstratum", psu_col="dnum", fpc_col="fpc1h", ssu_col="snum",
+                    ssu_fpc_col="fpc2")
+    case = "multistage_strat_clus2"
+    for v in ("api00", "api99"):
+        check(case, "mean", v, "all", mean(data, v, design))
+    check(case, "total", "enroll", "all", total(data, "enroll", design))
+    check(case, "ratio", "api00/api99", "all", ratio(data, "api00", "api99", design))
+    check(case, "quantile_0.5", "api00", "all", quantile(data, "api00", design))
+    for row in estimate_table(data, design, variables="api00", statistic="total", by="stype").to_dict("records"):
+        check(case, "total", "api00", row["domain"], row, r_domain=row["domain"].split("=")[1])
+    assert design.prepare(data).degf == ref(case, "degf", "design").estimate   # 40 districts - 2 strata
+
+
 def test_multistage_second_stage_adds_variance():
     # the SE of the multistage mean (30.099) exceeds the ultimate-cluster one (29.889): the second
     # stage adds f1·Σ_i (1 - f2i) n_i/(n_i - 1) Σ_j (z_ij - z̄_i)² > 0

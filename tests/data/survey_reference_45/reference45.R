@@ -153,6 +153,15 @@ ms("multistage_clus2", dclus2)
 options(survey.ultimate.cluster = TRUE)
 ms("ultimate_clus2", dclus2)
 options(survey.ultimate.cluster = FALSE)
+# our own stratified variant: districts split by the parity of dnum, 380 even and 377 odd
+# districts in the population (made up), weights from the fpcs (written to weights45_*.csv)
+ac2 <- apiclus2
+ac2$dstratum <- ifelse(ac2$dnum %% 2 == 0, "even", "odd")
+ac2$fpc1h <- ifelse(ac2$dstratum == "even", 380, 377)
+dclus2s <- svydesign(id = ~dnum + snum, strata = ~dstratum, fpc = ~fpc1h + fpc2, data = ac2)
+ms("multistage_strat_clus2", dclus2s)
+wcsv(data.frame(cds = ac2$cds, dstratum = ac2$dstratum, fpc1h = ac2$fpc1h, weight = f17(weights(dclus2s))),
+     "weights45_multistage_strat_clus2.csv")
 
 # (7) calibrated designs: linearisation through the calibration -----------------------
 calcase <- function(case, d, data, idcol) {
