@@ -178,3 +178,28 @@ def test_checks_would_catch_the_old_layout(tmp_path):
     assert [(m, t) for m, ts in edges.items() for t in ts if layer(t) > layer(m)] == \
         [("hiddenpop.rds.fieldstatus", "hiddenpop.io.store")]
     assert private == [("hiddenpop.rds.fieldstatus", "hiddenpop.io.store", "_X")]
+
+
+def test_every_registry_choice_of_the_cli_resolves():
+    # each --option built from a library registry names an existing registry, and offers its names
+    import click
+
+    from hiddenpop.cli import main
+    from hiddenpop.commands._common import RegistryChoice
+
+    found = []
+
+    def walk(cmd, ctx):
+        for p in cmd.params:
+            if isinstance(p.type, RegistryChoice):
+                found.append(p.type)
+        if isinstance(cmd, click.Group):
+            for name in cmd.list_commands(ctx):
+                walk(cmd.get_command(ctx, name), ctx)
+
+    walk(main, click.Context(main))
+    assert len(found) >= 11
+    for t in found:
+        assert t.choices and not set(t.exclude) & set(t.choices), t.registry
+    from hiddenpop.weights.referral import REFERRAL_METHODS
+    assert any(t.choices == tuple(REFERRAL_METHODS) for t in found)

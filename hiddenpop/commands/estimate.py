@@ -19,10 +19,9 @@ import json
 import click
 
 from hiddenpop.commands._common import echo_err, json_option, output_option, overwrite_option, progress
+from hiddenpop.commands._common import RegistryChoice
 
 __all__ = ["estimate"]
-
-_VARIANCES = ["linearization", "jk1", "jkn", "bootstrap", "replicate"]
 
 
 def _none(value: str | None) -> str | None:
@@ -85,7 +84,7 @@ def _replicate_columns(data, spec: str | None, *, needed: bool) -> tuple[str, ..
 @click.option("--denominator", default=None, help="Denominator column for --stat ratio.")
 @click.option("--quantile", "quantiles", type=float, multiple=True,
               help="Probability for --stat quantile (repeatable; default 0.5).")
-@click.option("--variance", type=click.Choice(_VARIANCES), default="linearization", show_default=True,
+@click.option("--variance", type=RegistryChoice("hiddenpop.weights.estimate:VARIANCE_METHODS"), default="linearization", show_default=True,
               help="Variance method (replicate = replicate weight columns named by --replicate-cols).")
 @click.option("--reps", type=click.IntRange(2), default=500, show_default=True, help="Bootstrap replicates.")
 @click.option("--rng-seed", type=int, default=None, help="Seed of the random number generator (bootstrap).")

@@ -12,6 +12,7 @@ from pathlib import Path
 import click
 
 from hiddenpop.commands._common import echo_err, json_option, output_option, overwrite_option, progress, rng_seed_option
+from hiddenpop.commands._common import RegistryChoice
 
 __all__ = ["frame"]
 
@@ -139,11 +140,11 @@ def _summary_table(frame_path, fr, rows: list[dict], total_area_m2: float, info:
 @click.option("--n", "n", type=click.IntRange(min=1), default=None, help="Total number of main points (split by --allocation).")
 # literal choices (no spatial import at CLI start); test_cli_choices_are_the_library_registries keeps
 # them equal to SAMPLING_METHODS, BALANCED_METHODS, POINT_FORMATS and REPLACEMENT_REASONS
-@click.option("--method", type=click.Choice(["uniform", "pps", "balanced"]), default="uniform", show_default=True,
+@click.option("--method", type=RegistryChoice("hiddenpop.spatial.designs:SAMPLING_METHODS"), default="uniform", show_default=True,
               help="uniform/pps: independent points; balanced: spatially balanced (see --balance).")
-@click.option("--balance", type=click.Choice(["grts", "lpm"]), default="grts", show_default=True,
+@click.option("--balance", type=RegistryChoice("hiddenpop.spatial.balanced:BALANCED_METHODS"), default="grts", show_default=True,
               help="Balanced method: GRTS (Stevens & Olsen) or local pivotal method.")
-@click.option("--density", type=click.Choice(["uniform", "size", "raster"]), default=None,
+@click.option("--density", type=RegistryChoice("hiddenpop.spatial.density:DENSITIES"), default=None,
               help="Point density (default: raster with --raster, size for pps, else uniform).")
 @click.option("--raster", type=click.Path(dir_okay=False), default=None, help="Population raster (GeoTIFF) for PPS.")
 @click.option("--allocation", default="proportional", show_default=True,
@@ -159,7 +160,7 @@ def _summary_table(frame_path, fr, rows: list[dict], total_area_m2: float, info:
 @click.option("--working-crs", default=None, help="Metric CRS for areas/distances (default: LAEA centred on the frame).")
 @click.option("--n-candidates", type=click.IntRange(min=1), default=None, help="Candidates per stratum for balanced designs.")
 @click.option("--format", "formats", multiple=True,
-              type=click.Choice(["gpkg", "geojson", "csv", "gpx", "kml", "odk", "all"]),
+              type=RegistryChoice("hiddenpop.io.spatial:POINT_FORMATS", extra=["all"]),
               help="Extra formats written next to -o (repeat, or 'all').")
 @click.option("--no-map", is_flag=True, default=False, help="Do not write the PNG map.")
 @rng_seed_option
@@ -340,7 +341,7 @@ def size(margin, proportion, deff, households_per_point, response_rate, confiden
 @click.argument("point_id")
 @click.option("--points", "points_path", type=click.Path(dir_okay=False), required=True,
               help="The points file (.csv/.gpkg/.geojson) of the design.")
-@click.option("--reason", type=click.Choice(["inaccessible", "unsafe", "access_refused", "outside_frame"]),
+@click.option("--reason", type=RegistryChoice("hiddenpop.spatial.designs:REPLACEMENT_REASONS"),
               required=True, help="Why the point cannot be visited. 'No households' is never a reason.")
 @click.option("--note", default="", help="Free text for the log.")
 @click.option("--date", default=None, help="ISO date of the decision.")

@@ -10,6 +10,7 @@ import json
 import click
 
 from hiddenpop.commands._common import echo_err, json_option, output_option, overwrite_option, progress
+from hiddenpop.commands._common import RegistryChoice
 
 __all__ = ["weights"]
 
@@ -55,21 +56,21 @@ def weights() -> None:
 @click.option("--selections", "selections_path", type=click.Path(dir_okay=False), default=None,
               help="Selection events (hh_id, found_by, point_id, recruiter_id) for households reached twice; "
                    "with --store, added to the store's own events (duplicates counted once).")
-@click.option("--method", type=click.Choice(["gwsm", "union", "multiplicity"]), default="gwsm", show_default=True,
+@click.option("--method", type=RegistryChoice("hiddenpop.weights.referral:REFERRAL_METHODS"), default="gwsm", show_default=True,
               help="Stage-2 weights: GWSM (design-based), or union/multiplicity for comparison only.")
-@click.option("--stage1", "stage1_method", type=click.Choice(["rgcs", "pps-segment", "column"]), default=None,
+@click.option("--stage1", "stage1_method", type=RegistryChoice("hiddenpop.weights.stage1:STAGE1_METHODS", exclude=["list-srs"]), default=None,
               help="Stage-1 probabilities (default: rgcs with --design, else the stage1_prob column).")
 @click.option("--stage1-form", type=click.Choice(["ht", "hh"]), default="ht", show_default=True,
               help="ht: 1/π¹ per household; hh: 1/expected hits per point hit.")
 @click.option("--referral-target", type=click.Choice(["unregistered", "all"]), default="unregistered",
               show_default=True, help="Which households referrals were asked for.")
-@click.option("--deeper-waves", type=click.Choice(["rds-ii", "ss", "exclude"]), default="rds-ii", show_default=True,
+@click.option("--deeper-waves", type=RegistryChoice("hiddenpop.weights.referral:DEEPER_WAVE_METHODS"), default="rds-ii", show_default=True,
               help="Weights of households reached only at wave ≥ 2 (model-based, flagged).")
 @click.option("--nonresponse-cells", default="psu", show_default=True,
               help="Columns of the nonresponse cells (psu = root first-stage point), comma-separated.")
 @click.option("--margins", "margins_path", type=click.Path(dir_okay=False), default=None,
               help="Calibrate to these margins (variable,level,total) in the same run (and in every replicate).")
-@click.option("--calibration", type=click.Choice(["rake", "linear"]), default="rake", show_default=True)
+@click.option("--calibration", type=RegistryChoice("hiddenpop.weights.calibrate:CALIBRATION_METHODS", exclude=["raking"]), default="rake", show_default=True)
 @click.option("--bounds", callback=_bounds, default=None, help="Bounds on the calibration factor, e.g. 0.5,3.")
 @click.option("--replicates", type=click.Choice(["bootstrap", "jk1", "jkn"]), default=None,
               help="Replicate weights at point level, the whole weighting redone per replicate.")
@@ -220,7 +221,7 @@ def _check_margin_variables(margins, table, margins_path, data_path) -> None:
 @click.argument("weights_path", metavar="WEIGHTS_CSV", type=click.Path(dir_okay=False))
 @click.option("--margins", "margins_path", type=click.Path(dir_okay=False), required=True,
               help="Registry totals: variable,level,total (combined margins 'a x b' with levels 'x|y').")
-@click.option("--method", type=click.Choice(["rake", "linear"]), default="rake", show_default=True,
+@click.option("--method", type=RegistryChoice("hiddenpop.weights.calibrate:CALIBRATION_METHODS", exclude=["raking"]), default="rake", show_default=True,
               help="Raking (multiplicative) or linear calibration (GREG).")
 @click.option("--bounds", callback=_bounds, default=None, help="Bounds on the calibration factor g, e.g. 0.5,3.")
 @click.option("--max-iter", type=click.IntRange(1), default=None,
