@@ -96,6 +96,19 @@ contrast_case <- function(case, design, method, statistic, yvar, byvars, compare
   doms <- as.data.frame(b)[, byvars, drop = FALSE]
   dom_names <- apply(doms, 1, function(r) paste(trimws(r), collapse = "."))
   stats <- if (length(cf) == nrow(doms)) "" else unique(sub("^[^:]*:", "", names(cf)))
+  if (rep && length(stats) > 1) {
+    # svyby's "replicates" attribute is domain-major (domain 1: every level, domain 2: ...) while coef() is
+    # level-major, and svycontrast.svyby pairs them by position: for a factor variable a nonlinear contrast
+    # would use the wrong replicate columns. Reorder them to coef() order and check the result reproduces
+    # vcov(b) (which svyby computed correctly).
+    r0 <- attr(b, "replicates"); nd <- nrow(doms); ns <- length(stats); k <- seq_len(nd * ns)
+    r1 <- r0[, ((k - 1) %% nd) * ns + (k - 1) %/% nd + 1, drop = FALSE]
+    v1 <- svrVar(r1, design$scale, design$rscales, mse = design$mse, coef = cf)
+    v0 <- as.matrix(vcov(b))
+    stopifnot(max(abs(matrix(v1, nrow(v0)) - v0)) <= 1e-12 * max(abs(v0)))
+    for (a in c("scale", "rscales", "mse")) attr(r1, a) <- attr(r0, a)
+    attr(b, "replicates") <- r1
+  }
   others <- setdiff(byvars, compare)
   for (s in stats) {
     nm <- if (s == "") dom_names else paste(dom_names, s, sep = ":")
