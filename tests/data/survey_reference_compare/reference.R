@@ -26,7 +26,10 @@
 #               2 * pnorm(-|(estimate - 1) / se|) for a ratio (no difference = ratio 1).
 # svyglm: gaussian, quasibinomial, quasipoisson; confint() uses t on df.residual =
 #   degf(design) + 1 - p (for a design with missing values, degf counts only the PSUs that keep a row);
-#   p-values from summary() (t on df.residual).
+#   p-values from summary() (t on df.residual); deff from svyglm(deff = TRUE) (linearisation only): the
+#   design covariance over glm's model-based covariance (the glm fitted with the scaled weights).
+#   With missing values, summary()'s dispersion carries R's factor mean(used weights)/mean(all weights)
+#   (the Pearson residuals of residuals.svyglm rescale the weights over the rows kept).
 
 suppressPackageStartupMessages(library(survey))
 options(warn = 1, survey.lonely.psu = "fail")
@@ -180,13 +183,17 @@ write_num(do.call(rbind, out), "compare.csv")
 # --- svyglm -----------------------------------------------------------------------------------
 gout <- list()
 glm_case <- function(case, design, method, formula, family) {
-  fit <- do.call(svyglm, list(formula = as.formula(formula), design = design, family = get(family)()))
+  args <- list(formula = as.formula(formula), design = design, family = get(family)())
+  rep <- inherits(design, "svyrep.design")
+  if (!rep) args$deff <- TRUE          # design effects: only the linearisation method of svyglm has them
+  fit <- do.call(svyglm, args)
   sm <- summary(fit)$coefficients
   ci <- confint(fit)
+  deff <- if (rep) NA else diag(attr(fit, "deff"))
   gout[[length(gout) + 1]] <<- data.frame(
     case = case, method = method, formula = formula, family = family, term = rownames(sm),
     estimate = sm[, 1], se = sm[, 2], ci_low = ci[, 1], ci_high = ci[, 2], t = sm[, 3], p_value = sm[, 4],
-    df_residual = fit$df.residual, dispersion = summary(fit)$dispersion[1], deff = NA, stringsAsFactors = FALSE)
+    df_residual = fit$df.residual, dispersion = summary(fit)$dispersion[1], deff = deff, stringsAsFactors = FALSE)
 }
 for (nm in names(designs)) for (meth in names(designs[[nm]])) {
   des <- designs[[nm]][[meth]]
@@ -209,11 +216,8 @@ for (nm in names(designs)) for (meth in names(designs[[nm]])) {
     gc("quasipoisson", "children_working ~ registered + sex_head + n_children", "quasipoisson")
   }
 }
-# design effect of an intercept-only model = svymean's deff (SRS without replacement), linearisation
-for (p in list(list("strat", dstrat, "api00"), list("clus1", dclus1, "api00"), list("hh", dhh, "children_working"))) {
-  m <- svymean(as.formula(paste0("~", p[[3]])), p[[2]], deff = TRUE)
+# a model with only an intercept (its coefficient is the mean)
+for (p in list(list("strat", dstrat, "api00"), list("clus1", dclus1, "api00"), list("hh", dhh, "children_working")))
   glm_case(paste(p[[1]], "intercept_only", sep = "_"), p[[2]], "linearization", paste(p[[3]], "~ 1"), "gaussian")
-  gout[[length(gout)]]$deff <- as.numeric(deff(m))
-}
 write_num(do.call(rbind, gout), "glm.csv")
 cat("wrote compare.csv (", nrow(do.call(rbind, out)), "rows) and glm.csv\n")
