@@ -53,7 +53,8 @@ from hiddenpop.errors import EstimationError
 from hiddenpop.weights.design import Design, PreparedDesign, as_prepared
 from hiddenpop.weights.variance import linearization_variance
 
-__all__ = ["MODEL_FAMILIES", "ModelResult", "fit_model", "format_model", "model_matrices", "check_identifiable"]
+__all__ = ["MODEL_FAMILIES", "ModelResult", "fit_model", "format_model", "model_matrices", "check_identifiable",
+           "readable_term"]
 
 #: family name → R family whose estimates and design-based SEs it reproduces
 MODEL_FAMILIES = {"gaussian": "gaussian", "binomial": "quasibinomial", "quasibinomial": "quasibinomial",
@@ -219,6 +220,22 @@ def model_matrices(data: pd.DataFrame, formula: str) -> tuple[pd.Series, pd.Data
     return yy, xx, ok
 
 
+def readable_term(term: str) -> str:
+    """A patsy column name in the survey's words: ``C(age)[T.30-44]`` → ``age=30-44``,
+    ``sex[T.M]:registered`` → ``sex=M:registered``.
+
+    >>> readable_term("C(age_group)[T.30-44]"), readable_term("sex[T.M]"), readable_term("n_children")
+    ('age_group=30-44', 'sex=M', 'n_children')
+    """
+    import re
+
+    def one(piece: str) -> str:
+        m = re.fullmatch(r"(?:C\((\w+)(?:,[^)]*)?\)|(\w+))\[(?:T\.)?(.*)\]", piece)
+        return f"{m.group(1) or m.group(2)}={m.group(3)}" if m else piece
+
+    return ":".join(one(p) for p in term.split(":"))
+
+
 def check_identifiable(y: np.ndarray, x: np.ndarray, names: list[str], family: str, *,
                        outcome: str = "outcome") -> None:
     """Refuse a rank-deficient or perfectly separated model, naming the columns involved.
@@ -309,7 +326,8 @@ class ModelResult:
     Attributes
     ----------
     table
-        One row per coefficient: ``term, estimate, se, ci_low, ci_high, t, p_value, deff``
+        One row per coefficient (``term`` in the survey's words: ``sex=M`` for the
+        ``sex`` level ``M`` against the reference level): ``term, estimate, se, ci_low, ci_high, t, p_value, deff``
         (and ``ratio, ratio_ci_low, ratio_ci_high`` = exp of estimate and interval ends when
         odds/rate ratios were asked for).
     cov
@@ -414,7 +432,7 @@ def fit_model(data: pd.DataFrame, formula: str, design: Design | PreparedDesign,
         raise EstimationError(f"confidence level must lie in (0, 1), got {level!r}", fix="use e.g. 0.95")
     prepared = as_prepared(data, design)
     yser, xdf, ok = model_matrices(data, formula)
-    names = [str(c) for c in xdf.columns]
+    names = [readable_term(str(c)) for c in xdf.columns]
     w_all = prepared.weights
     used = ok & (w_all > 0)
     if not used.any():
