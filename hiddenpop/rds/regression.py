@@ -287,9 +287,10 @@ def rds_model(sample: Any, formula: str, *, family: str = "gaussian", estimator:
     --------
     >>> import pandas as pd
     >>> from hiddenpop.rds.sample import rds_sample_from_table
-    >>> t = pd.DataFrame({"id": range(1, 9), "recruiter.id": [0, 0, 1, 1, 2, 2, 3, 5],
-    ...                   "network.size": [4, 6, 2, 5, 3, 8, 2, 4], "y": [1.0, 0.5, 2.0, 1.5, 0.0, 1.0, 2.5, 0.5],
-    ...                   "age": [20, 35, 22, 41, 30, 28, 19, 50]})
+    >>> g = np.random.default_rng(0)
+    >>> t = pd.DataFrame({"id": range(1, 61), "recruiter.id": [0] * 6 + [i // 2 for i in range(2, 56)],
+    ...                   "network.size": g.integers(2, 9, 60), "age": g.integers(18, 60, 60)})
+    >>> t["y"] = 0.05 * t["age"] + g.normal(size=60)
     >>> m = rds_model(rds_sample_from_table(t), "y ~ age", reps=50, rng=3)
     >>> m.columns.tolist()[:7], int(m["reps"].iloc[0])
     (['term', 'estimate', 'se', 'ci_low', 'ci_high', 'z', 'p_value'], 50)
