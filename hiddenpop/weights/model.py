@@ -314,8 +314,9 @@ def _separation(x: np.ndarray, names: list[str], sign: np.ndarray | None, positi
     involved = [names[j] for j in np.argsort(-np.abs(b)) if abs(b[j]) > 1e-6 * np.abs(b).max()]
     shown = [v for v in involved if v != "Intercept"] or involved
     raise EstimationError(f"the model for '{outcome}' is {kind}: {', '.join(repr(v) for v in shown)}",
-                          fix="drop or merge these terms (e.g. collapse a level with no or only positive "
-                              "outcomes into a neighbouring one), or report the percentages instead of a model")
+                          fix="drop or merge these terms (a level, or the reference level, where the outcome is "
+                              "always 0 or always 1: merge it into a neighbouring level), or report the percentages "
+                              "instead of a model")
 
 
 # ---------------------------------------------------------------------------------------
