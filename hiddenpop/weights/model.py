@@ -199,6 +199,7 @@ def model_matrices(data: pd.DataFrame, formula: str) -> tuple[pd.Series, pd.Data
     """
     import patsy
 
+    data = data.reset_index(drop=True)
     try:
         y, x = patsy.dmatrices(formula, data, return_type="dataframe", NA_action=patsy.NAAction(NA_types=["None",
                                                                                                           "NaN"]))
@@ -212,7 +213,7 @@ def model_matrices(data: pd.DataFrame, formula: str) -> tuple[pd.Series, pd.Data
         raise EstimationError(f"the outcome of {formula!r} must be one numeric column (got {list(y.columns)})",
                               fix="code a categorical outcome as 0/1 first")
     ok = np.zeros(len(data), dtype=bool)
-    ok[data.index.get_indexer(y.index)] = True
+    ok[y.index.to_numpy()] = True
     yy = pd.Series(np.nan, index=data.index, name=y.columns[0])
     yy.loc[y.index] = y.iloc[:, 0].to_numpy(dtype=float)
     xx = pd.DataFrame(np.nan, index=data.index, columns=x.columns)

@@ -127,3 +127,19 @@ def test_model_refuses_unidentifiable(runner, tmp_path):
     res = runner.invoke(main, ["model", str(path), "--weight-col", "weight", "--formula",
                                "works_any ~ registered", "--ratios"])
     assert res.exit_code == 2 and "--ratios needs" in res.output
+
+
+def test_estimate_compare_jkn_built_here_matches_r(runner):
+    # --variance jkn builds the stratified jackknife from the strata and PSUs (PSU-level factors);
+    # R's as.svrepdesign(type="JKn") on the same design gives the same replicates (compare.csv, method jkn)
+    res = runner.invoke(main, ["estimate", HH, "--weight-col", "weight", "--var", "children_working", "--stat",
+                               "ratio", "--denominator", "n_children", "--by", "registered", "--compare", "registered",
+                               "--ratio", "--variance", "jkn", "--json"])
+    assert res.exit_code == 0, res.output
+    diffs = json.loads(res.stdout)["differences"]
+    ref = _ref(CMP, "hh_ratio_working_children_by_registered", "jkn")
+    for r in ref.to_dict("records"):
+        d = next(x for x in diffs if x["contrast"] == r["contrast"])
+        assert d["variable"] == "children_working/n_children" and d["method"] == "jkn"
+        for col in ("estimate", "se", "ci_low", "ci_high", "p_value"):
+            assert d[col] == pytest.approx(r[col], rel=1e-8), (r["contrast"], col)
