@@ -28,6 +28,24 @@ DESIGNS = {  # the svydesign() calls of reference.R
     "clus2": ("clus2", Design(weight_col="pw", psu_col="dnum")),
     "hh": ("hh", Design(weight_col="weight", stratum_col="stratum", psu_col="psu")),
 }
+SURVEY_REFERENCE = HH_FILE.parent
+
+
+def design_for(key: str):
+    """(data, design) of reference.R's design ``key``; ``hhcal`` is the households design after the linear
+    calibration to ../survey_reference/margins.csv (a PreparedDesign carrying the calibration residuals)."""
+    if key != "hhcal":
+        name, design = DESIGNS[key]
+        return load_data(name), design
+    from hiddenpop.io.tables import read_margins
+    from hiddenpop.weights.calibrate import calibrate
+
+    data = load_data("hh")
+    data["region_registered"] = data["region"] + "_" + data["registered"].astype(str)
+    res = calibrate(data, "weight", read_margins(SURVEY_REFERENCE / "margins.csv"), method="linear")
+    return data, res.apply_to(DESIGNS["hh"][1].prepare(data))
+
+
 REPLICATES = {("strat", "jkn"): "strat_jkn", ("clus1", "jk1"): "clus1_jk1", ("clus2", "bootstrap"): "clus2_boot",
               ("hh", "bootstrap"): "hh_boot", ("hh", "jkn"): "hh_jkn"}
 

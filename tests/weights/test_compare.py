@@ -13,7 +13,8 @@ from hiddenpop.errors import EstimationError
 from hiddenpop.weights.compare import compare_domains, headline_comparisons
 from hiddenpop.weights.design import Design
 from hiddenpop.weights.estimate import estimate_table
-from tests.weights._compare_reference import DESIGNS, REPLICATES, load_data, reference, replicate_weights
+from tests.weights._compare_reference import (DESIGNS, REPLICATES, design_for, load_data, reference,
+                                              replicate_weights)
 
 REF = reference("compare.csv")
 # case suffix -> (variable(s), statistic, by variables in R's order, compare, denominator)
@@ -33,6 +34,8 @@ CASES = {
     "hh_ratio_working_children_by_registered": ("children_working", "ratio", ["registered"], "n_children"),
     "hh_proportion_age_group_by_registered": ("age_group_head", "proportion", ["registered"], None),
     "hh_mean_school_attending_by_region_registered": ("school_attending", "mean", ["registered", "region"], None),
+    "hhcal_mean_children_working_by_registered": ("children_working", "mean", ["registered"], None),
+    "hhcal_mean_income_by_sex_registered": ("income", "mean", ["sex_head", "registered"], None),
 }
 PAIRS = sorted(set(zip(REF["case"], REF["method"])))
 
@@ -42,8 +45,7 @@ def _ours(case: str, method: str) -> pd.DataFrame:
     variable, statistic, byvars, denominator = CASES[case]
     part = REF[(REF["case"] == case) & (REF["method"] == method)]
     compare, reference_level = part["compare"].iloc[0], part["reference"].iloc[0]
-    name, design = DESIGNS[key]
-    data = load_data(name)
+    data, design = design_for(key)
     replicates = None
     if method != "linearization":
         replicates = replicate_weights(REPLICATES[key, method], data[design.weight_col].to_numpy(), method)

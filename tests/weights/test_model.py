@@ -9,8 +9,8 @@ from hiddenpop.errors import EstimationError
 from hiddenpop.weights.design import Design
 from hiddenpop.weights.model import fit_model
 from hiddenpop.weights.regression import svyglm
-from tests.weights._compare_reference import (DESIGNS, REPLICATES, load_data, reference, replicate_degf,
-                                              replicate_weights)
+from tests.weights._compare_reference import (DESIGNS, REPLICATES, design_for, load_data, reference,
+                                              replicate_degf, replicate_weights)
 
 REF = reference("glm.csv")
 PAIRS = list(dict.fromkeys(zip(REF["case"], REF["method"])))
@@ -20,15 +20,14 @@ FAMILY = {"gaussian": "gaussian", "quasibinomial": "binomial", "quasipoisson": "
 def _fit(case: str, method: str):
     part = REF[(REF["case"] == case) & (REF["method"] == method)]
     key = case.split("_")[0]
-    name, design = DESIGNS[key]
-    data = load_data(name)
+    data, design = design_for(key)
     replicates, ddf = None, None
     if method != "linearization":
         rep = REPLICATES[key, method]
         replicates = replicate_weights(rep, data[design.weight_col].to_numpy(), method)
         ddf = replicate_degf(rep)        # as.svrepdesign keeps the design's df
     formula = part["formula"].iloc[0]
-    if key == "hh":
+    if key in ("hh", "hhcal"):
         formula = formula.replace("age_group_head", "C(age_group_head)")
     return fit_model(data, formula, design, family=FAMILY[part["family"].iloc[0]], replicates=replicates,
                      design_df=ddf), part

@@ -65,6 +65,19 @@ dstrat <- svydesign(id = ~1, strata = ~stype, weights = ~pw, fpc = ~fpc, data = 
 dclus1 <- svydesign(id = ~dnum, weights = ~pw, fpc = ~fpc, data = apiclus1)
 dclus2 <- svydesign(id = ~dnum + snum, weights = ~pw, data = apiclus2)   # with replacement: ultimate cluster
 dhh <- svydesign(id = ~psu, strata = ~stratum, weights = ~weight, nest = TRUE, data = hh)
+# the linear calibration of ../survey_reference/reference.R (section d) to margins.csv
+rr_levels <- c("North_0", "North_1", "Central_0", "Central_1", "South_0", "South_1")
+hh$region_registered <- factor(paste(hh$region, hh$registered, sep = "_"), levels = rr_levels)
+hh$sex_head <- factor(hh$sex_head, levels = c("F", "M"))
+dhh <- svydesign(id = ~psu, strata = ~stratum, weights = ~weight, nest = TRUE, data = hh)
+mg <- split(read.csv("../survey_reference/margins.csv", stringsAsFactors = FALSE, colClasses = c(level = "character")),
+            ~variable)
+tot <- function(v, lev) mg[[v]]$total[match(lev, mg[[v]]$level)]
+popvec <- c(sum(tot("region_registered", rr_levels)), tot("region_registered", rr_levels)[-1],
+            tot("sex_head", c("F", "M"))[-1], tot("age_group_head", levels(hh$age_group_head))[-1])
+names(popvec) <- colnames(model.matrix(~region_registered + sex_head + age_group_head, hh))
+stopifnot(!anyNA(popvec))
+dhh_cal <- calibrate(dhh, ~region_registered + sex_head + age_group_head, population = popvec, calfun = "linear")
 
 # --- replicate designs, exported so that the comparison needs no RNG ------------------------------
 export_rep <- function(name, rd) {
@@ -146,7 +159,8 @@ designs <- list(
   strat = list(lin = dstrat, jkn = rstrat_jkn),
   clus1 = list(lin = dclus1, jk1 = rclus1_jk1),
   clus2 = list(lin = dclus2, bootstrap = rclus2_boot),
-  hh = list(lin = dhh, bootstrap = rhh_boot, jkn = rhh_jkn))
+  hh = list(lin = dhh, bootstrap = rhh_boot, jkn = rhh_jkn),
+  hhcal = list(lin = dhh_cal))
 for (nm in names(designs)) for (meth in names(designs[[nm]])) {
   des <- designs[[nm]][[meth]]
   method <- if (meth == "lin") "linearization" else meth
@@ -164,6 +178,9 @@ for (nm in names(designs)) for (meth in names(designs[[nm]])) {
   } else if (nm == "clus2") {
     cc("mean_enroll_by_stype", "mean", "enroll", "stype", "stype", "E", svymean)     # 6 missing enroll
     cc("mean_api00_by_schwide", "mean", "api00", "sch_wide", "sch_wide", "0", svymean)
+  } else if (nm == "hhcal") {     # calibrated: the variance uses the calibration residuals
+    cc("mean_children_working_by_registered", "mean", "children_working", "registered", "registered", "0", svymean)
+    cc("mean_income_by_sex_registered", "mean", "income", c("sex_head", "registered"), "sex_head", "F", svymean)
   } else {
     cc("mean_children_working_by_registered", "mean", "children_working", "registered", "registered", "0", svymean)
     cc("mean_works_any_by_registered_sex", "mean", "works_any", c("registered", "sex_head"), "registered", "0",
@@ -210,6 +227,8 @@ for (nm in names(designs)) for (meth in names(designs[[nm]])) {
   } else if (nm == "clus2") {
     gc("gaussian", "api00 ~ ell + meals", "gaussian")
     gc("quasipoisson", "enroll ~ meals + stype", "quasipoisson")     # 6 missing enroll: rows dropped
+  } else if (nm == "hhcal") {
+    gc("gaussian", "income ~ registered + sex_head + n_children", "gaussian")
   } else {
     gc("gaussian", "children_working ~ registered + sex_head + n_children", "gaussian")
     gc("quasibinomial", "works_any ~ registered + sex_head + age_group_head", "quasibinomial")
