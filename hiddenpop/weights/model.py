@@ -154,6 +154,32 @@ def _link(fam, mu):
     return np.log(mu)
 
 
+def _wls(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Least squares min ||a x - b|| by Householder QR (as LAPACK/R), written with einsum.
+
+    The model matrices are tall and thin (n rows, p < ~50 columns): p reflections of
+    O(n·p) each. einsum keeps it on one thread; a threaded BLAS QR of such a thin matrix
+    spends most of its time synchronising threads on a busy machine.
+    """
+    r = np.array(a, dtype=float, order="F")
+    qtb = np.array(b, dtype=float)
+    n, p = r.shape
+    for k in range(p):
+        col = r[k:, k]
+        alpha = -np.copysign(np.sqrt(np.einsum("i,i->", col, col)), col[0])
+        v = col.copy()
+        v[0] -= alpha
+        vv = np.einsum("i,i->", v, v)
+        if vv == 0:
+            continue
+        r[k:, k + 1:] -= np.outer(v, np.einsum("i,ij->j", v, r[k:, k + 1:]) * (2 / vv))
+        qtb[k:] -= v * (2 * np.einsum("i,i->", v, qtb[k:]) / vv)
+        r[k, k] = alpha
+    from scipy.linalg import solve_triangular
+
+    return solve_triangular(r[:p, :p], qtb[:p])
+
+
 def _irls(y: np.ndarray, x: np.ndarray, wt: np.ndarray, fam, *, start: np.ndarray | None = None,
           epsilon: float = 1e-8, max_iter: int = 25):
     """R ``glm.fit``: returns (beta, mu, eta, working weights of the last step, converged)."""
@@ -174,8 +200,7 @@ def _irls(y: np.ndarray, x: np.ndarray, wt: np.ndarray, fam, *, start: np.ndarra
         work = np.zeros_like(wt)
         work[good] = wt[good] * dmu[good] ** 2 / fam.variance(mu)[good]
         s = np.sqrt(work[good])
-        q, r = np.linalg.qr(x[good] * s[:, None])
-        beta = np.linalg.solve(r, q.T @ (z * s))
+        beta = _wls(x[good] * s[:, None], z * s)
         eta = x @ beta
         mu = fam.linkinv(eta)
         dev = fam.dev(y, mu, wt)
