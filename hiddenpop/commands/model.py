@@ -70,6 +70,7 @@ def model(survey_file, formula, family, ratios, variance, reps, rng_seed, level,
     import json
 
     from hiddenpop.commands.estimate import _allow_zero_weights, _none, _replicate_columns
+    from hiddenpop.errors import EstimationError
     from hiddenpop.io import OutputSet, check_writable, read_csv
     from hiddenpop.weights.design import Design
     from hiddenpop.weights.model import fit_model, format_model
@@ -102,8 +103,13 @@ def model(survey_file, formula, family, ratios, variance, reps, rng_seed, level,
                     replicate_scale=replicate_scale if rep_cols else None,
                     allow_zero_weights=_allow_zero_weights(data, weight_col, zero_weights))
     prepared = design.prepare(data, source=str(survey_file))
-    result = fit_model(data, formula, prepared, family=family, variance=variance, reps=reps, rng=rng_seed,
-                       level=level, ratios=ratios)
+    try:
+        result = fit_model(data, formula, prepared, family=family, variance=variance, reps=reps, rng=rng_seed,
+                           level=level, ratios=ratios)
+    except EstimationError as exc:    # name the file
+        if exc.where:
+            raise
+        raise EstimationError(exc.message, where=str(survey_file), fix=exc.fix) from None
     if output and output != "-":
         with OutputSet(overwrite=overwrite) as out:
             out.add(output, lambda p: result.table.to_csv(p, index=False, lineterminator="\n", float_format="%.17g"))

@@ -263,10 +263,11 @@ def readable_term(term: str) -> str:
 
 
 def check_identifiable(y: np.ndarray, x: np.ndarray, names: list[str], family: str, *,
-                       outcome: str = "outcome") -> None:
+                       outcome: str = "outcome", rows: np.ndarray | None = None) -> None:
     """Refuse a rank-deficient or perfectly separated model, naming the columns involved.
 
-    ``y``, ``x`` hold the rows used in the fit (positive weight, complete).
+    ``y``, ``x`` hold the rows used in the fit (positive weight, complete); ``rows`` their
+    0-based positions in the data, to name a bad row as the file's row number (header = row 1).
 
     Examples
     --------
@@ -297,15 +298,21 @@ def check_identifiable(y: np.ndarray, x: np.ndarray, names: list[str], family: s
                     f"{', '.join(repr(v) for v in involved)} (rank-deficient: the columns are collinear)",
                     fix=f"drop '{names[j]}' or one of the others from the formula")
         kept.append(j)
+    def row_of(bad: np.ndarray) -> str:
+        i = int(np.flatnonzero(bad)[0])
+        return f"row {int(rows[i]) + 2}, " if rows is not None else ""
+
     if family == "quasibinomial":
-        if np.any((y < 0) | (y > 1)):
-            raise EstimationError(f"a binomial model needs an outcome between 0 and 1; '{outcome}' has "
-                                  f"{float(y[(y < 0) | (y > 1)][0])!r}", fix="code the outcome as 0/1")
+        bad = (y < 0) | (y > 1)
+        if bad.any():
+            raise EstimationError(f"a binomial model needs an outcome between 0 and 1; {row_of(bad)}column "
+                                  f"'{outcome}' has {float(y[bad][0])!r}", fix="code the outcome as 0/1")
         if np.all((y == 0) | (y == 1)):
             _separation(x, names, np.where(y == 1, 1.0, -1.0), None, outcome)
     elif family == "quasipoisson":
         if np.any(y < 0):
-            raise EstimationError(f"a poisson model needs counts ≥ 0; '{outcome}' has {float(y[y < 0][0])!r}",
+            raise EstimationError(f"a poisson model needs counts ≥ 0; {row_of(y < 0)}column '{outcome}' has "
+                                  f"{float(y[y < 0][0])!r}",
                                   fix="use family gaussian for an outcome that can be negative")
         _separation(x, names, None, y > 0, outcome)
 
@@ -466,7 +473,7 @@ def fit_model(data: pd.DataFrame, formula: str, design: Design | PreparedDesign,
         raise EstimationError(f"no row has a positive weight and complete values for {formula!r}",
                               fix="check the model variables for missing values")
     y, x = yser.to_numpy()[used], xdf.to_numpy()[used]
-    check_identifiable(y, x, names, rfam, outcome=str(yser.name))
+    check_identifiable(y, x, names, rfam, outcome=str(yser.name), rows=np.flatnonzero(used))
     w = w_all[used]
     pw = w / w.mean()
     beta, mu, eta, work, conv = _irls(y, x, pw, fam)

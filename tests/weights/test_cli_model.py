@@ -123,7 +123,12 @@ def test_model_refuses_unidentifiable(runner, tmp_path):
     res = runner.invoke(main, ["model", str(path), "--weight-col", "weight", "--formula",
                                "works_any ~ registered + any_child", "--family", "binomial"])
     assert res.exit_code == 1 and "perfectly separated" in res.output and "'any_child'" in res.output
-    assert len(res.output.strip().splitlines()) == 1
+    assert len(res.output.strip().splitlines()) == 1 and f"{path}: " in res.output
+    res = runner.invoke(main, ["model", str(path), "--weight-col", "weight", "--formula",
+                               "n_children ~ registered", "--family", "binomial"])
+    # the first household with more than one child is on file row 3 (header = row 1)
+    first = int(np.flatnonzero(data["n_children"].to_numpy() > 1)[0]) + 2
+    assert res.exit_code == 1 and f"row {first}, column 'n_children' has" in res.output
     res = runner.invoke(main, ["model", str(path), "--weight-col", "weight", "--formula",
                                "works_any ~ registered", "--ratios"])
     assert res.exit_code == 2 and "--ratios needs" in res.output
