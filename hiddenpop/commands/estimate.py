@@ -209,7 +209,8 @@ def estimate(survey_file, variables, statistic, by, denominator, quantiles, vari
         diffs = compute_differences(data, prepared, crossings=crossings, compare=compare, reference=reference,
                                     variables=variables_l, statistic=statistic, denominator=denominator,
                                     variance=variance if replicates is None else "linearization",
-                                    replicates=replicates, min_cell=min_cell, level=level, ratio=compare_ratio)
+                                    replicates=replicates, min_cell=min_cell, level=level, ratio=compare_ratio,
+                                    source=str(survey_file))
     rep_frame = None
     if replicate_weights_out:
         from hiddenpop.weights.replicates import replicate_weights_frame, stata_svyset_call, svrepdesign_call

@@ -81,7 +81,7 @@ def test_estimate_compare_usage_errors(runner):
     assert res.exit_code == 2 and "must also be a --by variable" in res.output
     res = runner.invoke(main, ["estimate", HH, "--weight-col", "weight", "--var", "children_working", "--by",
                                "registered", "--compare", "registered", "--reference", "9"])
-    assert res.exit_code == 1 and "reference level '9'" in res.output and "Traceback" not in res.output
+    assert res.exit_code == 1 and f"{HH}: reference level '9'" in res.output and "Traceback" not in res.output
 
 
 def test_model_json_matches_r(runner):
