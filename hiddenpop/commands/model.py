@@ -34,8 +34,17 @@ _VARIANCES = ["linearization", "jk1", "jkn", "bootstrap", "replicate"]
               show_default=True, help="Confidence level.")
 @click.option("--weight-col", default="final_weight", show_default=True, help="Weight column.")
 @click.option("--stratum-col", default="stratum", show_default=True, help="Stratum column ('none' for none).")
-@click.option("--psu-col", default="psu", show_default=True, help="PSU column ('none': each row is a PSU).")
-@click.option("--fpc-col", default=None, help="FPC column: sampling fraction (≤1) or population PSU count.")
+@click.option("--psu-col", default="psu", show_default=True,
+              help="PSU column ('none': each row is a PSU); for a multistage design the unit id of every stage, "
+                   "e.g. district,school.")
+@click.option("--fpc-col", default=None,
+              help="FPC column: sampling fraction (≤1) or population PSU count; one per stage for a multistage "
+                   "design, e.g. fpc1,fpc2.")
+@click.option("--ultimate-cluster", is_flag=True, default=False,
+              help="Multistage design: first-stage (ultimate cluster) variance only.")
+@click.option("--calibration", "calibration", default=None,
+              help="Calibration model of calibrated weights (default: <file>.calibration.json when it exists); "
+                   "'none' treats the weights as fixed. As in hiddenpop estimate.")
 @click.option("--lonely-psu", type=click.Choice(["fail", "adjust", "certainty", "remove", "average"]),
               default="fail", show_default=True, help="Policy for strata with a single PSU.")
 @click.option("--zero-weights", type=click.Choice(["auto", "error", "allow"]), default="auto", show_default=True,
@@ -51,7 +60,7 @@ _VARIANCES = ["linearization", "jk1", "jkn", "bootstrap", "replicate"]
 @json_option
 @overwrite_option
 def model(survey_file, formula, family, ratios, variance, reps, rng_seed, level, weight_col, stratum_col, psu_col,
-          fpc_col, lonely_psu, zero_weights, replicate_cols, replicate_method, replicate_scale, output, as_json,
+          fpc_col, ultimate_cluster, calibration, lonely_psu, zero_weights, replicate_cols, replicate_method, replicate_scale, output, as_json,
           overwrite) -> None:
     """Fit a regression model with design-based standard errors (as R svyglm).
 
@@ -69,7 +78,7 @@ def model(survey_file, formula, family, ratios, variance, reps, rng_seed, level,
     """
     import json
 
-    from hiddenpop.commands.estimate import _allow_zero_weights, _none, _replicate_columns
+    from hiddenpop.commands.estimate import _allow_zero_weights, _calibration, _none, _replicate_columns, _split
     from hiddenpop.errors import EstimationError
     from hiddenpop.io import OutputSet, check_writable, read_csv
     from hiddenpop.weights.design import Design
@@ -97,15 +106,37 @@ def model(survey_file, formula, family, ratios, variance, reps, rng_seed, level,
                 stratum_col = None
             else:
                 psu_col = None
-    design = Design(weight_col=weight_col, stratum_col=_none(stratum_col), psu_col=_none(psu_col),
-                    fpc_col=_none(fpc_col), lonely_psu=lonely_psu, replicate_cols=rep_cols,
+    psu_cols = _split((psu_col,)) if _none(psu_col) else []
+    fpc_cols = _split((fpc_col,)) if _none(fpc_col) else []
+    if len(fpc_cols) > 1 and len(fpc_cols) != len(psu_cols):
+        raise click.UsageError(f"--fpc-col names {len(fpc_cols)} columns for {len(psu_cols)} stage(s) in --psu-col; "
+                               "give one FPC column per stage (e.g. --psu-col district,school --fpc-col fpc1,fpc2)")
+    design = Design(weight_col=weight_col, stratum_col=_none(stratum_col), psu_col=psu_cols[0] if psu_cols else None,
+                    fpc_col=fpc_cols[0] if fpc_cols else None, ssu_col=tuple(psu_cols[1:]) or None,
+                    ssu_fpc_col=tuple(fpc_cols[1:]) or None, ultimate_cluster=ultimate_cluster,
+                    lonely_psu=lonely_psu, replicate_cols=rep_cols,
                     replicate_method=replicate_method if rep_cols else None,
                     replicate_scale=replicate_scale if rep_cols else None,
                     allow_zero_weights=_allow_zero_weights(data, weight_col, zero_weights))
     prepared = design.prepare(data, source=str(survey_file))
+    # calibrated weights: linearise through the recorded calibration, or calibrate every replicate (as estimate)
+    refit = None
+    if variance in ("linearization", "jk1", "jkn", "bootstrap"):
+        refit = _calibration(data, survey_file, calibration, weight_col, prepared.weights)
+    if refit is not None and variance == "linearization":
+        prepared = prepared.with_weights(prepared.weights, adjustment=refit.adjustment)
+    replicates = None
+    if variance in ("jk1", "jkn", "bootstrap"):
+        from hiddenpop.weights.replicates import make_replicates
+
+        replicates = make_replicates(data, prepared, method=variance, reps=reps, rng=rng_seed)
+        if refit is not None:
+            from hiddenpop.weights.calibrate import recalibrated_replicates
+
+            replicates = recalibrated_replicates(refit, replicates, data, source=str(survey_file))
     try:
-        result = fit_model(data, formula, prepared, family=family, variance=variance, reps=reps, rng=rng_seed,
-                           level=level, ratios=ratios)
+        result = fit_model(data, formula, prepared, family=family, variance=variance, replicates=replicates,
+                           reps=reps, rng=rng_seed, level=level, ratios=ratios)
     except EstimationError as exc:    # name the file
         if exc.where:
             raise

@@ -26,6 +26,7 @@ DESIGNS = {  # the svydesign() calls of reference.R
     "strat": ("strat", Design(weight_col="pw", stratum_col="stype", fpc_col="fpc")),
     "clus1": ("clus1", Design(weight_col="pw", psu_col="dnum", fpc_col="fpc")),
     "clus2": ("clus2", Design(weight_col="pw", psu_col="dnum")),
+    "clus2fpc": ("clus2", Design(weight_col="pw", psu_col="dnum", fpc_col="fpc1", ssu_col="snum", ssu_fpc_col="fpc2")),
     "hh": ("hh", Design(weight_col="weight", stratum_col="stratum", psu_col="psu")),
 }
 SURVEY_REFERENCE = HH_FILE.parent

@@ -148,3 +148,42 @@ def test_estimate_compare_jkn_built_here_matches_r(runner):
         assert d["variable"] == "children_working/n_children" and d["method"] == "jkn"
         for col in ("estimate", "se", "ci_low", "ci_high", "p_value"):
             assert d[col] == pytest.approx(r[col], rel=1e-8), (r["contrast"], col)
+
+
+def test_model_two_stage_design_matches_r(runner):
+    # apiclus2 with both stages without replacement: svydesign(id=~dnum+snum, fpc=~fpc1+fpc2) (glm.csv clus2fpc)
+    res = runner.invoke(main, ["model", str(DIR / "api_clus2.csv"), "--formula", "api00 ~ ell + meals",
+                               "--weight-col", "pw", "--psu-col", "dnum,snum", "--fpc-col", "fpc1,fpc2", "--json"])
+    assert res.exit_code == 0, res.output
+    out = json.loads(res.stdout)
+    ref = _ref(GLM, "clus2fpc_gaussian", "linearization").set_index("term")
+    for c in out["coefficients"]:
+        r = ref.loc["(Intercept)" if c["term"] == "Intercept" else c["term"]]
+        assert c["se"] == pytest.approx(r["se"], rel=1e-8) and c["p_value"] == pytest.approx(r["p_value"], rel=1e-8)
+    assert out["df_residual"] == ref["df_residual"].iloc[0]
+
+
+def test_calibrated_weights_through_the_cli_match_r(runner, tmp_path):
+    # weights calibrate (linear, to ../survey_reference/margins.csv) writes cal.calibration.json; model and
+    # estimate --compare linearise through it: R calibrate(dhh, ..., calfun="linear") (cases hhcal_*)
+    data = load_data("hh")
+    data["region_registered"] = data["region"] + "_" + data["registered"].astype(str)
+    data.to_csv(tmp_path / "hh.csv", index=False)
+    res = runner.invoke(main, ["weights", "calibrate", str(tmp_path / "hh.csv"), "--margins",
+                               str(HH_FILE.parent / "margins.csv"), "--method", "linear", "--weight-col", "weight",
+                               "-o", str(tmp_path / "cal.csv")])
+    assert res.exit_code == 0, res.output
+    res = runner.invoke(main, ["model", str(tmp_path / "cal.csv"), "--formula", "income ~ registered + sex_head + "
+                               "n_children", "--weight-col", "weight", "--json"])
+    assert res.exit_code == 0, res.output
+    ref = _ref(GLM, "hhcal_gaussian", "linearization").set_index("term")
+    for c in json.loads(res.stdout)["coefficients"]:
+        r = ref.loc["(Intercept)" if c["term"] == "Intercept" else c["term"].replace("=", "")]
+        assert c["estimate"] == pytest.approx(r["estimate"], rel=1e-8)
+        assert c["se"] == pytest.approx(r["se"], rel=1e-8), c["term"]
+    res = runner.invoke(main, ["estimate", str(tmp_path / "cal.csv"), "--var", "children_working", "--by",
+                               "registered", "--compare", "registered", "--weight-col", "weight", "--json"])
+    assert res.exit_code == 0, res.output
+    d = json.loads(res.stdout)["differences"][0]
+    r = _ref(CMP, "hhcal_mean_children_working_by_registered", "linearization").iloc[0]
+    assert d["se"] == pytest.approx(r["se"], rel=1e-8) and d["estimate"] == pytest.approx(r["estimate"], rel=1e-8)

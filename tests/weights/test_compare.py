@@ -34,6 +34,8 @@ CASES = {
     "hh_ratio_working_children_by_registered": ("children_working", "ratio", ["registered"], "n_children"),
     "hh_proportion_age_group_by_registered": ("age_group_head", "proportion", ["registered"], None),
     "hh_mean_school_attending_by_region_registered": ("school_attending", "mean", ["registered", "region"], None),
+    "clus2fpc_mean_api00_by_stype": ("api00", "mean", ["stype"], None),
+    "clus2fpc_total_enroll_by_schwide": ("enroll", "total", ["sch_wide"], None),
     "hhcal_mean_children_working_by_registered": ("children_working", "mean", ["registered"], None),
     "hhcal_mean_income_by_sex_registered": ("income", "mean", ["sex_head", "registered"], None),
 }

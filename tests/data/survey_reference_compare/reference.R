@@ -55,7 +55,7 @@ vars <- c("api00", "api99", "ell", "meals", "mobility", "enroll", "api_stu", "sc
 apistrat$api_stu <- apistrat$api.stu; apiclus1$api_stu <- apiclus1$api.stu; apiclus2$api_stu <- apiclus2$api.stu
 write_num(apistrat[, c("cds", "stype", "pw", "fpc", vars)], "api_strat.csv")
 write_num(apiclus1[, c("cds", "dnum", "stype", "pw", "fpc", vars)], "api_clus1.csv")
-write_num(apiclus2[, c("cds", "dnum", "snum", "stype", "pw", vars)], "api_clus2.csv")
+write_num(apiclus2[, c("cds", "dnum", "snum", "stype", "pw", "fpc1", "fpc2", vars)], "api_clus2.csv")
 
 hh <- read.csv("../survey_reference/households.csv", stringsAsFactors = FALSE, colClasses = c(hh_id = "character"))
 hh$works_any <- as.numeric(hh$children_working > 0)       # recomputed the same way in the tests
@@ -64,6 +64,7 @@ hh$age_group_head <- factor(hh$age_group_head, levels = c("18-29", "30-44", "45-
 dstrat <- svydesign(id = ~1, strata = ~stype, weights = ~pw, fpc = ~fpc, data = apistrat)
 dclus1 <- svydesign(id = ~dnum, weights = ~pw, fpc = ~fpc, data = apiclus1)
 dclus2 <- svydesign(id = ~dnum + snum, weights = ~pw, data = apiclus2)   # with replacement: ultimate cluster
+dclus2fpc <- svydesign(id = ~dnum + snum, fpc = ~fpc1 + fpc2, data = apiclus2)   # two stages, both without replacement
 dhh <- svydesign(id = ~psu, strata = ~stratum, weights = ~weight, nest = TRUE, data = hh)
 # the linear calibration of ../survey_reference/reference.R (section d) to margins.csv
 rr_levels <- c("North_0", "North_1", "Central_0", "Central_1", "South_0", "South_1")
@@ -160,7 +161,8 @@ designs <- list(
   clus1 = list(lin = dclus1, jk1 = rclus1_jk1),
   clus2 = list(lin = dclus2, bootstrap = rclus2_boot),
   hh = list(lin = dhh, bootstrap = rhh_boot, jkn = rhh_jkn),
-  hhcal = list(lin = dhh_cal))
+  hhcal = list(lin = dhh_cal),
+  clus2fpc = list(lin = dclus2fpc))
 for (nm in names(designs)) for (meth in names(designs[[nm]])) {
   des <- designs[[nm]][[meth]]
   method <- if (meth == "lin") "linearization" else meth
@@ -178,6 +180,9 @@ for (nm in names(designs)) for (meth in names(designs[[nm]])) {
   } else if (nm == "clus2") {
     cc("mean_enroll_by_stype", "mean", "enroll", "stype", "stype", "E", svymean)     # 6 missing enroll
     cc("mean_api00_by_schwide", "mean", "api00", "sch_wide", "sch_wide", "0", svymean)
+  } else if (nm == "clus2fpc") {  # the second stage adds to the variance
+    cc("mean_api00_by_stype", "mean", "api00", "stype", "stype", "E", svymean)
+    cc("total_enroll_by_schwide", "total", "enroll", "sch_wide", "sch_wide", "0", svytotal)
   } else if (nm == "hhcal") {     # calibrated: the variance uses the calibration residuals
     cc("mean_children_working_by_registered", "mean", "children_working", "registered", "registered", "0", svymean)
     cc("mean_income_by_sex_registered", "mean", "income", c("sex_head", "registered"), "sex_head", "F", svymean)
@@ -227,6 +232,9 @@ for (nm in names(designs)) for (meth in names(designs[[nm]])) {
   } else if (nm == "clus2") {
     gc("gaussian", "api00 ~ ell + meals", "gaussian")
     gc("quasipoisson", "enroll ~ meals + stype", "quasipoisson")     # 6 missing enroll: rows dropped
+  } else if (nm == "clus2fpc") {
+    gc("gaussian", "api00 ~ ell + meals", "gaussian")
+    gc("quasibinomial", "sch_wide ~ ell + meals", "quasibinomial")
   } else if (nm == "hhcal") {
     gc("gaussian", "income ~ registered + sex_head + n_children", "gaussian")
   } else {
