@@ -263,6 +263,8 @@ def model_cmd(data, formula, family, estimator, id_col, recruiter_col, degree_co
       hiddenpop rds model tests/data/rds_oracle/data/fauxmadrona.csv --degree-col degree \\
           --formula "disease ~ degree" --family binomial --ratios --reps 500 --rng-seed 1
     """
+    import numpy as np   # inside the command: --help loads no heavy library
+
     from hiddenpop.io import check_writable, write_csv
     from hiddenpop.rds.regression import rds_model
 
