@@ -15,7 +15,7 @@ import pandas as pd
 
 __all__ = ["comparison_section"]
 
-_INTRO = ("Differences between unregistered and registered children, in percentage points (unregistered minus "
+_INTRO = ("Differences between unregistered and registered children{ages}, in percentage points (unregistered minus "
           "registered), with their {level} intervals. The standard errors take into account that both groups "
           "come from the same points and chains. A difference whose interval includes zero is not "
           "distinguishable from no difference with this sample.")
@@ -57,7 +57,10 @@ def comparison_section(table: pd.DataFrame, *, labels: dict[str, str] | None = N
                    if r["ci_high"] < 0 else "not distinguishable from zero") if ok else ""
         rows.append([name, _pp(r["estimate"]), f"{_pp(r['ci_low'])} to {_pp(r['ci_high'])}" if ok else "", verdict])
     head = ["indicator", "difference (points)", f"{pct} interval", "reading"]
-    intro = _INTRO.format(level=pct)
+    ages = ""
+    if "ages" in table.columns and len(table) and str(table["ages"].iloc[0]):
+        ages = " aged " + str(table["ages"].iloc[0]).replace("-", "–")
+    intro = _INTRO.format(level=pct, ages=ages)
     h = (f"<p>{html.escape(intro)}</p><table><thead><tr>" + "".join(
         f"<th class='t'>{html.escape(c)}</th>" if i in (0, 3) else f"<th>{html.escape(c)}</th>"
         for i, c in enumerate(head)) + "</tr></thead><tbody>" + "".join(

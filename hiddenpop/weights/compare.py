@@ -120,7 +120,7 @@ def compare_domains(data: pd.DataFrame, design: Design | PreparedDesign, *, vari
                     compare: str, reference: Any = None, statistic: str = "mean", by: str | Sequence[str] | None = None,
                     denominator: str | None = None, variance: str = "linearization", replicates: Any = None,
                     reps: int = 500, rng: Any = None, min_cell: int | None = None, level: float = 0.95,
-                    ratio: bool = False) -> pd.DataFrame:
+                    ratio: bool = False, subpop: np.ndarray | None = None) -> pd.DataFrame:
     """Differences of domain estimates against a reference level, with design-based SEs.
 
     Parameters
@@ -152,6 +152,9 @@ def compare_domains(data: pd.DataFrame, design: Design | PreparedDesign, *, vari
         Confidence level of the (normal) intervals.
     ratio
         Also give the ratio ``level / reference`` of the two domain estimates.
+    subpop
+        Optional boolean mask of a subpopulation (e.g. children aged 6–17): every domain is
+        intersected with it, by zero-weighting as for the domains (R ``subset``).
 
     Returns
     -------
@@ -195,9 +198,13 @@ def compare_domains(data: pd.DataFrame, design: Design | PreparedDesign, *, vari
         raise EstimationError(f"reference level {ref_label!r} of '{compare}' is not in the data",
                               fix=f"use one of {', '.join(present)}")
     cols = {c: data[c].to_numpy(dtype=object) for c in byvars}
+    if subpop is not None:
+        subpop = np.asarray(subpop, dtype=bool)
+        if subpop.shape != (len(data),):
+            raise EstimationError("subpop must be a boolean mask with one value per row")
     masks = []
     for i in range(len(doms)):
-        mask = np.ones(len(data), dtype=bool)
+        mask = np.ones(len(data), dtype=bool) if subpop is None else subpop.copy()
         for c in byvars:
             mask &= cols[c] == doms.at[i, c]
         masks.append(mask)
@@ -266,12 +273,15 @@ def compare_domains(data: pd.DataFrame, design: Design | PreparedDesign, *, vari
 def headline_comparisons(children: pd.DataFrame, design: Design | PreparedDesign, *,
                          indicators: Sequence[str] = ("works", "attends_school"), compare: str = "registered",
                          reference: Any = 1, variance: str = "linearization", replicates: Any = None,
-                         min_cell: int | None = None, level: float = 0.95) -> pd.DataFrame:
+                         min_cell: int | None = None, level: float = 0.95,
+                         ages: tuple[float, float] | None = (6, 17), age_col: str = "age") -> pd.DataFrame:
     """The report's headline comparisons: unregistered minus registered, for each child indicator.
 
     Runs :func:`compare_domains` (statistic ``mean``, so a 0/1 indicator gives a
     difference in percentage points as a fraction) for the indicators present in
-    ``children`` and adds ``distinguishable``: whether the interval excludes zero.
+    ``children`` and adds ``distinguishable``: whether the interval excludes zero. With an
+    ``age_col`` column, only children aged ``ages`` (inclusive; default 6–17, the ages the
+    indicators are about) count; younger children would add structural zeros to both groups.
 
     Examples
     --------
@@ -283,9 +293,15 @@ def headline_comparisons(children: pd.DataFrame, design: Design | PreparedDesign
     """
     present = [v for v in indicators if v in children.columns]
     if not present or compare not in children.columns:
-        return pd.DataFrame(columns=COMPARE_COLUMNS + ["distinguishable"])
+        return pd.DataFrame(columns=COMPARE_COLUMNS + ["distinguishable", "ages"])
+    subpop = None
+    if ages is not None and age_col in children.columns:
+        age = pd.to_numeric(children[age_col], errors="coerce")
+        subpop = ((age >= ages[0]) & (age <= ages[1])).to_numpy()
     out = compare_domains(children, design, variables=present, compare=compare, reference=reference,
-                          statistic="mean", variance=variance, replicates=replicates, min_cell=min_cell, level=level)
+                          statistic="mean", variance=variance, replicates=replicates, min_cell=min_cell, level=level,
+                          subpop=subpop)
+    out["ages"] = f"{ages[0]:g}-{ages[1]:g}" if subpop is not None else ""
     out["distinguishable"] = (out["ci_low"] > 0) | (out["ci_high"] < 0)
     return out
 

@@ -124,3 +124,26 @@ def test_bad_requests():
         compare_domains(data, design, variables="works_any", compare="registered", reference=7)
     with pytest.raises(EstimationError, match="quantile"):
         compare_domains(data, design, variables="income", compare="registered", statistic="quantile")
+
+
+def test_subpopulation_is_domain_estimation():
+    # two routes: a subpopulation mask equals adding the subpopulation as a further by variable
+    name, design = DESIGNS["hh"]
+    data = load_data(name)
+    data["big"] = (data["n_children"] >= 3).astype(int)
+    sub = compare_domains(data, design, variables="school_attending", compare="registered",
+                          subpop=data["big"].to_numpy() == 1, ratio=True)
+    by = compare_domains(data, design, variables="school_attending", compare="registered", by="big", ratio=True)
+    by = by[by["within"] == "big=1"]
+    for col in ("estimate", "se", "n", "n_reference"):
+        np.testing.assert_allclose(sub[col].to_numpy(float), by[col].to_numpy(float), rtol=1e-12)
+
+
+def test_headline_comparisons_use_children_6_to_17():
+    df = pd.DataFrame({"w": [1.0] * 10, "c": range(10), "age": [3, 4, 8, 9, 12, 3, 4, 7, 10, 15],
+                       "registered": [1] * 5 + [0] * 5, "works": [0, 0, 1, 0, 0, 0, 0, 1, 1, 0]})
+    t = headline_comparisons(df, Design(weight_col="w", psu_col="c"), indicators=["works"])
+    # aged 6-17: registered 1/3 work, unregistered 2/3 (hand count); all ages: 1/5 and 2/5
+    assert t["estimate"].iloc[0] == pytest.approx(1 / 3, rel=1e-12) and t["ages"].iloc[0] == "6-17"
+    t = headline_comparisons(df, Design(weight_col="w", psu_col="c"), indicators=["works"], ages=None)
+    assert t["estimate"].iloc[0] == pytest.approx(1 / 5, rel=1e-12)
