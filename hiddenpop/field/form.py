@@ -296,7 +296,7 @@ _TEXT: dict[str, str] = {
     "network_size_eligible": "Of these {{network_size}} households, how many are NOT registered?",
     "network_size_eligible:constraint": "Cannot be more than the households known ({{network_size}}).",
     "referral": "Coupons", "redeemed_coupon": "Number of the coupon the household brought",
-    "redeemed_coupon:hint": "6 digits, no spaces.",
+    "redeemed_coupon:hint": "The 6 digits printed on the coupon, without the space.",
     "coupon:constraint": "Not a valid coupon number: check each digit (6 digits, the last is a check digit).",
     "coupon_scan": "Scan the QR code of coupon {i} handed to the household",
     "coupon_scan:hint": "Skip the scan if the camera cannot read it, and type the number below.",
