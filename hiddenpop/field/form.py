@@ -260,7 +260,7 @@ class XLSForm:
         columns = {c: c for c in ("respondent_id", "redeemed_coupon", "point_id", "network_size",
                                   "network_size_eligible", "interview_time") if c in cols}
         columns.update({"lon": "_gps_longitude", "lat": "_gps_latitude"})
-        drop = sorted({"gps", "_gps_altitude", "_gps_precision", "point_lat", "point_lon",
+        drop = sorted({"gps", "_gps_altitude", "_gps_precision",
                        *(f"{c}_scan" for c in self.coupon_columns)} & cols) + list(KOBO_SYSTEM_COLUMNS)
         return {"columns": columns, "coupons": {"columns": list(self.coupon_columns)},
                 "kobo": {"strip_group_prefixes": True}, "privacy": {"personal": list(self.personal)}, "drop": drop}
@@ -456,12 +456,10 @@ class _Builder:
         # the GPS position and the within-radius check (point households)
         self.add("begin_group", "location", "location", relevant=yes)
         self.add("geopoint", "gps", "gps", hint=True, required="yes")
-        self.add("calculate", "point_lat", calculation="if(${point_id} != '', "
-                 "instance('points')/root/item[name = ${point_id}]/lat, '')")
-        self.add("calculate", "point_lon", calculation="if(${point_id} != '', "
-                 "instance('points')/root/item[name = ${point_id}]/lon, '')")
-        self.add("calculate", "dist_m", calculation="if(${point_lat} != '' and ${gps} != '', round("
-                 + distance_xpath("${gps}", "${point_lat}", "${point_lon}") + ", 0), '')")
+        plat = "instance('points')/root/item[name = ${point_id}]/lat"
+        plon = "instance('points')/root/item[name = ${point_id}]/lon"
+        self.add("calculate", "dist_m", calculation="if(${point_id} != '' and ${gps} != '', round("
+                 + distance_xpath("${gps}", plat, plon) + ", 0), '')")
         self.add("note", "radius_warning", "radius_warning",
                  relevant=f"${{reached_by}} = 'point' and ${{dist_m}} != '' and ${{dist_m}} > {self.radius:g}")
         self.add("end_group", "")

@@ -169,7 +169,7 @@ def test_an_export_of_the_form_imports_with_the_written_mapping(tmp_path, runner
     assert t["network_size_eligible"].tolist() == [2, 2, 2, 0, 0, 0, 0]
     assert t["lat"].iloc[0] == pytest.approx(37.05)  # GPS mapped to the household coordinates
     # scan copies, GPS text/altitude/precision, the point's own coordinates and Kobo's columns are left out
-    for gone in ("coupon_1_scan", "gps", "_gps_altitude", "_gps_precision", "point_lat", "_index", "_uuid", "_id"):
+    for gone in ("coupon_1_scan", "gps", "_gps_altitude", "_gps_precision", "_index", "_uuid", "_id"):
         assert gone not in t.columns
     assert {"reached_by", "registered", "enumerator", "n_children", "dist_m"} <= set(t.columns)
 
