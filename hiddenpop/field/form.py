@@ -101,6 +101,9 @@ class FormSettings:
         which the child's own assent is asked, and the largest number of children accepted.
     consent_text
         The consent statement read to the adult respondent (``[consent] text``).
+    target_half_width, design_effect
+        The target 95% CI half-width of the registered share and the planning design effect,
+        shown on the dashboard (``[targets] ci_half_width``, ``design_effect``).
     translations
         Language → {name → text}.
     """
@@ -123,6 +126,8 @@ class FormSettings:
     assent_min_age: int = 7
     max_children: int = 20
     consent_text: str = _DEFAULT_CONSENT
+    target_half_width: float = 0.05
+    design_effect: float = 2.0
     translations: Mapping[str, Mapping[str, str]] = dataclasses.field(default_factory=dict)
 
     @classmethod
@@ -134,6 +139,7 @@ class FormSettings:
                  "eligibility": {"network"}, "network": {"max_size"}, "teams": {"names"},
                  "respondent_id": {"pattern"}, "personal": {"name", "phone"},
                  "children": {"roster", "modules", "assent_min_age", "max_children"}, "consent": {"text"},
+                 "targets": {"ci_half_width", "design_effect"},
                  "translations": None}
         for sec, body in data.items():
             if sec not in known:
@@ -168,6 +174,8 @@ class FormSettings:
                 assent_min_age=get("children", "assent_min_age", d.assent_min_age, int),
                 max_children=get("children", "max_children", d.max_children, int),
                 consent_text=get("consent", "text", d.consent_text, str),
+                target_half_width=float(get("targets", "ci_half_width", d.target_half_width, (int, float))),
+                design_effect=float(get("targets", "design_effect", d.design_effect, (int, float))),
                 translations={str(k): dict(v) for k, v in data.get("translations", {}).items()})
         s.check(source=source)
         return s
@@ -186,6 +194,10 @@ class FormSettings:
                                  fix='use "unregistered" (only unregistered households are referred) or "all"')
         if self.max_network_size < 1:
             raise InputFileError(f"[network] max_size = {self.max_network_size}", where=source, fix="give a positive number")
+        if not 0 < self.target_half_width < 1 or self.design_effect < 1:
+            raise InputFileError(f"[targets] ci_half_width = {self.target_half_width:g}, design_effect = "
+                                 f"{self.design_effect:g}", where=source,
+                                 fix="give a half-width between 0 and 1 (e.g. 0.05) and a design effect >= 1")
         unknown = set(self.child_modules) - set(CHILD_MODULES)
         if unknown:
             raise InputFileError(f"[children] modules: unknown {sorted(unknown)}", where=source,
