@@ -175,7 +175,9 @@ def test_an_export_of_the_form_imports_with_the_written_mapping(tmp_path, runner
 
 
 def test_the_demo_logs_have_exactly_the_columns_of_the_generated_form():
-    settings = FormSettings(coupons_per_respondent=2, teams=("team-a", "team-b", "team-c"))
+    from hiddenpop.io.field import read_form_settings
+
+    settings = read_form_settings(Path(__file__).resolve().parents[2] / "examples" / "field.toml")
     form = build_form(read_design(DESIGN), pd.read_csv(POINTS, dtype={"point_id": str}), settings)
     logs = sorted((Path(__file__).resolve().parents[2] / "examples" / "data").glob("referral_log_*.csv"))
     assert len(logs) == 3
