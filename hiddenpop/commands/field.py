@@ -73,3 +73,70 @@ def form_cmd(design, points_path, settings_path, output, overwrite) -> None:
     for lang, keys in form.untranslated.items():
         echo_err(f"note: {len(keys)} text(s) in {lang} fall back to {settings.languages[0]}; add them under "
                  f"[translations.\"{lang}\"] in the settings (e.g. {keys[0]} = \"...\")")
+
+
+@field.command("coupons")
+@click.argument("store", type=click.Path(dir_okay=False))
+@click.option("--seeds", type=click.IntRange(min=1, max=5000), default=None,
+              help="Print coupons for this many new seed households (coupons per household each).")
+@click.option("--for", "for_respondents", multiple=True, metavar="RESPONDENT",
+              help="Print coupons for these interviewed respondents (repeat the option, or separate ids with commas).")
+@click.option("--per-respondent", type=click.IntRange(min=1, max=9), default=None,
+              help="Coupons per household (default: [coupons] per_respondent of --settings, else the store's "
+                   "--max-coupons, else 2).")
+@click.option("--settings", "settings_path", type=click.Path(dir_okay=False), default=None,
+              help="Questionnaire settings (TOML): survey title, contact text, coupon validity.")
+@click.option("--issue-date", default=None, help="Day the coupons are handed out (YYYY-MM-DD; default: today); "
+                                                 "the expiry date printed is this day + the validity in days.")
+@output_option(help="The PDF to write (8 coupons to an A4 page, with cut lines).")
+@overwrite_option
+def coupons_cmd(store, seeds, for_respondents, per_respondent, settings_path, issue_date, output, overwrite) -> None:
+    """Print coupons (PDF) and register their numbers in the store as printed, not yet issued.
+
+    Each coupon has a short number with a check digit (Damm), a QR code of the same number,
+    the expiry date and the survey's contact text. Once coupons are registered, every import
+    checks the coupon numbers: a mistyped number (wrong check digit) or a number that was never
+    printed is quarantined with what to do.
+
+    \b
+    Examples:
+      hiddenpop field coupons survey.hpstore --seeds 20 --settings field.toml -o seeds.pdf
+      hiddenpop field coupons survey.hpstore --for R00012 --for R00013 -o coupons_R00012.pdf
+    """
+    import datetime as dt
+
+    from hiddenpop.errors import InputFileError
+    from hiddenpop.field.couponsheet import Coupon, coupon_sheet_pdf
+    from hiddenpop.field.form import FormSettings
+    from hiddenpop.io.field import read_form_settings, write_pdf
+    from hiddenpop.io.store import ReferralStore
+
+    who = [r.strip() for item in for_respondents for r in item.split(",") if r.strip()]
+    if (seeds is None) == (not who):
+        raise click.UsageError("give either --seeds N or --for RESPONDENT (not both)")
+    settings = read_form_settings(settings_path) if settings_path else FormSettings()
+    st = ReferralStore.open(store)
+    k = per_respondent or (settings.coupons_per_respondent if settings_path else None) \
+        or st.settings.get("max_coupons") or 2
+    if who:
+        known = set(st.respondents()["respondent_id"].astype(str))
+        missing = [r for r in who if r not in known]
+        if missing:
+            raise InputFileError(f"respondent(s) {', '.join(missing[:5])} not in the store", where=str(store),
+                                 fix="import their interview first, or check the ids (`hiddenpop referrals status`)")
+    try:
+        day = dt.date.fromisoformat(issue_date) if issue_date else dt.date.today()
+    except ValueError:
+        raise click.BadParameter(f"{issue_date!r} is not a date like 2024-03-18", param_hint="--issue-date") from None
+    days = settings.coupon_expiry_days if settings_path else int(st.settings.get("expiry_days") or
+                                                                 settings.coupon_expiry_days)
+    expires = (day + dt.timedelta(days=days)).isoformat()
+    owners = [r for r in who for _ in range(k)] if who else [None] * (seeds * k)
+    notes = ([f"for {r}" for r in owners] if who else [f"seed set {i // k + 1}" for i in range(len(owners))])
+    with st.print_coupons(len(owners), for_respondents=owners, printed_on=day.isoformat(), expires=expires) as codes:
+        pdf = coupon_sheet_pdf([Coupon(c, expires=expires, note=n) for c, n in zip(codes, notes)],
+                               title=settings.title, contact=settings.contact)
+        write_pdf(output, pdf, overwrite=overwrite)
+    pages = -(-len(codes) // 8)
+    click.echo(f"wrote {output}: {len(codes)} coupons ({codes[0]} … {codes[-1]}) on {pages} page(s), valid until "
+               f"{expires}; registered in {store} as printed, not yet issued")
