@@ -304,6 +304,7 @@ def normalise_table(raw: pd.DataFrame, *, mapping: ReferralMapping | None = None
         orig_of = dict(seen)
         raw.columns = renamed
     raw = raw.drop(columns=[c for c in mapping.drop if c in raw.columns])
+    raw = _kobo_geopoints(raw, mapping)
     rename: dict[str, str] = {}
     for canon, theirs in mapping.columns.items():
         if theirs not in raw.columns:
@@ -366,6 +367,36 @@ def normalise_table(raw: pd.DataFrame, *, mapping: ReferralMapping | None = None
                         "original_columns": original_columns,
                         "column_names": {c: column_names.get(c, c) for c in CORE_COLUMNS}})
     return table
+
+
+def _kobo_geopoints(raw: pd.DataFrame, mapping: ReferralMapping) -> pd.DataFrame:
+    """KoboToolbox exports a GPS question ``gps`` as ``gps`` ("lat lon altitude precision") and
+    ``_gps_latitude``, ``_gps_longitude``, ``_gps_altitude``, ``_gps_precision``. The first GPS
+    question becomes the household coordinates ``lat``/``lon`` (unless the mapping names them; kept
+    out of every export unless asked); the other parts of every GPS question are dropped, so exact
+    coordinates never ride along as ordinary columns.
+
+    >>> raw = pd.DataFrame({"gps": ["1.5 2.5 0 5"], "_gps_latitude": ["1.5"], "_gps_longitude": ["2.5"],
+    ...                     "_gps_altitude": ["0"], "_gps_precision": ["5"], "x": ["a"]})
+    >>> _kobo_geopoints(raw, ReferralMapping()).columns.tolist()
+    ['lat', 'lon', 'x']
+    """
+    cols = set(raw.columns)
+    names = [c[1:-len("_latitude")] for c in raw.columns
+             if c.startswith("_") and c.endswith("_latitude") and f"{c[:-len('_latitude')]}_longitude" in cols]
+    if not names:
+        return raw
+    drop: list[str] = []
+    rename: dict[str, str] = {}
+    for k, g in enumerate(names):
+        parts = {"lat": f"_{g}_latitude", "lon": f"_{g}_longitude"}
+        for canon, col in parts.items():
+            if k == 0 and canon not in mapping.columns and canon not in cols and col not in mapping.columns.values():
+                rename[col] = canon
+            elif col not in mapping.columns.values():
+                drop.append(col)
+        drop += [c for c in (g, f"_{g}_altitude", f"_{g}_precision") if c in cols]
+    return raw.drop(columns=drop).rename(columns=rename)
 
 
 def _numeric_or_text(col: pd.Series) -> pd.Series:

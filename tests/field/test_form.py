@@ -260,3 +260,19 @@ def test_form_command_writes_the_form_and_its_mapping(tmp_path, runner):
     assert r.exit_code == 1 and "--overwrite" in r.output
     assert set(KOBO_SYSTEM_COLUMNS) <= set(__import__("tomllib").loads(
         (tmp_path / "survey.mapping.toml").read_text())["drop"])
+
+
+def test_a_kobo_export_without_mapping_keeps_no_gps_column_outside_lon_lat(tmp_path, runner):
+    # the bundled day-1 log is an export of the generated form; imported without the mapping file the
+    # GPS parts become lon/lat (never exported unless asked) and nothing else carries coordinates
+    log = Path(__file__).resolve().parents[2] / "examples" / "data" / "referral_log_2024-03-04.csv"
+    lat0 = pd.read_csv(log, dtype=str)["location/_gps_latitude"].iloc[0]
+    store = tmp_path / "s.hpstore"
+    assert runner.invoke(main, ["referrals", "init", str(store)]).exit_code == 0
+    assert runner.invoke(main, ["referrals", "import", str(store), str(log)]).exit_code == 0
+    t = ReferralStore.open(store).respondents()
+    assert not [c for c in t.columns if "gps" in c]
+    assert f"{t['lat'].iloc[0]:.7f}" == lat0
+    out = tmp_path / "export.csv"
+    assert runner.invoke(main, ["referrals", "export", str(store), "--format", "csv", "-o", str(out)]).exit_code == 0
+    assert lat0[:7] not in out.read_text()
