@@ -87,7 +87,7 @@ class DashboardInputs:
 
 
 def _team(t: pd.DataFrame, column: str | None) -> pd.Series:
-    from hiddenpop.rds.fieldstatus import TEAM_COLUMNS
+    from hiddenpop.referrals.fieldstatus import TEAM_COLUMNS
 
     col = column or next((c for c in TEAM_COLUMNS if c in t.columns), None)
     if col is None or col not in t.columns:
@@ -146,7 +146,7 @@ def convergence_by_wave(t: pd.DataFrame, *, design_effect: float = 2.0) -> pd.Da
 
 def key_figures(inp: DashboardInputs) -> dict[str, Any]:
     """The headline numbers of the page (JSON-ready; the test reads them back from the HTML)."""
-    from hiddenpop.rds.coupons import coupon_table
+    from hiddenpop.referrals.coupons import coupon_table
 
     t = inp.respondents
     ct = coupon_table(t, expiry_days=inp.expiry_days, as_of=inp.as_of) if len(t) else None
@@ -296,8 +296,8 @@ text-align:left}th{background:#f0f2f5}td:not(:first-child){font-variant-numeric:
 
 def build_dashboard(inp: DashboardInputs) -> str:
     """The dashboard page (HTML text); write it with :func:`hiddenpop.io.field.write_html`."""
-    from hiddenpop.rds.coupons import coupon_table, parse_times
-    from hiddenpop.rds.fieldstatus import recruitment_by_seed, reminder_list
+    from hiddenpop.referrals.coupons import coupon_table, parse_times
+    from hiddenpop.referrals.fieldstatus import recruitment_by_seed, reminder_list
 
     t = inp.respondents.drop(columns=[c for c in _PRIVATE if c in inp.respondents.columns])
     fig = key_figures(DashboardInputs(**{**dataclasses.asdict(inp), "respondents": t}))

@@ -59,7 +59,7 @@ def _figure(page: str, key: str) -> str:
 
 def test_dashboard_figures_agree_with_the_store(example_dashboard):
     from hiddenpop.io.store import ReferralStore
-    from hiddenpop.rds.coupons import coupon_table
+    from hiddenpop.referrals.coupons import coupon_table
 
     store, html = example_dashboard
     page = html.read_text(encoding="utf-8")
