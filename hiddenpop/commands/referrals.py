@@ -554,7 +554,7 @@ def dashboard_cmd(store, points_path, settings_path, as_of, stall_days, output, 
     as_of = as_of or dt.datetime.now(dt.timezone.utc).replace(microsecond=0).isoformat()
     points = read_csv(points_path, dtype={"point_id": str, "stratum": str}) if points_path else None
     inp = DashboardInputs(respondents=st.respondents(as_of=as_of), quarantine=st.quarantine(), pending=st.pending(),
-                          points=points, expiry_days=st.settings.get("expiry_days"), stall_days=stall_days,
+                          printed=st.printed_coupons(), imports=st.imports(), points=points, expiry_days=st.settings.get("expiry_days"), stall_days=stall_days,
                           as_of=as_of, target_half_width=settings.target_half_width,
                           design_effect=settings.design_effect,
                           title=(settings.title if settings_path else f"{Path(store).name}"))

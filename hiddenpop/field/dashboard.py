@@ -59,8 +59,9 @@ class DashboardInputs:
     ----------
     respondents
         ``ReferralStore.respondents()`` (derived columns included).
-    quarantine
-        ``ReferralStore.quarantine()``; ``pending``: ``ReferralStore.pending()``.
+    quarantine, pending, printed, imports
+        ``ReferralStore.quarantine()`` (the last import's), ``ReferralStore.pending()``,
+        ``ReferralStore.printed_coupons()``, ``ReferralStore.imports()``.
     points
         The first-stage points (``point_id``, ``stratum``), for points visited / not yet.
     expiry_days, stall_days
@@ -76,6 +77,8 @@ class DashboardInputs:
     respondents: pd.DataFrame
     quarantine: pd.DataFrame | None = None
     pending: pd.DataFrame | None = None
+    printed: pd.DataFrame | None = None
+    imports: pd.DataFrame | None = None
     points: pd.DataFrame | None = None
     expiry_days: float | None = None
     stall_days: float = 7.0
@@ -172,6 +175,8 @@ def key_figures(inp: DashboardInputs) -> dict[str, Any]:
         "quarantined_rows": 0 if inp.quarantine is None else int(inp.quarantine[["source_file", "source_row"]]
                                                                     .drop_duplicates().shape[0]),
         "waiting_rows": 0 if inp.pending is None else int(len(inp.pending)),
+        "coupons_printed_not_issued": None if inp.printed is None or inp.printed.empty else
+        int((inp.printed["status"] == "printed").sum()),
     }
     return out
 
@@ -316,7 +321,9 @@ def build_dashboard(inp: DashboardInputs) -> str:
              card("points_visited", "points with an interview"
                   + (f" (of {fig['points_in_design']})" if fig["points_in_design"] is not None else "")),
              card("coupons_issued", "coupons issued"), card("coupons_returned", "coupons returned"),
-             card("coupons_outstanding", "coupons still out"), card("coupons_expired", "coupons expired"),
+             card("coupons_outstanding", "coupons still out"),
+             *([card("coupons_printed_not_issued", "printed, not yet issued")]
+               if fig["coupons_printed_not_issued"] is not None else []), card("coupons_expired", "coupons expired"),
              card("return_rate", "return rate"), card("median_days_to_return", "median time to return"),
              card("quarantined_rows", "rows in quarantine"), card("waiting_rows", "rows waiting for recruiter")]
     sections.append('<section><h2>Key figures</h2><div class="cards">' + "".join(cards) + "</div></section>")
@@ -398,6 +405,16 @@ def build_dashboard(inp: DashboardInputs) -> str:
     # quarantine
     q = inp.quarantine
     qsec = "<section><h2>Quarantined rows</h2>"
+    if inp.imports is not None and len(inp.imports):
+        imp = inp.imports.copy()
+        imp["file"] = imp["file"].astype(str).map(lambda p: p.replace("\\", "/").rsplit("/", 1)[-1])
+        imp = imp[["import_id", "file", "imported_at", "status", "n_rows", "n_new", "n_quarantined", "n_pending",
+                   "n_warnings"]].rename(columns={"import_id": "import", "n_rows": "rows", "n_new": "new",
+                                                  "n_quarantined": "quarantined", "n_pending": "waiting",
+                                                  "n_warnings": "warnings"})
+        imp["imported_at"] = imp["imported_at"].astype(str).str[:16]
+        qsec += ("<details><summary>Imports so far</summary>" + _table(imp) + "</details>"
+                 f"<p>Rows kept out by the last import ({_e(imp['file'].iloc[-1])}), with what to do:</p>")
     if q is not None and len(q):
         qq = q.copy()
         qq["source_file"] = qq["source_file"].astype(str).map(lambda p: p.replace("\\", "/").rsplit("/", 1)[-1])

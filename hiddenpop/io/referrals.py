@@ -335,6 +335,9 @@ def normalise_table(raw: pd.DataFrame, *, mapping: ReferralMapping | None = None
         pat = re.compile(re.escape(mapping.coupon_prefix) + r"(\d+)$")
         numbered = [(int(m.group(1)), c) for c in raw.columns if (m := pat.match(c))]
         coupon_cols = [c for _, c in sorted(numbered)]
+    # the QR-scan copy of a coupon number (`hiddenpop field form`: coupon_1_scan fills coupon_1)
+    scans = [f"{c}_scan" for c in coupon_cols if f"{c}_scan" in raw.columns]
+    raw = raw.drop(columns=scans)
     n = len(raw)
     if coupon_cols and "issued_coupons" in raw.columns:
         raise InputFileError(f"both an issued_coupons column and numbered coupon columns ({coupon_cols[0]}, …)",

@@ -98,6 +98,11 @@ def test_import_catches_a_mistyped_and_an_unprinted_coupon(store, tmp_path, runn
     assert {"S1", "S2", "X1"} <= set(st.respondents()["respondent_id"])
     status = st.printed_coupons().set_index("code")["status"]
     assert status[codes[0]] == "redeemed" and status[codes[1]] == "issued" and status[codes[3]] == "issued"
+    # the dashboard counts what is still in the drawer: 4 printed, all handed out now
+    html = tmp_path / "d.html"
+    _invoke(runner, ["referrals", "dashboard", store, "--as-of", "2024-03-09", "-o", html])
+    assert 'data-figure="coupons_printed_not_issued">0<' in html.read_text()
+    assert "X2" in html.read_text() and "coupon-check-digit" in html.read_text()
 
 
 def test_stores_without_printed_coupons_accept_any_coupon_names(tmp_path, runner):
