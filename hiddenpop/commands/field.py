@@ -115,6 +115,13 @@ def coupons_cmd(store, seeds, for_respondents, per_respondent, settings_path, is
     if (seeds is None) == (not who):
         raise click.UsageError("give either --seeds N or --for RESPONDENT (not both)")
     settings = read_form_settings(settings_path) if settings_path else FormSettings()
+    for key, text in (("[form] title", settings.title), ("[coupons] contact", settings.contact)):
+        try:
+            text.encode("latin-1")
+        except UnicodeEncodeError:
+            raise InputFileError(f"{key} {text!r} has letters the coupon PDF cannot print (Latin script only)",
+                                 where=str(settings_path), fix="write the coupon texts in a Latin-script "
+                                 "language; the questionnaire itself can use any language") from None
     st = ReferralStore.open(store)
     k = per_respondent or (settings.coupons_per_respondent if settings_path else None) \
         or st.settings.get("max_coupons") or 2

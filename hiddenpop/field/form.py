@@ -182,7 +182,7 @@ class FormSettings:
 
     def check(self, *, source: str = "settings") -> None:
         """Raise :class:`InputFileError` for values the form cannot be built with."""
-        bad_lang = [lang for lang in self.languages if not _LANG.match(lang)]
+        bad_lang = [lang for lang in self.languages if not isinstance(lang, str) or not _LANG.match(lang)]
         if not self.languages or bad_lang:
             raise InputFileError(f"[form] languages {bad_lang or '[]'}: each language needs its code",
                                  where=source, fix='write e.g. languages = ["English (en)", "Arabic (ar)"]')
@@ -209,6 +209,9 @@ class FormSettings:
         if len(set(self.teams)) != len(self.teams):
             raise InputFileError("[teams] names repeat a name", where=source, fix="give each team once")
         if self.respondent_id_pattern is not None:
+            if "'" in self.respondent_id_pattern:
+                raise InputFileError("[respondent_id] pattern contains a single quote (')", where=source,
+                                     fix="leave it out: the form writes the pattern between single quotes")
             try:
                 re.compile(self.respondent_id_pattern)
             except re.error as exc:

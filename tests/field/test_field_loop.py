@@ -113,3 +113,11 @@ def test_stores_without_printed_coupons_accept_any_coupon_names(tmp_path, runner
     log.write_text("respondent_id,redeemed_coupon,issued_coupons,network_size\nA,,c1;c2,4\nB,c1,,3\n")
     r = _invoke(runner, ["referrals", "import", s, log])
     assert "0 quarantined" in r.output
+
+
+def test_coupon_texts_the_pdf_fonts_cannot_print_are_refused(store, tmp_path, runner):
+    st = tmp_path / "s.toml"
+    st.write_text('[coupons]\ncontact = "اتصل بنا"\n', encoding="utf-8")
+    r = _invoke(runner, ["field", "coupons", store, "--seeds", "1", "--settings", st, "-o", tmp_path / "c.pdf"], code=1)
+    assert "s.toml" in r.output and "[coupons] contact" in r.output and "Latin" in r.output
+    assert not (tmp_path / "c.pdf").exists() and len(ReferralStore.open(store).printed_coupons()) == 0
