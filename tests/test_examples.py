@@ -1,6 +1,7 @@
 """The bundled example: its deliberate errors are caught, everything else is valid; the demo runs."""
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -72,3 +73,7 @@ def test_demo_runs_end_to_end(tmp_path):
         assert (out / name).exists(), name
     est = pd.read_csv(out / "estimates_children.csv")
     assert est["domain"].str.contains("registered=0").any() and est["se"].notna().all()
+    # the field loop at the end: questionnaire with its mapping, one page of coupons (8), the dashboard
+    for name in ("survey.xlsx", "survey.mapping.toml", "coupons.pdf", "dashboard.html"):
+        assert (out / name).exists(), name
+    assert len(re.findall(rb"/Type /Page(?!s)", (out / "coupons.pdf").read_bytes())) == 1   # one page
