@@ -553,6 +553,11 @@ def dashboard_cmd(store, points_path, settings_path, as_of, stall_days, output, 
     settings = read_form_settings(settings_path) if settings_path else FormSettings()
     as_of = as_of or dt.datetime.now(dt.timezone.utc).replace(microsecond=0).isoformat()
     points = read_csv(points_path, dtype={"point_id": str, "stratum": str}) if points_path else None
+    if points is not None and "point_id" not in points.columns:
+        from hiddenpop.errors import InputFileError
+
+        raise InputFileError("no point_id column", where=str(points_path),
+                             fix="give the points.csv written by `hiddenpop frame sample`")
     inp = DashboardInputs(respondents=st.respondents(as_of=as_of), quarantine=st.quarantine(), pending=st.pending(),
                           printed=st.printed_coupons(), imports=st.imports(), points=points, expiry_days=st.settings.get("expiry_days"), stall_days=stall_days,
                           as_of=as_of, target_half_width=settings.target_half_width,

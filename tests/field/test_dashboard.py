@@ -121,3 +121,12 @@ def test_dashboard_renders_in_headless_chromium(example_dashboard):
     res = subprocess.run([exe, *FLAGS, f"--user-data-dir={tempfile.mkdtemp()}", f"--screenshot={shot}",
                           "--window-size=1200,1800", html.as_uri()], capture_output=True, text=True, timeout=90)
     assert res.returncode == 0 and shot.stat().st_size > 20_000
+
+
+def test_dashboard_refuses_a_points_file_without_point_ids(example_dashboard, tmp_path, runner):
+    store, _ = example_dashboard
+    bad = tmp_path / "p.csv"
+    bad.write_text("id,stratum\n1,A\n")
+    r = _invoke(runner, ["referrals", "dashboard", store, "--points", bad, "-o", tmp_path / "d.html"], code=1)
+    assert "p.csv" in r.output and "point_id" in r.output and "Traceback" not in r.output
+    assert not (tmp_path / "d.html").exists()
