@@ -20,6 +20,12 @@ def mapping_path_for(form_path: str | Path) -> Path:
     return p.with_name(p.stem + ".mapping.toml")
 
 
+def point_sheet_path_for(form_path: str | Path) -> Path:
+    """The point sheet written beside a form: ``survey.xlsx`` → ``survey.points.xlsx``."""
+    p = Path(form_path)
+    return p.with_name(p.stem + ".points.xlsx")
+
+
 @click.group()
 def field() -> None:
     """The field loop from the design: questionnaire (XLSForm) and printable coupons.
@@ -37,7 +43,8 @@ def field() -> None:
 @click.option("--settings", "settings_path", type=click.Path(dir_okay=False), default=None,
               help="Questionnaire settings (TOML): languages, coupons per household, eligibility, teams, "
                    "child modules, personal fields. Defaults are used without it.")
-@output_option(help="The XLSForm to write (.xlsx); the import mapping is written beside it (NAME.mapping.toml).")
+@output_option(help="The XLSForm to write (.xlsx); beside it the import mapping (NAME.mapping.toml) and the point "
+                    "sheet form (NAME.points.xlsx: one record per point visit, zero points included).")
 @overwrite_option
 def form_cmd(design, points_path, settings_path, output, overwrite) -> None:
     """Write the questionnaire (XLSForm for ODK Collect / KoboToolbox) of a design.
@@ -51,7 +58,7 @@ def form_cmd(design, points_path, settings_path, output, overwrite) -> None:
     Example:
       hiddenpop field form points.design.json --points points.csv --settings survey.toml -o survey.xlsx
     """
-    from hiddenpop.field.form import FormSettings, build_form
+    from hiddenpop.field.form import FormSettings, build_form, build_point_form
     from hiddenpop.io import read_csv
     from hiddenpop.io.field import read_design, read_form_settings, write_form
 
@@ -61,13 +68,15 @@ def form_cmd(design, points_path, settings_path, output, overwrite) -> None:
     man = read_design(design)
     points = read_csv(points_path, dtype={"point_id": str, "stratum": str})
     form = build_form(man, points, settings, design_source=str(design), points_source=str(points_path))
-    mpath = mapping_path_for(output)
+    sheet = build_point_form(man, points, settings, design_source=str(design), points_source=str(points_path))
+    mpath, ppath = mapping_path_for(output), point_sheet_path_for(output)
     header = (f"Import mapping of the form {Path(output).name} (written by `hiddenpop field form`).\n"
               f"hiddenpop referrals import STORE EXPORT.csv --mapping {mpath.name}")
-    write_form(output, form.sheets(), mpath, form.mapping(), header=header, overwrite=overwrite)
+    write_form(output, form.sheets(), mpath, form.mapping(), header=header, overwrite=overwrite,
+               extra_forms={ppath: sheet.sheets()})
     n_points = int((form.choices["list_name"] == "points").sum())
     click.echo(f"wrote {output} ({len(form.export_columns())} exported columns, {n_points} points, "
-               f"{len(settings.languages)} language(s)) and {mpath}")
+               f"{len(settings.languages)} language(s)), {mpath} and the point sheet {ppath}")
     if form.personal:
         click.echo(f"personal fields asked: {', '.join(form.personal)} (hashed on import, never exported)")
     for lang, keys in form.untranslated.items():

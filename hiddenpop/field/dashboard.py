@@ -5,8 +5,8 @@ so it opens offline and can be e-mailed. It shows, from the store's respondents,
 imports:
 
 * interviews per day and per team;
-* first-stage points visited (with an interview) and the points with none yet (a zero point, or
-  not visited: the team's point sheet tells which);
+* first-stage points: with an interview, zero points and unreachable points (from the point
+  sheet's export, ``visits``), not visited yet;
 * coupons issued, returned, outstanding and expired, the return rate and the time to return;
 * waves per seed, chains that have stalled (no interview for ``stall_days``, coupons still out);
 * the quarantined rows with their messages, and the reminder list (respondent ids, never a
@@ -46,7 +46,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-__all__ = ["DashboardInputs", "build_dashboard", "key_figures", "convergence_by_wave"]
+__all__ = ["DashboardInputs", "build_dashboard", "key_figures", "convergence_by_wave", "point_results"]
 
 _PRIVATE = ("lon", "lat", "_gps_latitude", "_gps_longitude", "gps")
 
@@ -64,6 +64,9 @@ class DashboardInputs:
         ``ReferralStore.printed_coupons()``, ``ReferralStore.imports()``.
     points
         The first-stage points (``point_id``, ``stratum``), for points visited / not yet.
+    visits
+        Exports of the point sheet (:func:`hiddenpop.io.field.read_point_visits`): zero points,
+        unreachable points.
     expiry_days, stall_days
         Coupon validity, and days without interview after which a chain with coupons out is stalled.
     as_of
@@ -79,6 +82,7 @@ class DashboardInputs:
     pending: pd.DataFrame | None = None
     printed: pd.DataFrame | None = None
     imports: pd.DataFrame | None = None
+    visits: pd.DataFrame | None = None
     points: pd.DataFrame | None = None
     expiry_days: float | None = None
     stall_days: float = 7.0
@@ -145,6 +149,21 @@ def convergence_by_wave(t: pd.DataFrame, *, design_effect: float = 2.0) -> pd.Da
         rows.append((int(w), n, share, hw, mean, nhw))
     return pd.DataFrame(rows, columns=["wave", "n", "registered_share", "registered_half_width",
                                        "network_size_mean", "network_size_half_width"])
+
+
+def point_results(points: pd.DataFrame, visits: pd.DataFrame | None) -> pd.Series:
+    """Per point: ``interviews`` (an interview names it), else the last recorded visit result
+    (``listed``, ``zero``, ``unreachable``), else ``not visited``.
+
+    >>> pts = pd.DataFrame({"point_id": ["P1", "P2", "P3", "P4"], "interviews": [3, 0, 0, 0]})
+    >>> v = pd.DataFrame({"point_id": ["P2", "P3", "P3"], "visit_result": ["zero", "unreachable", "zero"]})
+    >>> point_results(pts, v).tolist()
+    ['interviews', 'zero', 'zero', 'not visited']
+    """
+    last = (visits.dropna(subset=["visit_result"]).drop_duplicates("point_id", keep="last")
+            .set_index("point_id")["visit_result"] if visits is not None else pd.Series(dtype=object))
+    res = points["point_id"].astype(str).map(last).fillna("not visited")
+    return res.where(points["interviews"] == 0, "interviews")
 
 
 def key_figures(inp: DashboardInputs) -> dict[str, Any]:
@@ -348,15 +367,27 @@ def build_dashboard(inp: DashboardInputs) -> str:
             pts = inp.points.copy()
             pts["point_id"] = pts["point_id"].astype(str)
             pts["interviews"] = pts["point_id"].map(per_point).fillna(0).astype(int)
-            none = pts[pts["interviews"] == 0]
-            cols = [c for c in ("point_id", "stratum", "reserve_rank") if c in pts]
-            by_stratum = (pts.assign(visited=pts["interviews"] > 0).groupby("stratum")
-                          .agg(points=("point_id", "size"), with_interview=("visited", "sum"),
-                               interviews=("interviews", "sum")).reset_index()) if "stratum" in pts else None
-            body += (_table(by_stratum) if by_stratum is not None else "")
-            body += (f"<p>{len(none)} point(s) with no interview yet: each is either a <b>zero point</b> "
-                     "(visited, no refugee household in the circle: a valid result, never replaced) or not "
-                     "visited yet. The team's point sheet says which.</p>" + _table(none[cols], limit=40))
+            pts["result"] = point_results(pts, inp.visits)
+            cols = [c for c in ("point_id", "stratum", "reserve_rank", "result") if c in pts]
+            if "stratum" in pts:
+                by_stratum = pd.crosstab(pts["stratum"], pts["result"]).reindex(
+                    columns=["interviews", "listed", "zero", "unreachable", "not visited"], fill_value=0)
+                by_stratum.columns.name = None
+                by_stratum.insert(0, "points", by_stratum.sum(axis=1))
+                by_stratum["interviews done"] = pts.groupby("stratum")["interviews"].sum()
+                body += _table(by_stratum.rename(columns={"interviews": "with interview"}).reset_index())
+            if inp.visits is None:
+                none = pts[pts["interviews"] == 0]
+                body += (f"<p>{len(none)} point(s) with no interview yet: each is either a <b>zero point</b> "
+                         "(visited, no refugee household in the circle: a valid result, never replaced) or not "
+                         "visited yet. Import the point sheet's export (<code>--visits</code>) to tell them apart."
+                         "</p>" + _table(none[cols], limit=40))
+            else:
+                rest = pts[pts["result"] != "interviews"]
+                body += (f'<p><b data-figure="points_zero">{int((pts["result"] == "zero").sum())}</b> zero point(s) '
+                         "(no refugee household in the circle: a valid result, never replaced), "
+                         f'<b data-figure="points_not_visited">{int((pts["result"] == "not visited").sum())}</b> '
+                         "not visited yet.</p>" + _table(rest[cols], limit=60))
         sections.append("<section><h2>First-stage points</h2>" + body + "</section>")
 
     # coupons

@@ -51,11 +51,17 @@ import pandas as pd
 from hiddenpop.errors import InputFileError
 from hiddenpop.field.codes import coupon_constraint
 
-__all__ = ["FormSettings", "XLSForm", "build_form", "KOBO_SYSTEM_COLUMNS", "CHILD_MODULES", "distance_xpath"]
+__all__ = ["FormSettings", "XLSForm", "build_form", "build_point_form", "VISIT_RESULTS", "KOBO_SYSTEM_COLUMNS",
+           "CHILD_MODULES", "distance_xpath"]
 
 #: columns KoboToolbox adds to every export (not questions of the form); dropped on import
 KOBO_SYSTEM_COLUMNS = ("_id", "_uuid", "_submission_time", "_validation_status", "_notes", "_status",
                        "_submitted_by", "__version__", "_tags", "_index")
+#: results of a visit to a first-stage point (the point sheet, :func:`build_point_form`)
+VISIT_RESULTS = ("listed", "zero", "unreachable")
+_VISIT_LABELS = {"listed": "Refugee households found and listed",
+                 "zero": "Zero point: no refugee household in the circle",
+                 "unreachable": "The point could not be reached (a reserve replaces it)"}
 #: child modules the roster can include
 CHILD_MODULES = ("school", "work")
 _LANG = re.compile(r"^.+ \([a-z]{2,3}(-[A-Za-z0-9]+)?\)$")
@@ -329,6 +335,11 @@ _TEXT: dict[str, str] = {
     "agree?", "attends_school": "Does the child attend school this year?",
     "reason_not_in_school": "Main reason the child does not attend school",
     "works": "In the past week, did the child work for pay or help in a family business?",
+    "visit_result": "Result of the visit to the point",
+    "zero_rule": "A point with no refugee household in its circle is a valid result (a zero point): record it, "
+    "never move to another place.",
+    "households_found": "Refugee households listed in the circle of {radius} m",
+    "unreachable_reason": "Why the point could not be reached",
 }
 _CHOICES: dict[str, list[tuple[str, str]]] = {
     "yes_no": [("yes", "Yes"), ("no", "No")],
@@ -393,6 +404,53 @@ def build_form(design: Mapping[str, Any], points: pd.DataFrame, settings: FormSe
                                  f"column {c}", fix="give the coordinates in degrees (WGS84)")
         pts[c] = v
     return _Builder(settings, radius, strata, pts).build()
+
+
+def build_point_form(design: Mapping[str, Any], points: pd.DataFrame, settings: FormSettings, *,
+                     design_source: str = "design", points_source: str = "points") -> XLSForm:
+    """The point sheet: one record per visit to a first-stage point (listed, zero point, or unreachable).
+
+    A point with no refugee household is a valid **zero** and is recorded, never replaced; a
+    point that cannot be reached is recorded with one of the design's reasons (the manifest's
+    ``reserves.allowed_reasons``) and replaced by the next reserve. Its exports feed the
+    dashboard's points section (``hiddenpop referrals dashboard --visits``).
+
+    >>> design = {"format": "hiddenpop.design/2", "radius_m": 250.0, "strata": {"North": {}}}
+    >>> points = pd.DataFrame({"point_id": ["P1"], "stratum": ["North"], "lon": [36.8], "lat": [-1.2]})
+    >>> build_point_form(design, points, FormSettings()).export_columns()
+    ['start', 'enumerator', 'point_stratum', 'point_id', 'visit_result', 'households_found', 'unreachable_reason', 'visit_time']
+    """
+    form = build_form(design, points, settings, design_source=design_source, points_source=points_source)
+    b = _Builder(settings, float(design["radius_m"]), [str(x) for x in design["strata"]], pd.DataFrame())
+    reasons = dict((design.get("reserves") or {}).get("allowed_reasons") or {
+        "inaccessible": "the point cannot be reached", "unsafe": "the team judged the location unsafe"})
+    b.add("start", "start")
+    keep = form.survey[form.survey["name"].isin(["enumerator", "point_stratum", "point_id"])].to_dict("records")
+    for row in keep:
+        row = {k: v for k, v in row.items() if v != ""}
+        row.pop("relevant", None)
+        b.rows.append(row)
+    b.add("select_one visit", "visit_result", "visit_result", required="yes")
+    b.add("note", "zero_rule", "zero_rule", relevant="${visit_result} = 'zero'")
+    b.add("integer", "households_found", "households_found", required="yes", relevant="${visit_result} = 'listed'",
+          constraint=". >= 1 and . <= 500", **{"constraint_message::" + lang: "1 to 500 (choose 'zero point' for none)"
+                                              for lang in settings.languages})
+    b.add("select_one unreachable", "unreachable_reason", "unreachable_reason", required="yes",
+          relevant="${visit_result} = 'unreachable'")
+    b.add("end", "visit_time")
+    choices = form.choices[form.choices["list_name"].isin(["teams", "strata", "points"])]
+    for name in VISIT_RESULTS:
+        b.choice("visit", name, name, _VISIT_LABELS[name])
+    for name, text in reasons.items():
+        b.choice("unreachable", str(name), str(name), str(text))
+    survey = pd.DataFrame(b.rows).fillna("")
+    first = ["type", "name"] + [c for c in survey.columns if c.startswith("label::")]
+    survey = survey[first + [c for c in survey.columns if c not in first]]
+    ch = pd.concat([choices, pd.DataFrame(b.choice_rows)], ignore_index=True).fillna("")
+    st = pd.DataFrame([{"form_title": f"{settings.title}: point sheet", "form_id": f"{settings.form_id}_points",
+                        "version": settings.version, "default_language": settings.languages[0]}])
+    untranslated = {k: sorted(set(v) | set(form.untranslated.get(k, []))) for k, v in b.untranslated.items()}
+    return XLSForm(survey=survey, choices=ch, settings=st, untranslated=untranslated)
 
 
 class _Builder:

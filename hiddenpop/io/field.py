@@ -21,7 +21,7 @@ import pandas as pd
 from hiddenpop.errors import InputFileError
 from hiddenpop.io import OutputSet, PathLike, read_json, read_toml, write_bytes, write_text
 
-__all__ = ["write_form", "write_xlsform", "xlsform_bytes", "toml_text", "write_mapping", "read_form_settings", "read_design",
+__all__ = ["write_form", "read_point_visits", "write_xlsform", "xlsform_bytes", "toml_text", "write_mapping", "read_form_settings", "read_design",
            "write_pdf", "write_html"]
 
 
@@ -55,13 +55,52 @@ def write_xlsform(path: PathLike, sheets: Mapping[str, pd.DataFrame], *, overwri
 
 
 def write_form(path: PathLike, sheets: Mapping[str, pd.DataFrame], mapping_path: PathLike,
-               mapping: Mapping[str, Any], *, header: str = "", overwrite: bool = False) -> None:
-    """Write the XLSForm workbook and its import mapping together (both or neither)."""
+               mapping: Mapping[str, Any], *, header: str = "", overwrite: bool = False,
+               extra_forms: Mapping[PathLike, Mapping[str, pd.DataFrame]] | None = None) -> None:
+    """Write the XLSForm workbook, its import mapping and any extra forms together (all or none)."""
     data = xlsform_bytes(sheets)
     text = toml_text(mapping, header=header)
+    extra = {p: xlsform_bytes(sh) for p, sh in (extra_forms or {}).items()}
     with OutputSet(overwrite=overwrite) as out:
         out.add(path, lambda tmp: tmp.write_bytes(data))
         out.add(mapping_path, lambda tmp: tmp.write_text(text, encoding="utf-8"))
+        for p, b in extra.items():
+            out.add(p, lambda tmp, b=b: tmp.write_bytes(b))
+
+
+def read_point_visits(path: PathLike) -> pd.DataFrame:
+    """Read an export of the point sheet (CSV or XLSX; Kobo group prefixes removed).
+
+    Returns the columns ``point_id``, ``visit_result`` (``listed``, ``zero``, ``unreachable``) and,
+    when present, ``households_found``, ``unreachable_reason``, ``visit_time``.
+    """
+    from pathlib import Path
+
+    from hiddenpop.field.form import VISIT_RESULTS
+    from hiddenpop.io import read_csv
+
+    p = Path(path)
+    if p.suffix.lower() in (".xlsx", ".xls"):
+        if not p.exists():
+            raise InputFileError("file not found", where=str(p), fix="check the path and the current folder")
+        t = pd.read_excel(p, dtype=str)
+    else:
+        t = read_csv(p, dtype=str, keep_default_na=False)
+    t.columns = [str(c).rsplit("/", 1)[-1] for c in t.columns]
+    missing = [c for c in ("point_id", "visit_result") if c not in t.columns]
+    if missing:
+        raise InputFileError(f"no {' or '.join(missing)} column", where=str(p),
+                             fix="give an export of the point sheet written by `hiddenpop field form`")
+    t = t.replace("", None)
+    bad = t["visit_result"].notna() & ~t["visit_result"].isin(VISIT_RESULTS)
+    if bad.any():
+        r = int(bad.to_numpy().nonzero()[0][0])
+        raise InputFileError(f"visit result {t['visit_result'].iloc[r]!r} is not one of {list(VISIT_RESULTS)}",
+                             where=f"{p}, row {r + 2}, column visit_result",
+                             fix="export the choice names (Kobo: 'XML values and headers')")
+    keep = [c for c in ("point_id", "visit_result", "households_found", "unreachable_reason", "visit_time")
+            if c in t.columns]
+    return t[keep].reset_index(drop=True)
 
 
 def _toml_value(v: Any) -> str:

@@ -130,3 +130,30 @@ def test_dashboard_refuses_a_points_file_without_point_ids(example_dashboard, tm
     r = _invoke(runner, ["referrals", "dashboard", store, "--points", bad, "-o", tmp_path / "d.html"], code=1)
     assert "p.csv" in r.output and "point_id" in r.output and "Traceback" not in r.output
     assert not (tmp_path / "d.html").exists()
+
+
+def test_dashboard_tells_zero_points_from_points_not_visited(example_dashboard, tmp_path, runner):
+    store, _ = example_dashboard
+    pts = pd.read_csv(POINTS, dtype=str)
+    t = __import__("hiddenpop.io.store", fromlist=["ReferralStore"]).ReferralStore.open(store).respondents()
+    without = sorted(set(pts["point_id"]) - set(t["point_id"].dropna()))
+    assert len(without) == 3                                  # P-EAST-0004, P-WEST-0002, P-WEST-0013
+    # an export of the point sheet (Kobo adds its own columns): two zero points, one unreachable then zero
+    visits = pd.DataFrame({"start": "2024-03-04T08:00", "enumerator": "team-a",
+                           "point_id": [without[0], without[1], without[1], pts["point_id"].iloc[0]],
+                           "visit_result": ["zero", "unreachable", "zero", "listed"],
+                           "households_found": [None, None, None, 12], "_index": [1, 2, 3, 4]})
+    vfile = tmp_path / "points_export.csv"
+    visits.to_csv(vfile, index=False)
+    html = tmp_path / "d.html"
+    _invoke(runner, ["referrals", "dashboard", store, "--points", POINTS, "--visits", vfile, "--as-of", AS_OF,
+                     "-o", html])
+    page = html.read_text()
+    assert _figure(page, "points_zero") == "2" and _figure(page, "points_not_visited") == "1"
+    r = _invoke(runner, ["referrals", "dashboard", store, "--visits", vfile, "-o", tmp_path / "x.html"], code=2)
+    assert "--visits needs --points" in r.output
+    visits.loc[0, "visit_result"] = "empty"
+    visits.to_csv(vfile, index=False)
+    r = _invoke(runner, ["referrals", "dashboard", store, "--points", POINTS, "--visits", vfile, "-o",
+                         tmp_path / "x.html"], code=1)
+    assert "row 2, column visit_result" in r.output and "'empty'" in r.output

@@ -13,7 +13,7 @@ import pytest
 from hiddenpop.cli import main
 from hiddenpop.errors import InputFileError
 from hiddenpop.field.codes import coupon_constraint, damm_xpath, make_code
-from hiddenpop.field.form import KOBO_SYSTEM_COLUMNS, FormSettings, build_form, distance_xpath
+from hiddenpop.field.form import KOBO_SYSTEM_COLUMNS, FormSettings, build_form, build_point_form, distance_xpath
 from hiddenpop.io.field import read_design, write_form
 from hiddenpop.io.store import ReferralStore
 
@@ -254,7 +254,7 @@ def test_form_command_writes_the_form_and_its_mapping(tmp_path, runner):
     out = tmp_path / "survey.xlsx"
     r = runner.invoke(main, ["field", "form", str(DESIGN), "--points", str(POINTS), "-o", str(out)])
     assert r.exit_code == 0, r.output
-    assert out.exists() and (tmp_path / "survey.mapping.toml").exists()
+    assert out.exists() and (tmp_path / "survey.mapping.toml").exists() and (tmp_path / "survey.points.xlsx").exists()
     assert "40 points" in r.output
     r = runner.invoke(main, ["field", "form", str(DESIGN), "--points", str(POINTS), "-o", str(out)])
     assert r.exit_code == 1 and "--overwrite" in r.output
@@ -276,3 +276,24 @@ def test_a_kobo_export_without_mapping_keeps_no_gps_column_outside_lon_lat(tmp_p
     out = tmp_path / "export.csv"
     assert runner.invoke(main, ["referrals", "export", str(store), "--format", "csv", "-o", str(out)]).exit_code == 0
     assert lat0[:7] not in out.read_text()
+
+
+@pytest.mark.parametrize("three_languages", [False, True])
+def test_pyxform_converts_the_point_sheet_without_error_or_warning(tmp_path, three_languages):
+    from hiddenpop.io.field import read_form_settings, xlsform_bytes
+
+    settings = FormSettings()
+    if three_languages:
+        (tmp_path / "s.toml").write_text(SETTINGS_3_LANG, encoding="utf-8")
+        settings = read_form_settings(tmp_path / "s.toml")
+    sheet = build_point_form(read_design(DESIGN), pd.read_csv(POINTS, dtype={"point_id": str}), settings)
+    path = tmp_path / "points.xlsx"
+    path.write_bytes(xlsform_bytes(sheet.sheets()))
+    xform, warnings = _convert(path)
+    assert warnings == []
+    assert sheet.export_columns() == ["start", "enumerator", "point_stratum", "point_id", "visit_result",
+                                      "households_found", "unreachable_reason", "visit_time"]
+    # the unreachable reasons are the design's own (the manifest's reserves.allowed_reasons)
+    reasons = sheet.choices.loc[sheet.choices["list_name"] == "unreachable", "name"].tolist()
+    assert reasons == sorted(read_design(DESIGN)["reserves"]["allowed_reasons"]) and "no_households" not in reasons
+    assert xform.count("<item>") >= 40 + 3 + 3   # points, strata, visit results
