@@ -88,6 +88,8 @@ def main(argv: list[str] | None = None) -> int:
     hh.to_csv(out / "households.csv", index=False, lineterminator="\n")
     sample.children.to_csv(out / "children.csv", index=False, lineterminator="\n")
     sel = sample.selections.rename(columns={"route": "found_by"})
+    if "coupon" in sel.columns:
+        sel["coupon"] = sel["coupon"].map(coupon_code)
     sel.to_csv(out / "selections.csv", index=False, lineterminator="\n")
 
     # Registry margins (data-contract §5): registered refugee households per district.
