@@ -275,3 +275,69 @@ def test_post_stratified_bootstrap_replicate_columns(runner, tmp_path):
     for stat in ("mean", "total"):
         for row in run(runner, *args, "--var", "api00,enroll", "--stat", stat):
             check("repps_boot_strat", stat, row)
+
+
+def test_nhanes_jkn_replicates_with_missing_values(runner):
+    # as.svrepdesign(dn, type="JKn"): 32 replicates; svymean/svytotal(~HI_CHOL, rn, na.rm=TRUE,
+    # deff=TRUE), svyciprop(method="logit", na.rm=TRUE) (df = degf(rn) = 16), svyby by agecat and
+    # RIAGENDR. For totals JKn equals linearisation exactly (same SE as the 'nhanes' case).
+    args = [NHANES, *NH, "--variance", "jkn", "--var", "HI_CHOL"]
+    (m,) = run(runner, *args)
+    check("nhanes_jkn", "mean", m, deff=True)
+    (t,) = run(runner, *args, "--stat", "total")
+    check("nhanes_jkn", "total", t, deff=True)
+    (p,) = run(runner, *args, "--stat", "proportion", "--proportion-ci", "logit")
+    check("nhanes_jkn", "proportion_logit", p)
+    for row in run(runner, *args, "--by", "agecat"):
+        check("nhanes_jkn", "mean", row, deff=True)
+    for row in run(runner, *args, "--stat", "total", "--by", "RIAGENDR"):
+        check("nhanes_jkn", "total", row)
+
+
+def test_nhanes_logit_interval_at_level_90(runner):
+    # svyciprop(~HI_CHOL, dn, method="logit", level=0.9, na.rm=TRUE)
+    (p,) = run(runner, NHANES, "--var", "HI_CHOL", "--stat", "proportion", "--proportion-ci", "logit", "--level",
+               "0.9", *NH)
+    check("nhanes_level90", "proportion_logit", p)
+
+
+def test_election_ratio_in_domains(runner):
+    # svyby(~Bush, ~bush_won, de, svyratio, denominator=~votes)
+    out = run(runner, ELECTION, "--var", "Bush", "--stat", "ratio", "--denominator", "votes", "--by", "bush_won", *EL)
+    assert len(out) == 2
+    for row in out:
+        check("election", "ratio", row)
+
+
+def test_jk1_replicate_columns_from_elsewhere(runner):
+    # svrepdesign(data=apiclus1, repweights=<15 JK1 columns>, weights=~pw, type="JK1", scale=14/15,
+    # combined.weights=TRUE): '--replicate-method jk1' takes the scale (B-1)/B, degf = rank - 1 = 14
+    args = [REF45 / "apiclus1_jk1.csv", "--weight-col", "pw", "--stratum-col", "none", "--psu-col", "none",
+            "--variance", "replicate", "--replicate-cols", "rep_*", "--replicate-method", "jk1"]
+    case = "svrep_jk1_clus1"
+    for row in run(runner, *args, "--var", "api00,enroll"):
+        check(case, "mean", row, deff=True)
+    (t,) = run(runner, *args, "--var", "enroll", "--stat", "total")
+    check(case, "total", t)
+    for row in run(runner, *args, "--var", "api00", "--by", "stype"):
+        check(case, "mean", row)
+    (q,) = run(runner, *args, "--var", "api00", "--stat", "quantile")
+    check(case, "quantile_0.5", q)
+    out = run(runner, *args, "--var", "sch.wide", "--stat", "proportion", "--proportion-ci", "logit")
+    (yes,) = [r for r in out if r["variable"] == "sch.wide=Yes"]
+    check(case, "proportion_logit", yes, variable="sch_wide_yes")
+
+
+@pytest.mark.parametrize("case,args,variable,level", [
+    ("nhanes_jkn", [NHANES, *NH, "--variance", "jkn", "--var", "HI_CHOL"], "HI_CHOL", "HI_CHOL"),
+    ("rep_boot_strat", [*REP_CASES["rep_boot_strat"][0], "--var", "sch.wide"], "sch_wide_yes", "sch.wide=Yes")])
+def test_replicate_logit_interval_is_the_closed_form(runner, case, args, variable, level):
+    # svyciprop(method="logit") on a replicate design fits one glm per replicate; IRLS stops at
+    # glm's epsilon 1e-8, so R's interval ends are ~4e-9 off the closed form that reference45_more.R
+    # computes from svymean(..., return.replicates=TRUE): plogis(logit(p) ± t·sqrt(svrVar(logit(p_r))))
+    # (second route, exact); our ends equal it to 1e-12
+    out = run(runner, *args, "--stat", "proportion", "--proportion-ci", "logit")
+    (row,) = [r for r in out if r["variable"] == level]
+    r = ref(case, "proportion_logit_exact", variable)
+    for c in ("estimate", "se", "ci_low", "ci_high"):
+        assert row[c] == pytest.approx(r[c], rel=1e-12), c

@@ -8,6 +8,7 @@
 #         election_pps.csv         data(election) election_pps with wt = 1/p and bush_won
 #         apistrat_boot50.csv      apistrat columns used + replicate analysis weights rep_1..rep_50 of as.svrepdesign(dstrat, "bootstrap", 50)
 #         apiclus1_subboot50.csv   the same for as.svrepdesign(dclus1, "subbootstrap", 50)
+#         apiclus1_jk1.csv         the same for as.svrepdesign(svydesign(id=~dnum, weights=~pw), "JK1")
 #         reference45_more.csv     case,statistic,variable,domain,estimate,se,ci_low,ci_high,df,deff
 #         versions45_more.txt      R and survey versions, sessionInfo()
 # Numbers are written with sprintf("%.17g"). The two bootstrap designs use set.seed(45) and are
@@ -86,6 +87,26 @@ for (a in sort(unique(nh$agecat))) {
   add("nhanes", "proportion_logit", "HI_CHOL", paste0("agecat=", a), coef(p), SE(p), ci[1], ci[2], degf(dn))
 }
 
+addprop("nhanes_level90", ~HI_CHOL, dn, "HI_CHOL", na.rm = TRUE, level = 0.90)
+# the same design as JKn replicates (32 replicates, one per PSU): na.rm drops the rows of the
+# replicate design, which for replicate weights is the same as giving them weight 0
+rn <- as.svrepdesign(dn, type = "JKn")
+add("nhanes_jkn", "degf", "design", "all", degf(rn))
+addstat("nhanes_jkn", "mean", svymean(~HI_CHOL, rn, na.rm = TRUE, deff = TRUE))
+addstat("nhanes_jkn", "total", svytotal(~HI_CHOL, rn, na.rm = TRUE, deff = TRUE))
+addprop("nhanes_jkn", ~HI_CHOL, rn, "HI_CHOL", na.rm = TRUE)
+# svyciprop's replicate logits come from glm's IRLS (stops at epsilon 1e-8: ~4e-9 off); the
+# closed form from the replicate means (same formula, exact) is recorded as a second route
+addlogit_exact <- function(case, formula, d, variable, ...) {
+  m <- svymean(formula, d, return.replicates = TRUE, ...)
+  eta <- qlogis(coef(m)); v <- svrVar(qlogis(m$replicates), d$scale, d$rscales, mse = d$mse, coef = eta)
+  ci <- plogis(eta + c(-1, 1) * qt(0.975, degf(d)) * sqrt(as.vector(v)))
+  add(case, "proportion_logit_exact", variable, "all", coef(m), SE(m), ci[1], ci[2], degf(d))
+}
+addlogit_exact("nhanes_jkn", ~HI_CHOL, rn, "HI_CHOL", na.rm = TRUE)
+addby("nhanes_jkn", "mean", svyby(~HI_CHOL, ~agecat, rn, svymean, na.rm = TRUE, deff = TRUE), "HI_CHOL", "agecat")
+addby("nhanes_jkn", "total", svyby(~HI_CHOL, ~RIAGENDR, rn, svytotal, na.rm = TRUE), "HI_CHOL", "RIAGENDR")
+
 # ---------------------------------------------------------------------------------------------
 # (B) election_pps: PPS sample of 40 counties, with-replacement approximation (probs = p)
 data(election)
@@ -103,6 +124,7 @@ addq("election", de, "votes", c(0.5, 0.9))
 addprop("election", ~bush_won, de, "bush_won")
 addby("election", "total", svyby(~votes, ~bush_won, de, svytotal, deff = TRUE), "votes", "bush_won")
 addby("election", "mean", svyby(~Bush, ~bush_won, de, svymean, deff = TRUE), "Bush", "bush_won")
+addby("election", "ratio", svyby(~Bush, ~bush_won, de, svyratio, denominator = ~votes), "Bush/votes", "bush_won")
 
 # ---------------------------------------------------------------------------------------------
 # (C) replicate designs from the api samples
@@ -148,8 +170,22 @@ exportrep <- function(d, data, file) {
   for (r in seq_len(ncol(w))) out[[paste0("rep_", r)]] <- f17(w[, r])
   wcsv(out, file)
 }
+addlogit_exact("rep_boot_strat", ~I(as.numeric(sch.wide == "Yes")), rsb, "sch_wide_yes")
 exportrep(rsb, apistrat, "apistrat_boot50.csv")
 exportrep(rcb, apiclus1, "apiclus1_subboot50.csv")
+
+# replicate weights from elsewhere: svrepdesign(type="JK1") on exported columns (no fpc: scale (B-1)/B)
+jk0 <- as.svrepdesign(svydesign(id = ~dnum, weights = ~pw, data = apiclus1), type = "JK1")
+exportrep(jk0, apiclus1, "apiclus1_jk1.csv")
+uj <- svrepdesign(data = apiclus1, repweights = weights(jk0, "analysis"), weights = ~pw, type = "JK1", scale = 14 / 15,
+                  combined.weights = TRUE)
+add("svrep_jk1_clus1", "scale", "design", "all", uj$scale)
+add("svrep_jk1_clus1", "degf", "design", "all", degf(uj))
+addstat("svrep_jk1_clus1", "mean", svymean(~api00 + enroll, uj, deff = TRUE))
+addstat("svrep_jk1_clus1", "total", svytotal(~enroll, uj))
+addby("svrep_jk1_clus1", "mean", svyby(~api00, ~stype, uj, svymean), "api00", "stype")
+addq("svrep_jk1_clus1", uj, "api00", 0.5)
+addprop("svrep_jk1_clus1", ~I(sch.wide == "Yes"), uj, "sch_wide_yes")
 
 # postStratify on replicate designs: every replicate post-stratified (rake with one margin)
 addstat("repps_jk1_clus1", "mean", svymean(~api00 + enroll, postStratify(rc1, ~stype, pop_stype)))
