@@ -201,7 +201,7 @@ def test_replicate_designs_mean_total_ratio(runner, case):
     for row in run(runner, *args, "--var", "api00", "--by", by):
         check(case, "mean", row, deff=True)
     for row in run(runner, *args, "--var", "enroll", "--stat", "total", "--by", by):
-        check(case, "total", row)
+        check(case, "total", row, deff=True)
     for row in run(runner, *args, "--var", "api00", "--stat", "ratio", "--denominator", "api99", "--by", by):
         check(case, "ratio", row)
 
@@ -341,3 +341,63 @@ def test_replicate_logit_interval_is_the_closed_form(runner, case, args, variabl
     r = ref(case, "proportion_logit_exact", variable)
     for c in ("estimate", "se", "ci_low", "ci_high"):
         assert row[c] == pytest.approx(r[c], rel=1e-12), c
+
+
+def test_nhanes_factor_proportions_and_quantiles_in_domains(runner):
+    # svyby(~factor(agecat), ~RIAGENDR, dn, svymean, deff=TRUE): proportions of a factor by domain
+    out = run(runner, NHANES, "--var", "agecat", "--stat", "proportion", "--by", "RIAGENDR", *NH)
+    assert len(out) == 8
+    for row in out:
+        check("nhanes", "proportion", row, deff=True)
+    # svyquantile(~HI_CHOL, subset(dn, agecat == a), 0.5, ci=TRUE, na.rm=TRUE): df 16 of the subset
+    for row in run(runner, NHANES, "--var", "HI_CHOL", "--stat", "quantile", "--by", "agecat", "--domain-df", "domain",
+                   *NH):
+        check("nhanes_domaindf", "quantile_0.5", row)
+
+
+@pytest.mark.parametrize("case", list(REP_CASES))
+def test_replicate_designs_wald_proportions(runner, case):
+    # svymean(~sch.wide, repdesign, deff=TRUE): Wald (normal) proportions of a factor with replicate SEs
+    args, _ = REP_CASES[case]
+    out = run(runner, *args, "--var", "sch.wide", "--stat", "proportion")
+    assert [r["variable"] for r in out] == ["sch.wide=No", "sch.wide=Yes"]
+    for row in out:
+        check(case, "proportion", row, deff=True)
+
+
+def test_election_as_jk1_replicates(runner):
+    # as.svrepdesign(svydesign(id=~1, probs=~p, data=election_pps), type="JK1"): 40 replicates,
+    # scale 39/40 (no fpc), degf 39; svyby(~Bush, ~bush_won, svytotal)
+    args = [ELECTION, *EL, "--variance", "jk1"]
+    for row in run(runner, *args, "--var", "Bush,Kerry", "--stat", "total"):
+        check("election_jk1", "total", row, deff=True)
+    (m,) = run(runner, *args, "--var", "Bush")
+    check("election_jk1", "mean", m, deff=True)
+    (r,) = run(runner, *args, "--var", "Bush", "--stat", "ratio", "--denominator", "votes")
+    check("election_jk1", "ratio", r)
+    (q,) = run(runner, *args, "--var", "votes", "--stat", "quantile")
+    check("election_jk1", "quantile_0.5", q)          # both ends off [0, 1]: NA
+    (p,) = run(runner, *args, "--var", "bush_won", "--stat", "proportion", "--proportion-ci", "logit")
+    check("election_jk1", "proportion_logit", p)
+    for row in run(runner, *args, "--var", "Bush", "--stat", "total", "--by", "bush_won"):
+        check("election_jk1", "total", row)
+
+
+def test_two_stage_design_as_jk1_replicates(runner):
+    # as.svrepdesign(svydesign(id=~dnum+snum, fpc=~fpc1+fpc2, data=apiclus2), type="JK1"): one
+    # replicate per district, scale (1 - 40/757)·39/40, the second-stage fpc dropped (R warns)
+    args = [REF45 / "apiclus2.csv", "--weight-col", "pw", "--stratum-col", "none", "--psu-col", "dnum,snum",
+            "--fpc-col", "fpc1,fpc2", "--variance", "jk1"]
+    case = "rep_jk1_clus2"
+    for row in run(runner, *args, "--var", "api00,api99"):
+        check(case, "mean", row, deff=True)
+    (t,) = run(runner, *args, "--var", "enroll", "--stat", "total")      # 4 schools without enroll
+    check(case, "total", t, deff=True)
+    (r,) = run(runner, *args, "--var", "api00", "--stat", "ratio", "--denominator", "api99")
+    check(case, "ratio", r)
+    (q,) = run(runner, *args, "--var", "api00", "--stat", "quantile")
+    check(case, "quantile_0.5", q)
+    for row in run(runner, *args, "--var", "api00", "--by", "stype"):
+        check(case, "mean", row, deff=True)
+    for row in run(runner, *args, "--var", "enroll", "--stat", "total", "--by", "stype"):
+        check(case, "total", row)

@@ -106,6 +106,18 @@ addlogit_exact <- function(case, formula, d, variable, ...) {
 addlogit_exact("nhanes_jkn", ~HI_CHOL, rn, "HI_CHOL", na.rm = TRUE)
 addby("nhanes_jkn", "mean", svyby(~HI_CHOL, ~agecat, rn, svymean, na.rm = TRUE, deff = TRUE), "HI_CHOL", "agecat")
 addby("nhanes_jkn", "total", svyby(~HI_CHOL, ~RIAGENDR, rn, svytotal, na.rm = TRUE), "HI_CHOL", "RIAGENDR")
+# proportions of a factor in domains: svyby(~factor(agecat), ~RIAGENDR, svymean)
+pb <- svyby(~factor(agecat), ~RIAGENDR, dn, svymean, deff = TRUE)
+est <- coef(pb); s <- as.vector(as.matrix(SE(pb))); ci <- confint(pb); de <- as.vector(as.matrix(deff(pb)))
+for (i in seq_along(est)) {
+  nm <- strsplit(names(est)[i], ":")[[1]]
+  add("nhanes", "proportion", paste0("agecat=", sub("factor\\(agecat\\)", "", nm[2])), paste0("RIAGENDR=", nm[1]),
+      est[i], s[i], ci[i, 1], ci[i, 2], NA, de[i])
+}
+# quantiles in domains: svyby(~HI_CHOL, ~agecat, svyquantile, na.rm=TRUE) on subsets; the
+# domain's own df (all 32 PSUs hold every age group: 16)
+for (a in sort(unique(nh$agecat))) addq("nhanes_domaindf", subset(dn, agecat == a), "HI_CHOL", 0.5,
+                                        domain = paste0("agecat=", a), na.rm = TRUE)
 
 # ---------------------------------------------------------------------------------------------
 # (B) election_pps: PPS sample of 40 counties, with-replacement approximation (probs = p)
@@ -125,6 +137,15 @@ addprop("election", ~bush_won, de, "bush_won")
 addby("election", "total", svyby(~votes, ~bush_won, de, svytotal, deff = TRUE), "votes", "bush_won")
 addby("election", "mean", svyby(~Bush, ~bush_won, de, svymean, deff = TRUE), "Bush", "bush_won")
 addby("election", "ratio", svyby(~Bush, ~bush_won, de, svyratio, denominator = ~votes), "Bush/votes", "bush_won")
+# the same sample as JK1 replicates (each county a PSU, no fpc: scale 39/40)
+dej <- as.svrepdesign(de, type = "JK1")
+add("election_jk1", "degf", "design", "all", degf(dej))
+addstat("election_jk1", "total", svytotal(~Bush + Kerry, dej, deff = TRUE))
+addstat("election_jk1", "mean", svymean(~Bush, dej, deff = TRUE))
+addstat("election_jk1", "ratio", svyratio(~Bush, ~votes, dej), variable = "Bush/votes")
+addq("election_jk1", dej, "votes", 0.5)
+addprop("election_jk1", ~bush_won, dej, "bush_won")
+addby("election_jk1", "total", svyby(~Bush, ~bush_won, dej, svytotal), "Bush", "bush_won")
 
 # ---------------------------------------------------------------------------------------------
 # (C) replicate designs from the api samples
@@ -143,7 +164,9 @@ repstats <- function(case, d, by, data) {
   addprop(case, ~I(sch.wide == "Yes"), d, "sch_wide_yes")
   f <- as.formula(paste0("~", by))
   addby(case, "mean", svyby(~api00, f, d, svymean, deff = TRUE), "api00", by)
-  addby(case, "total", svyby(~enroll, f, d, svytotal), "enroll", by)
+  addby(case, "total", svyby(~enroll, f, d, svytotal, deff = TRUE), "enroll", by)
+  m <- svymean(~sch.wide, d, deff = TRUE)       # Wald proportions of a factor
+  addstat(case, "proportion", m, variable = paste0("sch.wide=", sub("sch.wide", "", names(coef(m)))))
   addby(case, "ratio", svyby(~api00, f, d, svyratio, denominator = ~api99), "api00/api99", by)
   # svyby hands the subset (rows dropped) to svyquantile / svyciprop: df = rank of its replicate weights - 1
   for (s in sort(unique(as.character(data[[by]])))) {
@@ -173,6 +196,18 @@ exportrep <- function(d, data, file) {
 addlogit_exact("rep_boot_strat", ~I(as.numeric(sch.wide == "Yes")), rsb, "sch_wide_yes")
 exportrep(rsb, apistrat, "apistrat_boot50.csv")
 exportrep(rcb, apiclus1, "apiclus1_subboot50.csv")
+
+# two-stage apiclus2 as JK1 replicates: first-stage units only, later fpc dropped (R warns)
+dclus2 <- svydesign(id = ~dnum + snum, fpc = ~fpc1 + fpc2, data = apiclus2)
+rc2 <- suppressWarnings(as.svrepdesign(dclus2, type = "JK1"))
+add("rep_jk1_clus2", "scale", "design", "all", rc2$scale)
+add("rep_jk1_clus2", "degf", "design", "all", degf(rc2))
+addstat("rep_jk1_clus2", "mean", svymean(~api00 + api99, rc2, deff = TRUE))
+addstat("rep_jk1_clus2", "total", svytotal(~enroll, rc2, na.rm = TRUE, deff = TRUE))
+addstat("rep_jk1_clus2", "ratio", svyratio(~api00, ~api99, rc2), variable = "api00/api99")
+addq("rep_jk1_clus2", rc2, "api00", 0.5)
+addby("rep_jk1_clus2", "mean", svyby(~api00, ~stype, rc2, svymean, deff = TRUE), "api00", "stype")
+addby("rep_jk1_clus2", "total", svyby(~enroll, ~stype, rc2, svytotal, na.rm = TRUE), "enroll", "stype")
 
 # replicate weights from elsewhere: svrepdesign(type="JK1") on exported columns (no fpc: scale (B-1)/B)
 jk0 <- as.svrepdesign(svydesign(id = ~dnum, weights = ~pw, data = apiclus1), type = "JK1")
