@@ -401,3 +401,45 @@ def test_two_stage_design_as_jk1_replicates(runner):
         check(case, "mean", row, deff=True)
     for row in run(runner, *args, "--var", "enroll", "--stat", "total", "--by", "stype"):
         check(case, "total", row)
+
+
+@pytest.mark.parametrize("case,trim_args", [
+    ("nhanes_trim", ["--upper-median", "3"]),                                     # trimWeights(dn, upper=3·median)
+    ("nhanes_trim_strict", ["--upper-median", "2", "--lower", None, "--strict"])])  # upper=2·median, lower=0.3·median
+def test_cli_trim_nhanes_then_estimate(runner, tmp_path, case, trim_args):
+    # weights trim → estimate: R svymean/svytotal(~HI_CHOL, trimWeights(dn, ...), na.rm=TRUE), the
+    # trimmed weights treated as fixed as in R; the lower bound is 0.3 × median(WTMEC2YR)
+    md = float(np.median(pd.read_csv(NHANES).WTMEC2YR))
+    trim_args = [f"{0.3 * md!r}" if a is None else a for a in trim_args]
+    r = runner.invoke(main, ["weights", "trim", str(NHANES), "--weight-col", "WTMEC2YR", *trim_args,
+                             "-o", str(tmp_path / "t.csv")])
+    assert r.exit_code == 0, r.output
+    w = pd.read_csv(tmp_path / "t.csv").WTMEC2YR
+    assert w.max() == pytest.approx(ref(case, "w_max", "design").estimate, rel=1e-12)
+    assert w.min() == pytest.approx(ref(case, "w_min", "design").estimate, rel=1e-12)
+    for stat in ("mean", "total"):
+        (row,) = run(runner, tmp_path / "t.csv", "--var", "HI_CHOL", "--stat", stat, *NH)
+        check(case, stat, row)
+    if case == "nhanes_trim":
+        for row in run(runner, tmp_path / "t.csv", "--var", "HI_CHOL", "--by", "agecat", *NH):
+            check(case, "mean", row)
+
+
+@pytest.mark.parametrize("case,method", [("nhanes_rake", "rake"), ("nhanes_linear", "linear")])
+def test_cli_calibrate_nhanes_with_missing_values(runner, tmp_path, case, method):
+    # rake(dn, list(~RIAGENDR, ~agecat), ...) / calibrate(dn, ~factor(RIAGENDR)+agecat, calfun="linear")
+    # to made-up margins (nhanes_margins.csv), then svymean/svytotal(~HI_CHOL, na.rm=TRUE) and svyby
+    # by race and agecat: the linearised SEs go through the calibration while the 745 rows without
+    # HI_CHOL still count in it (R subsets the calibrated design with weight 0 for them)
+    r = runner.invoke(main, ["weights", "calibrate", str(NHANES), "--margins", str(REF45 / "nhanes_margins.csv"),
+                             "--method", method, "--weight-col", "WTMEC2YR", "-o", str(tmp_path / "c.csv")])
+    assert r.exit_code == 0, r.output
+    assert pd.read_csv(tmp_path / "c.csv").WTMEC2YR.max() == pytest.approx(ref(case, "w_max", "design").estimate,
+                                                                             rel=1e-9)
+    for stat in ("mean", "total"):
+        (row,) = run(runner, tmp_path / "c.csv", "--var", "HI_CHOL", "--stat", stat, *NH)
+        check(case, stat, row)
+    for row in run(runner, tmp_path / "c.csv", "--var", "HI_CHOL", "--by", "race", *NH):
+        check(case, "mean", row)
+    for row in run(runner, tmp_path / "c.csv", "--var", "HI_CHOL", "--stat", "total", "--by", "agecat", *NH):
+        check(case, "total", row)

@@ -5,6 +5,7 @@
 # Reads : R's own example data (data(nhanes), data(election), data(api)); apiclus1.csv etc. were
 #         written by reference45.R from the same data(api)
 # Writes: nhanes.csv               data(nhanes) (8591 rows; NA where R has NA)
+#         nhanes_margins.csv       made-up population margins of RIAGENDR and agecat (variable,level,total)
 #         election_pps.csv         data(election) election_pps with wt = 1/p and bush_won
 #         apistrat_boot50.csv      apistrat columns used + replicate analysis weights rep_1..rep_50 of as.svrepdesign(dstrat, "bootstrap", 50)
 #         apiclus1_subboot50.csv   the same for as.svrepdesign(dclus1, "subbootstrap", 50)
@@ -118,6 +119,38 @@ for (i in seq_along(est)) {
 # domain's own df (all 32 PSUs hold every age group: 16)
 for (a in sort(unique(nh$agecat))) addq("nhanes_domaindf", subset(dn, agecat == a), "HI_CHOL", 0.5,
                                         domain = paste0("agecat=", a), na.rm = TRUE)
+
+# trimming and calibration of the nhanes weights (our own margins, made up: 305 million people)
+ub <- 3 * median(weights(dn))
+tn <- trimWeights(dn, upper = ub)
+add("nhanes_trim", "upper_bound", "design", "all", ub)
+add("nhanes_trim", "w_max", "design", "all", max(weights(tn))); add("nhanes_trim", "w_min", "design", "all", min(weights(tn)))
+addstat("nhanes_trim", "mean", svymean(~HI_CHOL, tn, na.rm = TRUE))
+addstat("nhanes_trim", "total", svytotal(~HI_CHOL, tn, na.rm = TRUE))
+addby("nhanes_trim", "mean", svyby(~HI_CHOL, ~agecat, tn, svymean, na.rm = TRUE), "HI_CHOL", "agecat")
+lb <- 0.3 * median(weights(dn))
+tns <- trimWeights(dn, upper = 2 * median(weights(dn)), lower = lb, strict = TRUE)
+add("nhanes_trim_strict", "w_max", "design", "all", max(weights(tns)))
+add("nhanes_trim_strict", "w_min", "design", "all", min(weights(tns)))
+addstat("nhanes_trim_strict", "mean", svymean(~HI_CHOL, tns, na.rm = TRUE))
+addstat("nhanes_trim_strict", "total", svytotal(~HI_CHOL, tns, na.rm = TRUE))
+nh_margins <- data.frame(variable = c("RIAGENDR", "RIAGENDR", "agecat", "agecat", "agecat", "agecat"),
+                         level = c("1", "2", "(0,19]", "(19,39]", "(39,59]", "(59,Inf]"),
+                         total = sprintf("%.0f", c(150e6, 155e6, 82e6, 84e6, 85e6, 54e6)))
+wcsv(nh_margins, "nhanes_margins.csv")
+pop_sex <- data.frame(RIAGENDR = c(1, 2), Freq = c(150e6, 155e6))
+pop_age <- data.frame(agecat = c("(0,19]", "(19,39]", "(39,59]", "(59,Inf]"), Freq = c(82e6, 84e6, 85e6, 54e6))
+calnh <- function(case, d) {
+  add(case, "w_max", "design", "all", max(weights(d)))
+  addstat(case, "mean", svymean(~HI_CHOL, d, na.rm = TRUE))
+  addstat(case, "total", svytotal(~HI_CHOL, d, na.rm = TRUE))
+  addby(case, "mean", svyby(~HI_CHOL, ~race, d, svymean, na.rm = TRUE), "HI_CHOL", "race")
+  addby(case, "total", svyby(~HI_CHOL, ~agecat, d, svytotal, na.rm = TRUE), "HI_CHOL", "agecat")
+}
+calnh("nhanes_rake", rake(dn, list(~RIAGENDR, ~agecat), list(pop_sex, pop_age),
+                          control = list(maxit = 1000, epsilon = 1e-13)))
+calnh("nhanes_linear", calibrate(dn, ~factor(RIAGENDR) + agecat,
+                                 c(305e6, 155e6, 84e6, 85e6, 54e6), calfun = "linear"))
 
 # ---------------------------------------------------------------------------------------------
 # (B) election_pps: PPS sample of 40 counties, with-replacement approximation (probs = p)
