@@ -443,3 +443,32 @@ def test_cli_calibrate_nhanes_with_missing_values(runner, tmp_path, case, method
         check(case, "mean", row)
     for row in run(runner, tmp_path / "c.csv", "--var", "HI_CHOL", "--stat", "total", "--by", "agecat", *NH):
         check(case, "total", row)
+
+
+def test_nhanes_missing_values_in_a_factor_and_a_domain_variable(runner):
+    # chol_cat ("high"/"normal", NA where HI_CHOL is NA; made in reference45_more.R):
+    # svymean(~chol_cat, dn, na.rm=TRUE, deff=TRUE) gives the proportions of the 7846 known values
+    out = run(runner, NHANES, "--var", "chol_cat", "--stat", "proportion", *NH)
+    assert [r["variable"] for r in out] == ["chol_cat=high", "chol_cat=normal"]
+    for row in out:
+        check("nhanes", "proportion", row, deff=True)
+    # svyby(~RIAGENDR, ~chol_cat, dn, svymean|svytotal, deff=TRUE): rows with a missing domain value
+    # belong to no domain (no "chol_cat=nan" row) and stay in the design with weight 0
+    for stat in ("mean", "total"):
+        out = run(runner, NHANES, "--var", "RIAGENDR", "--stat", stat, "--by", "chol_cat", *NH)
+        assert [r["domain"] for r in out] == ["chol_cat=high", "chol_cat=normal"]
+        for row in out:
+            check("nhanes_byna", stat, row, deff=True)
+
+
+def test_wald_proportion_is_svymean_not_svyciprop_mean(runner):
+    # --proportion-ci wald is confint(svymean(~HI_CHOL, dn, na.rm=TRUE)): normal. R's
+    # svyciprop(method="mean") is the same SE with t on degf = 16, a wider interval by t/z
+    (p,) = run(runner, NHANES, "--var", "HI_CHOL", "--stat", "proportion", *NH)
+    check("nhanes", "mean", p, variable="HI_CHOL")
+    r = ref("nhanes", "proportion_mean", "HI_CHOL")
+    assert p["se"] == pytest.approx(r.se, rel=1e-12)
+    from scipy import stats
+
+    ratio = (r.ci_high - r.ci_low) / (p["ci_high"] - p["ci_low"])
+    assert ratio == pytest.approx(stats.t.ppf(0.975, 16) / stats.norm.ppf(0.975), rel=1e-10)

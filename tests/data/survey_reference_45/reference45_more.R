@@ -57,8 +57,9 @@ wcsv <- function(x, file) write.csv(x, file, row.names = FALSE, quote = TRUE)
 data(nhanes)
 nh <- nhanes
 nh$agecat <- as.character(nh$agecat)
+nh$chol_cat <- ifelse(nh$HI_CHOL == 1, "high", "normal")     # a text factor with NAs (ours, from HI_CHOL)
 wcsv(data.frame(SDMVPSU = nh$SDMVPSU, SDMVSTRA = nh$SDMVSTRA, WTMEC2YR = f17(nh$WTMEC2YR), HI_CHOL = nh$HI_CHOL,
-                race = nh$race, agecat = nh$agecat, RIAGENDR = nh$RIAGENDR), "nhanes.csv")
+                race = nh$race, agecat = nh$agecat, RIAGENDR = nh$RIAGENDR, chol_cat = nh$chol_cat), "nhanes.csv")
 dn <- svydesign(id = ~SDMVPSU, strata = ~SDMVSTRA, weights = ~WTMEC2YR, nest = TRUE, data = nh)
 add("nhanes", "degf", "design", "all", degf(dn))
 add("nhanes", "n_missing", "HI_CHOL", "all", sum(is.na(nh$HI_CHOL)))
@@ -72,6 +73,13 @@ addstat("nhanes", "proportion", m, variable = paste0("agecat=", sub("factor\\(ag
 m <- svymean(~factor(race), dn, deff = TRUE)
 addstat("nhanes", "proportion", m, variable = paste0("race=", sub("factor\\(race\\)", "", names(coef(m)))))
 addprop("nhanes", ~HI_CHOL, dn, "HI_CHOL", na.rm = TRUE)
+p <- svyciprop(~HI_CHOL, dn, method = "mean", na.rm = TRUE); ci <- confint(p)   # t on 16 df, not normal
+add("nhanes", "proportion_mean", "HI_CHOL", "all", coef(p), SE(p), ci[1], ci[2], degf(dn))
+m <- svymean(~chol_cat, dn, na.rm = TRUE, deff = TRUE)       # a factor with NAs
+addstat("nhanes", "proportion", m, variable = paste0("chol_cat=", sub("chol_cat", "", names(coef(m)))))
+# a domain variable with NAs: svyby leaves those rows out of every domain (they stay in the design)
+addby("nhanes_byna", "mean", svyby(~RIAGENDR, ~chol_cat, dn, svymean, deff = TRUE), "RIAGENDR", "chol_cat")
+addby("nhanes_byna", "total", svyby(~RIAGENDR, ~chol_cat, dn, svytotal, deff = TRUE), "RIAGENDR", "chol_cat")
 addq("nhanes", dn, "HI_CHOL", c(0.5, 0.9), na.rm = TRUE)
 addq("nhanes_level90", dn, "HI_CHOL", 0.9, na.rm = TRUE, alpha = 0.10)
 for (by in list("RIAGENDR", "agecat", "race", c("RIAGENDR", "agecat"))) {
