@@ -474,3 +474,22 @@ def test_wald_proportion_is_svymean_not_svyciprop_mean(runner):
 
     ratio = (r.ci_high - r.ci_low) / (p["ci_high"] - p["ci_low"])
     assert ratio == pytest.approx(stats.t.ppf(0.975, 16) / stats.norm.ppf(0.975), rel=1e-10)
+
+
+def test_post_stratified_subbootstrap_df_from_the_calibrated_weights(runner, tmp_path):
+    # postStratify(as.svrepdesign(dclus1, "subbootstrap", 50), ~stype, ...): the 50 replicates of
+    # 15 districts have rank 15 (degf 14) before, but the post-stratified replicate weights vary
+    # within districts and R's degf() is their rank - 1 = 32; svyquantile and svyciprop use it
+    r = runner.invoke(main, ["weights", "calibrate", str(REF45 / "apiclus1_subboot50.csv"), "--margins",
+                             str(_margins(tmp_path, "stype")), "--weight-col", "pw", "-o", str(tmp_path / "ps.csv")])
+    assert r.exit_code == 0, r.output
+    args = [tmp_path / "ps.csv", "--weight-col", "pw", "--stratum-col", "none", "--psu-col", "none", "--variance",
+            "replicate", "--replicate-cols", "rep_*", "--replicate-method", "bootstrap"]
+    case = "repps_subboot_clus1"
+    for row in run(runner, *args, "--var", "api00,enroll"):
+        check(case, "mean", row)
+    (q,) = run(runner, *args, "--var", "api00", "--stat", "quantile")
+    check(case, "quantile_0.5", q)
+    out = run(runner, *args, "--var", "sch.wide", "--stat", "proportion", "--proportion-ci", "logit")
+    (yes,) = [r for r in out if r["variable"] == "sch.wide=Yes"]
+    check(case, "proportion_logit", yes, variable="sch_wide_yes")

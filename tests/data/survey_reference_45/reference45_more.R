@@ -270,6 +270,13 @@ addstat("repps_jkn_strat", "mean", svymean(~api00 + enroll, postStratify(rst, ~s
 addstat("repps_jkn_strat", "total", svytotal(~api00 + enroll, postStratify(rst, ~sch.wide, pop_sw)))
 addstat("repps_boot_strat", "mean", svymean(~api00 + enroll, postStratify(rsb, ~sch.wide, pop_sw)))
 addstat("repps_boot_strat", "total", svytotal(~api00 + enroll, postStratify(rsb, ~sch.wide, pop_sw)))
+# 50 subbootstrap replicates of 15 districts have rank 15 (degf 14); post-stratified by stype the
+# replicate weights vary within districts and R recomputes degf from their rank
+psb <- postStratify(rcb, ~stype, pop_stype)
+add("repps_subboot_clus1", "degf", "design", "all", degf(psb))
+addstat("repps_subboot_clus1", "mean", svymean(~api00 + enroll, psb))
+addq("repps_subboot_clus1", psb, "api00", 0.5)
+addprop("repps_subboot_clus1", ~I(sch.wide == "Yes"), psb, "sch_wide_yes")
 
 out <- do.call(rbind, rows)
 write.csv(out, "reference45_more.csv", row.names = FALSE, quote = TRUE)
