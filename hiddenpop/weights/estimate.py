@@ -17,7 +17,10 @@ residual (y - R̂x)/X̂.
 
 Confidence intervals are normal (R ``confint.svystat``) except for quantiles
 (Woodruff, t with the design degrees of freedom) and logit proportion intervals
-(R ``svyciprop(method="logit")``, t with the design degrees of freedom).
+(R ``svyciprop(method="logit")``, t with the design degrees of freedom). With replicate
+variance the degrees of freedom are the rank of the replicate weights minus 1 (R ``degf``
+of a replicate design), and the logit interval uses the replicate variance of the
+replicate logits (R ``svyglm`` on a replicate design).
 
 References
 ----------
@@ -775,6 +778,8 @@ def estimate_table(data: pd.DataFrame, design: Design | PreparedDesign, *, varia
         ``design`` (default), the whole design's PSUs minus strata; ``domain``, the PSUs
         minus the strata in which the domain has respondents, which is what R ``svyby``
         hands to ``svyquantile`` and ``svyciprop`` (``degf()`` of the subset design).
+        With replicate variance both are R's ``degf()`` of a replicate design: the rank of
+        the replicate weights (of the domain's rows for ``domain``) minus 1.
     progress
         Optional callback ``advance(n)`` called once per variable × domain.
 
