@@ -493,3 +493,24 @@ def test_post_stratified_subbootstrap_df_from_the_calibrated_weights(runner, tmp
     out = run(runner, *args, "--var", "sch.wide", "--stat", "proportion", "--proportion-ci", "logit")
     (yes,) = [r for r in out if r["variable"] == "sch.wide=Yes"]
     check(case, "proportion_logit", yes, variable="sch_wide_yes")
+
+
+def test_nhanes_zero_weights_stay_in_the_design(runner, tmp_path):
+    # svydesign(..., weights=~w0) with w0 = 0 for the 745 rows without HI_CHOL (nonrespondents kept
+    # with weight 0, as 'weights compute' writes them with a weight_flag): svymean/svytotal(~RIAGENDR,
+    # deff=TRUE), svyby by agecat, svyquantile; n counts the 7846 rows with a positive weight
+    data = pd.read_csv(NHANES)
+    data["w0"] = np.where(data.HI_CHOL.isna(), 0.0, data.WTMEC2YR)
+    data["weight_flag"] = np.where(data.HI_CHOL.isna(), "no cholesterol measurement", "")
+    data.to_csv(tmp_path / "z.csv", index=False)
+    args = [tmp_path / "z.csv", "--weight-col", "w0", "--stratum-col", "SDMVSTRA", "--psu-col", "SDMVPSU",
+            "--var", "RIAGENDR"]
+    (m,) = run(runner, *args)            # --zero-weights auto: every zero weight has a weight_flag
+    check("nhanes_zerow", "mean", m, deff=True)
+    assert m["n"] == 7846
+    (t,) = run(runner, *args, "--stat", "total")
+    check("nhanes_zerow", "total", t, deff=True)
+    for row in run(runner, *args, "--by", "agecat"):
+        check("nhanes_zerow", "mean", row, deff=True)
+    (q,) = run(runner, *args, "--stat", "quantile")
+    check("nhanes_zerow", "quantile_0.5", q)

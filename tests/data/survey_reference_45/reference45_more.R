@@ -128,6 +128,16 @@ for (i in seq_along(est)) {
 for (a in sort(unique(nh$agecat))) addq("nhanes_domaindf", subset(dn, agecat == a), "HI_CHOL", 0.5,
                                         domain = paste0("agecat=", a), na.rm = TRUE)
 
+# zero weights (nonrespondents kept with weight 0, as 'weights compute' writes them): the rows
+# without HI_CHOL get w0 = 0; they stay in the design (prob = Inf) and count in no n
+nh$w0 <- ifelse(is.na(nh$HI_CHOL), 0, nh$WTMEC2YR)
+d0 <- svydesign(id = ~SDMVPSU, strata = ~SDMVSTRA, weights = ~w0, nest = TRUE, data = nh)
+add("nhanes_zerow", "degf", "design", "all", degf(d0))
+addstat("nhanes_zerow", "mean", svymean(~RIAGENDR, d0, deff = TRUE))
+addstat("nhanes_zerow", "total", svytotal(~RIAGENDR, d0, deff = TRUE))
+addby("nhanes_zerow", "mean", svyby(~RIAGENDR, ~agecat, d0, svymean, deff = TRUE), "RIAGENDR", "agecat")
+addq("nhanes_zerow", d0, "RIAGENDR", 0.5)
+
 # trimming and calibration of the nhanes weights (our own margins, made up: 305 million people)
 ub <- 3 * median(weights(dn))
 tn <- trimWeights(dn, upper = ub)
