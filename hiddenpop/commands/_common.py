@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterator
 import click
 
 __all__ = ["overwrite_option", "rng_seed_option", "output_option", "json_option", "progress", "verbosity",
-           "echo_err"]
+           "echo_err", "renamed_option", "screen_format_option", "wants_table", "text_table", "format_intervals"]
 
 overwrite_option = click.option("--overwrite", is_flag=True, default=False,
                                 help="Replace output files that already exist (otherwise refuse).")
@@ -57,3 +57,83 @@ def progress(length: int, label: str) -> Iterator[Callable[[int], None]]:
         return
     with click.progressbar(length=length, label=label, file=sys.stderr) as bar:
         yield bar.update
+
+
+def renamed_option(old: str, new: str, dest: str, **kwargs) -> Callable:
+    """The old spelling of a renamed option: hidden from ``--help``, still works, one-line note.
+
+    The value lands in the parameter ``dest`` (merge it with the new option's value in the
+    command); using it prints ``note: OLD is now NEW ...`` on stderr.
+    """
+    def note(ctx: click.Context, param: click.Parameter, value):
+        if value not in (None, (), False):
+            click.echo(f"note: {old} is now {new}; the old name still works but will go away", err=True)
+        return value
+
+    return click.option(old, dest, hidden=True, callback=note, expose_value=True,
+                        help=f"Old name of {new} (deprecated).", **kwargs)
+
+
+def screen_format_option(f: Callable) -> Callable:
+    """``--format auto|table|csv`` for commands that print a table when no -o/--json is given."""
+    return click.option("--format", "screen_format", type=click.Choice(["auto", "table", "csv"]), default="auto",
+                        show_default=True,
+                        help="Without -o/--json: a readable table (auto: on a terminal) or CSV "
+                             "(auto: when the output is piped to a file or program).")(f)
+
+
+def wants_table(screen_format: str) -> bool:
+    """True when results printed on stdout should be a readable table rather than CSV."""
+    return screen_format == "table" or (screen_format == "auto" and sys.stdout.isatty())
+
+
+def text_table(head: list[str], rows: list[list[str]], *, right: set[int] | frozenset[int] = frozenset(),
+               indent: str = "  ") -> str:
+    """Aligned plain-text table (``right``: indexes of right-aligned, numeric columns).
+
+    >>> print(text_table(["what", "n"], [["households", "12"], ["children", "7"]], right={1}))
+      what         n
+      households  12
+      children     7
+    """
+    widths = [max(len(head[j]), *(len(r[j]) for r in rows)) if rows else len(head[j]) for j in range(len(head))]
+    lines = []
+    for r in [head] + rows:
+        cells = [r[j].rjust(widths[j]) if j in right else r[j].ljust(widths[j]) for j in range(len(head))]
+        lines.append((indent + "  ".join(cells)).rstrip())
+    return "\n".join(lines)
+
+
+def format_intervals(table, *, label_cols: list[str], level: float = 0.95, title: str | None = None) -> str:
+    """Estimates with SE and interval as a readable table, with the conventions of
+    ``hiddenpop estimate`` (numbers rounded to two significant digits of their SE, CV in %).
+
+    ``table`` needs ``estimate``, ``se``, ``ci_low``, ``ci_high``; ``cv`` and ``n`` are shown
+    when present (the CV is computed from se/estimate otherwise).
+    """
+    import math
+
+    from hiddenpop.weights.estimate import _round_sig
+
+    def fin(v) -> bool:
+        try:
+            return math.isfinite(float(v))
+        except (TypeError, ValueError):
+            return False
+
+    head = list(label_cols) + ["estimate", "se", f"{100 * level:g}% CI", "cv%"] + (["n"] if "n" in table else [])
+    rows = []
+    for r in table.to_dict("records"):
+        se = float(r["se"]) if fin(r.get("se")) else None
+        est = float(r["estimate"]) if fin(r.get("estimate")) else None
+        cv = r.get("cv") if fin(r.get("cv")) else (se / abs(est) if se is not None and est else None)
+        lo, hi = _round_sig(r.get("ci_low"), se), _round_sig(r.get("ci_high"), se)
+        row = ["" if r.get(c) is None or (isinstance(r.get(c), float) and not fin(r.get(c))) else str(r.get(c))
+               for c in label_cols]
+        row += [_round_sig(est, se), _round_sig(se, se) if se is not None else "",
+                f"{lo} to {hi}" if lo and hi else "", f"{100 * float(cv):.1f}" if cv is not None else ""]
+        if "n" in table:
+            row.append(f"{int(r['n']):,}" if fin(r.get("n")) else "")
+        rows.append(row)
+    body = text_table(head, rows, right=set(range(len(label_cols), len(head))))
+    return (title + "\n" + body) if title else body
