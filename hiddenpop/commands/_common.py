@@ -16,7 +16,8 @@ from collections.abc import Callable, Iterator
 import click
 
 __all__ = ["overwrite_option", "rng_seed_option", "output_option", "json_option", "progress", "verbosity",
-           "echo_err", "renamed_option", "screen_format_option", "wants_table", "text_table", "format_intervals"]
+           "echo_err", "renamed_option", "screen_format_option", "wants_table", "text_table", "format_intervals",
+           "add_result", "json_summary_option"]
 
 overwrite_option = click.option("--overwrite", is_flag=True, default=False,
                                 help="Replace output files that already exist (otherwise refuse).")
@@ -45,18 +46,65 @@ def echo_err(message: str, *, level: int = 0) -> None:
         click.echo(message, err=True)
 
 
+#: Seconds between two progress lines when stderr is not a terminal (a log file, a pipe, a job runner).
+PROGRESS_EVERY = 5.0
+
+
+def _duration(seconds: float) -> str:
+    seconds = int(round(seconds))
+    return f"{seconds // 60}m{seconds % 60:02d}s" if seconds >= 60 else f"{seconds}s"
+
+
+class _ProgressLines:
+    """Progress for a log: one line every :data:`PROGRESS_EVERY` seconds and one at the end."""
+
+    def __init__(self, length: int, label: str, every: float) -> None:
+        import time
+
+        self.length, self.label, self.every, self.done = max(int(length), 0), label, every, 0
+        self._clock = time.monotonic
+        self.start = self._last = self._clock()
+
+    def line(self) -> str:
+        elapsed = self._clock() - self.start
+        text = f"{self.label}: {self.done:,}/{self.length:,}"
+        if self.length:
+            text += f" ({100 * self.done / self.length:.0f}%)"
+        text += f", {_duration(elapsed)} elapsed"
+        if 0 < self.done < self.length:
+            text += f", about {_duration(elapsed / self.done * (self.length - self.done))} left"
+        return text
+
+    def update(self, n: int = 1) -> None:
+        self.done += int(n)
+        now = self._clock()
+        if now - self._last >= self.every and self.done < self.length:
+            self._last = now
+            click.echo(self.line(), err=True)
+
+    def finish(self) -> None:
+        if self._clock() - self.start >= self.every:   # short runs stay quiet
+            click.echo(self.line(), err=True)
+
+
 @contextlib.contextmanager
 def progress(length: int, label: str) -> Iterator[Callable[[int], None]]:
-    """A progress bar on stderr; yields ``advance(n)`` for library ``progress=`` callbacks.
+    """Progress on stderr; yields ``advance(n)`` for library ``progress=`` callbacks.
 
-    Silent with ``-q`` or when stderr is not a terminal and ``-v`` was not given.
+    A bar on a terminal; otherwise (a log file, a pipe, a job runner) a line such as
+    ``replications: 40/200 (20%), 1m12s elapsed, about 4m48s left`` every
+    :data:`PROGRESS_EVERY` seconds. Silent with ``-q``.
     """
-    show = verbosity() >= 0 and (sys.stderr.isatty() or verbosity() > 0)
-    if not show:
+    if verbosity() < 0:
         yield lambda n=1: None
         return
-    with click.progressbar(length=length, label=label, file=sys.stderr) as bar:
-        yield bar.update
+    if sys.stderr.isatty():
+        with click.progressbar(length=length, label=label, file=sys.stderr) as bar:
+            yield bar.update
+        return
+    lines = _ProgressLines(length, label, PROGRESS_EVERY)
+    yield lines.update
+    lines.finish()
 
 
 def renamed_option(old: str, new: str, dest: str, **kwargs) -> Callable:
@@ -137,3 +185,58 @@ def format_intervals(table, *, label_cols: list[str], level: float = 0.95, title
         rows.append(row)
     body = text_table(head, rows, right=set(range(len(label_cols), len(head))))
     return (title + "\n" + body) if title else body
+
+
+_OUTPUT_PARAMS = ("output", "outdir", "children_out", "markdown_path", "reminders", "weights_output",
+                  "replicate_weights_out")
+
+
+def add_result(**facts) -> None:
+    """Facts of the running command for its ``--json`` summary (see :func:`json_summary_option`)."""
+    ctx = click.get_current_context(silent=True)
+    if ctx is not None:
+        ctx.meta.setdefault("hiddenpop.result", {}).update(facts)
+
+
+def json_summary_option(f: Callable) -> Callable:
+    """``--json`` for a command whose results are files: print one JSON object on stdout.
+
+    The object names the command, the files it wrote (``outputs``) and the facts the command
+    recorded with :func:`add_result`; the command's usual stdout lines go to stderr instead.
+    """
+    import functools
+
+    @functools.wraps(f)
+    def wrapper(*args, **kwargs):
+        ctx = click.get_current_context()
+        if not ctx.meta.get("hiddenpop.json"):
+            return f(*args, **kwargs)
+        import json
+        from pathlib import Path
+
+        with contextlib.redirect_stdout(sys.stderr):
+            value = f(*args, **kwargs)
+        outputs = []
+        for name in _OUTPUT_PARAMS:
+            path = ctx.params.get(name)
+            if path and path != "-" and Path(path).exists():
+                outputs += sorted(str(p) for p in Path(path).iterdir()) if Path(path).is_dir() else [str(path)]
+        if ctx.command.name == "init" and ctx.params.get("store"):
+            outputs.append(str(ctx.params["store"]))
+        facts = ctx.meta.get("hiddenpop.result", {})
+        names, c = [], ctx
+        while c.parent is not None:
+            names.insert(0, c.info_name)
+            c = c.parent
+        click.echo(json.dumps({"command": " ".join(names), "outputs": outputs, **facts},
+                              indent=2, default=str))
+        return value
+
+    def remember(ctx: click.Context, param: click.Parameter, value: bool) -> bool:
+        ctx.meta["hiddenpop.json"] = value
+        return value
+
+    return click.option("--json", "as_json_summary", is_flag=True, default=False, expose_value=False,
+                        callback=remember, is_eager=True,
+                        help="Print a JSON summary (the files written and the key figures) on standard output; "
+                             "the usual messages go to standard error.")(wrapper)

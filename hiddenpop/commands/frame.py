@@ -11,7 +11,8 @@ from pathlib import Path
 
 import click
 
-from hiddenpop.commands._common import echo_err, json_option, output_option, overwrite_option, progress, rng_seed_option
+from hiddenpop.commands._common import (echo_err, json_option, json_summary_option, output_option,
+                                        overwrite_option, progress, renamed_option, rng_seed_option)
 
 __all__ = ["frame"]
 
@@ -135,6 +136,7 @@ def _summary_table(frame_path, fr, rows: list[dict], total_area_m2: float, info:
 
 
 @frame.command("sample")
+@json_summary_option
 @_with(_frame_args)
 @click.option("--n", "n", type=click.IntRange(min=1), default=None, help="Total number of main points (split by --allocation).")
 # literal choices (no spatial import at CLI start); test_cli_choices_are_the_library_registries keeps
@@ -270,10 +272,11 @@ def _allocation_table(path: str, strata: list[str]) -> dict[str, int]:
 
 
 @frame.command("inclusion")
+@json_summary_option
 @click.argument("design", type=click.Path(dir_okay=False))
 @click.argument("households", type=click.Path(dir_okay=False))
-@click.option("--lon-col", default="lon", show_default=True)
-@click.option("--lat-col", default="lat", show_default=True)
+@click.option("--lon-col", default="lon", show_default=True, help="Longitude column of the households (WGS84).")
+@click.option("--lat-col", default="lat", show_default=True, help="Latitude column of the households (WGS84).")
 @click.option("--stratum-col", default=None, help="Households' stratum column (default: located from lon/lat).")
 @click.option("--id-col", default="hh_id", show_default=True, help="Household id column copied to the output.")
 @click.option("--radius", type=float, default=None, help="Override the design's radius (metres).")
@@ -309,11 +312,14 @@ def inclusion(design, households, lon_col, lat_col, stratum_col, id_col, radius,
 @click.option("--deff", type=float, default=2.0, show_default=True, help="Design effect (clustering in circles).")
 @click.option("--households-per-point", type=float, required=True,
               help="Expected eligible households per point (circle).")
-@click.option("--response-rate", type=float, default=1.0, show_default=True)
-@click.option("--confidence", type=float, default=0.95, show_default=True)
+@click.option("--response-rate", type=float, default=1.0, show_default=True,
+              help="Expected share of eligible households that are interviewed (e.g. 0.8).")
+@click.option("--level", "confidence", type=click.FloatRange(0, 1, min_open=True, max_open=True), default=0.95,
+              show_default=True, help="Confidence level of the margin of error.")
+@renamed_option("--confidence", "--level", "old_confidence", type=float, default=None)
 @click.option("--strata", default=None, help="Comma-separated stratum labels (each reaches the margin).")
 @json_option
-def size(margin, proportion, deff, households_per_point, response_rate, confidence, strata, as_json):
+def size(margin, proportion, deff, households_per_point, response_rate, confidence, old_confidence, strata, as_json):
     """Points needed per stratum for a target margin of error.
 
     \b
@@ -323,6 +329,7 @@ def size(margin, proportion, deff, households_per_point, response_rate, confiden
     """
     from hiddenpop.spatial import points_per_stratum
 
+    confidence = old_confidence if old_confidence is not None else confidence
     labels = [s.strip() for s in strata.split(",")] if strata else None
     tab = points_per_stratum(margin, households_per_point=households_per_point, strata=labels, proportion=proportion,
                              deff=deff, response_rate=response_rate, confidence=confidence)
@@ -336,6 +343,7 @@ def size(margin, proportion, deff, households_per_point, response_rate, confiden
 
 
 @frame.command("replace")
+@json_summary_option
 @click.argument("design", type=click.Path(dir_okay=False))
 @click.argument("point_id")
 @click.option("--points", "points_path", type=click.Path(dir_okay=False), required=True,

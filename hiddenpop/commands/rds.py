@@ -14,8 +14,9 @@ from typing import Any
 
 import click
 
-from hiddenpop.commands._common import (echo_err, format_intervals, json_option, overwrite_option, progress,
-                                        renamed_option, screen_format_option, wants_table)
+from hiddenpop.commands._common import (echo_err, format_intervals, json_option, json_summary_option,
+                                        overwrite_option, progress, renamed_option, screen_format_option,
+                                        wants_table)
 
 # The choices of the options below, spelled out so that `--help` and every other command start
 # without importing scipy/statsmodels (hiddenpop.rds); tests/test_cli_vocabulary.py checks that
@@ -255,6 +256,7 @@ def estimate_cmd(data, outcomes, old_outcomes, estimators, id_col, recruiter_col
 
 
 @rds.command("diagnose")
+@json_summary_option
 @click.argument("data", type=click.Path(dir_okay=False))
 @click.option("--var", "variables", multiple=True, required=True,
               help="Categorical variable to diagnose (repeat for several).")

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import click
 
-from hiddenpop.commands._common import echo_err, overwrite_option
+from hiddenpop.commands._common import echo_err, json_summary_option, overwrite_option
 
 __all__ = ["report"]
 
@@ -19,11 +19,13 @@ _RECRUITMENT_CAPTION = ("Left: households interviewed at the points and through 
 
 
 @click.command()
+@json_summary_option
 @click.argument("workdir", type=click.Path(file_okay=False, exists=True))
 @click.option("-o", "--output", type=click.Path(dir_okay=False), required=True, help="Report HTML file.")
 @click.option("--markdown", "markdown_path", type=click.Path(dir_okay=False), default=None,
               help="Also write the report as Markdown (images next to it as PNG files).")
-@click.option("--title", default="Survey of refugee households: registered and unregistered", show_default=True)
+@click.option("--title", default="Survey of refugee households: registered and unregistered", show_default=True,
+              help="Title at the top of the report.")
 @overwrite_option
 def report(workdir: str, output: str, markdown_path: str | None, title: str, overwrite: bool) -> None:
     """Write the end-to-end HTML report of WORKDIR.

@@ -9,7 +9,9 @@ import json
 
 import click
 
-from hiddenpop.commands._common import echo_err, json_option, output_option, overwrite_option, progress
+from hiddenpop.commands._common import (echo_err, format_intervals, json_option, json_summary_option,
+                                        output_option, overwrite_option, progress, screen_format_option,
+                                        wants_table)
 
 __all__ = ["weights"]
 
@@ -38,6 +40,7 @@ def weights() -> None:
 
 
 @weights.command()
+@json_summary_option
 @click.option("--households", "households_path", type=click.Path(dir_okay=False), required=True,
               help="Household records (data-contract §4): hh_id, found_by, point_id, recruiter_id, "
                    "network_size, network_size_eligible, referrals_given, registered, stratum, outcomes.")
@@ -69,7 +72,8 @@ def weights() -> None:
               help="Columns of the nonresponse cells (psu = root first-stage point), comma-separated.")
 @click.option("--margins", "margins_path", type=click.Path(dir_okay=False), default=None,
               help="Calibrate to these margins (variable,level,total) in the same run (and in every replicate).")
-@click.option("--calibration", type=click.Choice(["rake", "linear"]), default="rake", show_default=True)
+@click.option("--calibration", type=click.Choice(["rake", "linear"]), default="rake", show_default=True,
+              help="With --margins: raking (multiplicative) or linear calibration (GREG).")
 @click.option("--bounds", callback=_bounds, default=None, help="Bounds on the calibration factor, e.g. 0.5,3.")
 @click.option("--replicates", type=click.Choice(["bootstrap", "jk1", "jkn"]), default=None,
               help="Replicate weights at point level, the whole weighting redone per replicate.")
@@ -81,8 +85,8 @@ def weights() -> None:
               show_default=True, help="With --margins: a level with no weight in a replicate is merged into the "
                                       "next level in that replicate, or stops with an error.")
 @click.option("--rng-seed", type=int, default=None, help="Seed of the random number generator (bootstrap).")
-@click.option("--lon-col", default="lon", show_default=True)
-@click.option("--lat-col", default="lat", show_default=True)
+@click.option("--lon-col", default="lon", show_default=True, help="Longitude column of the households (WGS84).")
+@click.option("--lat-col", default="lat", show_default=True, help="Latitude column of the households (WGS84).")
 @output_option(help="Output weights CSV (data-contract §6).")
 @overwrite_option
 def compute(households_path, children_path, children_out, design_path, points_path, store_path, selections_path,
@@ -296,7 +300,7 @@ def _store_selections(store_path, hh, extra=None):
 @click.option("--bounds", callback=_bounds, default=None, help="Bounds on the calibration factor g, e.g. 0.5,3.")
 @click.option("--max-iter", type=click.IntRange(1), default=None,
               help="Iteration limit of the calibration (default: 1000 for raking, 50 for Newton steps).")
-@click.option("--weight-col", default="final_weight", show_default=True)
+@click.option("--weight-col", default="final_weight", show_default=True, help="Weight column.")
 @click.option("--empty-replicate-levels", "empty_levels", type=click.Choice(["collapse", "fail"]), default="collapse",
               show_default=True, help="A margin level with no weight in a replicate: merge it into the next level "
                                       "in that replicate, or stop with an error (as R survey would).")
@@ -386,6 +390,7 @@ def calibrate(weights_path, margins_path, method, bounds, max_iter, weight_col, 
 
 
 @weights.command()
+@json_summary_option
 @click.argument("weights_path", metavar="WEIGHTS_CSV", type=click.Path(dir_okay=False))
 @click.option("--upper", type=click.FloatRange(0, min_open=True), default=None,
               help="Upper bound on a weight (weights above it are set to it).")
@@ -395,7 +400,7 @@ def calibrate(weights_path, margins_path, method, bounds, max_iter, weight_col, 
               help="Lower bound on a weight (weights below it are raised to it).")
 @click.option("--strict", is_flag=True, default=False,
               help="Repeat until no weight is outside the bounds (R strict=TRUE); default one pass.")
-@click.option("--weight-col", default="final_weight", show_default=True)
+@click.option("--weight-col", default="final_weight", show_default=True, help="Weight column.")
 @output_option(help="Output CSV with trimmed weight column (and rep_* trimmed with the same bounds).")
 @overwrite_option
 def trim(weights_path, upper, upper_median, lower, strict, weight_col, output, overwrite):
@@ -460,17 +465,21 @@ def trim(weights_path, upper, upper_median, lower, strict, weight_col, output, o
 @click.option("--registry-total", type=click.FloatRange(0, min_open=True), default=None,
               help="Registered population N_R (same units) for the ratio/multiplier estimator.")
 @click.option("--size-col", default=None, help="Persons per household to count (default: households).")
-@click.option("--weight-col", default="final_weight", show_default=True)
-@click.option("--registered-col", default="registered", show_default=True)
-@click.option("--interval", type=click.Choice(["log", "normal"]), default="log", show_default=True)
-@click.option("--level", type=click.FloatRange(0, 1, min_open=True, max_open=True), default=0.95, show_default=True)
+@click.option("--weight-col", default="final_weight", show_default=True, help="Weight column.")
+@click.option("--registered-col", default="registered", show_default=True,
+              help="Registration status column (1 registered, 0 unregistered).")
+@click.option("--interval", type=click.Choice(["log", "normal"]), default="log", show_default=True,
+              help="Interval: on the log scale (never below 0, asymmetric) or estimate ± z·se.")
+@click.option("--level", type=click.FloatRange(0, 1, min_open=True, max_open=True), default=0.95, show_default=True,
+              help="Confidence level.")
 @click.option("--replicate-method", type=click.Choice(["bootstrap", "jk1"]), default="bootstrap", show_default=True,
               help="How the rep_* columns were made (linearisation when there are none).")
 @json_option
-@output_option(required=False, help="Output CSV (default: standard output).")
+@output_option(required=False, help="Output CSV (default: standard output, a table on a terminal).")
+@screen_format_option
 @overwrite_option
 def popsize(weights_path, registry_total, size_col, weight_col, registered_col, interval, level, replicate_method,
-            as_json, output, overwrite):
+            as_json, output, screen_format, overwrite):
     """Size of the unregistered population: direct and ratio to the registry.
 
     \b
@@ -484,14 +493,20 @@ def popsize(weights_path, registry_total, size_col, weight_col, registered_col, 
     res = population_size(table, registry_total=registry_total, weight_col=weight_col,
                           registered_col=registered_col, size_col=size_col, interval=interval, level=level,
                           replicate_method=replicate_method, source=str(weights_path))
+    if output:
+        write_csv(output, res, overwrite=overwrite)
     if as_json:
         click.echo(json.dumps(res.to_dict("records"), default=float))
-    elif output:
-        write_csv(output, res, overwrite=overwrite)
-    else:
-        write_csv("-", res)
-    if output and as_json:
-        write_csv(output, res, overwrite=overwrite)
+    elif not output:
+        if wants_table(screen_format):
+            units = str(res["units"].iloc[0]) if "units" in res and len(res) else "households"
+            what = "households" if units == "households" else f"{units} (persons in unregistered households)"
+            click.echo(format_intervals(res, label_cols=["estimator"], level=level,
+                                        title=f"unregistered {what}, {res['method'].iloc[0]} SE"))
+            if registry_total is None:
+                click.echo("(the ratio estimator needs --registry-total: the registered count in the same units)")
+        else:
+            write_csv("-", res)
 
 
 def _survey_cell_masks(own_rows, data, margins_path) -> list:

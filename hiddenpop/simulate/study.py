@@ -179,8 +179,15 @@ def replicate_estimates(sample: Any, *, methods: Sequence[str] = METHODS, varian
 _WORKER: dict[str, Any] = {}
 
 
-def _init_worker(population: Any, design: dict[str, Any], options: dict[str, Any]) -> None:
+def _init_worker(population: Any, design: dict[str, Any], options: dict[str, Any],
+                 ignore_interrupt: bool = False) -> None:
     from hiddenpop.simulate.sampler import Sampler
+
+    if ignore_interrupt:
+        # worker processes leave Ctrl-C to the parent, which keeps the finished replications
+        import signal
+
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
 
     _WORKER["sampler"] = Sampler(population, design)
     _WORKER["options"] = options
@@ -215,6 +222,8 @@ class StudyResult:
     summary: pd.DataFrame
     truth: dict[str, float]
     design: dict[str, Any] = field(default_factory=dict)
+    #: True when the run was interrupted (Ctrl-C): the tables hold the replications finished before.
+    interrupted: bool = False
 
 
 def run_study(population: Any, design: dict[str, Any] | None = None, *, reps: int, rng: Any, jobs: int = 1,
@@ -248,6 +257,13 @@ def run_study(population: Any, design: dict[str, Any] | None = None, *, reps: in
     progress : callable, optional
         Called with the number of replicates finished since the last call.
 
+    Returns
+    -------
+    StudyResult
+        On Ctrl-C (``KeyboardInterrupt``) after at least one block of replications has
+        finished, the result of the finished replications with ``interrupted=True`` (worker
+        processes are stopped); before that, the interrupt propagates.
+
     Examples
     --------
     >>> from hiddenpop.simulate import generate_population
@@ -271,6 +287,7 @@ def run_study(population: Any, design: dict[str, Any] | None = None, *, reps: in
     chunks = [(list(range(start + lo, start + min(lo + chunk_size, reps))), seeds[lo:lo + chunk_size], tuple(methods))
               for lo in range(0, reps, chunk_size)]
     rows: list[dict[str, Any]] = []
+    interrupted = False
     if jobs <= 1:
         _init_worker(population, design, options)
         try:
@@ -278,21 +295,36 @@ def run_study(population: Any, design: dict[str, Any] | None = None, *, reps: in
                 rows.extend(_run_chunk(ch))
                 if progress is not None:
                     progress(len(ch[0]))
+        except KeyboardInterrupt:
+            if not rows:
+                raise
+            interrupted = True
         finally:
             _WORKER.clear()
     else:
-        with ProcessPoolExecutor(max_workers=int(jobs), initializer=_init_worker,
-                                 initargs=(population, design, options)) as pool:
+        pool = ProcessPoolExecutor(max_workers=int(jobs), initializer=_init_worker,
+                                   initargs=(population, design, options, True))
+        try:
             for ch, result in zip(chunks, pool.map(_run_chunk, chunks)):
                 rows.extend(result)
                 if progress is not None:
                     progress(len(ch[0]))
+        except KeyboardInterrupt:
+            # stop the workers now rather than after their current block
+            for proc in list(getattr(pool, "_processes", {}).values()):
+                proc.terminate()
+            pool.shutdown(wait=False, cancel_futures=True)
+            if not rows:
+                raise
+            interrupted = True
+        else:
+            pool.shutdown()
     replicates = pd.DataFrame(rows)
     replicates = replicates[["replicate", "method", "target", "estimate", "se", "ci_low", "ci_high", "interviews",
                              "referral_share"]].sort_values(["replicate", "method", "target"], kind="stable")
     truth = population.truth()
     return StudyResult(replicates=replicates.reset_index(drop=True), summary=summarise(replicates, truth),
-                       truth=truth, design=design)
+                       truth=truth, design=design, interrupted=interrupted)
 
 
 def summarise(replicates: pd.DataFrame, truth: dict[str, float]) -> pd.DataFrame:
