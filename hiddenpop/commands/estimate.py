@@ -75,6 +75,11 @@ def _replicate_columns(data, spec: str | None, *, needed: bool) -> tuple[str, ..
               default="mean", show_default=True, help="Statistic.")
 @click.option("--by", multiple=True,
               help="Domain variables crossed together, e.g. registered,sex; repeat --by for several tables.")
+@click.option("--subpop", default=None, metavar="CONDITION",
+              help="The population the estimates are about, e.g. 'age>=6' or 'age>=6,age<=17' (conditions "
+                   "joined by commas all hold; operators = != < <= > >=). Rows outside it stay in the design "
+                   "(domain estimation, as R's subset() of a survey design), so the standard errors are right; "
+                   "the condition is written in a 'population' column.")
 @click.option("--denominator", default=None, help="Denominator column for --stat ratio.")
 @click.option("--quantile", "quantiles", type=float, multiple=True,
               help="Probability for --stat quantile (repeatable; default 0.5).")
@@ -114,7 +119,7 @@ def _replicate_columns(data, spec: str | None, *, needed: bool) -> tuple[str, ..
 @output_option(required=False, help="Output CSV (default: standard output).")
 @json_option
 @overwrite_option
-def estimate(survey_file, variables, statistic, by, denominator, quantiles, variance, reps, rng_seed, min_cell,
+def estimate(survey_file, variables, statistic, by, subpop, denominator, quantiles, variance, reps, rng_seed, min_cell,
              level, proportion_ci, weight_col, stratum_col, psu_col, fpc_col, lonely_psu, zero_weights, replicate_cols,
              replicate_method, replicate_scale, replicate_weights_out, id_col, screen_format, output, as_json, overwrite) -> None:
     """Design-based estimates with standard errors, by domain.
@@ -122,6 +127,7 @@ def estimate(survey_file, variables, statistic, by, denominator, quantiles, vari
     \b
     Examples:
       hiddenpop estimate weights.csv --var works --stat mean --by registered,sex -o est.csv
+      hiddenpop estimate child_weights.csv --var attends_school --subpop "age>=6" --by registered
       hiddenpop estimate hh.csv --weight-col weight --var income --stat quantile --quantile 0.5 --json
       hiddenpop estimate weights.csv --var works --variance bootstrap --reps 500 --rng-seed 7 -o est.csv
     """
@@ -169,6 +175,15 @@ def estimate(survey_file, variables, statistic, by, denominator, quantiles, vari
     crossings = _normalise_by(list(_split((b,)) for b in by)) if by else []
     _check_named_columns(data, survey_file, {"--var": variables_l, "--by": [v for c in crossings for v in c],
                                              "--denominator": [denominator] if denominator else []})
+    if subpop:
+        # outside the subpopulation the analysis and domain variables are blank: those rows keep
+        # their place in the design but count in no estimate (R: subset() of a design, na.rm)
+        outside = ~_subpop_mask(data, subpop, survey_file)
+        data = data.copy()
+        for col in dict.fromkeys(variables_l + [v for c in crossings for v in c]
+                                 + ([denominator] if denominator else [])):
+            data[col] = data[col].astype(object).where(~outside, None) if data[col].dtype == object else \
+                data[col].where(~outside)
     replicates = None
     if variance in ("jk1", "jkn", "bootstrap"):
         from hiddenpop.weights.replicates import make_replicates
@@ -181,6 +196,9 @@ def estimate(survey_file, variables, statistic, by, denominator, quantiles, vari
                                replicates=replicates, min_cell=min_cell, denominator=denominator,
                                quantiles=list(quantiles) or [0.5], level=level, proportion_ci=proportion_ci,
                                progress=advance)
+    if subpop:
+        table.insert(list(table.columns).index("domain") + 1 if "domain" in table else 0, "population",
+                     " and ".join(_conditions(subpop)))
     rep_frame = None
     if replicate_weights_out:
         from hiddenpop.weights.replicates import replicate_weights_frame, stata_svyset_call, svrepdesign_call
@@ -224,6 +242,60 @@ def estimate(survey_file, variables, statistic, by, denominator, quantiles, vari
             click.echo(table.to_csv(index=False, lineterminator="\n"), nl=False)
     else:
         echo_err(f"wrote {len(table)} estimate(s) to {output}", level=1)
+
+
+_OPERATORS = ("<=", ">=", "!=", "==", "<", ">", "=")
+
+
+def _conditions(text: str) -> list[str]:
+    """The conditions of ``--subpop`` (joined by commas or ' and ')."""
+    import re
+
+    return [c.strip() for c in re.split(r",|\band\b", text) if c.strip()]
+
+
+def _subpop_mask(data, text: str, path):
+    """Rows of ``data`` inside the ``--subpop`` population (every condition holds).
+
+    >>> import pandas as pd
+    >>> _subpop_mask(pd.DataFrame({"age": [4, 6, 17], "sex": ["F", "M", "F"]}), "age>=6, sex=F", "c.csv").tolist()
+    [False, False, True]
+    """
+    import operator
+
+    import numpy as np
+    import pandas as pd
+
+    from hiddenpop.errors import InputFileError, format_where
+
+    ops = {"<=": operator.le, ">=": operator.ge, "!=": operator.ne, "==": operator.eq, "=": operator.eq,
+           "<": operator.lt, ">": operator.gt}
+    mask = np.ones(len(data), dtype=bool)
+    for cond in _conditions(text):
+        op = next((o for o in _OPERATORS if o in cond), None)
+        if op is None:
+            raise click.BadParameter(f"{cond!r} is not a condition: write COLUMN OPERATOR VALUE, e.g. age>=6",
+                                     param_hint="--subpop")
+        col, _, value = (t.strip().strip("'\"") for t in cond.partition(op))
+        _check_named_columns(data, path, {"--subpop": [col]})
+        values = data[col]
+        if pd.api.types.is_numeric_dtype(values):
+            try:
+                target = float(value)
+            except ValueError:
+                raise InputFileError(f"--subpop compares the numeric column with {value!r}, which is not a number",
+                                     where=format_where(path, column=col), fix="give a number, e.g. age>=6") from None
+            hit = ops[op](pd.to_numeric(values, errors="coerce").to_numpy(float), target)
+        else:
+            if op not in ("=", "==", "!="):
+                raise InputFileError(f"--subpop uses {op} on a text column", where=format_where(path, column=col),
+                                     fix="use = or != with text, or a numeric column")
+            hit = ops[op](values.astype(str).str.strip().to_numpy(), value)
+        mask &= np.asarray(hit, dtype=bool) & values.notna().to_numpy()
+    if not mask.any():
+        raise InputFileError(f"--subpop {text!r} leaves no row", where=str(path),
+                             fix="check the condition against the values in the file")
+    return mask
 
 
 def _check_named_columns(data, path, named: dict) -> None:

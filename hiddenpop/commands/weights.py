@@ -160,8 +160,20 @@ def compute(households_path, children_path, children_out, design_path, points_pa
     if children_path:
         ch = read_csv(children_path, dtype={"hh_id": str, "child_id": str})
         kids = child_weights(ch, table, source=str(children_path))
+    settings = {
+        "step": "weights compute", "method": method, "stage1": stage1_method or ("rgcs" if manifest else None),
+        "stage1_form": stage1_form, "referral_target": referral_target, "deeper_waves": deeper_waves,
+        "nonresponse_cells": nonresponse_cells, "replicates": replicates, "reps": reps if replicates else None,
+        "rng_seed": rng_seed, "design_rng_seed": (manifest or {}).get("rng_seed"),
+        "margins": str(margins_path) if margins_path else None, "calibration": calibration if margins_path else None,
+        "inputs": {k: str(v) for k, v in {"households": households_path, "children": children_path,
+                                            "design": design_path, "points": points_path, "store": store_path,
+                                            "selections": selections_path}.items() if v},
+        "children_out": str(children_out) if children_out else None,
+    }
     with OutputSet(overwrite=overwrite) as out:
         out.add(output, lambda p: table.to_csv(p, index=False, lineterminator="\n"))
+        out.add(settings_path(output), lambda p: p.write_text(json.dumps(settings, indent=2) + "\n", encoding="utf-8"))
         if kids is not None:
             out.add(children_out, lambda p: kids.to_csv(p, index=False, lineterminator="\n"))
     info = res.info
@@ -304,15 +316,22 @@ def _store_selections(store_path, hh, extra=None):
 @click.option("--empty-replicate-levels", "empty_levels", type=click.Choice(["collapse", "fail"]), default="collapse",
               show_default=True, help="A margin level with no weight in a replicate: merge it into the next level "
                                       "in that replicate, or stop with an error (as R survey would).")
+@click.option("--children", "children_path", type=click.Path(dir_okay=False), default=None,
+              help="Children of the households (children.csv, or the child weights 'weights compute' wrote): "
+                   "they get the calibrated household weights, so child and household totals agree.")
+@click.option("--children-out", type=click.Path(dir_okay=False), default=None,
+              help="Output CSV of the children with the calibrated weights (with --children).")
 @json_option
 @output_option(help="Output CSV with calibrated final_weight (and replicates).")
 @overwrite_option
-def calibrate(weights_path, margins_path, method, bounds, max_iter, weight_col, empty_levels, as_json, output,
-              overwrite):
+def calibrate(weights_path, margins_path, method, bounds, max_iter, weight_col, empty_levels, children_path,
+              children_out, as_json, output, overwrite):
     """Calibrate weights (and their replicates rep_*) to registry margins.
 
     The input weights are kept as precalibration_weight; replicate weights are
-    recalibrated one by one with the same settings.
+    recalibrated one by one with the same settings. With --children/--children-out,
+    each child gets its household's calibrated weight and replicate weights (divided by
+    its within-household selection probability, if the file has child_selection_prob).
 
     \b
     Example:
@@ -325,6 +344,11 @@ def calibrate(weights_path, margins_path, method, bounds, max_iter, weight_col, 
     from hiddenpop.weights.calibrate import Calibrator
 
     check_writable(output, overwrite=overwrite)
+    if bool(children_path) != bool(children_out):
+        raise click.UsageError("--children and --children-out go together (the children file and where to write "
+                               "their calibrated weights)")
+    if children_out:
+        check_writable(children_out, overwrite=overwrite)
     table = read_csv(weights_path, dtype={"hh_id": str, "child_id": str, "psu": str, "stratum": str})
     margins = read_margins(margins_path)
     from hiddenpop.weights.design import _check_weights
@@ -375,7 +399,34 @@ def calibrate(weights_path, margins_path, method, bounds, max_iter, weight_col, 
         rep_w[~zero], collapsed = calibrate_replicates(cal, live, base, targets=targets, names=reps,
                                                        empty_levels=empty_levels, source=str(margins_path))
         out[reps] = rep_w
-    write_csv(output, out, overwrite=overwrite)
+    child_table = None
+    if children_path:
+        from hiddenpop.weights.children import child_weights
+
+        kids = read_csv(children_path, dtype={"hh_id": str, "child_id": str, "psu": str, "stratum": str})
+        carried = [c for c in out.columns if c in ("base_weight", "precalibration_weight", weight_col)
+                   or str(c).startswith("rep_")]
+        kids = kids.drop(columns=[c for c in carried if c in kids.columns])
+        child_table = child_weights(kids, out, weight_cols=carried,
+                                    selection_prob_col="child_selection_prob" if "child_selection_prob" in kids
+                                    else None, source=str(children_path))
+    from hiddenpop.io import OutputSet
+
+    before = settings_path(weights_path)
+    settings = {"step": "weights calibrate", "method": cal_method, "bounds": list(bounds) if bounds else None,
+                "margins_file": str(margins_path),
+                "margins": [{"variable": str(v), "level": str(lv), "total": ("survey" if o else float(t))}
+                            for v, lv, t, o in zip(full_margins["variable"], full_margins["level"],
+                                                   full_margins["total"], own)],
+                "children_out": str(children_out) if children_out else None,
+                "weights": str(weights_path),
+                "computed": json.loads(before.read_text(encoding="utf-8")) if before.exists() else None}
+    with OutputSet(overwrite=overwrite) as outputs:
+        outputs.add_csv(output, out)
+        outputs.add(settings_path(output),
+                    lambda p: p.write_text(json.dumps(settings, indent=2) + "\n", encoding="utf-8"))
+        if child_table is not None:
+            outputs.add_csv(children_out, child_table)
     if collapsed and collapsed["n_replicates"]:
         echo_err(f"{collapsed['n_replicates']} replicate(s) had an empty calibration level, merged into its "
                  f"neighbour: {collapsed['levels']}")
@@ -507,6 +558,18 @@ def popsize(weights_path, registry_total, size_col, weight_col, registered_col, 
                 click.echo("(the ratio estimator needs --registry-total: the registered count in the same units)")
         else:
             write_csv("-", res)
+
+
+def settings_path(weights_csv) -> "Path":
+    """The settings file written next to a weights file: ``weights.csv`` → ``weights.settings.json``.
+
+    It records how the weights were made (method, replicates, both random seeds, margins), for
+    the report's technical details and for reproducing the figures.
+    """
+    from pathlib import Path
+
+    p = Path(str(weights_csv))
+    return p.with_name(p.name[: -len(p.suffix)] + ".settings.json" if p.suffix else p.name + ".settings.json")
 
 
 def _survey_cell_masks(own_rows, data, margins_path) -> list:
