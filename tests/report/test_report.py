@@ -60,7 +60,7 @@ def test_report_command_writes_html_and_markdown(runner, tmp_path):
     # readable estimates: 0.21 (se 0.03, CI 0.15-0.27) of the fixture shown as a percentage with its
     # plain-language group; the design in words (5 points from the manifest, radius 250 m)
     assert "Unregistered" in page and "registered=0" not in page
-    assert "21.0%" in page and "15.0 – 27.0" in page and "How to read the tables" in page
+    assert "21.0%" in page and "15.0% – 27.0%" in page and "3.0 pp" in page and "How to read the tables" in page
     assert "5 first-stage points" in page and "within 250 m" in page
     assert (tmp_path / "r.md").read_text().count("|") > 10
     again = runner.invoke(main, ["report", str(wd), "-o", str(tmp_path / "r.html")])
@@ -130,12 +130,14 @@ def test_readable_estimates_marks_suppressed_unreliable_and_clipped_cells():
     # age groups sort numerically (6-11 before 12-17), then registration status
     assert table["Group"].tolist() == ["Unregistered, aged 6–11", "Unregistered, aged 12–17", "Registered, aged 6–11"]
     # 0.022 -> 2.2%, CV 0.66 > 0.30 flagged; lower limit -0.0063 < 0 shown as 0.0 with a mark
-    assert table.iloc[0]["Estimate"] == "2.2% †" and table.iloc[0]["95% interval"] == "0.0* – 5.1"
+    assert table.iloc[0]["Estimate"] == "2.2% †" and table.iloc[0]["95% interval"] == "0.0%* – 5.1%"
     # the suppressed cell (n = 3) shows no figure at all
     row = table.iloc[2]
     assert row["Estimate"].startswith("suppressed") and row["Std. error"] == "" and row["95% interval"] == ""
-    # one note per mark used above: † (CV 0.66), ‡ (suppressed row), * (clipped lower limit)
-    assert [n[0] for n in notes] == ["†", "‡", "*"]
+    # one note per mark used above: † (CV 66%), ‡ (suppressed row), * (clipped lower limit), and the
+    # unit of the standard errors of percentages (percentage points)
+    assert [n[0] for n in notes] == ["†", "‡", "*", "S"]
+    assert table.iloc[0]["Std. error"] == "1.5 pp" and table.iloc[0]["CV"] == "66.0%"
 
 
 def test_totals_stay_numbers_and_labels_can_be_extended():
@@ -145,8 +147,9 @@ def test_totals_stay_numbers_and_labels_can_be_extended():
                         "estimate": [1596.6], "se": [62.4], "ci_low": [1474.3], "ci_high": [1718.9],
                         "cv": [0.039], "n": [201]})
     table, notes = readable_estimates(est, labels={"n_hh": "Households"})
-    assert table.iloc[0].tolist() == ["Households (total number)", "stratum East", "1,597", "62.4",
-                                      "1,474 – 1,719", "0.04", "201"]
+    # counts are whole numbers in every column; the CV in % as in the terminal tables (0.039 -> 3.9%)
+    assert table.iloc[0].tolist() == ["Households (total number)", "stratum East", "1,597", "62",
+                                      "1,474 – 1,719", "3.9%", "201"]
     assert notes == []
 
 
