@@ -111,19 +111,24 @@ def main(argv: list[str] | None = None) -> int:
     redeemed = kobo["referral/redeemed_coupon"].dropna()
     template = last.iloc[0].copy()
     # day 3: a coupon that was already redeemed is redeemed again
-    twice = template.copy()
-    twice.update({"respondent_id": "R09001", "point_id": None, "referral/redeemed_coupon": redeemed.iloc[0],
+    def row(values: dict) -> pd.Series:
+        # set every value, blanks included (Series.update would skip the None values and keep
+        # the template's own coupons)
+        r = template.copy()
+        for key, value in values.items():
+            r[key] = value
+        return r
+
+    twice = row({"respondent_id": "R09001", "point_id": None, "referral/redeemed_coupon": redeemed.iloc[0],
                   "referral/coupon_1": None, "referral/coupon_2": None, "network/network_size": 4,
                   "network/network_size_eligible": 1})
     # day 3: a mistyped coupon (letter O for zero) that was never issued
-    typo = template.copy()
-    typo.update({"respondent_id": "R09002", "point_id": None,
+    typo = row({"respondent_id": "R09002", "point_id": None,
                  "referral/redeemed_coupon": str(redeemed.iloc[1]).replace("0", "O", 1),
                  "referral/coupon_1": None, "referral/coupon_2": None, "network/network_size": 6,
                  "network/network_size_eligible": 2})
     # day 3: an implausible network size (950 refugee households known personally)
-    big = template.copy()
-    big.update({"respondent_id": "R09003", "point_id": points["point_id"].iloc[0], "referral/redeemed_coupon": None,
+    big = row({"respondent_id": "R09003", "point_id": points["point_id"].iloc[0], "referral/redeemed_coupon": None,
                 "referral/coupon_1": None, "referral/coupon_2": None, "network/network_size": 950,
                 "network/network_size_eligible": 3})
     exports[-1] = pd.concat([last, pd.DataFrame([twice, typo, big])], ignore_index=True)

@@ -39,7 +39,14 @@ def test_store_import_quarantines_exactly_the_deliberate_errors(runner, tmp_path
     assert "duplicate respondent id" in outputs[1]
     assert "already redeemed" in outputs[2] and "never issued" in outputs[2] and "'CO" in outputs[2]
     assert "950" in outputs[2]                           # implausible network size reported
-    assert text.count("ERROR") == 3                       # nothing else is an error
+    # nothing else is an error: every ERROR line names one of the three deliberately wrong rows (the
+    # duplicated row of day 2 gets one line per problem: its id and the coupons it repeats)
+    import re
+
+    rows = {(Path(m.group(1)).name, int(m.group(2)))
+            for m in re.finditer(r"ERROR: (\S+\.csv), row (\d+),", text)}
+    assert rows == {(LOGS[1].name, len(pd.read_csv(LOGS[1])) + 1), (LOGS[2].name, len(pd.read_csv(LOGS[2])) - 1),
+                    (LOGS[2].name, len(pd.read_csv(LOGS[2])))}, rows
     res = runner.invoke(main, ["referrals", "status", str(store)])
     assert "R09001" in res.output and "R09002" in res.output
 
