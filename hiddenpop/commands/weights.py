@@ -133,6 +133,8 @@ def compute(households_path, children_path, children_out, design_path, points_pa
         selections.attrs["source"] = str(selections_path)
     if store_path:
         selections = _store_selections(store_path, hh, selections)
+    if not selections_path and manifest is not None and points is not None:
+        _warn_unrecorded_repeats(hh, points, manifest, selections, lon_col, lat_col)
     margins = None
     if margins_path:
         from hiddenpop.io.tables import read_margins
@@ -199,6 +201,40 @@ def compute(households_path, children_path, children_out, design_path, points_pa
                  + ", ".join(f"{k} {v}" for k, v in res.excluded.reason.value_counts().items()))
     if method != "gwsm":
         echo_err(f"note: the {method} weights are offered for comparison only (see docs/weights.md)")
+
+
+def _warn_unrecorded_repeats(hh, points, manifest, selections, lon_col, lat_col) -> None:
+    """Without --selections: warn when households lie within the circles of two or more points.
+
+    Such a household was reached (or should have been) by each of those points; GWSM counts
+    every selection, so leaving them out makes its weight, and the totals, too large.
+    """
+    import warnings
+
+    from hiddenpop.errors import HiddenPopWarning
+    from hiddenpop.weights.selections import points_within_radius
+
+    radius = manifest.get("radius_m") if isinstance(manifest, dict) else None
+    if not radius or lon_col not in hh or lat_col not in hh or not {"lon", "lat", "point_id"} <= set(points.columns):
+        return
+    near = points_within_radius(hh, points, float(radius), lon_col=lon_col, lat_col=lat_col)
+    near = near[near["n_points"] > 1]
+    if near.empty:
+        return
+    recorded = {}
+    if selections is not None and len(selections):
+        pts = selections[selections["found_by"].astype(str) == "point"]
+        recorded = pts.groupby(pts["hh_id"].astype(str))["point_id"].nunique().to_dict()
+    missed = near[[recorded.get(h, 1) < n for h, n in zip(near["hh_id"], near["n_points"])]]
+    if missed.empty:
+        return
+    first = missed.iloc[0]
+    warnings.warn(HiddenPopWarning(
+        f"{len(missed)} household(s) lie within {float(radius):g} m of two or more points (e.g. {first['hh_id']}: "
+        f"{first['point_ids'].replace(';', ', ')}) but only one selection is recorded, so their weights are too "
+        "large: give --selections with one row per selection (hh_id, found_by, point_id, recruiter_id), which also "
+        "lists households reached by a point and a coupon or by two coupons (docs/data-contract.md, "
+        "'Selections')"), stacklevel=2)
 
 
 def _merge_store(hh, store_path, households_path):

@@ -267,7 +267,7 @@ def read_excel_table(path: PathLike, **kwargs: Any) -> pd.DataFrame:
             warnings.warn(f"{path}: this is an Excel file with {len(book.sheet_names)} sheets; read the first one, "
                           f"{book.sheet_names[0]!r} (save the sheet you mean as CSV to be sure)", HiddenPopWarning,
                           stacklevel=3)
-        table = book.parse(book.sheet_names[0], **keep)
+        table = pd.read_excel(book, sheet_name=book.sheet_names[0], **keep)
     except ImportError as exc:
         raise InputFileError(f"this is an Excel file, and reading Excel needs openpyxl ({exc})", where=str(path),
                              fix="save the sheet as CSV (UTF-8), or install openpyxl") from exc
