@@ -58,7 +58,7 @@ def test_first_day_is_clean(runner):
 
 
 def test_households_agree_with_the_logs():
-    # Every household record (data-contract §4) is an interview of the logs; the only log rows
+    # Every household record (docs/data-contract.md, 'Survey records') is an interview of the logs; the only log rows
     # without a household record are the deliberate errors.
     hh = pd.read_csv(DATA / "households.csv", dtype=str)
     logs = pd.concat([pd.read_csv(p, dtype=str) for p in LOGS])

@@ -42,7 +42,7 @@ def weights() -> None:
 @weights.command()
 @json_summary_option
 @click.option("--households", "households_path", type=click.Path(dir_okay=False), required=True,
-              help="Household records (data-contract §4): hh_id, found_by, point_id, recruiter_id, "
+              help="Household records (docs/data-contract.md, 'Survey records'): hh_id, found_by, point_id, recruiter_id, "
                    "network_size, network_size_eligible, referrals_given, registered, stratum, outcomes.")
 @click.option("--children", "children_path", type=click.Path(dir_okay=False), default=None,
               help="Child records (hh_id, child_id, …): child weights are written to --children-out.")
@@ -87,7 +87,7 @@ def weights() -> None:
 @click.option("--rng-seed", type=int, default=None, help="Seed of the random number generator (bootstrap).")
 @click.option("--lon-col", default="lon", show_default=True, help="Longitude column of the households (WGS84).")
 @click.option("--lat-col", default="lat", show_default=True, help="Latitude column of the households (WGS84).")
-@output_option(help="Output weights CSV (data-contract §6).")
+@output_option(help="Output weights CSV (docs/data-contract.md, 'Weights').")
 @overwrite_option
 def compute(households_path, children_path, children_out, design_path, points_path, store_path, selections_path,
             method, stage1_method, stage1_form, referral_target, deeper_waves, nonresponse_cells, margins_path,

@@ -13,7 +13,7 @@ estimators (:mod:`hiddenpop.weights.estimate`):
 Standard errors are the engine's linearised (ultimate-cluster, with-replacement) variance
 with every household attached to the first-stage point its chain starts from (its PSU) and
 the points as PSUs within strata, **empty points included** (an empty point is a valid zero;
-methods §2.2). The study then reports, per method and target, the bias with its Monte Carlo
+docs/methods.md, 'Stage 1: points, circles and inclusion probabilities'). The study then reports, per method and target, the bias with its Monte Carlo
 SE, the relative RMSE, the CV, the coverage of the 95% interval with its Monte Carlo SE, and
 the cost (interviews).
 
@@ -22,7 +22,7 @@ results do not depend on the number of parallel workers (``jobs``).
 
 References
 ----------
-Methods brief §2.3 (estimators), §5 (simulation acceptance test), §7 (reference study);
+docs/methods.md, 'Stage 2: referrals and the generalised weight share method' (estimators) and 'Findings from the simulation study';
 Morris, White & Crowther (2019), "Using simulation studies to evaluate statistical methods",
 Statistics in Medicine 38 (Monte Carlo standard errors of bias and coverage).
 """
@@ -85,7 +85,7 @@ def replicate_estimates(sample: Any, *, methods: Sequence[str] = METHODS, varian
                         bootstrap_reps: int = 100, rng: Any = None, level: float = 0.95) -> list[dict[str, Any]]:
     """Estimates (with SE and interval) of every target by every method for one sample.
 
-    ``variance="bootstrap"`` (default, methods §2.8): Rao–Wu–Yue rescaling bootstrap over the
+    ``variance="bootstrap"`` (default, docs/methods.md, 'Variance: the point bootstrap and linearisation'): Rao–Wu–Yue rescaling bootstrap over the
     first-stage points (empty points included), the whole weighting redone in each replicate
     with every referral link following its recruiter's point (the engine's
     :func:`~hiddenpop.weights.referral.base_weights` with PSU factors). ``"linearization"``:
@@ -362,7 +362,7 @@ def summarise(replicates: pd.DataFrame, truth: dict[str, float]) -> pd.DataFrame
     return out.sort_values(["target", "_o"], kind="stable").drop(columns="_o").reset_index(drop=True)
 
 
-_LABELS = {"stage1": "stage-1 HT only", "gwsm": "GWSM (2-A)", "union": "union probability (2-B)",
+_LABELS = {"stage1": "stage-1 HT only", "gwsm": "GWSM", "union": "union probability",
            "multiplicity": "multiplicity / expected hits"}
 
 
@@ -373,7 +373,7 @@ def summary_markdown(summary: pd.DataFrame) -> str:
     ...     "bias_z": 0.2, "rel_rmse": 0.1, "cv": 0.1, "coverage": 0.95, "coverage_mcse": 0.01,
     ...     "mean_se_ratio": 1.0, "interviews": 500.0, "reps": 100}])
     >>> print(summary_markdown(s).splitlines()[2])
-    | working_children | GWSM (2-A) | 10 | +0.10% (0.2) | 0.100 | 0.100 | 95.0% ± 1.0 | 1.00 | 500 |
+    | working_children | GWSM | 10 | +0.10% (0.2) | 0.100 | 0.100 | 95.0% ± 1.0 | 1.00 | 500 |
     """
     lines = ["| target | method | truth | bias (bias / MC SE) | rel. RMSE | CV | 95% coverage ± MC SE | "
              "mean SE / SD | interviews |",

@@ -2,7 +2,7 @@
 
 Every estimator is a function of ``(data, variable, design)`` returning an
 :class:`Estimate`; :func:`estimate_table` runs many variables × domains at once and
-returns the columns of ``data-contract.md`` §6.
+returns the columns of docs/data-contract.md, 'Estimates'.
 
 Domains are computed by **zero-weighting** the rows outside the domain, never by
 dropping them, so the variance keeps every stratum and PSU of the design (R
@@ -66,7 +66,7 @@ VARIANCE_METHODS = ("linearization", "jk1", "jkn", "bootstrap", "replicate")
 class Estimate:
     """One estimate with its standard error, interval and design information.
 
-    ``to_dict()`` gives the columns of ``data-contract.md`` §6; ``df`` is the design
+    ``to_dict()`` gives the columns of docs/data-contract.md, 'Estimates'; ``df`` is the design
     degrees of freedom, ``level`` the interval's confidence level.
     """
 
@@ -96,7 +96,7 @@ class Estimate:
         return float(self.se ** 2)
 
     def to_dict(self) -> dict[str, Any]:
-        """The §6 columns as a dict (floats, ints, bools; NaN for blanks)."""
+        """The columns of docs/data-contract.md, 'Estimates' as a dict (floats, ints, bools; NaN for blanks)."""
         d = asdict(self)
         return {c: (self.cv if c == "cv" else d[c]) for c in ESTIMATE_COLUMNS}
 
@@ -635,7 +635,7 @@ def estimate_table(data: pd.DataFrame, design: Design | PreparedDesign, *, varia
                    replicates: Any = None, reps: int = 500, rng: Any = None, min_cell: int | None = None,
                    denominator: str | None = None, quantiles: float | Sequence[float] = (0.5,),
                    level: float = 0.95, proportion_ci: str = "wald", progress: Any = None) -> pd.DataFrame:
-    """Estimates for many variables × domains, as a table with the §6 columns.
+    """Estimates for many variables × domains, as a table with the columns of docs/data-contract.md, 'Estimates'.
 
     Parameters
     ----------
@@ -744,7 +744,7 @@ def _round_sig(x: float | None, se: float | None = None) -> str:
 
 
 def format_estimates(table: pd.DataFrame, *, width: int = 80, level: float = 0.95) -> str:
-    """An estimates table (§6 columns) as plain text for the screen.
+    """An estimates table (docs/data-contract.md, 'Estimates') as plain text for the screen.
 
     One block per variable and statistic, one line per domain. Estimates, SEs and interval
     ends are rounded to two significant digits of the SE, the CV is a percentage, and a
