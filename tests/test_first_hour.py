@@ -144,3 +144,19 @@ def test_children_get_the_calibrated_household_weights(runner, field, tmp_path):
     assert reg.to_dict() == pytest.approx({r.level.split("|")[0]: r.total for r in margins.itertuples()})
     settings = __import__("json").loads((tmp_path / "wc.settings.json").read_text())
     assert settings["step"] == "weights calibrate" and settings["computed"]["method"] == "gwsm"
+
+
+def test_weights_compute_json_summary(runner, field):
+    import json
+
+    res = runner.invoke(main, ["weights", "compute", "--households", str(DATA / "households.csv"), "--design",
+                               str(field / "points.design.json"), "--points", str(field / "points.csv"),
+                               "--store", str(field / "r.db"), "--selections", str(DATA / "selections.csv"),
+                               "-o", str(field / "wj.csv"), "--json"])
+    assert res.exit_code == 0, res.output
+    info = json.loads(res.stdout)                       # stdout holds only the JSON object
+    w = pd.read_csv(field / "wj.csv")
+    # the summary's figures are those of the file it wrote: 504 households (households.csv rows)
+    assert info["command"] == "weights compute" and info["households"] == len(w) == 504
+    assert info["estimated_households"] == pytest.approx(w["final_weight"].sum(), rel=1e-9)
+    assert str(field / "wj.settings.json") in info["files"]

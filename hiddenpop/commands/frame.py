@@ -11,7 +11,7 @@ from pathlib import Path
 
 import click
 
-from hiddenpop.commands._common import (echo_err, json_option, json_summary_option, output_option,
+from hiddenpop.commands._common import (add_result, echo_err, json_option, json_summary_option, output_option,
                                         overwrite_option, progress, renamed_option, rng_seed_option)
 
 __all__ = ["frame"]
@@ -229,6 +229,9 @@ def sample(frame_path, id_col, stratum_col, size_col, assign_crs, n, method, bal
     main = result.main
     echo_err(f"{len(main)} points + {len(result.points) - len(main)} reserves in {len(manifest['strata'])} strata "
              f"-> {', '.join(str(p) for p in paths.values())}, {manifest_path}")
+    add_result(points=len(main), reserves=len(result.points) - len(main),
+               files=[str(p) for p in paths.values()] + [str(manifest_path)]
+               + ([stem + ".png"] if not no_map else []))
     echo_err(_EMPTY_RULE)
 
 

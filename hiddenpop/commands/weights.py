@@ -9,7 +9,7 @@ import json
 
 import click
 
-from hiddenpop.commands._common import (echo_err, format_intervals, json_option, json_summary_option,
+from hiddenpop.commands._common import (add_result, echo_err, format_intervals, json_option, json_summary_option,
                                         output_option, overwrite_option, progress, screen_format_option,
                                         wants_table)
 
@@ -179,6 +179,9 @@ def compute(households_path, children_path, children_out, design_path, points_pa
         if kids is not None:
             out.add(children_out, lambda p: kids.to_csv(p, index=False, lineterminator="\n"))
     info = res.info
+    add_result(households=int(info["n_households"]), estimated_households=float(info["population_size"]),
+               share_from_referral=float(info["share_from_referral"]), kish_deff=float(info["kish_deff_final"]),
+               files=[str(output), str(settings_path(output))] + ([str(children_out)] if children_out else []))
     echo_err(f"{info['n_households']} households weighted ({method}); estimated households "
              f"{info['population_size']:.1f}; share of weight from referral {info['share_from_referral']:.1%}"
              + (f" (unregistered: {info['share_from_referral_unregistered']:.1%})"
