@@ -110,7 +110,8 @@ def test_referral_status_loads_no_estimation_library(runner, tmp_path):
     store = tmp_path / "s.db"
     assert runner.invoke(main, ["referrals", "init", str(store)]).exit_code == 0
     code = ("import sys\nfrom click.testing import CliRunner\nfrom hiddenpop.cli import main\n"
-            f"r = CliRunner().invoke(main, ['referrals', 'status', {str(store)!r}])\nassert r.exit_code == 0, r.output\n"
+            f"r = CliRunner().invoke(main, ['referrals', 'status', {str(store)!r}])\n"
+            "assert r.exit_code == 0, r.output\n"
             "print(sorted({m.split('.')[0] for m in sys.modules} & {'scipy', 'statsmodels', 'matplotlib', "
             "'geopandas', 'networkx'}))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,

@@ -113,7 +113,8 @@ def _check_demo_report(out: Path, stdout: str) -> None:
                                                                      "final_weight"])
     sel = (cw["age"] >= 6) & (cw["registered"] == 1) & (cw["sex"] == "F")
     share = (cw.loc[sel, "final_weight"] * cw.loc[sel, "attends_school"]).sum() / cw.loc[sel, "final_weight"].sum()
-    school = [r for r in rows if r[0] == "Child attends school (% of children aged 6–17)" and r[1] == "Registered, Female"]
+    school = [r for r in rows
+              if r[0] == "Child attends school (% of children aged 6–17)" and r[1] == "Registered, Female"]
     assert school and school[0][2] == f"{100 * share:.1f}%"
     assert 65 < 100 * share < 80                           # the issue: about 73%, not 49% over all ages
     # no structural zero shown as an estimate: no age group 0-5, no "0.0%" with SE "0.0 pp"
@@ -125,7 +126,8 @@ def _check_demo_report(out: Path, stdout: str) -> None:
     assert len(agree) == 6 and all(r[4] == "yes" for r in agree)
     assert "Each child carries the weight of its household after calibration" in page
     # (4) percentages with SEs in percentage points, counts whole, CV in %
-    est_rows = [r for r in rows if len(r) == 7 and r[0].startswith(("Child ", "Working", "Children aged", "Children out"))]
+    est_rows = [r for r in rows
+                if len(r) == 7 and r[0].startswith(("Child ", "Working", "Children aged", "Children out"))]
     for r in est_rows:
         if "(%" in r[0]:
             assert re.fullmatch(r"\d+\.\d pp", r[3]), r

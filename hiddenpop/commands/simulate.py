@@ -6,7 +6,8 @@ from pathlib import Path
 
 import click
 
-from hiddenpop.commands._common import echo_err, json_option, overwrite_option, progress, renamed_option, rng_seed_option
+from hiddenpop.commands._common import (echo_err, json_option, overwrite_option, progress, renamed_option,
+                                        rng_seed_option)
 
 __all__ = ["simulate"]
 

@@ -42,8 +42,9 @@ def weights() -> None:
 @weights.command()
 @json_summary_option
 @click.option("--households", "households_path", type=click.Path(dir_okay=False), required=True,
-              help="Household records (docs/data-contract.md, 'Survey records'): hh_id, found_by, point_id, recruiter_id, "
-                   "network_size, network_size_eligible, referrals_given, registered, stratum, outcomes.")
+              help="Household records (docs/data-contract.md, 'Survey records'): hh_id, found_by, point_id, "
+                   "recruiter_id, network_size, network_size_eligible, referrals_given, registered, stratum, "
+                   "outcomes.")
 @click.option("--children", "children_path", type=click.Path(dir_okay=False), default=None,
               help="Child records (hh_id, child_id, …): child weights are written to --children-out.")
 @click.option("--children-out", type=click.Path(dir_okay=False), default=None,

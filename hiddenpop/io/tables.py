@@ -49,7 +49,8 @@ def read_margins(path: PathLike) -> pd.DataFrame:
     missing = [c for c in ("variable", "level", "total") if c not in table.columns]
     if missing:
         raise InputFileError(f"missing column(s) {', '.join(missing)} (found: {', '.join(table.columns)})",
-                             where=str(path), fix="give the columns variable,level,total (docs/data-contract.md, 'Registry margins')")
+                             where=str(path),
+                             fix="give the columns variable,level,total (docs/data-contract.md, 'Registry margins')")
     if table.empty:
         raise InputFileError("the margins file has no rows", where=str(path), fix="add one row per level")
     table = table[["variable", "level", "total"]].copy()

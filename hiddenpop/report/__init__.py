@@ -804,7 +804,8 @@ def _child_weight_check(inputs: ReportInputs) -> tuple[str, pd.DataFrame | None]
             continue
         for value, gname in groups:
             hsel = np.ones(len(w), bool) if value is None else pd.to_numeric(w["registered"], errors="coerce") == value
-            ksel = np.ones(len(kids), bool) if value is None else pd.to_numeric(kids["registered"], errors="coerce") == value
+            ksel = (np.ones(len(kids), bool) if value is None
+                    else pd.to_numeric(kids["registered"], errors="coerce") == value)
             if age:
                 a = pd.to_numeric(kids[age[0]], errors="coerce")
                 ksel = ksel & (a >= age[1]) & (a <= age[2])

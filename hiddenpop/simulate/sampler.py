@@ -1,17 +1,17 @@
 """Draw the full two-stage sample from a synthetic population, as the field would record it.
 
-Stage 1 (random geographic cluster sampling, docs/methods.md, 'Stage 1: points, circles and inclusion probabilities'): in each stratum, ``n_h``
-points are drawn independently and uniformly over the stratum minus the exclusion areas
-(allocation proportional to area or equal); every household of that stratum within
-``radius_m`` of a point is listed, and those that do not refuse are interviewed. A household
-hit by several points is interviewed once; every hit is a selection event.
+Stage 1 (random geographic cluster sampling, docs/methods.md, 'Stage 1: points, circles and inclusion
+probabilities'): in each stratum, ``n_h`` points are drawn independently and uniformly over the stratum minus
+the exclusion areas (allocation proportional to area or equal); every household of that stratum within
+``radius_m`` of a point is listed, and those that do not refuse are interviewed. A household hit by several
+points is interviewed once; every hit is a selection event.
 
-Stage 2 (one or more referral waves, docs/methods.md, 'Stage 2: referrals and the generalised weight share method'): each interviewed household names its
-referral-eligible contacts (unregistered ones, by default); the tablet draws
-``m = min(coupons, d^E)`` of them at random and a coupon is issued for each; a coupon is
-redeemed with probability ``redemption_rate``. A redeemed coupon brings the contact in for an
-interview, unless already interviewed: then it is recorded as a repeat selection
-(docs/methods.md, 'Households reached more than once': one row per household, one row per selection event).
+Stage 2 (one or more referral waves, docs/methods.md, 'Stage 2: referrals and the generalised weight share
+method'): each interviewed household names its referral-eligible contacts (unregistered ones, by default); the
+tablet draws ``m = min(coupons, d^E)`` of them at random and a coupon is issued for each; a coupon is redeemed
+with probability ``redemption_rate``. A redeemed coupon brings the contact in for an interview, unless already
+interviewed: then it is recorded as a repeat selection (docs/methods.md, 'Households reached more than once':
+one row per household, one row per selection event).
 
 The result holds the records a field team would produce (the referral log of
 docs/data-contract.md, 'Referral log', 'Survey records' and 'Design manifest and points') plus the

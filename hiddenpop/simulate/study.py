@@ -13,18 +13,18 @@ estimators (:mod:`hiddenpop.weights.estimate`):
 Standard errors are the engine's linearised (ultimate-cluster, with-replacement) variance
 with every household attached to the first-stage point its chain starts from (its PSU) and
 the points as PSUs within strata, **empty points included** (an empty point is a valid zero;
-docs/methods.md, 'Stage 1: points, circles and inclusion probabilities'). The study then reports, per method and target, the bias with its Monte Carlo
-SE, the relative RMSE, the CV, the coverage of the 95% interval with its Monte Carlo SE, and
-the cost (interviews).
+docs/methods.md, 'Stage 1: points, circles and inclusion probabilities'). The study then reports, per method and
+target, the bias with its Monte Carlo SE, the relative RMSE, the CV, the coverage of the 95% interval with its
+Monte Carlo SE, and the cost (interviews).
 
 Replicate ``i`` always uses the ``i``-th child of one :class:`numpy.random.SeedSequence`, so
 results do not depend on the number of parallel workers (``jobs``).
 
 References
 ----------
-docs/methods.md, 'Stage 2: referrals and the generalised weight share method' (estimators) and 'Findings from the simulation study';
-Morris, White & Crowther (2019), "Using simulation studies to evaluate statistical methods",
-Statistics in Medicine 38 (Monte Carlo standard errors of bias and coverage).
+docs/methods.md, 'Stage 2: referrals and the generalised weight share method' (estimators) and 'Findings from
+the simulation study'; Morris, White & Crowther (2019), "Using simulation studies to evaluate statistical
+methods", Statistics in Medicine 38 (Monte Carlo standard errors of bias and coverage).
 """
 from __future__ import annotations
 
@@ -85,11 +85,11 @@ def replicate_estimates(sample: Any, *, methods: Sequence[str] = METHODS, varian
                         bootstrap_reps: int = 100, rng: Any = None, level: float = 0.95) -> list[dict[str, Any]]:
     """Estimates (with SE and interval) of every target by every method for one sample.
 
-    ``variance="bootstrap"`` (default, docs/methods.md, 'Variance: the point bootstrap and linearisation'): Rao–Wu–Yue rescaling bootstrap over the
-    first-stage points (empty points included), the whole weighting redone in each replicate
-    with every referral link following its recruiter's point (the engine's
-    :func:`~hiddenpop.weights.referral.base_weights` with PSU factors). ``"linearization"``:
-    the engine's ultimate-cluster variance with each household attached to its root point.
+    ``variance="bootstrap"`` (default, docs/methods.md, 'Variance: the point bootstrap and linearisation'):
+    Rao–Wu–Yue rescaling bootstrap over the first-stage points (empty points included), the whole weighting
+    redone in each replicate with every referral link following its recruiter's point (the engine's
+    :func:`~hiddenpop.weights.referral.base_weights` with PSU factors). ``"linearization"``: the engine's
+    ultimate-cluster variance with each household attached to its root point.
 
     Returns one dict per method × target: ``method, target, estimate, se, ci_low, ci_high,
     interviews, referral_share``.

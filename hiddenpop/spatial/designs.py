@@ -16,8 +16,8 @@ observation (z_t = 0), never a reason to use a reserve. Reserves replace a point
 it cannot be reached (inaccessible, unsafe, access refused), and every use is recorded with
 :func:`record_replacement`.
 
-The manifest (docs/data-contract.md, 'Design manifest and points') embeds the stratum domains (units in the working CRS, sizes,
-exclusion layer, raster window), so :func:`hiddenpop.spatial.first_stage_probabilities`
+The manifest (docs/data-contract.md, 'Design manifest and points') embeds the stratum domains (units in the
+working CRS, sizes, exclusion layer, raster window), so :func:`hiddenpop.spatial.first_stage_probabilities`
 recomputes any household's probability from the manifest alone.
 """
 from __future__ import annotations

@@ -14,8 +14,8 @@
 With ``replicates="bootstrap"`` (Rao–Wu–Yue rescaling, B ≥ 500) or a jackknife, the
 replicate factors are drawn at first-stage point level, with **every referred household
 attached to its root point** and empty points included, and steps 2–4 are **redone in
-every replicate** (docs/methods.md, 'Variance: the point bootstrap and linearisation'), so the replicate weights carry the variability of ĥ,
-κ̂, the nonresponse factors and the calibration.
+every replicate** (docs/methods.md, 'Variance: the point bootstrap and linearisation'), so the replicate weights
+carry the variability of ĥ, κ̂, the nonresponse factors and the calibration.
 
 The weights table follows docs/data-contract.md, 'Weights': ``hh_id``, ``stratum``, ``psu`` (root point),
 ``found_by``, ``wave``, ``stage1_prob``, ``stage2_prob``, the weight-share terms
@@ -296,8 +296,8 @@ def _inverse_variance_theta(s: TwoStageSample, hh: pd.DataFrame, variable: str, 
 def deeper_wave_summary(result: "WeightsResult", variable: str | None = None) -> pd.DataFrame:
     """The wave-1-only GWSM total next to the composite total with deeper waves (2-C).
 
-    docs/methods.md, 'Stage 2: referrals and the generalised weight share method' asks to always report the design-based wave-1-only estimate alongside the
-    model-based composite. ``variable=None`` counts households.
+    docs/methods.md, 'Stage 2: referrals and the generalised weight share method' asks to always report the
+    design-based wave-1-only estimate alongside the model-based composite. ``variable=None`` counts households.
 
     >>> hh = pd.DataFrame({"hh_id": ["A", "B", "C", "D"], "found_by": ["point", "point", "referral", "referral"],
     ...     "point_id": ["P1", "P2", None, None], "recruiter_id": [None, None, "A", "C"],
@@ -410,11 +410,11 @@ def compute_weights(households: pd.DataFrame, *, design_manifest: Any = None, me
         ``bootstrap``, ``jk1`` or ``jkn`` at point level; B and the random generator.
     theta_var
         Choose the composite factor θ of deeper waves (2-C) by inverse bootstrap variance
-        of the total of this column (docs/methods.md, 'Stage 2: referrals and the generalised weight share method'): θ = V_R / (V_G + V_R), with V_G and
-        V_R the replicate variances of the wave-1 GWSM total and of the RDS total (N̂_E ×
-        RDS mean) of the eligible households. Needs ``replicates``; the replicates are
-        run twice (once to choose θ, once with θ fixed). ``None``: ``options.theta`` or
-        the design-based share of the eligible sample.
+        of the total of this column (docs/methods.md, 'Stage 2: referrals and the generalised weight share
+        method'): θ = V_R / (V_G + V_R), with V_G and V_R the replicate variances of the wave-1 GWSM total and
+        of the RDS total (N̂_E × RDS mean) of the eligible households. Needs ``replicates``; the replicates are
+        run twice (once to choose θ, once with θ fixed). ``None``: ``options.theta`` or the design-based share
+        of the eligible sample.
     replicate_vars
         ``None`` (default): keep the replicate weights (n × B, for ``rep_*`` columns).
         A list of columns: keep only their replicate totals Σ_k w_k^(b) y_k

@@ -1,11 +1,12 @@
-"""Weights of households found at a point or through a referral (docs/methods.md, 'Stage 2: referrals and the generalised weight share method' and 'Findings from the simulation study').
+"""Weights of households found at a point or through a referral (docs/methods.md, 'Stage 2: referrals and the
+generalised weight share method' and 'Findings from the simulation study').
 
 A two-stage sample is a set of households plus a set of **selection events**: a point
 hit (the household was found at first-stage point t) or a redeemed coupon (household k
 was referred by household j). A household reached twice keeps one row, and each event
-keeps its own row (docs/methods.md, 'Households reached more than once'). :func:`prepare_sample` checks and packs both into
-arrays once; :func:`base_weights` then computes the weights of one method for any vector
-of PSU (point) replicate factors, so the bootstrap can redo every step cheaply.
+keeps its own row (docs/methods.md, 'Households reached more than once'). :func:`prepare_sample` checks and
+packs both into arrays once; :func:`base_weights` then computes the weights of one method for any vector of PSU
+(point) replicate factors, so the bootstrap can redo every step cheaply.
 
 Methods (registry :data:`REFERRAL_METHODS`):
 
@@ -14,11 +15,11 @@ Methods (registry :data:`REFERRAL_METHODS`):
     2007):  w_k = (1/L_k) Σ_{j∈S1} l*_jk / (π¹_j ρ_jk), with the self-link (ρ_kk = 1),
     L_k = 1 + d_k for referral-eligible households and 1 otherwise, and
     ρ_jk = min(1, c_j / d^E_j) · ĥ, where c_j is the number of coupons j was given and
-    ĥ = Σ redeemed / Σ issued is the sample redemption rate of j's cell (docs/methods.md, 'Findings from the simulation study':
-    dividing by coupons issued alone is biased by −20%, by coupons redeemed by −7%).
-    Households that are not referral-eligible get 1/π¹. Unbiased when L_k is right
-    (symmetric contacts), referrals are random among eligible contacts, and one wave is
-    used; conditional on at least one redemption per cell when ĥ is estimated.
+    ĥ = Σ redeemed / Σ issued is the sample redemption rate of j's cell (docs/methods.md, 'Findings from the
+    simulation study': dividing by coupons issued alone is biased by −20%, by coupons redeemed by −7%).
+    Households that are not referral-eligible get 1/π¹. Unbiased when L_k is right (symmetric contacts),
+    referrals are random among eligible contacts, and one wave is used; conditional on at least one redemption
+    per cell when ĥ is estimated.
 ``union`` (for comparison only)
     π = 1 − (1 − π¹)(1 − π²), π² = 1 − (1 − π̄¹_h κ̂_h)^{d_k}; biased under local
     networks (docs/methods.md, 'Findings from the simulation study': −17.6%). Needs π¹ of every household.

@@ -8,8 +8,8 @@ init/import``, ``weights compute --design --points --store``, ``weights calibrat
   stage's exact disc computation) on the same households and manifest;
 * root points: walking the referral log's coupons by hand (issued coupon → recruiter);
 * registered households found only at points are not referral-eligible, so their weight is
-  the Horvitz–Thompson weight 1/π¹ (docs/methods.md, 'Stage 2: referrals and the generalised weight share method') and their weighted count is the HT
-  estimate Σ 1/π¹ computed from the spatial stage's probabilities;
+  the Horvitz–Thompson weight 1/π¹ (docs/methods.md, 'Stage 2: referrals and the generalised weight share
+  method') and their weighted count is the HT estimate Σ 1/π¹ computed from the spatial stage's probabilities;
 * privacy: names, phone numbers and coordinates written into the log/household file must not
   appear anywhere in the output files (searched as text).
 """
