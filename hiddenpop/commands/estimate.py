@@ -237,6 +237,8 @@ def estimate(survey_file, variables, statistic, by, subpop, denominator, quantil
             from hiddenpop.weights.estimate import format_estimates
 
             width = max(60, min(shutil.get_terminal_size((80, 24)).columns, 160))
+            if subpop:
+                click.echo(f"population: rows with {' and '.join(_conditions(subpop))} (--subpop)\n")
             click.echo(format_estimates(table, width=width, level=level))
         else:
             click.echo(table.to_csv(index=False, lineterminator="\n"), nl=False)

@@ -186,3 +186,32 @@ def test_recruitment_figure_draws_the_largest_chains():
         heights[x] = heights.get(x, 0) + patch.get_height()
     assert heights == {0: 3, 1: 2, 2: 1}
     plt.close(fig)
+
+
+def test_child_weights_not_calibrated_are_said_to_be_and_totals_compared():
+    # households calibrated (weights 10 and 20), children still carrying the weights before
+    # calibration (8 and 16): the report says so, and the totals of children disagree
+    # (hand calculation: from households 10·2 + 20·1 = 40; from children 8 + 8 + 16 = 32)
+    from hiddenpop.report import ReportInputs, _child_weight_check
+
+    w = pd.DataFrame({"hh_id": ["a", "b"], "final_weight": [10.0, 20.0], "registered": [0, 1], "n_children": [2, 1]})
+    kids = pd.DataFrame({"hh_id": ["a", "a", "b"], "final_weight": [8.0, 8.0, 16.0], "registered": [0, 0, 1],
+                         "age": [4, 9, 12]})
+    text, table = _child_weight_check(ReportInputs(weights=w, calibrated=True, child_weights=kids))
+    assert "before calibration" in text and "--children" in text
+    row = table[(table["Children"] == "Children") & (table["Group"] == "All")].iloc[0]
+    assert (row["from household counts"], row["from children's weights"], row["agree"]) == ("40", "32", "no")
+    text, table = _child_weight_check(ReportInputs(weights=w, calibrated=True, child_weights_calibrated=True,
+                                                   child_weights=kids.assign(final_weight=[10.0, 10.0, 20.0])))
+    assert "after calibration" in text and set(table["agree"]) == {"yes"}
+
+
+def test_headline_comes_first_with_direct_and_ratio():
+    from hiddenpop.report import ReportInputs, build_report
+
+    # weights popsize output of the bundled demo (rounded): direct 963 (791-1,172), ratio 731 (548-977)
+    pop = pd.DataFrame({"estimator": ["direct", "ratio"], "estimate": [963.2, 731.4], "se": [97.0, 108.0],
+                        "ci_low": [791.0, 548.0], "ci_high": [1172.0, 977.0], "n": 231, "level": 0.95})
+    page, md = build_report(ReportInputs(popsize={"households": pop}, registry_total=1851))
+    assert md.index("## 1. How many unregistered refugees") < md.index("An estimated 963 unregistered")
+    assert "(1,851 registered households)" in page and "791 – 1,172" in page and "548 – 977" in page
