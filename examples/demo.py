@@ -4,9 +4,11 @@
 
 Each step is one `hiddenpop` command, printed before it runs: frame check → first-stage
 points (all formats) → referral store: init, import each daily export (errors quarantined),
-validate, status, tree plot, export → weights (GWSM) → calibration to registry margins →
-estimates by registration status (and sex / age group) → the HTML report → the field loop:
-the questionnaire (XLSForm), a page of coupons and the coordinator's dashboard.
+validate, status, tree plot, export → weights (GWSM) → calibration to registry margins (children
+get the calibrated household weights) → the number of unregistered households and children →
+estimates by registration status (and sex / age group; child indicators among children aged
+6–17) → the HTML report → the field loop: the questionnaire (XLSForm), a page of coupons and the
+coordinator's dashboard.
 """
 from __future__ import annotations
 
@@ -44,7 +46,7 @@ def _complete_margins(weights_csv: Path, registry_csv: Path, dest: Path) -> Path
     The registry knows only registered refugees. A ``survey`` total keeps the unregistered
     cells at their design-based (GWSM) estimate, recomputed in every bootstrap replicate, so
     calibration moves only the registered weights and the unregistered estimates keep their
-    sampling variance (methods §2.5.3).
+    sampling variance (docs/methods.md, "Registration status and calibration").
     """
     import pandas as pd
 
@@ -96,21 +98,29 @@ def main(argv: list[str] | None = None) -> int:
          "--points", out / "points.csv", "--method", "gwsm", "--replicates", "bootstrap", "--reps", "100",
          "--rng-seed", "11", "-o", out / "weights.csv"])
     margins = _complete_margins(out / "weights.csv", DATA / "margins.csv", out / "margins_complete.csv")
-    run(["weights", "calibrate", out / "weights.csv", "--margins", margins, "-o",
-         out / "weights_calibrated.csv"])
+    run(["weights", "calibrate", out / "weights.csv", "--margins", margins, "-o", out / "weights_calibrated.csv",
+         "--children", out / "child_weights.csv", "--children-out", out / "child_weights_calibrated.csv"])
 
-    print("\n== 4. Estimates by registration status")
+    print("\n== 4. How many unregistered households and children (direct, and ratio to the registry)")
+    registry = sum(float(line.rsplit(",", 1)[1]) for line in (DATA / "margins.csv").read_text().splitlines()[1:]
+                   if line.strip())
+    run(["weights", "popsize", out / "weights.csv", "--registry-total", f"{registry:.0f}",
+         "-o", out / "popsize_households.csv"])
+    run(["weights", "popsize", out / "weights.csv", "--size-col", "n_children", "-o", out / "popsize_children.csv"])
+
+    print("\n== 5. Estimates by registration status (school and work: children aged 6-17)")
     reps = ["--replicate-cols", "rep_*", "--replicate-method", "bootstrap"]
     run(["estimate", out / "weights_calibrated.csv", "--var", "n_working,n_out_of_school,n_children_6_17",
          "--stat", "total", "--by", "registered", "--variance", "replicate", *reps, "-o", out / "estimates_households.csv"])
-    run(["estimate", out / "child_weights.csv", "--var", "works,attends_school", "--stat", "mean",
-         "--by", "registered,sex", "--variance", "replicate", *reps, "-o", out / "estimates_children.csv"])
-    run(["estimate", out / "child_weights.csv", "--var", "works", "--stat", "mean", "--by", "registered,age_group",
-         "--variance", "replicate", *reps, "-o", out / "estimates_children_age.csv"])
+    run(["estimate", out / "child_weights_calibrated.csv", "--var", "works,attends_school", "--stat", "mean",
+         "--subpop", "age>=6", "--by", "registered,sex", "--variance", "replicate", *reps,
+         "-o", out / "estimates_children.csv"])
+    run(["estimate", out / "child_weights_calibrated.csv", "--var", "works", "--stat", "mean", "--subpop", "age>=6",
+         "--by", "registered,age_group", "--variance", "replicate", *reps, "-o", out / "estimates_children_age.csv"])
 
-    print("\n== 5. Report")
+    print("\n== 6. Report")
     run(["report", out, "-o", out / "report.html", "--markdown", out / "report.md"])
-    print("\n== 6. The field loop from the design: questionnaire, coupons, coordinator's dashboard")
+    print("\n== 7. The field loop from the design: questionnaire, coupons, coordinator's dashboard")
     # The referral logs above are exports of exactly this questionnaire (same columns).
     run(["field", "form", out / "points.design.json", "--points", out / "points.csv", "--settings",
          HERE / "field.toml", "-o", out / "survey.xlsx"])
@@ -119,7 +129,8 @@ def main(argv: list[str] | None = None) -> int:
          "-o", out / "coupons.pdf"])
     run(["referrals", "dashboard", store, "--points", out / "points.csv", "--settings", HERE / "field.toml",
          "--as-of", "2024-03-06T23:59", "-o", out / "dashboard.html"])
-    print(f"\nDone in {time.time() - t0:.0f} s. Open {out / 'report.html'} and {out / 'dashboard.html'} in a browser.")
+    print(f"\n# The coordinator's dashboard: {out / 'dashboard.html'}")
+    print(f"\nDone in {time.time() - t0:.0f} s. Open {out / 'report.html'} in a browser.")
     return 0
 
 

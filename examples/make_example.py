@@ -92,13 +92,13 @@ def main(argv: list[str] | None = None) -> int:
         sel["coupon"] = sel["coupon"].map(coupon_code)
     sel.to_csv(out / "selections.csv", index=False, lineterminator="\n")
 
-    # Registry margins (data-contract §5): registered refugee households per district.
+    # Registry margins (docs/data-contract.md, 'Registry margins'): registered refugee households per district.
     reg = pop.households[pop.households["registered"] == 1].groupby("stratum").size()
     margins = pd.DataFrame({"variable": "stratum x registered", "level": [f"{s}|1" for s in reg.index],
                             "total": reg.to_numpy()})
     margins.to_csv(out / "margins.csv", index=False, lineterminator="\n")
 
-    # Daily Kobo-style exports of the referral log (data-contract §3).
+    # Daily Kobo-style exports of the referral log (docs/data-contract.md, 'Referral log').
     log = sample.referral_log
     coupons = log["issued_coupons"].str.split(";", expand=True).reindex(columns=[0, 1])
     kobo = pd.DataFrame({

@@ -14,10 +14,10 @@ from examples/design.toml (300 points, R = 250 m, 2 coupons, all coupons redeeme
 * E  the bundled design with realistic non-redemption: 60% of coupons come back.
 
 Standard errors of each replicate are linearised (ultimate-cluster variance with empty points
-as zero PSUs; methods §2.8): a design comparison needs the spread of the estimates (the RMSE),
-and the linearised intervals are the cheap check of coverage. The table (markdown) and the plot
-of relative RMSE against the mean number of interviews per method are written to ``--out`` and
-``--figure``. Replication *i* of every variant uses child *i* of the same SeedSequence.
+as zero PSUs; docs/methods.md, 'Variance: the point bootstrap and linearisation'): a design comparison needs the
+spread of the estimates (the RMSE), and the linearised intervals are the cheap check of coverage. The table
+(markdown) and the plot of relative RMSE against the mean number of interviews per method are written to
+``--out`` and ``--figure``. Replication *i* of every variant uses child *i* of the same SeedSequence.
 """
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""Long simulation study of the two-stage design (methods §5; results in docs/simulation.md).
+"""Long simulation study of the two-stage design (docs/methods.md, 'Findings from the simulation study'; results
+in docs/simulation.md).
 
     python validation/study.py [--reps 2000] [--jobs 2] [--bootstrap-reps 100] [--block 100]
                                [--out validation/output]
@@ -29,7 +30,8 @@ sys.path.insert(0, str(ROOT))
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--reps", type=int, default=2000, help="Total replications (methods §5: 2000).")
+    ap.add_argument("--reps", type=int, default=2000,
+                    help="Total replications (2000 for docs/methods.md, 'Findings from the simulation study').")
     ap.add_argument("--jobs", type=int, default=2, help="Worker processes.")
     ap.add_argument("--bootstrap-reps", type=int, default=100, help="Bootstrap replicates inside each replication.")
     ap.add_argument("--block", type=int, default=100, help="Replications between checkpoints.")

@@ -17,7 +17,9 @@ from collections.abc import Callable, Iterable, Iterator
 import click
 
 __all__ = ["overwrite_option", "rng_seed_option", "output_option", "json_option", "progress", "verbosity",
-           "echo_err", "RegistryChoice"]
+           "echo_err", "renamed_option", "screen_format_option", "wants_table", "text_table", "format_intervals",
+           "add_result", "json_summary_option", "RegistryChoice", "none_value", "split_values",
+           "replicate_columns", "allow_zero_weights", "refit_calibration"]
 
 overwrite_option = click.option("--overwrite", is_flag=True, default=False,
                                 help="Replace output files that already exist (otherwise refuse).")
@@ -46,18 +48,65 @@ def echo_err(message: str, *, level: int = 0) -> None:
         click.echo(message, err=True)
 
 
+#: Seconds between two progress lines when stderr is not a terminal (a log file, a pipe, a job runner).
+PROGRESS_EVERY = 5.0
+
+
+def _duration(seconds: float) -> str:
+    seconds = int(round(seconds))
+    return f"{seconds // 60}m{seconds % 60:02d}s" if seconds >= 60 else f"{seconds}s"
+
+
+class _ProgressLines:
+    """Progress for a log: one line every :data:`PROGRESS_EVERY` seconds and one at the end."""
+
+    def __init__(self, length: int, label: str, every: float) -> None:
+        import time
+
+        self.length, self.label, self.every, self.done = max(int(length), 0), label, every, 0
+        self._clock = time.monotonic
+        self.start = self._last = self._clock()
+
+    def line(self) -> str:
+        elapsed = self._clock() - self.start
+        text = f"{self.label}: {self.done:,}/{self.length:,}"
+        if self.length:
+            text += f" ({100 * self.done / self.length:.0f}%)"
+        text += f", {_duration(elapsed)} elapsed"
+        if 0 < self.done < self.length:
+            text += f", about {_duration(elapsed / self.done * (self.length - self.done))} left"
+        return text
+
+    def update(self, n: int = 1) -> None:
+        self.done += int(n)
+        now = self._clock()
+        if now - self._last >= self.every and self.done < self.length:
+            self._last = now
+            click.echo(self.line(), err=True)
+
+    def finish(self) -> None:
+        if self._clock() - self.start >= self.every:   # short runs stay quiet
+            click.echo(self.line(), err=True)
+
+
 @contextlib.contextmanager
 def progress(length: int, label: str) -> Iterator[Callable[[int], None]]:
-    """A progress bar on stderr; yields ``advance(n)`` for library ``progress=`` callbacks.
+    """Progress on stderr; yields ``advance(n)`` for library ``progress=`` callbacks.
 
-    Silent with ``-q`` or when stderr is not a terminal and ``-v`` was not given.
+    A bar on a terminal; otherwise (a log file, a pipe, a job runner) a line such as
+    ``replications: 40/200 (20%), 1m12s elapsed, about 4m48s left`` every
+    :data:`PROGRESS_EVERY` seconds. Silent with ``-q``.
     """
-    show = verbosity() >= 0 and (sys.stderr.isatty() or verbosity() > 0)
-    if not show:
+    if verbosity() < 0:
         yield lambda n=1: None
         return
-    with click.progressbar(length=length, label=label, file=sys.stderr) as bar:
-        yield bar.update
+    if sys.stderr.isatty():
+        with click.progressbar(length=length, label=label, file=sys.stderr) as bar:
+            yield bar.update
+        return
+    lines = _ProgressLines(length, label, PROGRESS_EVERY)
+    yield lines.update
+    lines.finish()
 
 
 class RegistryChoice(click.Choice):
@@ -87,3 +136,223 @@ class RegistryChoice(click.Choice):
     @choices.setter
     def choices(self, value: Iterable[str]) -> None:  # click.Choice.__init__ assigns; the registry decides
         pass
+
+
+def renamed_option(old: str, new: str, dest: str, **kwargs) -> Callable:
+    """The old spelling of a renamed option: hidden from ``--help``, still works, one-line note.
+
+    The value lands in the parameter ``dest`` (merge it with the new option's value in the
+    command); using it prints ``note: OLD is now NEW ...`` on stderr.
+    """
+    def note(ctx: click.Context, param: click.Parameter, value):
+        if value not in (None, (), False):
+            click.echo(f"note: {old} is now {new}; the old name still works but will go away", err=True)
+        return value
+
+    return click.option(old, dest, hidden=True, callback=note, expose_value=True,
+                        help=f"Old name of {new} (deprecated).", **kwargs)
+
+
+def screen_format_option(f: Callable) -> Callable:
+    """``--format auto|table|csv`` for commands that print a table when no -o/--json is given."""
+    return click.option("--format", "screen_format", type=click.Choice(["auto", "table", "csv"]), default="auto",
+                        show_default=True,
+                        help="Without -o/--json: a readable table (auto: on a terminal) or CSV "
+                             "(auto: when the output is piped to a file or program).")(f)
+
+
+def wants_table(screen_format: str) -> bool:
+    """True when results printed on stdout should be a readable table rather than CSV."""
+    return screen_format == "table" or (screen_format == "auto" and sys.stdout.isatty())
+
+
+def text_table(head: list[str], rows: list[list[str]], *, right: set[int] | frozenset[int] = frozenset(),
+               indent: str = "  ") -> str:
+    """Aligned plain-text table (``right``: indexes of right-aligned, numeric columns).
+
+    >>> print(text_table(["what", "n"], [["households", "12"], ["children", "7"]], right={1}))
+      what         n
+      households  12
+      children     7
+    """
+    widths = [max(len(head[j]), *(len(r[j]) for r in rows)) if rows else len(head[j]) for j in range(len(head))]
+    lines = []
+    for r in [head] + rows:
+        cells = [r[j].rjust(widths[j]) if j in right else r[j].ljust(widths[j]) for j in range(len(head))]
+        lines.append((indent + "  ".join(cells)).rstrip())
+    return "\n".join(lines)
+
+
+def format_intervals(table, *, label_cols: list[str], level: float = 0.95, title: str | None = None) -> str:
+    """Estimates with SE and interval as a readable table, with the conventions of
+    ``hiddenpop estimate`` (numbers rounded to two significant digits of their SE, CV in %).
+
+    ``table`` needs ``estimate``, ``se``, ``ci_low``, ``ci_high``; ``cv`` and ``n`` are shown
+    when present (the CV is computed from se/estimate otherwise).
+    """
+    import math
+
+    from hiddenpop.weights.estimate import round_sig
+
+    def fin(v) -> bool:
+        try:
+            return math.isfinite(float(v))
+        except (TypeError, ValueError):
+            return False
+
+    head = list(label_cols) + ["estimate", "se", f"{100 * level:g}% CI", "cv%"] + (["n"] if "n" in table else [])
+    rows = []
+    for r in table.to_dict("records"):
+        se = float(r["se"]) if fin(r.get("se")) else None
+        est = float(r["estimate"]) if fin(r.get("estimate")) else None
+        cv = r.get("cv") if fin(r.get("cv")) else (se / abs(est) if se is not None and est else None)
+        lo, hi = round_sig(r.get("ci_low"), se), round_sig(r.get("ci_high"), se)
+        row = ["" if r.get(c) is None or (isinstance(r.get(c), float) and not fin(r.get(c))) else str(r.get(c))
+               for c in label_cols]
+        row += [round_sig(est, se), round_sig(se, se) if se is not None else "",
+                f"{lo} to {hi}" if lo and hi else "", f"{100 * float(cv):.1f}" if cv is not None else ""]
+        if "n" in table:
+            row.append(f"{int(r['n']):,}" if fin(r.get("n")) else "")
+        rows.append(row)
+    body = text_table(head, rows, right=set(range(len(label_cols), len(head))))
+    return (title + "\n" + body) if title else body
+
+
+_OUTPUT_PARAMS = ("output", "outdir", "children_out", "markdown_path", "reminders", "weights_output",
+                  "replicate_weights_out")
+
+
+def add_result(**facts) -> None:
+    """Facts of the running command for its ``--json`` summary (see :func:`json_summary_option`)."""
+    ctx = click.get_current_context(silent=True)
+    if ctx is not None:
+        ctx.meta.setdefault("hiddenpop.result", {}).update(facts)
+
+
+def json_summary_option(f: Callable) -> Callable:
+    """``--json`` for a command whose results are files: print one JSON object on stdout.
+
+    The object names the command, the files it wrote (``outputs``) and the facts the command
+    recorded with :func:`add_result`; the command's usual stdout lines go to stderr instead.
+    """
+    import functools
+
+    @functools.wraps(f)
+    def wrapper(*args, **kwargs):
+        ctx = click.get_current_context()
+        if not ctx.meta.get("hiddenpop.json"):
+            return f(*args, **kwargs)
+        import json
+        from pathlib import Path
+
+        with contextlib.redirect_stdout(sys.stderr):
+            value = f(*args, **kwargs)
+        outputs = []
+        for name in _OUTPUT_PARAMS:
+            path = ctx.params.get(name)
+            if path and path != "-" and Path(path).exists():
+                outputs += sorted(str(p) for p in Path(path).iterdir()) if Path(path).is_dir() else [str(path)]
+        if ctx.command.name == "init" and ctx.params.get("store"):
+            outputs.append(str(ctx.params["store"]))
+        facts = ctx.meta.get("hiddenpop.result", {})
+        names, c = [], ctx
+        while c.parent is not None:
+            names.insert(0, c.info_name)
+            c = c.parent
+        click.echo(json.dumps({"command": " ".join(names), "outputs": outputs, **facts},
+                              indent=2, default=str))
+        return value
+
+    def remember(ctx: click.Context, param: click.Parameter, value: bool) -> bool:
+        ctx.meta["hiddenpop.json"] = value
+        return value
+
+    return click.option("--json", "as_json_summary", is_flag=True, default=False, expose_value=False,
+                        callback=remember, is_eager=True,
+                        help="Print a JSON summary (the files written and the key figures) on standard output; "
+                             "the usual messages go to standard error.")(wrapper)
+
+
+# --- design options shared by 'estimate' and 'model' ---
+
+
+def none_value(value: str | None) -> str | None:
+    """``None`` for an option given as ``none`` or empty (e.g. ``--stratum-col none``), else the value."""
+    return None if value is None or value.lower() in ("none", "") else value
+
+
+def split_values(values: tuple[str, ...]) -> list[str]:
+    """Option values split at commas, blanks dropped: ``("a,b", "c")`` → ``["a", "b", "c"]``."""
+    return [v.strip() for item in values for v in item.split(",") if v.strip()]
+
+
+def replicate_columns(data, spec: str | None, *, needed: bool) -> tuple[str, ...] | None:
+    """Expand ``--replicate-cols``: a comma list, shell-style patterns, or (default) ``rep_1 … rep_B``.
+
+    Columns matched by a pattern are ordered by the number they end with, so ``rep_10``
+    follows ``rep_9``.
+    """
+    import fnmatch
+    import re
+
+    def number(col: str) -> tuple[int, str]:
+        m = re.search(r"(\d+)$", col)
+        return (int(m.group(1)) if m else -1, col)
+
+    if not spec:
+        if not needed:
+            return None
+        cols = [c for c in data.columns if re.fullmatch(r"rep_\d+", str(c))]
+        return tuple(sorted(cols, key=number)) or None
+    out: list[str] = []
+    for item in split_values((spec,)):
+        if any(ch in item for ch in "*?["):
+            matched = sorted((c for c in data.columns if fnmatch.fnmatchcase(str(c), item)), key=number)
+            if not matched:
+                raise click.BadParameter(f"no column matches {item!r}", param_hint="--replicate-cols")
+            out.extend(matched)
+        else:
+            out.append(item)
+    return tuple(out)
+
+
+def refit_calibration(data, survey_file, calibration: str | None, weight_col: str, weights):
+    """The recorded calibration of calibrated weights, refitted (for linearised SEs through it,
+    as R svymean on a calibrated design, and for replicates calibrated one by one); None for
+    weights that were not calibrated; refuses calibrated weights that come without their model."""
+    import os
+
+    from hiddenpop.errors import DesignError
+    from hiddenpop.io import read_json
+    from hiddenpop.weights.calibrate import calibration_sidecar, refit_model
+
+    if calibration is not None and calibration.lower() == "none":
+        return None
+    path = calibration or calibration_sidecar(str(survey_file))
+    if calibration is None and not os.path.exists(path):
+        if "precalibration_weight" in data.columns and weight_col != "precalibration_weight":
+            raise DesignError(
+                "the weights were calibrated (column precalibration_weight) but their calibration model is missing, "
+                "and a linearised SE that treats calibrated weights as fixed is wrong (often by 10% or more)",
+                where=str(survey_file),
+                fix=f"keep {os.path.basename(path)} (written by 'weights calibrate') next to the file or name it with "
+                    "--calibration FILE; or use --variance replicate with the recalibrated rep_* columns; or "
+                    "--calibration none to treat the weights as fixed")
+        return None
+    model = read_json(path)
+    if isinstance(model, dict) and model.get("weight_col") not in (None, weight_col):
+        return None   # another weight column (e.g. the input weights) is estimated with
+    return refit_model(data, model, weights=weights, source=str(path))
+
+
+def allow_zero_weights(data, weight_col: str, policy: str) -> bool:
+    """Zero weights are accepted when explained (``weight_flag``) or explicitly allowed."""
+    if policy != "auto":
+        return policy == "allow"
+    if weight_col not in data.columns or "weight_flag" not in data.columns:
+        return False
+    import pandas as pd
+
+    w = pd.to_numeric(data[weight_col], errors="coerce")
+    flag = data["weight_flag"].astype(object).fillna("").astype(str).str.strip()
+    return bool(((w != 0) | (flag != "")).all())

@@ -21,8 +21,10 @@ def differences_path(output: str) -> Path:
 
 def compute_differences(data, prepared, *, crossings: list[list[str]], compare: str, reference: str | None,
                         variables: list[str], statistic: str, denominator: str | None, variance: str,
-                        replicates: Any, min_cell: int | None, level: float, ratio: bool, source: str = "data"):
-    """Differences for every ``--by`` crossing that holds the ``--compare`` variable."""
+                        replicates: Any, min_cell: int | None, level: float, ratio: bool, subpop: Any = None,
+                        source: str = "data"):
+    """Differences for every ``--by`` crossing that holds the ``--compare`` variable (within the
+    ``--subpop`` population when ``subpop`` is its row mask)."""
     import pandas as pd
 
     from hiddenpop.errors import EstimationError
@@ -36,7 +38,7 @@ def compute_differences(data, prepared, *, crossings: list[list[str]], compare: 
         tables = [compare_domains(data, prepared, variables=variables, compare=compare, reference=reference,
                                   statistic=statistic, by=[b for b in c if b != compare], denominator=denominator,
                                   variance=variance, replicates=replicates, min_cell=min_cell, level=level,
-                                  ratio=ratio)
+                                  ratio=ratio, subpop=subpop)
                   for c in used]
     except EstimationError as exc:   # name the file
         if exc.where:

@@ -18,14 +18,15 @@ import json
 
 import click
 
-from hiddenpop.commands._common import echo_err, json_option, output_option, overwrite_option, progress
-from hiddenpop.commands._common import RegistryChoice
+from hiddenpop.commands._common import (allow_zero_weights, echo_err, json_option, none_value, output_option,
+                                        overwrite_option, progress, refit_calibration, replicate_columns,
+                                        split_values)
 
 __all__ = ["estimate"]
 
-
-def _none(value: str | None) -> str | None:
-    return None if value is None or value.lower() in ("none", "") else value
+#: spelled out so that ``estimate --help`` does not import the estimators (scipy, pandas);
+#: tests/test_cli_vocabulary.py keeps it equal to hiddenpop.weights.estimate.VARIANCE_METHODS
+VARIANCE_METHODS = ("linearization", "jk1", "jkn", "bootstrap", "replicate")
 
 
 def _plain(value):
@@ -39,40 +40,6 @@ def _plain(value):
     return value
 
 
-def _split(values: tuple[str, ...]) -> list[str]:
-    return [v.strip() for item in values for v in item.split(",") if v.strip()]
-
-
-def _replicate_columns(data, spec: str | None, *, needed: bool) -> tuple[str, ...] | None:
-    """Expand ``--replicate-cols``: a comma list, shell-style patterns, or (default) ``rep_1 … rep_B``.
-
-    Columns matched by a pattern are ordered by the number they end with, so ``rep_10``
-    follows ``rep_9``.
-    """
-    import fnmatch
-    import re
-
-    def number(col: str) -> tuple[int, str]:
-        m = re.search(r"(\d+)$", col)
-        return (int(m.group(1)) if m else -1, col)
-
-    if not spec:
-        if not needed:
-            return None
-        cols = [c for c in data.columns if re.fullmatch(r"rep_\d+", str(c))]
-        return tuple(sorted(cols, key=number)) or None
-    out: list[str] = []
-    for item in _split((spec,)):
-        if any(ch in item for ch in "*?["):
-            matched = sorted((c for c in data.columns if fnmatch.fnmatchcase(str(c), item)), key=number)
-            if not matched:
-                raise click.BadParameter(f"no column matches {item!r}", param_hint="--replicate-cols")
-            out.extend(matched)
-        else:
-            out.append(item)
-    return tuple(out)
-
-
 @click.command()
 @click.argument("survey_file", type=click.Path(dir_okay=False, allow_dash=True))
 @click.option("--var", "variables", multiple=True, required=True,
@@ -81,10 +48,15 @@ def _replicate_columns(data, spec: str | None, *, needed: bool) -> tuple[str, ..
               default="mean", show_default=True, help="Statistic.")
 @click.option("--by", multiple=True,
               help="Domain variables crossed together, e.g. registered,sex; repeat --by for several tables.")
+@click.option("--subpop", default=None, metavar="CONDITION",
+              help="The population the estimates are about, e.g. 'age>=6' or 'age>=6,age<=17' (conditions "
+                   "joined by commas all hold; operators = != < <= > >=). Rows outside it stay in the design "
+                   "(domain estimation, as R's subset() of a survey design), so the standard errors are right; "
+                   "the condition is written in a 'population' column.")
 @click.option("--denominator", default=None, help="Denominator column for --stat ratio.")
 @click.option("--quantile", "quantiles", type=float, multiple=True,
               help="Probability for --stat quantile (repeatable; default 0.5).")
-@click.option("--variance", type=RegistryChoice("hiddenpop.weights.estimate:VARIANCE_METHODS"), default="linearization", show_default=True,
+@click.option("--variance", type=click.Choice(VARIANCE_METHODS), default="linearization", show_default=True,
               help="Variance method (replicate = replicate weight columns named by --replicate-cols).")
 @click.option("--reps", type=click.IntRange(2), default=500, show_default=True, help="Bootstrap replicates.")
 @click.option("--rng-seed", type=int, default=None, help="Seed of the random number generator (bootstrap).")
@@ -107,7 +79,8 @@ def _replicate_columns(data, spec: str | None, *, needed: bool) -> tuple[str, ..
                    "survey.ultimate.cluster=TRUE.")
 @click.option("--domain-df", type=click.Choice(["design", "domain"]), default="design", show_default=True,
               help="Degrees of freedom of domain intervals (quantiles, logit proportions): the whole design's, "
-                   "or the domain's own PSUs minus strata (as R svyby).")
+                   "or the domain's own PSUs minus strata (as R svyby; replicate designs: rank of the "
+                   "replicate weights - 1).")
 @click.option("--calibration", "calibration", default=None,
               help="Calibration model of calibrated weights for linearised SEs (default: <file>.calibration.json "
                    "when it exists); 'none' treats the weights as fixed.")
@@ -143,7 +116,7 @@ def _replicate_columns(data, spec: str | None, *, needed: bool) -> tuple[str, ..
 @output_option(required=False, help="Output CSV (default: standard output).")
 @json_option
 @overwrite_option
-def estimate(survey_file, variables, statistic, by, denominator, quantiles, variance, reps, rng_seed, min_cell,
+def estimate(survey_file, variables, statistic, by, subpop, denominator, quantiles, variance, reps, rng_seed, min_cell,
              level, proportion_ci, weight_col, stratum_col, psu_col, fpc_col, ultimate_cluster, domain_df, calibration,
              lonely_psu, zero_weights, replicate_cols, replicate_method, replicate_scale, replicate_weights_out, id_col,
              compare, reference, compare_ratio, screen_format, output, as_json, overwrite) -> None:
@@ -152,6 +125,7 @@ def estimate(survey_file, variables, statistic, by, denominator, quantiles, vari
     \b
     Examples:
       hiddenpop estimate weights.csv --var works --stat mean --by registered,sex -o est.csv
+      hiddenpop estimate child_weights.csv --var attends_school --subpop "age>=6" --by registered
       hiddenpop estimate hh.csv --weight-col weight --var income --stat quantile --quantile 0.5 --json
       hiddenpop estimate weights.csv --var works --variance bootstrap --reps 500 --rng-seed 7 -o est.csv
       hiddenpop estimate children.csv --var works --by registered,sex --compare registered --reference 1
@@ -184,7 +158,7 @@ def estimate(survey_file, variables, statistic, by, denominator, quantiles, vari
 
         check_writable(differences_path(output), overwrite=overwrite)
     data = read_csv(survey_file)
-    rep_cols = _replicate_columns(data, replicate_cols, needed=variance == "replicate")
+    rep_cols = replicate_columns(data, replicate_cols, needed=variance == "replicate")
     if variance == "replicate" and not rep_cols:
         raise click.UsageError(f"--variance replicate: {survey_file} has no rep_1 ... rep_B columns; "
                                "name the replicate weight columns with --replicate-cols")
@@ -198,29 +172,39 @@ def estimate(survey_file, variables, statistic, by, denominator, quantiles, vari
                     stratum_col = None
                 else:
                     psu_col = None
-    psu_cols = _split((psu_col,)) if _none(psu_col) else []
-    fpc_cols = _split((fpc_col,)) if _none(fpc_col) else []
+    psu_cols = split_values((psu_col,)) if none_value(psu_col) else []
+    fpc_cols = split_values((fpc_col,)) if none_value(fpc_col) else []
     if len(fpc_cols) > 1 and len(fpc_cols) != len(psu_cols):
         raise click.UsageError(f"--fpc-col names {len(fpc_cols)} columns for {len(psu_cols)} stage(s) in --psu-col; "
                                "give one FPC column per stage (e.g. --psu-col district,school --fpc-col fpc1,fpc2)")
-    design = Design(weight_col=weight_col, stratum_col=_none(stratum_col), psu_col=psu_cols[0] if psu_cols else None,
+    design = Design(weight_col=weight_col, stratum_col=none_value(stratum_col), psu_col=psu_cols[0] if psu_cols else None,
                     fpc_col=fpc_cols[0] if fpc_cols else None, ssu_col=tuple(psu_cols[1:]) or None,
                     ssu_fpc_col=tuple(fpc_cols[1:]) or None, ultimate_cluster=ultimate_cluster,
                     lonely_psu=lonely_psu, replicate_cols=rep_cols,
                     replicate_method=replicate_method if rep_cols else None,
                     replicate_scale=replicate_scale if rep_cols else None,
-                    allow_zero_weights=_allow_zero_weights(data, weight_col, zero_weights))
+                    allow_zero_weights=allow_zero_weights(data, weight_col, zero_weights))
     prepared = design.prepare(data, source=str(survey_file))
     refit = None
     if variance in ("linearization", "jk1", "jkn", "bootstrap"):
-        refit = _calibration(data, survey_file, calibration, weight_col, prepared.weights)
+        refit = refit_calibration(data, survey_file, calibration, weight_col, prepared.weights)
     if refit is not None and variance == "linearization":
         prepared = prepared.with_weights(prepared.weights, adjustment=refit.adjustment)
-    variables_l = _split(variables)
-    crossings = _normalise_by(list(_split((b,)) for b in by)) if by else []
+    variables_l = split_values(variables)
+    crossings = _normalise_by(list(split_values((b,)) for b in by)) if by else []
     _check_named_columns(data, survey_file, {"--var": variables_l, "--by": [v for c in crossings for v in c],
                                              "--compare": [compare] if compare else [],
                                              "--denominator": [denominator] if denominator else []})
+    if subpop:
+        # outside the subpopulation the analysis and domain variables are blank: those rows keep
+        # their place in the design but count in no estimate (R: subset() of a design, na.rm)
+        inside = _subpop_mask(data, subpop, survey_file)
+        outside = ~inside
+        data = data.copy()
+        for col in dict.fromkeys(variables_l + [v for c in crossings for v in c]
+                                 + ([denominator] if denominator else [])):
+            data[col] = data[col].astype(object).where(~outside, None) if data[col].dtype == object else \
+                data[col].where(~outside)
     replicates = None
     if variance in ("jk1", "jkn", "bootstrap"):
         from hiddenpop.weights.replicates import make_replicates
@@ -239,6 +223,9 @@ def estimate(survey_file, variables, statistic, by, denominator, quantiles, vari
                                replicates=replicates, min_cell=min_cell, denominator=denominator,
                                quantiles=list(quantiles) or [0.5], level=level, proportion_ci=proportion_ci,
                                domain_df=domain_df, progress=advance)
+    if subpop:
+        table.insert(list(table.columns).index("domain") + 1 if "domain" in table else 0, "population",
+                     " and ".join(_conditions(subpop)))
     diffs = None
     if compare:
         from hiddenpop.commands._compare import compute_differences
@@ -247,7 +234,7 @@ def estimate(survey_file, variables, statistic, by, denominator, quantiles, vari
                                     variables=variables_l, statistic=statistic, denominator=denominator,
                                     variance=variance if replicates is None else "linearization",
                                     replicates=replicates, min_cell=min_cell, level=level, ratio=compare_ratio,
-                                    source=str(survey_file))
+                                    subpop=inside if subpop else None, source=str(survey_file))
     rep_frame = None
     if replicate_weights_out:
         from hiddenpop.weights.replicates import replicate_weights_frame, stata_svyset_call, svrepdesign_call
@@ -293,6 +280,8 @@ def estimate(survey_file, variables, statistic, by, denominator, quantiles, vari
             from hiddenpop.weights.estimate import format_estimates
 
             width = max(60, min(shutil.get_terminal_size((80, 24)).columns, 160))
+            if subpop:
+                click.echo(f"population: rows with {' and '.join(_conditions(subpop))} (--subpop)\n")
             click.echo(format_estimates(table, width=width, level=level))
             if diffs is not None:
                 from hiddenpop.weights.compare import format_comparisons
@@ -309,33 +298,58 @@ def estimate(survey_file, variables, statistic, by, denominator, quantiles, vari
             echo_err(f"wrote {len(diffs)} difference(s) to {differences_path(output)}", level=1)
 
 
-def _calibration(data, survey_file, calibration: str | None, weight_col: str, weights):
-    """The recorded calibration of calibrated weights, refitted (for linearised SEs through it,
-    as R svymean on a calibrated design, and for replicates calibrated one by one); None for
-    weights that were not calibrated; refuses calibrated weights that come without their model."""
-    import os
+_OPERATORS = ("<=", ">=", "!=", "==", "<", ">", "=")
 
-    from hiddenpop.errors import DesignError
-    from hiddenpop.io import read_json
-    from hiddenpop.weights.calibrate import calibration_sidecar, refit_model
 
-    if calibration is not None and calibration.lower() == "none":
-        return None
-    path = calibration or calibration_sidecar(str(survey_file))
-    if calibration is None and not os.path.exists(path):
-        if "precalibration_weight" in data.columns and weight_col != "precalibration_weight":
-            raise DesignError(
-                "the weights were calibrated (column precalibration_weight) but their calibration model is missing, "
-                "and a linearised SE that treats calibrated weights as fixed is wrong (often by 10% or more)",
-                where=str(survey_file),
-                fix=f"keep {os.path.basename(path)} (written by 'weights calibrate') next to the file or name it with "
-                    "--calibration FILE; or use --variance replicate with the recalibrated rep_* columns; or "
-                    "--calibration none to treat the weights as fixed")
-        return None
-    model = read_json(path)
-    if isinstance(model, dict) and model.get("weight_col") not in (None, weight_col):
-        return None   # another weight column (e.g. the input weights) is estimated with
-    return refit_model(data, model, weights=weights, source=str(path))
+def _conditions(text: str) -> list[str]:
+    """The conditions of ``--subpop`` (joined by commas or ' and ')."""
+    import re
+
+    return [c.strip() for c in re.split(r",|\band\b", text) if c.strip()]
+
+
+def _subpop_mask(data, text: str, path):
+    """Rows of ``data`` inside the ``--subpop`` population (every condition holds).
+
+    >>> import pandas as pd
+    >>> _subpop_mask(pd.DataFrame({"age": [4, 6, 17], "sex": ["F", "M", "F"]}), "age>=6, sex=F", "c.csv").tolist()
+    [False, False, True]
+    """
+    import operator
+
+    import numpy as np
+    import pandas as pd
+
+    from hiddenpop.errors import InputFileError, format_where
+
+    ops = {"<=": operator.le, ">=": operator.ge, "!=": operator.ne, "==": operator.eq, "=": operator.eq,
+           "<": operator.lt, ">": operator.gt}
+    mask = np.ones(len(data), dtype=bool)
+    for cond in _conditions(text):
+        op = next((o for o in _OPERATORS if o in cond), None)
+        if op is None:
+            raise click.BadParameter(f"{cond!r} is not a condition: write COLUMN OPERATOR VALUE, e.g. age>=6",
+                                     param_hint="--subpop")
+        col, _, value = (t.strip().strip("'\"") for t in cond.partition(op))
+        _check_named_columns(data, path, {"--subpop": [col]})
+        values = data[col]
+        if pd.api.types.is_numeric_dtype(values):
+            try:
+                target = float(value)
+            except ValueError:
+                raise InputFileError(f"--subpop compares the numeric column with {value!r}, which is not a number",
+                                     where=format_where(path, column=col), fix="give a number, e.g. age>=6") from None
+            hit = ops[op](pd.to_numeric(values, errors="coerce").to_numpy(float), target)
+        else:
+            if op not in ("=", "==", "!="):
+                raise InputFileError(f"--subpop uses {op} on a text column", where=format_where(path, column=col),
+                                     fix="use = or != with text, or a numeric column")
+            hit = ops[op](values.astype(str).str.strip().to_numpy(), value)
+        mask &= np.asarray(hit, dtype=bool) & values.notna().to_numpy()
+    if not mask.any():
+        raise InputFileError(f"--subpop {text!r} leaves no row", where=str(path),
+                             fix="check the condition against the values in the file")
+    return mask
 
 
 def _check_named_columns(data, path, named: dict) -> None:
@@ -355,14 +369,3 @@ def _check_named_columns(data, path, named: dict) -> None:
                                      + (" …" if len(data.columns) > 15 else ""))
 
 
-def _allow_zero_weights(data, weight_col: str, policy: str) -> bool:
-    """Zero weights are accepted when explained (``weight_flag``) or explicitly allowed."""
-    if policy != "auto":
-        return policy == "allow"
-    if weight_col not in data.columns or "weight_flag" not in data.columns:
-        return False
-    import pandas as pd
-
-    w = pd.to_numeric(data[weight_col], errors="coerce")
-    flag = data["weight_flag"].astype(object).fillna("").astype(str).str.strip()
-    return bool(((w != 0) | (flag != "")).all())

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import click
 
-from hiddenpop.commands._common import echo_err, json_option, output_option, overwrite_option, progress, rng_seed_option
-from hiddenpop.commands._common import RegistryChoice
+from hiddenpop.commands._common import (add_result, echo_err, json_option, json_summary_option, output_option,
+                                        overwrite_option, progress, RegistryChoice, renamed_option, rng_seed_option)
 
 __all__ = ["frame"]
 
@@ -136,10 +136,10 @@ def _summary_table(frame_path, fr, rows: list[dict], total_area_m2: float, info:
 
 
 @frame.command("sample")
+@json_summary_option
 @_with(_frame_args)
 @click.option("--n", "n", type=click.IntRange(min=1), default=None, help="Total number of main points (split by --allocation).")
-# literal choices (no spatial import at CLI start); test_cli_choices_are_the_library_registries keeps
-# them equal to SAMPLING_METHODS, BALANCED_METHODS, POINT_FORMATS and REPLACEMENT_REASONS
+# choices read from the library registries when first needed (no spatial import at CLI start)
 @click.option("--method", type=RegistryChoice("hiddenpop.spatial.designs:SAMPLING_METHODS"), default="uniform", show_default=True,
               help="uniform/pps: independent points; balanced: spatially balanced (see --balance).")
 @click.option("--balance", type=RegistryChoice("hiddenpop.spatial.balanced:BALANCED_METHODS"), default="grts", show_default=True,
@@ -228,6 +228,9 @@ def sample(frame_path, id_col, stratum_col, size_col, assign_crs, n, method, bal
     main = result.main
     echo_err(f"{len(main)} points + {len(result.points) - len(main)} reserves in {len(manifest['strata'])} strata "
              f"-> {', '.join(str(p) for p in paths.values())}, {manifest_path}")
+    add_result(points=len(main), reserves=len(result.points) - len(main),
+               files=[str(p) for p in paths.values()] + [str(manifest_path)]
+               + ([stem + ".png"] if not no_map else []))
     echo_err(_EMPTY_RULE)
 
 
@@ -271,10 +274,11 @@ def _allocation_table(path: str, strata: list[str]) -> dict[str, int]:
 
 
 @frame.command("inclusion")
+@json_summary_option
 @click.argument("design", type=click.Path(dir_okay=False))
 @click.argument("households", type=click.Path(dir_okay=False))
-@click.option("--lon-col", default="lon", show_default=True)
-@click.option("--lat-col", default="lat", show_default=True)
+@click.option("--lon-col", default="lon", show_default=True, help="Longitude column of the households (WGS84).")
+@click.option("--lat-col", default="lat", show_default=True, help="Latitude column of the households (WGS84).")
 @click.option("--stratum-col", default=None, help="Households' stratum column (default: located from lon/lat).")
 @click.option("--id-col", default="hh_id", show_default=True, help="Household id column copied to the output.")
 @click.option("--radius", type=float, default=None, help="Override the design's radius (metres).")
@@ -310,11 +314,14 @@ def inclusion(design, households, lon_col, lat_col, stratum_col, id_col, radius,
 @click.option("--deff", type=float, default=2.0, show_default=True, help="Design effect (clustering in circles).")
 @click.option("--households-per-point", type=float, required=True,
               help="Expected eligible households per point (circle).")
-@click.option("--response-rate", type=float, default=1.0, show_default=True)
-@click.option("--confidence", type=float, default=0.95, show_default=True)
+@click.option("--response-rate", type=float, default=1.0, show_default=True,
+              help="Expected share of eligible households that are interviewed (e.g. 0.8).")
+@click.option("--level", "confidence", type=click.FloatRange(0, 1, min_open=True, max_open=True), default=0.95,
+              show_default=True, help="Confidence level of the margin of error.")
+@renamed_option("--confidence", "--level", "old_confidence", type=float, default=None)
 @click.option("--strata", default=None, help="Comma-separated stratum labels (each reaches the margin).")
 @json_option
-def size(margin, proportion, deff, households_per_point, response_rate, confidence, strata, as_json):
+def size(margin, proportion, deff, households_per_point, response_rate, confidence, old_confidence, strata, as_json):
     """Points needed per stratum for a target margin of error.
 
     \b
@@ -324,6 +331,7 @@ def size(margin, proportion, deff, households_per_point, response_rate, confiden
     """
     from hiddenpop.spatial import points_per_stratum
 
+    confidence = old_confidence if old_confidence is not None else confidence
     labels = [s.strip() for s in strata.split(",")] if strata else None
     tab = points_per_stratum(margin, households_per_point=households_per_point, strata=labels, proportion=proportion,
                              deff=deff, response_rate=response_rate, confidence=confidence)
@@ -337,6 +345,7 @@ def size(margin, proportion, deff, households_per_point, response_rate, confiden
 
 
 @frame.command("replace")
+@json_summary_option
 @click.argument("design", type=click.Path(dir_okay=False))
 @click.argument("point_id")
 @click.option("--points", "points_path", type=click.Path(dir_okay=False), required=True,

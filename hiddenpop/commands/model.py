@@ -78,7 +78,8 @@ def model(survey_file, formula, family, ratios, variance, reps, rng_seed, level,
     """
     import json
 
-    from hiddenpop.commands.estimate import _allow_zero_weights, _calibration, _none, _replicate_columns, _split
+    from hiddenpop.commands._common import (allow_zero_weights, none_value, refit_calibration, replicate_columns,
+                                            split_values)
     from hiddenpop.errors import EstimationError
     from hiddenpop.io import OutputSet, check_writable, read_csv
     from hiddenpop.weights.design import Design
@@ -93,7 +94,7 @@ def model(survey_file, formula, family, ratios, variance, reps, rng_seed, level,
     if output and output != "-":
         check_writable(output, overwrite=overwrite)
     data = read_csv(survey_file)
-    rep_cols = _replicate_columns(data, replicate_cols, needed=variance == "replicate")
+    rep_cols = replicate_columns(data, replicate_cols, needed=variance == "replicate")
     if variance == "replicate" and not rep_cols:
         raise click.UsageError(f"--variance replicate: {survey_file} has no rep_1 ... rep_B columns; "
                                "name the replicate weight columns with --replicate-cols")
@@ -106,23 +107,23 @@ def model(survey_file, formula, family, ratios, variance, reps, rng_seed, level,
                 stratum_col = None
             else:
                 psu_col = None
-    psu_cols = _split((psu_col,)) if _none(psu_col) else []
-    fpc_cols = _split((fpc_col,)) if _none(fpc_col) else []
+    psu_cols = split_values((psu_col,)) if none_value(psu_col) else []
+    fpc_cols = split_values((fpc_col,)) if none_value(fpc_col) else []
     if len(fpc_cols) > 1 and len(fpc_cols) != len(psu_cols):
         raise click.UsageError(f"--fpc-col names {len(fpc_cols)} columns for {len(psu_cols)} stage(s) in --psu-col; "
                                "give one FPC column per stage (e.g. --psu-col district,school --fpc-col fpc1,fpc2)")
-    design = Design(weight_col=weight_col, stratum_col=_none(stratum_col), psu_col=psu_cols[0] if psu_cols else None,
+    design = Design(weight_col=weight_col, stratum_col=none_value(stratum_col), psu_col=psu_cols[0] if psu_cols else None,
                     fpc_col=fpc_cols[0] if fpc_cols else None, ssu_col=tuple(psu_cols[1:]) or None,
                     ssu_fpc_col=tuple(fpc_cols[1:]) or None, ultimate_cluster=ultimate_cluster,
                     lonely_psu=lonely_psu, replicate_cols=rep_cols,
                     replicate_method=replicate_method if rep_cols else None,
                     replicate_scale=replicate_scale if rep_cols else None,
-                    allow_zero_weights=_allow_zero_weights(data, weight_col, zero_weights))
+                    allow_zero_weights=allow_zero_weights(data, weight_col, zero_weights))
     prepared = design.prepare(data, source=str(survey_file))
     # calibrated weights: linearise through the recorded calibration, or calibrate every replicate (as estimate)
     refit = None
     if variance in ("linearization", "jk1", "jkn", "bootstrap"):
-        refit = _calibration(data, survey_file, calibration, weight_col, prepared.weights)
+        refit = refit_calibration(data, survey_file, calibration, weight_col, prepared.weights)
     if refit is not None and variance == "linearization":
         prepared = prepared.with_weights(prepared.weights, adjustment=refit.adjustment)
     replicates = None

@@ -1,6 +1,6 @@
 """``hiddenpop rds``: respondent-driven-sampling estimates and diagnostics.
 
-``hiddenpop rds estimate DATA --outcome hiv --estimator ss --population-size 500,1000,1500 --variance tree``
+``hiddenpop rds estimate DATA --var hiv --estimator ss --population-size 500,1000,1500 --variance tree``
 ``hiddenpop rds diagnose DATA --var hiv -o diagnostics/``
 
 DATA is a referral store (SQLite, detected by its first bytes) or a CSV in R ``RDS`` format.
@@ -13,14 +13,19 @@ from pathlib import Path
 from typing import Any
 
 import click
-import numpy as np
-import pandas as pd
 
-from hiddenpop.commands._common import echo_err, json_option, overwrite_option, progress
-from hiddenpop.rds.bootstrap import BOOTSTRAP_METHODS, CI_TYPES
-from hiddenpop.rds.estimators import ESTIMATORS
-from hiddenpop.rds.sample import DEGREE_RULES
-from hiddenpop.rds.ss import SS_METHODS
+from hiddenpop.commands._common import (echo_err, format_intervals, json_option, json_summary_option,
+                                        overwrite_option, progress, renamed_option, screen_format_option,
+                                        wants_table)
+
+# The choices of the options below, spelled out so that `--help` and every other command start
+# without importing scipy/statsmodels (hiddenpop.rds); tests/test_cli_vocabulary.py checks that
+# they equal the library registries (ESTIMATORS, BOOTSTRAP_METHODS, CI_TYPES, DEGREE_RULES, SS_METHODS).
+ESTIMATORS = ("rds-i", "rds-i-ds", "rds-ii", "ss", "hcg", "mean")
+BOOTSTRAP_METHODS = ("salganik", "tree", "ss", "neighbourhood")
+CI_TYPES = ("percentile", "t")
+DEGREE_RULES = ("max", "median")
+SS_METHODS = ("deterministic", "simulation")
 
 __all__ = ["rds", "load_rds_sample"]
 
@@ -110,6 +115,8 @@ def rds() -> None:
 
 
 def _clean(v: Any) -> Any:
+    import numpy as np
+
     if v is None:
         return None
     if isinstance(v, (float, np.floating)):
@@ -121,9 +128,10 @@ def _clean(v: Any) -> Any:
 
 @rds.command("estimate")
 @click.argument("data", type=click.Path(dir_okay=False))
-@click.option("--outcome", "outcomes", multiple=True, required=True,
-              help="Outcome column (repeat for several). Text and 0/1 columns give one proportion per level; "
-                   "other numbers give a mean.")
+@click.option("--var", "outcomes", multiple=True,
+              help="Variable to estimate (repeat, or separate with commas). Text and 0/1 columns give one "
+                   "proportion per level; other numbers give a mean.")
+@renamed_option("--outcome", "--var", "old_outcomes", multiple=True)
 @click.option("--estimator", "estimators", type=click.Choice(list(ESTIMATORS)), multiple=True,
               help="Estimator (repeatable) [default: ss when a population size is known, else rds-ii]. "
                    "ss and hcg need --population-size.")
@@ -139,28 +147,36 @@ def _clean(v: Any) -> Any:
               help="Seed of the random number generator (needed with --variance or --ss-method simulation).")
 @json_option
 @click.option("-o", "--output", type=click.Path(dir_okay=False), default=None,
-              help="Write the estimates as CSV here (default: CSV on standard output).")
+              help="Write the estimates as CSV here (default: standard output, a table on a terminal).")
+@screen_format_option
 @click.option("--weights-output", type=click.Path(dir_okay=False), default=None,
               help="Also write per-respondent weights (id, outcome, estimator, population_size, weight) as CSV.")
 @overwrite_option
-def estimate_cmd(data, outcomes, estimators, id_col, recruiter_col, degree_col, seed_marker, time_col,
+def estimate_cmd(data, outcomes, old_outcomes, estimators, id_col, recruiter_col, degree_col, seed_marker, time_col,
                  population_size, degree_rule, ss_method, variance, reps, ci_type, conf_level, rng_seed, as_json,
-                 output, weights_output, overwrite):
+                 output, screen_format, weights_output, overwrite):
     """Population proportions / means from an RDS sample.
 
     \b
     Example:
       hiddenpop rds estimate tests/data/rds_oracle/data/fauxmadrona.csv --degree-col degree \\
-          --outcome disease --estimator ss \\
+          --var disease --estimator ss \\
           --population-size 500,1000,1500 --variance tree --reps 1000 --rng-seed 1 --json
 
     With low,mid,high population sizes, SS and HCG are estimated at each (column scenario), so you
     see how much the answer depends on N; the other estimators do not use N.
     Without --variance the se/ci columns are empty (no interval is computed).
     """
+    import numpy as np
+    import pandas as pd
+
     from hiddenpop.io import check_writable, write_csv
+    from hiddenpop.rds.bootstrap import BOOTSTRAP_METHODS as bootstraps
     from hiddenpop.rds.estimators import estimate, rds_weights
 
+    outcomes = [v.strip() for item in (*outcomes, *old_outcomes) for v in str(item).split(",") if v.strip()]
+    if not outcomes:
+        raise click.UsageError("name the variable to estimate with --var COLUMN")
     pops = _parse_population(population_size)
     if (variance or ss_method == "simulation") and rng_seed is None:
         raise click.UsageError("--rng-seed is required with --variance or --ss-method simulation")
@@ -196,7 +212,7 @@ def estimate_cmd(data, outcomes, estimators, id_col, recruiter_col, degree_col, 
                 e["reps"] = reps if variance else np.nan
                 if variance:
                     with progress(reps, f"{variance} bootstrap {outcome} {est}") as advance:
-                        res = BOOTSTRAP_METHODS[variance](
+                        res = bootstraps[variance](
                             sample, estimator=est, outcome=outcome, population_size=N, reps=reps, rng=rng,
                             progress=advance, degree_rule=degree_rule, ci=ci_type, level=conf_level)
                     bf = res.to_frame()
@@ -224,7 +240,19 @@ def estimate_cmd(data, outcomes, estimators, id_col, recruiter_col, degree_col, 
         records = [{k: _clean(v) for k, v in r.items()} for r in table.to_dict("records")]
         click.echo(json.dumps(records, indent=2))
     elif not output:
-        write_csv("-", table)
+        if wants_table(screen_format):
+            with_n = [f"{e} (N={float(n):,.0f})" if sc and n is not None and n == n else e
+                      for e, sc, n in zip(table["estimator"], table["scenario"], table["population_size"])]
+            shown = table.assign(estimator=with_n, level=table["level"].map(lambda v: "" if v is None else v))
+            for var, part in shown.groupby("outcome", sort=False):
+                click.echo(format_intervals(part.drop(columns="n").rename(columns={"n_valid": "n"}),
+                                            label_cols=["level", "estimator"], level=conf_level,
+                                            title=f"{var} ({'bootstrap ' + variance if variance else 'no'} SE)"))
+                click.echo("")
+            if not variance:
+                click.echo("no standard errors: add --variance tree --rng-seed N for SEs and intervals")
+        else:
+            write_csv("-", table)
 
 
 @rds.command("model")
@@ -291,15 +319,15 @@ def model_cmd(data, formula, family, estimator, id_col, recruiter_col, degree_co
                                "coefficients": [{k: _clean(v) for k, v in r.items()}
                                                 for r in table.to_dict("records")]}, indent=2))
     elif not output:
-        from hiddenpop.weights.estimate import _round_sig
+        from hiddenpop.weights.estimate import round_sig
 
         head = ["term", "estimate", "se", f"{100 * level:g}% CI", "p-value"] + (
             ["odds ratio" if family == "binomial" else "rate ratio", "ratio CI"] if ratios else [])
         rows = []
         for r in table.to_dict("records"):
             se, p = r["se"], r["p_value"]
-            row = [r["term"], _round_sig(r["estimate"], se), _round_sig(se, se),
-                   f"{_round_sig(r['ci_low'], se)} to {_round_sig(r['ci_high'], se)}",
+            row = [r["term"], round_sig(r["estimate"], se), round_sig(se, se),
+                   f"{round_sig(r['ci_low'], se)} to {round_sig(r['ci_high'], se)}",
                    "" if not np.isfinite(p) else ("<0.001" if p < 0.001 else f"{p:.3f}")]
             if ratios:
                 row += [f"{r['ratio']:.3g}", f"{r['ratio_ci_low']:.3g} to {r['ratio_ci_high']:.3g}"]
@@ -315,6 +343,7 @@ def model_cmd(data, formula, family, estimator, id_col, recruiter_col, degree_co
 
 
 @rds.command("diagnose")
+@json_summary_option
 @click.argument("data", type=click.Path(dir_okay=False))
 @click.option("--var", "variables", multiple=True, required=True,
               help="Categorical variable to diagnose (repeat for several).")
@@ -367,6 +396,8 @@ def diagnose_cmd(data, variables, estimator, id_col, recruiter_col, degree_col, 
         ph["n_transitions"] = int(rh["n_transitions"].iloc[0])
         homo.append(ph)
         act.append(dg.differential_activity(sample, var, estimator=est, **kw))
+    import pandas as pd
+
     tables["homophily.csv"] = pd.concat(homo, ignore_index=True)
     tables["differential_activity.csv"] = pd.concat(act, ignore_index=True)
     with OutputSet(overwrite=overwrite) as outputs:

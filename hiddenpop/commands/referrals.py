@@ -14,7 +14,8 @@ import os
 
 import click
 
-from hiddenpop.commands._common import echo_err, json_option, output_option, overwrite_option, progress
+from hiddenpop.commands._common import (echo_err, json_option, json_summary_option, output_option,
+                                        overwrite_option, progress, renamed_option)
 from hiddenpop.referrals.schema import IMPORT_FORMATS  # names only, no heavy imports
 
 __all__ = ["referrals"]
@@ -37,6 +38,7 @@ def referrals() -> None:
 
 
 @referrals.command("init")
+@json_summary_option
 @click.argument("store", type=click.Path(dir_okay=False))
 @click.option("--requires-point", is_flag=True, help="Seeds come from first-stage points: a seed needs a point_id.")
 @click.option("--max-coupons", type=click.IntRange(min=1), default=None, help="Coupons per respondent in the design.")
@@ -110,7 +112,7 @@ def import_cmd(store, file, mapping, fmt, strict, accept_changes, as_json) -> No
               help="Check FILE together with this store (coupons of earlier days are known; nothing is written).")
 @click.option("--mapping", type=click.Path(dir_okay=False), default=None, help="TOML/YAML mapping file.")
 @click.option("--format", "fmt", type=click.Choice(list(IMPORT_FORMATS)), default="auto",
-              show_default=True)
+              show_default=True, help="Input format.")
 @click.option("--requires-point", is_flag=True, help="Seeds must have a point_id (without --store).")
 @click.option("--max-coupons", type=click.IntRange(min=1), default=None, help="Without --store.")
 @click.option("--max-network-size", type=click.FloatRange(min=1), default=None, help="Without --store.")
@@ -329,19 +331,25 @@ def _summary_lines(store: str, summary: dict) -> str:
 
 
 @referrals.command("plot")
+@json_summary_option
 @click.argument("store", type=click.Path(dir_okay=False))
-@click.option("--kind", type=click.Choice(list(PLOT_KINDS)), required=True)
+@click.option("--kind", type=click.Choice(list(PLOT_KINDS)), required=True,
+              help="tree: recruitment trees; convergence: cumulative estimate of --var in recruitment order; "
+                   "bottleneck: the same per seed.")
 @click.option("--var", default=None, help="Variable to colour by (tree) or to follow (convergence, bottleneck).")
-@click.option("--level", default=None, help="Bottleneck: the level of --var to plot (default: the last level).")
+@click.option("--category", "level", default=None,
+              help="Bottleneck: the value of --var to follow (default: the last one).")
+@renamed_option("--level", "--category", "old_level", default=None)
 @output_option(help="PNG file.")
 @overwrite_option
-def plot_cmd(store, kind, var, level, output, overwrite) -> None:
+def plot_cmd(store, kind, var, level, old_level, output, overwrite) -> None:
     """Recruitment trees, convergence or bottleneck plot as PNG.
 
     \b
     Example:
       hiddenpop referrals plot survey.hpstore --kind tree --var registered -o trees.png
     """
+    level = level if level is not None else old_level
     from hiddenpop.errors import RecruitmentError
     from hiddenpop.io import save_figure
     from hiddenpop.io.store import ReferralStore
@@ -367,6 +375,7 @@ def plot_cmd(store, kind, var, level, output, overwrite) -> None:
 
 
 @referrals.command("export")
+@json_summary_option
 @click.argument("store", type=click.Path(dir_okay=False))
 @click.option("--format", "fmt", type=click.Choice(list(EXPORT_FORMATS)), required=True,
               help="csv: households for the weighting engine; rdsat / rds-csv: for RDSAT and R; graphml / json: "
@@ -473,6 +482,7 @@ def history_cmd(store, respondent, include_location, as_json) -> None:
 
 
 @referrals.command("correct")
+@json_summary_option
 @click.argument("store", type=click.Path(dir_okay=False))
 @click.argument("respondent_id")
 @click.option("--set", "changes", multiple=True, required=True, metavar="COLUMN=VALUE",
@@ -499,6 +509,7 @@ def correct_cmd(store, respondent_id, changes, reason) -> None:
 
 
 @referrals.command("withdraw")
+@json_summary_option
 @click.argument("store", type=click.Path(dir_okay=False))
 @click.argument("respondent_id")
 @click.option("--reason", required=True, help="Why (kept in the history).")

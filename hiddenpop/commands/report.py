@@ -5,7 +5,7 @@ from pathlib import Path
 
 import click
 
-from hiddenpop.commands._common import echo_err, overwrite_option
+from hiddenpop.commands._common import echo_err, json_summary_option, overwrite_option
 
 __all__ = ["report"]
 
@@ -19,21 +19,26 @@ _RECRUITMENT_CAPTION = ("Left: households interviewed at the points and through 
 
 
 @click.command()
+@json_summary_option
 @click.argument("workdir", type=click.Path(file_okay=False, exists=True))
 @click.option("-o", "--output", type=click.Path(dir_okay=False), required=True, help="Report HTML file.")
 @click.option("--markdown", "markdown_path", type=click.Path(dir_okay=False), default=None,
               help="Also write the report as Markdown (images next to it as PNG files).")
-@click.option("--title", default="Survey of refugee households: registered and unregistered", show_default=True)
+@click.option("--title", default="Survey of refugee households: registered and unregistered", show_default=True,
+              help="Title at the top of the report.")
 @overwrite_option
 def report(workdir: str, output: str, markdown_path: str | None, title: str, overwrite: bool) -> None:
     """Write the end-to-end HTML report of WORKDIR.
 
     WORKDIR is the folder the demo or your own commands wrote.
 
-    Reads, when present: points.design.json and points.png (design, map), recruitment_tree.png
-    (replaced by a legible summary of the chains when the weights hold recruiter_id),
-    weights_calibrated.csv or weights.csv (weight distribution), estimates*.csv (tables),
-    child_weights.csv (unregistered vs registered differences of the child indicators).
+    Reads, when present: popsize_households.csv and popsize_children.csv (weights popsize: the
+    number of unregistered households and children, shown first), points.design.json and
+    points.png (design, map), recruitment_tree.png (replaced by a legible summary of the chains
+    when the weights hold recruiter_id), weights_calibrated.csv or weights.csv with their
+    .settings.json (weight distribution, how the weights were made), child_weights_calibrated.csv
+    or child_weights.csv (children's totals checked against the households', and the unregistered
+    vs registered differences of the child indicators), estimates*.csv (tables).
     One self-contained HTML file: images embedded, no scripts, renders offline.
 
     \b
@@ -58,12 +63,41 @@ def report(workdir: str, output: str, markdown_path: str | None, title: str, ove
             w = read_csv(wd / name, usecols=lambda c: not c.startswith("rep_"))
             inputs.weights = w
             inputs.calibrated = name == "weights_calibrated.csv"
+            from hiddenpop.commands.weights import settings_path
+
+            if settings_path(wd / name).exists():
+                inputs.settings = read_json(settings_path(wd / name))
             inputs.images["weights"] = (figure_png(weight_figure(w)),
                                         f"Distribution of the final weights ({name}), by how households were found")
             if {"hh_id", "recruiter_id"} <= set(w.columns):
                 # drawn here (legible at page width) instead of the field plot of every chain
                 inputs.images["tree"] = (figure_png(recruitment_figure(w)), _RECRUITMENT_CAPTION)
             break
+    for name in ("child_weights_calibrated.csv", "child_weights.csv"):
+        if (wd / name).exists():
+            kids = read_csv(wd / name, usecols=lambda c: not c.startswith("rep_"))
+            inputs.child_weights = kids
+            inputs.child_weights_calibrated = name == "child_weights_calibrated.csv"
+            inputs.comparisons = _headline_comparisons(wd / name)
+            if "age" in kids:
+                import pandas as pd
+
+                age = pd.to_numeric(kids["age"], errors="coerce")
+                if age.notna().any():
+                    inputs.ranges["age"] = (float(age.min()), float(age.max()))
+            break
+    for unit in ("households", "children"):
+        if (wd / f"popsize_{unit}.csv").exists():
+            inputs.popsize[unit] = read_csv(wd / f"popsize_{unit}.csv")
+    registry = (inputs.settings.get("registry_total") if inputs.settings else None)
+    if registry is None and (wd / "margins_complete.csv").exists():
+        import pandas as pd
+
+        m = read_csv(wd / "margins_complete.csv", dtype=str)
+        totals = pd.to_numeric(m["total"], errors="coerce") if "total" in m else None
+        if totals is not None and totals.notna().any():
+            registry = float(totals.sum())
+    inputs.registry_total = registry
     for path in sorted(wd.glob("estimates*.csv")):
         label = path.stem.replace("estimates_", "").replace("_", " ").strip() or "all"
         table = read_csv(path)
@@ -77,9 +111,8 @@ def report(workdir: str, output: str, markdown_path: str | None, title: str, ove
                   if names else "")
         heading = f"{label.split()[0].capitalize()}{by}"
         inputs.estimates[heading if heading not in inputs.estimates else f"{heading} ({path.name})"] = table
-    if (wd / "child_weights.csv").exists():
-        inputs.comparisons = _headline_comparisons(wd / "child_weights.csv")
-    if not (inputs.manifest or inputs.images or inputs.estimates or inputs.comparisons is not None):
+    if not (inputs.manifest or inputs.images or inputs.estimates or inputs.popsize
+            or inputs.comparisons is not None):
         from hiddenpop.errors import InputFileError
 
         raise InputFileError("nothing to report: no design manifest, images, weights or estimates found",
@@ -99,7 +132,7 @@ def report(workdir: str, output: str, markdown_path: str | None, title: str, ove
 
 
 def _headline_comparisons(path: Path):
-    """Unregistered − registered for the child indicators of child_weights.csv (None when not possible).
+    """Unregistered − registered for the child indicators of the child weights (None when not possible).
 
     The design is the one the estimates used: final_weight, stratum/psu when present, and the
     bootstrap replicate columns rep_* when present (else linearisation).

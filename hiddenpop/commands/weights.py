@@ -9,7 +9,9 @@ import json
 
 import click
 
-from hiddenpop.commands._common import echo_err, json_option, output_option, overwrite_option, progress
+from hiddenpop.commands._common import (add_result, echo_err, format_intervals, json_option, json_summary_option,
+                                        output_option, overwrite_option, progress, screen_format_option,
+                                        wants_table)
 from hiddenpop.commands._common import RegistryChoice
 
 __all__ = ["weights"]
@@ -39,9 +41,11 @@ def weights() -> None:
 
 
 @weights.command()
+@json_summary_option
 @click.option("--households", "households_path", type=click.Path(dir_okay=False), required=True,
-              help="Household records (data-contract §4): hh_id, found_by, point_id, recruiter_id, "
-                   "network_size, network_size_eligible, referrals_given, registered, stratum, outcomes.")
+              help="Household records (docs/data-contract.md, 'Survey records'): hh_id, found_by, point_id, "
+                   "recruiter_id, network_size, network_size_eligible, referrals_given, registered, stratum, "
+                   "outcomes.")
 @click.option("--children", "children_path", type=click.Path(dir_okay=False), default=None,
               help="Child records (hh_id, child_id, …): child weights are written to --children-out.")
 @click.option("--children-out", type=click.Path(dir_okay=False), default=None,
@@ -70,7 +74,9 @@ def weights() -> None:
               help="Columns of the nonresponse cells (psu = root first-stage point), comma-separated.")
 @click.option("--margins", "margins_path", type=click.Path(dir_okay=False), default=None,
               help="Calibrate to these margins (variable,level,total) in the same run (and in every replicate).")
-@click.option("--calibration", type=RegistryChoice("hiddenpop.weights.calibrate:CALIBRATION_METHODS", exclude=["raking"]), default="rake", show_default=True)
+@click.option("--calibration", type=RegistryChoice("hiddenpop.weights.calibrate:CALIBRATION_METHODS", exclude=["raking"]),
+              default="rake", show_default=True,
+              help="With --margins: raking (multiplicative) or linear calibration (GREG).")
 @click.option("--bounds", callback=_bounds, default=None, help="Bounds on the calibration factor, e.g. 0.5,3.")
 @click.option("--replicates", type=click.Choice(["bootstrap", "jk1", "jkn"]), default=None,
               help="Replicate weights at point level, the whole weighting redone per replicate.")
@@ -82,9 +88,9 @@ def weights() -> None:
               show_default=True, help="With --margins: a level with no weight in a replicate is merged into the "
                                       "next level in that replicate, or stops with an error.")
 @click.option("--rng-seed", type=int, default=None, help="Seed of the random number generator (bootstrap).")
-@click.option("--lon-col", default="lon", show_default=True)
-@click.option("--lat-col", default="lat", show_default=True)
-@output_option(help="Output weights CSV (data-contract §6).")
+@click.option("--lon-col", default="lon", show_default=True, help="Longitude column of the households (WGS84).")
+@click.option("--lat-col", default="lat", show_default=True, help="Latitude column of the households (WGS84).")
+@output_option(help="Output weights CSV (docs/data-contract.md, 'Weights').")
 @overwrite_option
 def compute(households_path, children_path, children_out, design_path, points_path, store_path, selections_path,
             method, stage1_method, stage1_form, referral_target, deeper_waves, nonresponse_cells, margins_path,
@@ -137,6 +143,8 @@ def compute(households_path, children_path, children_out, design_path, points_pa
     if store_path:
         selections = selections_table(selection_events(respondents), respondents, hh, extra=selections,
                                       store_name=str(store_path))
+    if not selections_path and manifest is not None and points is not None:
+        _warn_unrecorded_repeats(hh, points, manifest, selections, lon_col, lat_col)
     margins = None
     if margins_path:
         from hiddenpop.io.tables import read_margins
@@ -165,17 +173,32 @@ def compute(households_path, children_path, children_out, design_path, points_pa
         ch = read_csv(children_path, dtype={"hh_id": str, "child_id": str})
         kids = child_weights(ch, table, source=str(children_path))
     model = (res.info.get("calibration") or {}).get("model")
+    settings = {
+        "step": "weights compute", "method": method, "stage1": stage1_method or ("rgcs" if manifest else None),
+        "stage1_form": stage1_form, "referral_target": referral_target, "deeper_waves": deeper_waves,
+        "nonresponse_cells": nonresponse_cells, "replicates": replicates, "reps": reps if replicates else None,
+        "rng_seed": rng_seed, "design_rng_seed": manifest.manifest.get("rng_seed") if manifest is not None else None,
+        "margins": str(margins_path) if margins_path else None, "calibration": calibration if margins_path else None,
+        "inputs": {k: str(v) for k, v in {"households": households_path, "children": children_path,
+                                            "design": design_path, "points": points_path, "store": store_path,
+                                            "selections": selections_path}.items() if v},
+        "children_out": str(children_out) if children_out else None,
+    }
     with OutputSet(overwrite=overwrite) as out:
         out.add(output, lambda p: table.to_csv(p, index=False, lineterminator="\n"))
+        out.add(settings_path(output), lambda p: p.write_text(json.dumps(settings, indent=2) + "\n", encoding="utf-8"))
         if kids is not None:
             out.add(children_out, lambda p: kids.to_csv(p, index=False, lineterminator="\n"))
         if model is not None:
-            # the calibration model, so that 'estimate' linearises through it (docs/estimation.md §5)
+            # the calibration model, so that 'estimate' linearises through it (docs/estimation.md, calibration)
             from hiddenpop.io import json_text
             from hiddenpop.weights.calibrate import calibration_sidecar
 
             out.add(calibration_sidecar(output), lambda p: p.write_text(json_text(model), encoding="utf-8"))
     info = res.info
+    add_result(households=int(info["n_households"]), estimated_households=float(info["population_size"]),
+               share_from_referral=float(info["share_from_referral"]), kish_deff=float(info["kish_deff_final"]),
+               files=[str(output), str(settings_path(output))] + ([str(children_out)] if children_out else []))
     echo_err(f"{info['n_households']} households weighted ({method}); estimated households "
              f"{info['population_size']:.1f}; share of weight from referral {info['share_from_referral']:.1%}"
              + (f" (unregistered: {info['share_from_referral_unregistered']:.1%})"
@@ -198,6 +221,40 @@ def compute(households_path, children_path, children_out, design_path, points_pa
                  + ", ".join(f"{k} {v}" for k, v in res.excluded.reason.value_counts().items()))
     if method != "gwsm":
         echo_err(f"note: the {method} weights are offered for comparison only (see docs/weights.md)")
+
+
+def _warn_unrecorded_repeats(hh, points, design, selections, lon_col, lat_col) -> None:
+    """Without --selections: warn when households lie within the circles of two or more points.
+
+    Such a household was reached (or should have been) by each of those points; GWSM counts
+    every selection, so leaving them out makes its weight, and the totals, too large.
+    """
+    import warnings
+
+    from hiddenpop.errors import HiddenPopWarning
+    from hiddenpop.weights.selections import points_within_radius
+
+    radius = design.radius_m   # a FirstStageDesign (hiddenpop.io.spatial.read_design)
+    if not radius or lon_col not in hh or lat_col not in hh or not {"lon", "lat", "point_id"} <= set(points.columns):
+        return
+    near = points_within_radius(hh, points, float(radius), lon_col=lon_col, lat_col=lat_col)
+    near = near[near["n_points"] > 1]
+    if near.empty:
+        return
+    recorded = {}
+    if selections is not None and len(selections):
+        pts = selections[selections["found_by"].astype(str) == "point"]
+        recorded = pts.groupby(pts["hh_id"].astype(str))["point_id"].nunique().to_dict()
+    missed = near[[recorded.get(h, 1) < n for h, n in zip(near["hh_id"], near["n_points"])]]
+    if missed.empty:
+        return
+    first = missed.iloc[0]
+    warnings.warn(HiddenPopWarning(
+        f"{len(missed)} household(s) lie within {float(radius):g} m of two or more points (e.g. {first['hh_id']}: "
+        f"{first['point_ids'].replace(';', ', ')}) but only one selection is recorded, so their weights are too "
+        "large: give --selections with one row per selection (hh_id, found_by, point_id, recruiter_id), which also "
+        "lists households reached by a point and a coupon or by two coupons (docs/data-contract.md, "
+        "'Selections')"), stacklevel=2)
 
 
 def _check_margin_variables(margins, table, margins_path, data_path) -> None:
@@ -226,21 +283,29 @@ def _check_margin_variables(margins, table, margins_path, data_path) -> None:
 @click.option("--bounds", callback=_bounds, default=None, help="Bounds on the calibration factor g, e.g. 0.5,3.")
 @click.option("--max-iter", type=click.IntRange(1), default=None,
               help="Iteration limit of the calibration (default: 1000 for raking, 50 for Newton steps).")
-@click.option("--weight-col", default="final_weight", show_default=True)
+@click.option("--weight-col", default="final_weight", show_default=True, help="Weight column.")
 @click.option("--empty-replicate-levels", "empty_levels", type=click.Choice(["collapse", "fail"]), default="collapse",
               show_default=True, help="A margin level with no weight in a replicate: merge it into the next level "
                                       "in that replicate, or stop with an error (as R survey would).")
+@click.option("--children", "children_path", type=click.Path(dir_okay=False), default=None,
+              help="Children of the households (children.csv, or the child weights 'weights compute' wrote): "
+                   "they get the calibrated household weights, so child and household totals agree.")
+@click.option("--children-out", type=click.Path(dir_okay=False), default=None,
+              help="Output CSV of the children with the calibrated weights (with --children).")
 @json_option
 @output_option(help="Output CSV with calibrated final_weight (and replicates).")
 @overwrite_option
-def calibrate(weights_path, margins_path, method, bounds, max_iter, weight_col, empty_levels, as_json, output,
-              overwrite):
+def calibrate(weights_path, margins_path, method, bounds, max_iter, weight_col, empty_levels, children_path,
+              children_out, as_json, output, overwrite):
     """Calibrate weights (and their replicates rep_*) to registry margins.
 
     The input weights are kept as precalibration_weight; replicate weights are
     recalibrated one by one with the same settings. The calibration model (margins,
     method, bounds) is written next to the output as <output>.calibration.json, so
-    that 'hiddenpop estimate --variance linearization' can linearise through it.
+    that 'hiddenpop estimate --variance linearization' can linearise through it. With
+    --children/--children-out,
+    each child gets its household's calibrated weight and replicate weights (divided by
+    its within-household selection probability, if the file has child_selection_prob).
 
     \b
     Example:
@@ -254,6 +319,11 @@ def calibrate(weights_path, margins_path, method, bounds, max_iter, weight_col, 
 
     check_writable(output, overwrite=overwrite)
     check_writable(calibration_sidecar(output), overwrite=overwrite)
+    if bool(children_path) != bool(children_out):
+        raise click.UsageError("--children and --children-out go together (the children file and where to write "
+                               "their calibrated weights)")
+    if children_out:
+        check_writable(children_out, overwrite=overwrite)
     table = read_csv(weights_path, dtype={"hh_id": str, "child_id": str, "psu": str, "stratum": str})
     margins = read_margins(margins_path)
     from hiddenpop.weights.design import _check_weights
@@ -305,9 +375,33 @@ def calibrate(weights_path, margins_path, method, bounds, max_iter, weight_col, 
                                                        empty_levels=empty_levels, source=str(margins_path))
         out[reps] = rep_w
     model = calibration_model(cal, full_margins, weight_col=weight_col, from_survey=own)
-    with OutputSet(overwrite=overwrite) as files:
-        files.add_csv(output, out)
-        files.add(calibration_sidecar(output), lambda p: p.write_text(json_text(model), encoding="utf-8"))
+    child_table = None
+    if children_path:
+        from hiddenpop.weights.children import child_weights
+
+        kids = read_csv(children_path, dtype={"hh_id": str, "child_id": str, "psu": str, "stratum": str})
+        carried = [c for c in out.columns if c in ("base_weight", "precalibration_weight", weight_col)
+                   or str(c).startswith("rep_")]
+        kids = kids.drop(columns=[c for c in carried if c in kids.columns])
+        child_table = child_weights(kids, out, weight_cols=carried,
+                                    selection_prob_col="child_selection_prob" if "child_selection_prob" in kids
+                                    else None, source=str(children_path))
+    before = settings_path(weights_path)
+    settings = {"step": "weights calibrate", "method": cal_method, "bounds": list(bounds) if bounds else None,
+                "margins_file": str(margins_path),
+                "margins": [{"variable": str(v), "level": str(lv), "total": ("survey" if o else float(t))}
+                            for v, lv, t, o in zip(full_margins["variable"], full_margins["level"],
+                                                   full_margins["total"], own)],
+                "children_out": str(children_out) if children_out else None,
+                "weights": str(weights_path),
+                "computed": json.loads(before.read_text(encoding="utf-8")) if before.exists() else None}
+    with OutputSet(overwrite=overwrite) as outputs:
+        outputs.add_csv(output, out)
+        outputs.add(calibration_sidecar(output), lambda p: p.write_text(json_text(model), encoding="utf-8"))
+        outputs.add(settings_path(output),
+                    lambda p: p.write_text(json.dumps(settings, indent=2) + "\n", encoding="utf-8"))
+        if child_table is not None:
+            outputs.add_csv(children_out, child_table)
     if collapsed and collapsed["n_replicates"]:
         echo_err(f"{collapsed['n_replicates']} replicate(s) had an empty calibration level, merged into its "
                  f"neighbour: {collapsed['levels']}")
@@ -322,6 +416,7 @@ def calibrate(weights_path, margins_path, method, bounds, max_iter, weight_col, 
 
 
 @weights.command()
+@json_summary_option
 @click.argument("weights_path", metavar="WEIGHTS_CSV", type=click.Path(dir_okay=False))
 @click.option("--upper", type=click.FloatRange(0, min_open=True), default=None,
               help="Upper bound on a weight (weights above it are set to it).")
@@ -331,7 +426,7 @@ def calibrate(weights_path, margins_path, method, bounds, max_iter, weight_col, 
               help="Lower bound on a weight (weights below it are raised to it).")
 @click.option("--strict", is_flag=True, default=False,
               help="Repeat until no weight is outside the bounds (R strict=TRUE); default one pass.")
-@click.option("--weight-col", default="final_weight", show_default=True)
+@click.option("--weight-col", default="final_weight", show_default=True, help="Weight column.")
 @output_option(help="Output CSV with trimmed weight column (and rep_* trimmed with the same bounds).")
 @overwrite_option
 def trim(weights_path, upper, upper_median, lower, strict, weight_col, output, overwrite):
@@ -396,17 +491,21 @@ def trim(weights_path, upper, upper_median, lower, strict, weight_col, output, o
 @click.option("--registry-total", type=click.FloatRange(0, min_open=True), default=None,
               help="Registered population N_R (same units) for the ratio/multiplier estimator.")
 @click.option("--size-col", default=None, help="Persons per household to count (default: households).")
-@click.option("--weight-col", default="final_weight", show_default=True)
-@click.option("--registered-col", default="registered", show_default=True)
-@click.option("--interval", type=click.Choice(["log", "normal"]), default="log", show_default=True)
-@click.option("--level", type=click.FloatRange(0, 1, min_open=True, max_open=True), default=0.95, show_default=True)
+@click.option("--weight-col", default="final_weight", show_default=True, help="Weight column.")
+@click.option("--registered-col", default="registered", show_default=True,
+              help="Registration status column (1 registered, 0 unregistered).")
+@click.option("--interval", type=click.Choice(["log", "normal"]), default="log", show_default=True,
+              help="Interval: on the log scale (never below 0, asymmetric) or estimate ± z·se.")
+@click.option("--level", type=click.FloatRange(0, 1, min_open=True, max_open=True), default=0.95, show_default=True,
+              help="Confidence level.")
 @click.option("--replicate-method", type=click.Choice(["bootstrap", "jk1"]), default="bootstrap", show_default=True,
               help="How the rep_* columns were made (linearisation when there are none).")
 @json_option
-@output_option(required=False, help="Output CSV (default: standard output).")
+@output_option(required=False, help="Output CSV (default: standard output, a table on a terminal).")
+@screen_format_option
 @overwrite_option
 def popsize(weights_path, registry_total, size_col, weight_col, registered_col, interval, level, replicate_method,
-            as_json, output, overwrite):
+            as_json, output, screen_format, overwrite):
     """Size of the unregistered population: direct and ratio to the registry.
 
     \b
@@ -420,14 +519,32 @@ def popsize(weights_path, registry_total, size_col, weight_col, registered_col, 
     res = population_size(table, registry_total=registry_total, weight_col=weight_col,
                           registered_col=registered_col, size_col=size_col, interval=interval, level=level,
                           replicate_method=replicate_method, source=str(weights_path))
+    if output:
+        write_csv(output, res, overwrite=overwrite)
     if as_json:
         click.echo(json.dumps(res.to_dict("records"), default=float))
-    elif output:
-        write_csv(output, res, overwrite=overwrite)
-    else:
-        write_csv("-", res)
-    if output and as_json:
-        write_csv(output, res, overwrite=overwrite)
+    elif not output:
+        if wants_table(screen_format):
+            units = str(res["units"].iloc[0]) if "units" in res and len(res) else "households"
+            what = "households" if units == "households" else f"{units} (persons in unregistered households)"
+            click.echo(format_intervals(res, label_cols=["estimator"], level=level,
+                                        title=f"unregistered {what}, {res['method'].iloc[0]} SE"))
+            if registry_total is None:
+                click.echo("(the ratio estimator needs --registry-total: the registered count in the same units)")
+        else:
+            write_csv("-", res)
+
+
+def settings_path(weights_csv) -> "Path":
+    """The settings file written next to a weights file: ``weights.csv`` → ``weights.settings.json``.
+
+    It records how the weights were made (method, replicates, both random seeds, margins), for
+    the report's technical details and for reproducing the figures.
+    """
+    from pathlib import Path
+
+    p = Path(str(weights_csv))
+    return p.with_name(p.name[: -len(p.suffix)] + ".settings.json" if p.suffix else p.name + ".settings.json")
 
 
 def _survey_cell_masks(own_rows, data, margins_path) -> list:

@@ -46,6 +46,8 @@ from hiddenpop.errors import InputFileError, OutputExistsError
 __all__ = [
     "PathLike",
     "check_writable",
+    "is_excel",
+    "read_excel_table",
     "atomic_path",
     "OutputSet",
     "write_text",
@@ -223,11 +225,72 @@ def _figure_to(target: Any, figure: Any, *, dpi: int = 120) -> None:
     figure.savefig(target, format="png", dpi=dpi, metadata={"Software": None}, bbox_inches="tight")
 
 
+_EXCEL_SUFFIXES = (".xlsx", ".xlsm", ".xls")
+
+
+def is_excel(path: PathLike) -> bool:
+    """True for an Excel workbook, by its first bytes (whatever its name) or its suffix.
+
+    ``.xlsx`` files are zip archives (``PK``), old ``.xls`` files OLE2 compound documents.
+    """
+    p = Path(path)
+    try:
+        with open(p, "rb") as fh:
+            head = fh.read(8)
+    except OSError:
+        return p.suffix.lower() in _EXCEL_SUFFIXES
+    if head.startswith(b"\xd0\xcf\x11\xe0"):
+        return True
+    return head.startswith(b"PK\x03\x04") and (p.suffix.lower() in _EXCEL_SUFFIXES or _zip_is_workbook(p))
+
+
+def _zip_is_workbook(p: Path) -> bool:
+    import zipfile
+
+    try:
+        with zipfile.ZipFile(p) as z:
+            return any(n.startswith("xl/") for n in z.namelist())
+    except (zipfile.BadZipFile, OSError):
+        return False
+
+
+def read_excel_table(path: PathLike, **kwargs: Any) -> pd.DataFrame:
+    """Read the first sheet of an Excel workbook as a table (the keyword arguments of
+    :func:`read_csv` that Excel understands: ``dtype``, ``usecols``, ``nrows``, ``keep_default_na``).
+
+    A workbook with several sheets gives a :class:`~hiddenpop.errors.HiddenPopWarning` naming
+    the sheet that was read.
+    """
+    import warnings
+
+    from hiddenpop.errors import HiddenPopWarning
+
+    keep = {k: v for k, v in kwargs.items() if k in ("dtype", "usecols", "nrows", "keep_default_na", "na_values")}
+    try:
+        book = pd.ExcelFile(path)
+        if len(book.sheet_names) > 1:
+            warnings.warn(f"{path}: this is an Excel file with {len(book.sheet_names)} sheets; read the first one, "
+                          f"{book.sheet_names[0]!r} (save the sheet you mean as CSV to be sure)", HiddenPopWarning,
+                          stacklevel=3)
+        table = pd.read_excel(book, sheet_name=book.sheet_names[0], **keep)
+    except ImportError as exc:
+        raise InputFileError(f"this is an Excel file, and reading Excel needs openpyxl ({exc})", where=str(path),
+                             fix="save the sheet as CSV (UTF-8), or install openpyxl") from exc
+    except Exception as exc:  # zipfile/openpyxl/xlrd raise many kinds for a damaged workbook
+        raise InputFileError(f"this is an Excel file, but it cannot be read ({type(exc).__name__}: {exc})",
+                             where=str(path), fix="open it in Excel and save the sheet as CSV (UTF-8)") from exc
+    table.columns = [str(c).strip() for c in table.columns]
+    return table
+
+
 def read_csv(path: PathLike, **kwargs: Any) -> pd.DataFrame:
-    """Read a CSV file, turning parse failures into :class:`InputFileError`."""
+    """Read a CSV file (or the first sheet of an Excel workbook), turning parse failures into
+    :class:`InputFileError`."""
     path_s = str(path)
     if path_s != "-" and not Path(path).exists():
         raise InputFileError("file not found", where=path_s, fix="check the path and the current folder")
+    if path_s != "-" and is_excel(path):
+        return read_excel_table(path, **kwargs)
     try:
         import sys
 

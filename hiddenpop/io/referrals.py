@@ -44,7 +44,6 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
-import networkx as nx
 import numpy as np
 import pandas as pd
 from pandas.api.types import infer_dtype
@@ -737,6 +736,8 @@ def _coupons_for_export(table: pd.DataFrame) -> tuple[list[Any], list[list[str]]
 
 # ----------------------------------------------------------------------------- graphs & weighting
 def _clean_attrs(G: nx.DiGraph) -> nx.DiGraph:
+    import networkx as nx
+
     H = nx.DiGraph()
     H.graph.update({k: _plain(v) for k, v in G.graph.items() if _plain(v) is not None})
     for n, d in G.nodes(data=True):
@@ -764,6 +765,8 @@ def _plain(v: Any) -> Any:
 
 def write_node_link_json(path: PathLike, graph: nx.DiGraph, *, overwrite: bool = False) -> None:
     """Write the recruitment graph as node-link JSON (``networkx.node_link_data``, edges under ``links``)."""
+    import networkx as nx
+
     data = nx.node_link_data(_clean_attrs(graph), edges="links")
     write_text(path, json.dumps(data, indent=1, sort_keys=True, ensure_ascii=False) + "\n", overwrite=overwrite)
 
@@ -771,6 +774,8 @@ def write_node_link_json(path: PathLike, graph: nx.DiGraph, *, overwrite: bool =
 def write_graphml(path: PathLike, graph: nx.DiGraph, *, overwrite: bool = False) -> None:
     """Write the recruitment graph as GraphML (opens in Gephi, Cytoscape, igraph, yEd)."""
     with atomic_path(path, overwrite=overwrite) as tmp:
+        import networkx as nx
+
         nx.write_graphml(_clean_attrs(graph), tmp)
 
 

@@ -44,6 +44,13 @@ def _read_vector(path: PathLike, what: str) -> gpd.GeoDataFrame:
     p = Path(path)
     if not p.exists():
         raise InputFileError("file not found", where=str(p), fix="check the path and the current folder")
+    from hiddenpop.io import is_excel
+
+    if is_excel(p):
+        raise InputFileError(f"this is an Excel file: a {what} needs polygons with coordinates, which a spreadsheet "
+                             "does not hold", where=str(p),
+                             fix="give a GeoPackage, GeoJSON, Shapefile or GeoParquet file (in QGIS: join the table "
+                                 "to the polygons, then Export > Save Features As)")
     try:
         if p.suffix.lower() == ".parquet":
             gdf = gpd.read_parquet(p)

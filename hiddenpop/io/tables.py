@@ -1,6 +1,6 @@
 """Tables of the weighting engine: registry margins and replicate-weight exports.
 
-``margins.csv`` (``data-contract.md`` §5) has the columns ``variable,level,total``; a
+``margins.csv`` (docs/data-contract.md, 'Registry margins') has the columns ``variable,level,total``; a
 combined margin names its variables joined by `` x `` and its levels joined by ``|``::
 
     variable,level,total
@@ -29,7 +29,7 @@ def read_margins(path: PathLike) -> pd.DataFrame:
     be numbers > 0, and no (variable, level) may repeat. A total written ``survey`` marks a
     cell the registry does not know (e.g. the unregistered): its target is the survey's own
     estimate, recomputed in every replicate (column ``from_survey``; ``total`` is NaN), so
-    calibration leaves that cell's sampling variance in place (methods §2.5.3).
+    calibration leaves that cell's sampling variance in place (docs/methods.md, 'Registration status and calibration').
 
     Raises
     ------
@@ -49,7 +49,8 @@ def read_margins(path: PathLike) -> pd.DataFrame:
     missing = [c for c in ("variable", "level", "total") if c not in table.columns]
     if missing:
         raise InputFileError(f"missing column(s) {', '.join(missing)} (found: {', '.join(table.columns)})",
-                             where=str(path), fix="give the columns variable,level,total (data-contract §5)")
+                             where=str(path),
+                             fix="give the columns variable,level,total (docs/data-contract.md, 'Registry margins')")
     if table.empty:
         raise InputFileError("the margins file has no rows", where=str(path), fix="add one row per level")
     table = table[["variable", "level", "total"]].copy()
@@ -93,5 +94,5 @@ def write_replicate_weights(path: PathLike, frame: pd.DataFrame, *, rscales: np.
 
 
 def write_estimates(path: PathLike, table: pd.DataFrame, *, overwrite: bool = False) -> None:
-    """Write an estimates table (§6 columns) as CSV atomically (``-`` for standard output)."""
+    """Write an estimates table (docs/data-contract.md, 'Estimates') as CSV atomically (``-`` for standard output)."""
     write_csv(path, table, overwrite=overwrite)

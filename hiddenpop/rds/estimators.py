@@ -423,7 +423,7 @@ def check_population_size(sample: RDSSample, population_size: Any, *, required: 
 def _groups_for(sample: RDSSample, outcome: str | None, kind: str, estimator: str) -> tuple[np.ndarray, int]:
     if outcome is None:
         raise EstimationError(f"the {ESTIMATOR_LABELS[estimator]} weights depend on the outcome",
-                              fix="name the outcome (outcome=... / --outcome)")
+                              fix="name the outcome (outcome=... / --var)")
     codes, levels, kind = outcome_codes(sample.outcome(outcome), kind=kind)
     if kind == "numeric":
         codes = _numeric_groups(pd.to_numeric(sample.outcome(outcome), errors="coerce").to_numpy(dtype=float))

@@ -172,7 +172,7 @@ class RDSSample:
         if name not in self.data.columns:
             raise DesignError(f"no outcome column {name!r} (columns: "
                               f"{truncate_list((repr(c) for c in self.data.columns), limit=12)})",
-                              where=self.source, fix="check the spelling of --outcome/--var")
+                              where=self.source, fix="check the spelling of --var")
         return self.data[name]
 
     def order(self) -> np.ndarray:

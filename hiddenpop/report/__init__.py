@@ -19,7 +19,8 @@ import numpy as np
 import pandas as pd
 
 __all__ = ["ReportInputs", "build_report", "weight_figure", "figure_png", "recruitment_figure", "readable_estimates",
-           "domain_label", "design_summary", "VARIABLE_LABELS", "VALUE_LABELS", "CV_UNRELIABLE"]
+           "domain_label", "design_summary", "population_label", "headline", "VARIABLE_LABELS", "VARIABLE_UNITS",
+           "VALUE_LABELS", "CV_UNRELIABLE"]
 
 _CSS = """
 body{font-family:system-ui,-apple-system,'Segoe UI',Roboto,Arial,sans-serif;max-width:1100px;margin:2em auto;
@@ -56,6 +57,17 @@ class ReportInputs:
     labels: dict[str, str] = field(default_factory=dict)
     value_labels: dict[str, dict[str, str]] = field(default_factory=dict)
     comparisons: pd.DataFrame | None = None   # hiddenpop.weights.compare.headline_comparisons
+    #: ``weights popsize`` tables: "households" / "children" -> table (estimator, estimate, se, ci_low, ...)
+    popsize: dict[str, pd.DataFrame] = field(default_factory=dict)
+    #: registered households in the registry (the ratio estimator's N_R), when known
+    registry_total: float | None = None
+    #: the children's weights (``weights calibrate --children-out`` or ``weights compute --children-out``)
+    child_weights: pd.DataFrame | None = None
+    child_weights_calibrated: bool = False
+    #: how the weights were made (``*.settings.json`` written next to the weights)
+    settings: dict[str, Any] = field(default_factory=dict)
+    #: age range of the children (for "children aged 6–17" from ``--subpop age>=6``)
+    ranges: dict[str, tuple[float, float]] = field(default_factory=dict)
 
 
 def weight_figure(weights: pd.DataFrame, *, weight_col: str = "final_weight", by: str = "found_by"):
@@ -67,12 +79,15 @@ def weight_figure(weights: pd.DataFrame, *, weight_col: str = "final_weight", by
 
     fig, ax = plt.subplots(figsize=(8.5, 3.4))
     w = pd.to_numeric(weights[weight_col], errors="coerce")
-    bins = np.linspace(0, float(np.nanquantile(w, 0.99)) * 1.05 + 1e-9, 30)
+    largest = float(np.nanmax(w))
+    bins = np.linspace(0, largest * 1.02 + 1e-9, 30)   # up to the largest weight: nothing is cut off
     groups = weights[by].astype(str) if by in weights else pd.Series("all", index=weights.index)
     names = VALUE_LABELS.get(by, {})
     for name, grp in w.groupby(groups):
-        ax.hist(grp.clip(upper=bins[-1]), bins=bins, alpha=0.6,
-                label=f"{names.get(str(name), str(name))} (n={len(grp)})")
+        ax.hist(grp, bins=bins, alpha=0.6, label=f"{names.get(str(name), str(name))} (n={len(grp)})")
+    ax.axvline(largest, color="0.3", linestyle=":", linewidth=1)
+    ax.annotate(f"largest: {largest:,.1f}", (largest, ax.get_ylim()[1] * 0.92), ha="right", va="top", fontsize=8,
+                xytext=(-3, 0), textcoords="offset points", color="0.2")
     ax.set_xlabel("weight: number of households each interviewed household stands for")
     ax.set_ylabel("interviewed households")
     ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
@@ -188,24 +203,87 @@ def _between01(v: Any) -> bool:
         return False
 
 
+#: The unit each variable counts (for "% of children aged 6–17"); others count households.
+VARIABLE_UNITS: dict[str, str] = {"works": "children", "attends_school": "children"}
+
+
+def population_label(condition: Any, unit: str = "children",
+                     ranges: dict[str, tuple[float, float]] | None = None) -> str:
+    """Plain words for the population of an estimate (the ``population`` column, ``--subpop``).
+
+    >>> population_label("age>=6", "children", {"age": (0, 17)})
+    'children aged 6–17'
+    >>> population_label("age>=6 and age<=11")
+    'children aged 6–11'
+    >>> population_label("")
+    'children'
+    >>> population_label("sex=F", "households")
+    'households with sex F'
+    """
+    import re
+
+    text = "" if condition is None or (isinstance(condition, float) and not np.isfinite(condition)) else str(condition)
+    conds = [c.strip() for c in re.split(r",|\band\b", text) if c.strip()]
+    if not conds:
+        return unit
+    lo, hi = (ranges or {}).get("age", (None, None))
+    lo_set = hi_set = False
+    other = []
+    for c in conds:
+        m = re.fullmatch(r"age\s*(>=|>|<=|<|==|=)\s*(\d+(?:\.\d+)?)", c)
+        if not m:
+            op = next((o for o in ("<=", ">=", "!=", "==", "<", ">", "=") if o in c), None)
+            var, _, value = c.partition(op) if op else (c, "", "")
+            words = {"=": "", "==": "", "!=": "not ", "<": "below ", ">": "above ", "<=": "at most ",
+                     ">=": "at least "}.get(op or "", "")
+            other.append(f"{var.strip().replace('_', ' ')} {words}{value.strip()}".strip())
+            continue
+        op, v = m.group(1), float(m.group(2))
+        if op in (">=", ">"):
+            lo, lo_set = (v if op == ">=" else v + 1), True
+        elif op in ("<=", "<"):
+            hi, hi_set = (v if op == "<=" else v - 1), True
+        else:
+            lo = hi = v
+            lo_set = hi_set = True
+    parts = []
+    if lo_set or hi_set:
+        if lo is not None and hi is not None:
+            parts.append(f"aged {lo:g}–{hi:g}" if lo != hi else f"aged {lo:g}")
+        elif lo is not None:
+            parts.append(f"aged {lo:g} and over")
+        else:
+            parts.append(f"aged {hi:g} or under")
+    label = " ".join([unit, *parts])
+    return label + (" with " + " and ".join(other) if other else "")
+
+
 def readable_estimates(est: pd.DataFrame, *, labels: dict[str, str] | None = None,
                        value_labels: dict[str, dict[str, str]] | None = None,
-                       level: float = 0.95) -> tuple[pd.DataFrame, list[str]]:
-    """An estimates table (data-contract §6) as a table for readers, with its footnotes.
+                       level: float = 0.95, ranges: dict[str, tuple[float, float]] | None = None,
+                       units: dict[str, str] | None = None) -> tuple[pd.DataFrame, list[str]]:
+    """An estimates table (docs/data-contract.md, "Estimates") as a table for readers, with footnotes.
 
-    Variables and domains get plain names, shares (means of 0/1 variables) become percentages,
-    the interval is one column, suppressed cells (``suppressed``: below the disclosure
-    threshold) show no number, and cells with a CV above :data:`CV_UNRELIABLE` are flagged.
+    Variables and domains get plain names; shares (means of 0/1 variables) become percentages
+    of their own population (the ``population`` column that ``estimate --subpop`` writes, e.g.
+    "% of children aged 6–17") with standard errors in percentage points; totals are whole
+    numbers. The interval is one column; the CV is a percentage, as in the terminal tables of
+    ``hiddenpop estimate``, and above :data:`CV_UNRELIABLE` the cell is flagged. Suppressed
+    cells (below the disclosure threshold) and structural zeros (a share of exactly 0 with no
+    standard error: nobody in the group has the characteristic, often because it does not
+    apply) show no number.
 
     >>> est = pd.DataFrame({"variable": ["works", "works"], "statistic": "mean",
     ...                     "domain": ["registered=1", "registered=0"], "estimate": [0.11, 0.21],
     ...                     "se": [0.02, 0.07], "ci_low": [0.07, 0.073], "ci_high": [0.15, 0.347],
-    ...                     "cv": [0.18, 0.33], "n": [300, 40], "suppressed": [False, False]})
-    >>> table, notes = readable_estimates(est)
-    >>> table.iloc[0].tolist()   # unregistered first, CV 0.33 > 0.30 flagged
-    ['Child works (%)', 'Unregistered', '21.0% †', '7.0', '7.3 – 34.7', '0.33', '40']
+    ...                     "cv": [0.18, 0.33], "n": [300, 40], "suppressed": [False, False],
+    ...                     "population": "age>=6"})
+    >>> table, notes = readable_estimates(est, ranges={"age": (0, 17)})
+    >>> table.iloc[0].tolist()   # unregistered first, CV 33% > 30% flagged
+    ['Child works (% of children aged 6–17)', 'Unregistered', '21.0% †', '7.0 pp', '7.3% – 34.7%', '33.0%', '40']
     """
     names = {**VARIABLE_LABELS, **(labels or {})}
+    var_units = {**VARIABLE_UNITS, **(units or {})}
     est = est.copy()
     order = {v: i for i, v in enumerate(dict.fromkeys(est["variable"]))} if "variable" in est else {}
     est["_o"] = est["variable"].map(order) if "variable" in est else 0
@@ -213,45 +291,49 @@ def readable_estimates(est: pd.DataFrame, *, labels: dict[str, str] | None = Non
     est = est.sort_values(["_o", "_d"], kind="stable")
     share_vars = {v for v, g in est.groupby("variable")
                   if g["statistic"].astype(str).isin(["mean", "proportion"]).all()
-                  and g["estimate"].map(_between01).all()} if {"variable", "statistic", "estimate"} <= set(est) else set()
+                  and g["estimate"].dropna().map(_between01).all()} \
+        if {"variable", "statistic", "estimate"} <= set(est) else set()
     rows, flags = [], set()
     pct_level = f"{100 * level:.0f}%"
     for _, r in est.iterrows():
-        share = str(r.get("variable", "")) in share_vars
-        scale, unit = (100.0, "%") if share else (1.0, "")
         var = str(r.get("variable", ""))
+        share = var in share_vars
         label = names.get(var, var.replace("_", " "))
+        population = population_label(r.get("population"), var_units.get(var, "households"), ranges)
         if str(r.get("statistic", "")) == "total":
             label += " (total number)"
         elif share:
-            label += " (%)"
+            label += f" (% of {population})"
+        elif r.get("population") is not None and _text(r.get("population")):
+            label += f" ({population})"
         suppressed = str(r.get("suppressed", "False")).lower() in ("true", "1")
 
-        def num(v: Any, pct: bool = share) -> str:
-            try:
-                x = float(v)
-            except (TypeError, ValueError):
+        def num(v: Any) -> str:
+            if not _finite(v):
                 return ""
-            if not np.isfinite(x):
-                return ""
-            x *= scale
-            return f"{x:.1f}" if pct else _fmt(x)
+            return f"{100 * float(v):.1f}" if share else f"{float(v):,.0f}"
 
+        structural = share and _finite(r.get("estimate")) and float(r["estimate"]) == 0 and \
+            (not _finite(r.get("se")) or float(r["se"]) == 0)
         if suppressed:
             flags.add("suppressed")
             est_txt, se_txt, ci_txt, cv_txt = "suppressed ‡", "", "", ""
+        elif structural:
+            flags.add("structural")
+            est_txt, se_txt, ci_txt, cv_txt = "none §", "", "", ""
         else:
-            est_txt = num(r.get("estimate")) + (unit if share else "")
+            pct = "%" if share else ""
+            est_txt = num(r.get("estimate")) + pct
             lo, hi = r.get("ci_low"), r.get("ci_high")
-            if share and _finite(lo) and float(lo) < 0:
-                lo, low_clipped = 0.0, True
+            low_clipped = share and _finite(lo) and float(lo) < 0
+            if low_clipped:
+                lo = 0.0
                 flags.add("clipped")
-            else:
-                low_clipped = False
-            ci_txt = (f"{num(lo)}{'*' if low_clipped else ''} – {num(hi)}" if _finite(lo) and _finite(hi) else "")
-            se_txt = num(r.get("se"))
+            ci_txt = (f"{num(lo)}{pct}{'*' if low_clipped else ''} – {num(hi)}{pct}"
+                      if _finite(lo) and _finite(hi) else "")
+            se_txt = num(r.get("se")) + (" pp" if share and _finite(r.get("se")) else "")
             cv = r.get("cv")
-            cv_txt = f"{float(cv):.2f}" if _finite(cv) else "–"
+            cv_txt = f"{100 * float(cv):.1f}%" if _finite(cv) else "–"
             if _finite(cv) and float(cv) > CV_UNRELIABLE:
                 est_txt += " †"
                 flags.add("unreliable")
@@ -261,12 +343,21 @@ def readable_estimates(est: pd.DataFrame, *, labels: dict[str, str] | None = Non
                      "n": f"{int(n):,}" if _finite(n) else ""})
     notes = []
     if "unreliable" in flags:
-        notes.append(f"† CV above {CV_UNRELIABLE:.2f}: imprecise, use with caution.")
+        notes.append(f"† CV above {100 * CV_UNRELIABLE:.0f}%: imprecise, use with caution.")
     if "suppressed" in flags:
         notes.append("‡ Suppressed: too few interviews in this group to publish a figure (disclosure rule).")
+    if "structural" in flags:
+        notes.append("§ Nobody interviewed in this group has this characteristic (often it does not apply to the "
+                     "group): no estimate or interval is given.")
     if "clipped" in flags:
         notes.append("* The lower limit of the interval was below 0 and is shown as 0.")
+    if share_vars:
+        notes.append("Standard errors of percentages are in percentage points (pp).")
     return pd.DataFrame(rows), notes
+
+
+def _text(v: Any) -> bool:
+    return v is not None and not (isinstance(v, float) and not np.isfinite(v)) and str(v).strip() != ""
 
 
 def _finite(v: Any) -> bool:
@@ -477,13 +568,81 @@ def design_summary(inputs: ReportInputs) -> list[str]:
     return out
 
 
+def _whole(v: Any) -> str:
+    return f"{float(v):,.0f}" if _finite(v) else ""
+
+
+def headline(inputs: ReportInputs) -> tuple[list[str], pd.DataFrame | None]:
+    """The number the survey exists for: unregistered households and children, with intervals.
+
+    From the ``weights popsize`` tables: the direct estimate (sum of the weights of unregistered
+    households) and, with a registry count, the ratio estimate (registry count × unregistered /
+    registered in the survey). Returns sentences and a table (or an empty list and None).
+
+    >>> pop = pd.DataFrame({"estimator": ["direct", "ratio"], "estimate": [829.7, 865.1], "se": [120.9, 146.3],
+    ...                     "ci_low": [623.6, 621.0], "ci_high": [1103.8, 1205.1], "n": 201, "level": 0.95})
+    >>> text, table = headline(ReportInputs(popsize={"households": pop}, registry_total=1851))
+    >>> text[0][:80]
+    'An estimated 830 unregistered refugee households (95% interval 624 to 1,104) liv'
+    >>> table["Estimate"].tolist()
+    ['830', '865']
+    """
+    if not inputs.popsize:
+        return [], None
+    what = {"households": "Unregistered households", "children": "Children in unregistered households"}
+    how = {"direct": "direct: the survey weights of the unregistered households",
+           "ratio": "ratio: registry count × unregistered / registered in the survey"}
+    rows, text = [], []
+    level = 0.95
+    for unit in ("households", "children"):
+        tab = inputs.popsize.get(unit)
+        if tab is None or not len(tab):
+            continue
+        for r in tab.to_dict("records"):
+            level = float(r.get("level", level) or level)
+            est = str(r.get("estimator", ""))
+            method = how.get(est, est)
+            if est == "ratio" and inputs.registry_total:
+                method += f" ({inputs.registry_total:,.0f} registered households)"
+            rows.append({"Estimated number": what.get(unit, unit), "Method": method, "Estimate": _whole(r["estimate"]),
+                         f"{100 * level:.0f}% interval": f"{_whole(r.get('ci_low'))} – {_whole(r.get('ci_high'))}",
+                         "Std. error": _whole(r.get("se")),
+                         "CV": f"{100 * float(r['se']) / float(r['estimate']):.1f}%"
+                         if _finite(r.get("se")) and _finite(r.get("estimate")) and float(r["estimate"]) else "–",
+                         "n": f"{int(r['n']):,}" if _finite(r.get("n")) else ""})
+    if not rows:
+        return [], None
+    table = pd.DataFrame(rows)
+    pct = f"{100 * level:.0f}%"
+    hh = inputs.popsize.get("households")
+    ch = inputs.popsize.get("children")
+    if hh is not None and len(hh):
+        d = hh.iloc[0]
+        sentence = (f"An estimated {_whole(d['estimate'])} unregistered refugee households ({pct} interval "
+                    f"{_whole(d['ci_low'])} to {_whole(d['ci_high'])}) live in the surveyed area")
+        if ch is not None and len(ch):
+            c = ch.iloc[0]
+            sentence += (f", with {_whole(c['estimate'])} children ({_whole(c['ci_low'])} to "
+                         f"{_whole(c['ci_high'])})")
+        sentence += "."
+        ratio = hh[hh["estimator"].astype(str) == "ratio"] if "estimator" in hh else hh.iloc[:0]
+        if len(ratio):
+            r = ratio.iloc[0]
+            sentence += (f" Scaled to the registry instead, the estimate is {_whole(r['estimate'])} "
+                         f"({_whole(r['ci_low'])} to {_whole(r['ci_high'])}); the two methods agree when their "
+                         "intervals overlap.")
+        text.append(sentence)
+    return text, table
+
+
 _HOWTO = [
     "<b>Estimate</b>: the survey's best figure for the whole population of the group (not just the "
     "households interviewed). Percentages are shares of the group; totals are numbers of children or households.",
     "<b>95% interval</b>: the range of plausible values. If the survey were repeated many times, intervals made "
     "this way would contain the true value 95 times out of 100. A wide interval means an uncertain figure.",
-    "<b>Std. error</b> and <b>CV</b> (std. error ÷ estimate): the precision. Figures with a CV above "
-    f"{CV_UNRELIABLE:.2f} are marked † and should be used with caution.",
+    "<b>Std. error</b> and <b>CV</b> (std. error ÷ estimate, in %): the precision. Standard errors of "
+    "percentages are in percentage points (pp). Figures with a CV above "
+    f"{100 * CV_UNRELIABLE:.0f}% are marked † and should be used with caution.",
     "<b>n</b>: how many households (or children) were interviewed in the group; the estimate stands for many "
     "more.",
     "Groups with too few interviews to publish are marked <i>suppressed</i> (no figure is shown).",
@@ -526,6 +685,13 @@ def build_report(inputs: ReportInputs, *, image_links: dict[str, str] | None = N
         h.append(f"<h2>{section}. {html.escape(text)}</h2>")
         m.append(f"## {section}. {text}\n")
 
+    top_text, top_table = headline(inputs)
+    if top_table is not None:
+        heading("How many unregistered refugees")
+        h.extend(f"<p><b>{html.escape(t)}</b></p>" for t in top_text)
+        m.extend(f"**{t}**\n" for t in top_text)
+        h.append(_table_html(top_table))
+        m.append(_table_md(top_table))
     summary = design_summary(inputs)
     if summary:
         heading("What was done")
@@ -586,10 +752,18 @@ def build_report(inputs: ReportInputs, *, image_links: dict[str, str] | None = N
                              "without them, these households would be represented only by those found at points.")
             h.append(f"<p>{html.escape(text)}</p>" + _table_html(tab))
             m.append(text + "\n\n" + _table_md(tab))
+            kids_text, kids_table = _child_weight_check(inputs)
+            if kids_text:
+                h.append(f"<p>{html.escape(kids_text)}</p>")
+                m.append(kids_text + "\n")
+            if kids_table is not None:
+                h.append(_table_html(kids_table))
+                m.append(_table_md(kids_table))
     if inputs.estimates:
         heading("Estimates")
         for name, est in inputs.estimates.items():
-            table, notes = readable_estimates(est, labels=inputs.labels, value_labels=inputs.value_labels)
+            table, notes = readable_estimates(est, labels=inputs.labels, value_labels=inputs.value_labels,
+                                              ranges=inputs.ranges)
             h.append(f"<h3>{html.escape(name)}</h3>" + _table_html(table))
             m.append(f"### {name}\n\n" + _table_md(table))
             if notes:
@@ -602,7 +776,7 @@ def build_report(inputs: ReportInputs, *, image_links: dict[str, str] | None = N
         ch, cm = comparison_section(inputs.comparisons, labels={**VARIABLE_LABELS, **inputs.labels})
         h.append(ch)
         m.append(cm)
-    details = _technical(inputs.manifest or {})
+    details = _technical(inputs.manifest or {}, inputs)
     if details:
         h.append("<details><summary>Technical details</summary><ul>"
                  + "".join(f"<li><b>{html.escape(k)}</b>: {html.escape(str(v))}</li>" for k, v in details.items())
@@ -614,18 +788,98 @@ def build_report(inputs: ReportInputs, *, image_links: dict[str, str] | None = N
     return "\n".join(h), "\n".join(m)
 
 
-def _technical(man: dict[str, Any]) -> dict[str, Any]:
+def _child_weight_check(inputs: ReportInputs) -> tuple[str, pd.DataFrame | None]:
+    """Whether the children's weights are the (calibrated) household weights, and the totals of
+    children counted both ways (household counts × household weights, and children's weights)."""
+    kids, w = inputs.child_weights, inputs.weights
+    if kids is None or w is None or "final_weight" not in kids:
+        return "", None
+    if inputs.child_weights_calibrated or not inputs.calibrated:
+        text = ("Each child carries the weight of its household" + (" after calibration" if inputs.calibrated else "")
+                + ", so figures about children and about households describe the same population.")
+    else:
+        text = ("The children's weights are the household weights before calibration: totals of children differ "
+                "from those computed from the calibrated household weights (run weights calibrate with --children).")
+    rows = []
+    kw = pd.to_numeric(kids["final_weight"], errors="coerce")
+    hw = pd.to_numeric(w["final_weight"], errors="coerce")
+    checks = [("n_children", None, "Children"), ("n_children_6_17", ("age", 6, 17), "Children aged 6–17")]
+    groups = [(None, "All")]
+    if "registered" in kids and "registered" in w:
+        groups += [(0, "Unregistered"), (1, "Registered")]
+    for col, age, name in checks:
+        if col not in w or (age and age[0] not in kids):
+            continue
+        for value, gname in groups:
+            hsel = np.ones(len(w), bool) if value is None else pd.to_numeric(w["registered"], errors="coerce") == value
+            ksel = (np.ones(len(kids), bool) if value is None
+                    else pd.to_numeric(kids["registered"], errors="coerce") == value)
+            if age:
+                a = pd.to_numeric(kids[age[0]], errors="coerce")
+                ksel = ksel & (a >= age[1]) & (a <= age[2])
+            from_hh = float((hw * pd.to_numeric(w[col], errors="coerce"))[np.asarray(hsel)].sum())
+            from_kids = float(kw[np.asarray(ksel)].sum())
+            rows.append({"Children": name, "Group": gname, "from household counts": f"{from_hh:,.0f}",
+                         "from children's weights": f"{from_kids:,.0f}",
+                         "agree": "yes" if abs(from_hh - from_kids) <= 1e-6 * max(1.0, from_hh) else "no"})
+    return text, (pd.DataFrame(rows) if rows else None)
+
+
+def _survey_dates(w: pd.DataFrame | None) -> str | None:
+    if w is None or "interview_time" not in w:
+        return None
+    t = pd.to_datetime(w["interview_time"], errors="coerce", utc=True).dropna()
+    if t.empty:
+        return None
+    first, last = t.min().date(), t.max().date()
+    return f"{first.isoformat()} to {last.isoformat()} ({(last - first).days + 1} days of interviews)"
+
+
+_STAGE2_WORDS = {"gwsm": "generalised weight share method (GWSM) with link subsampling",
+                 "union": "union of inclusion probabilities (for comparison only: biased under local networks)",
+                 "multiplicity": "multiplicity / expected hits (for comparison only)"}
+
+
+def _technical(man: dict[str, Any], report: ReportInputs | None = None) -> dict[str, Any]:
+    """Everything needed to reproduce the figures: design, stage-2 method, replicates and both
+    random seeds, calibration margins, survey dates, inputs."""
     crs = man.get("crs")
     crs_text = crs.get("choice", crs.get("name")) if isinstance(crs, dict) else crs
-    inputs = man.get("inputs") if isinstance(man.get("inputs"), dict) else {}
+    files = man.get("inputs") if isinstance(man.get("inputs"), dict) else {}
+    settings = (report.settings if report is not None else {}) or {}
+    computed = settings.get("computed") if settings.get("step") == "weights calibrate" else settings
+    computed = computed or {}
+    w = report.weights if report is not None else None
+    method = computed.get("method")
+    if method is None and w is not None and "weight_method" in w and w["weight_method"].notna().any():
+        method = "gwsm" if (w["weight_method"].astype(str) == "gwsm").any() else None
+    reps = computed.get("reps") or (report.n_replicates if report is not None and report.n_replicates else None)
     facts = {"design method": man.get("method"), "point density": man.get("density"),
              "listing radius (m)": man.get("radius_m"), "points": man.get("n_total", man.get("n")),
-             "coordinate system for areas and distances": crs_text, "random seed": man.get("rng_seed"),
+             "coordinate system for areas and distances": crs_text,
+             "random seed of the first-stage points (frame sample --rng-seed)": man.get("rng_seed"),
+             "stage-2 (referral) weights": _STAGE2_WORDS.get(str(method), method) if method else None,
+             "replicates for standard errors": (f"{reps} {computed.get('replicates') or 'bootstrap'} replicates "
+                                                "(Rao–Wu bootstrap of the points, the whole weighting redone in each)"
+                                                if reps else None),
+             "random seed of the replicates (weights compute --rng-seed)": computed.get("rng_seed"),
+             "survey dates": _survey_dates(w),
              "manifest format": man.get("format"),
              "toolkit": (f"{man['toolkit'].get('name')} {man['toolkit'].get('version')}"
                          if isinstance(man.get("toolkit"), dict) else None),
              "created": man.get("created")}
-    for name, info in inputs.items():
+    if settings.get("step") == "weights calibrate":
+        margins = "; ".join(f"{m['variable']} {m['level']}: "
+                            + ("survey estimate kept" if m["total"] == "survey" else f"{float(m['total']):,.0f}")
+                            for m in settings.get("margins", []))
+        facts["calibration"] = (f"{settings.get('method')} to {PurePath(str(settings.get('margins_file', ''))).name}"
+                                + (f", bounds {settings['bounds']}" if settings.get("bounds") else "")
+                                + (f" — {margins}" if margins else ""))
+        facts["children's weights"] = ("the calibrated household weights" if settings.get("children_out")
+                                       else "not calibrated with the households")
+    elif report is not None and report.weights is not None:
+        facts["calibration"] = "none (the weights were not calibrated)" if not report.calibrated else None
+    for name, info in files.items():
         if isinstance(info, dict) and info.get("sha256"):
             facts[f"input {name} (SHA-256)"] = f"{PurePath(str(info.get('path', ''))).name} {info['sha256'][:16]}…"
     return {k: v for k, v in facts.items() if v not in (None, "")}

@@ -11,14 +11,14 @@ The generator is driven by one nested dict of parameters (the documented TOML fi
 ``examples/params.toml``; :data:`DEFAULT_PARAMS` gives every default). Every random draw
 comes from the explicit ``rng``.
 
-Realism targets (methods brief §5): mean household size about 6 (CVME5: 8,578 persons in
-1,425 households), 46% of persons under 18 (CVME5), 20–30% of households unregistered
-(CVME5: 21% of non-applicants), Syrian children 7–17 enrolled about 64% and children 12–17
-working about 20% (32% of boys) (Kırdar, Koç & Dayıoğlu 2023).
+Realism targets (docs/methods.md, 'Findings from the simulation study'): mean household size about 6 (CVME5:
+8,578 persons in 1,425 households), 46% of persons under 18 (CVME5), 20–30% of households unregistered (CVME5:
+21% of non-applicants), Syrian children 7–17 enrolled about 64% and children 12–17 working about 20% (32% of
+boys) (Kırdar, Koç & Dayıoğlu 2023).
 
 References
 ----------
-Methods brief §5 ("Simulation acceptance test") and §7 (reference simulation study).
+docs/methods.md, 'Findings from the simulation study'.
 """
 from __future__ import annotations
 

@@ -1,20 +1,20 @@
 """Draw the full two-stage sample from a synthetic population, as the field would record it.
 
-Stage 1 (random geographic cluster sampling, methods §2.2 S1-A): in each stratum, ``n_h``
-points are drawn independently and uniformly over the stratum minus the exclusion areas
-(allocation proportional to area or equal); every household of that stratum within
-``radius_m`` of a point is listed, and those that do not refuse are interviewed. A household
-hit by several points is interviewed once; every hit is a selection event.
+Stage 1 (random geographic cluster sampling, docs/methods.md, 'Stage 1: points, circles and inclusion
+probabilities'): in each stratum, ``n_h`` points are drawn independently and uniformly over the stratum minus
+the exclusion areas (allocation proportional to area or equal); every household of that stratum within
+``radius_m`` of a point is listed, and those that do not refuse are interviewed. A household hit by several
+points is interviewed once; every hit is a selection event.
 
-Stage 2 (one or more referral waves, methods §2.3): each interviewed household names its
-referral-eligible contacts (unregistered ones, by default); the tablet draws
-``m = min(coupons, d^E)`` of them at random and a coupon is issued for each; a coupon is
-redeemed with probability ``redemption_rate``. A redeemed coupon brings the contact in for an
-interview, unless already interviewed: then it is recorded as a repeat selection
-(methods §7.6: one row per household, one row per selection event).
+Stage 2 (one or more referral waves, docs/methods.md, 'Stage 2: referrals and the generalised weight share
+method'): each interviewed household names its referral-eligible contacts (unregistered ones, by default); the
+tablet draws ``m = min(coupons, d^E)`` of them at random and a coupon is issued for each; a coupon is redeemed
+with probability ``redemption_rate``. A redeemed coupon brings the contact in for an interview, unless already
+interviewed: then it is recorded as a repeat selection (docs/methods.md, 'Households reached more than once':
+one row per household, one row per selection event).
 
 The result holds the records a field team would produce (the referral log of
-data-contract §3, the household and child records of §4, the points of §2) plus the
+docs/data-contract.md, 'Referral log', 'Survey records' and 'Design manifest and points') plus the
 selection events and the true stage-1 quantities the simulation needs.
 """
 from __future__ import annotations
@@ -113,7 +113,7 @@ class SurveySample:
     points : DataFrame
         ``point_id, stratum, x, y, lon, lat, reserve_rank, radius_m, n_listed, n_interviewed``.
     households : DataFrame
-        Data-contract §4 household records (one row per interviewed household): ``hh_id``,
+        docs/data-contract.md, 'Survey records' household records (one row per interviewed household): ``hh_id``,
         ``found_by``, ``point_id``, ``recruiter_id``, ``root_point_id`` (the stage-1 point its
         chain starts from), ``wave``, ``network_size``, ``network_size_eligible``,
         ``referrals_given`` (coupons issued), ``coupons_redeemed``, ``registered``, ``stratum``,
@@ -121,7 +121,7 @@ class SurveySample:
     children : DataFrame
         Child roster of the interviewed households.
     referral_log : DataFrame
-        Data-contract §3 log, one row per interview.
+        docs/data-contract.md, 'Referral log' log, one row per interview.
     selections : DataFrame
         One row per selection event: ``hh_id, route ('point'|'referral'), point_id, recruiter_id, coupon``.
     population_rows : ndarray

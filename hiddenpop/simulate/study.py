@@ -13,18 +13,18 @@ estimators (:mod:`hiddenpop.weights.estimate`):
 Standard errors are the engine's linearised (ultimate-cluster, with-replacement) variance
 with every household attached to the first-stage point its chain starts from (its PSU) and
 the points as PSUs within strata, **empty points included** (an empty point is a valid zero;
-methods §2.2). The study then reports, per method and target, the bias with its Monte Carlo
-SE, the relative RMSE, the CV, the coverage of the 95% interval with its Monte Carlo SE, and
-the cost (interviews).
+docs/methods.md, 'Stage 1: points, circles and inclusion probabilities'). The study then reports, per method and
+target, the bias with its Monte Carlo SE, the relative RMSE, the CV, the coverage of the 95% interval with its
+Monte Carlo SE, and the cost (interviews).
 
 Replicate ``i`` always uses the ``i``-th child of one :class:`numpy.random.SeedSequence`, so
 results do not depend on the number of parallel workers (``jobs``).
 
 References
 ----------
-Methods brief §2.3 (estimators), §5 (simulation acceptance test), §7 (reference study);
-Morris, White & Crowther (2019), "Using simulation studies to evaluate statistical methods",
-Statistics in Medicine 38 (Monte Carlo standard errors of bias and coverage).
+docs/methods.md, 'Stage 2: referrals and the generalised weight share method' (estimators) and 'Findings from
+the simulation study'; Morris, White & Crowther (2019), "Using simulation studies to evaluate statistical
+methods", Statistics in Medicine 38 (Monte Carlo standard errors of bias and coverage).
 """
 from __future__ import annotations
 
@@ -85,11 +85,11 @@ def replicate_estimates(sample: Any, *, methods: Sequence[str] = METHODS, varian
                         bootstrap_reps: int = 100, rng: Any = None, level: float = 0.95) -> list[dict[str, Any]]:
     """Estimates (with SE and interval) of every target by every method for one sample.
 
-    ``variance="bootstrap"`` (default, methods §2.8): Rao–Wu–Yue rescaling bootstrap over the
-    first-stage points (empty points included), the whole weighting redone in each replicate
-    with every referral link following its recruiter's point (the engine's
-    :func:`~hiddenpop.weights.referral.base_weights` with PSU factors). ``"linearization"``:
-    the engine's ultimate-cluster variance with each household attached to its root point.
+    ``variance="bootstrap"`` (default, docs/methods.md, 'Variance: the point bootstrap and linearisation'):
+    Rao–Wu–Yue rescaling bootstrap over the first-stage points (empty points included), the whole weighting
+    redone in each replicate with every referral link following its recruiter's point (the engine's
+    :func:`~hiddenpop.weights.referral.base_weights` with PSU factors). ``"linearization"``: the engine's
+    ultimate-cluster variance with each household attached to its root point.
 
     Returns one dict per method × target: ``method, target, estimate, se, ci_low, ci_high,
     interviews, referral_share``.
@@ -179,8 +179,15 @@ def replicate_estimates(sample: Any, *, methods: Sequence[str] = METHODS, varian
 _WORKER: dict[str, Any] = {}
 
 
-def _init_worker(population: Any, design: dict[str, Any], options: dict[str, Any]) -> None:
+def _init_worker(population: Any, design: dict[str, Any], options: dict[str, Any],
+                 ignore_interrupt: bool = False) -> None:
     from hiddenpop.simulate.sampler import Sampler
+
+    if ignore_interrupt:
+        # worker processes leave Ctrl-C to the parent, which keeps the finished replications
+        import signal
+
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
 
     _WORKER["sampler"] = Sampler(population, design)
     _WORKER["options"] = options
@@ -215,6 +222,8 @@ class StudyResult:
     summary: pd.DataFrame
     truth: dict[str, float]
     design: dict[str, Any] = field(default_factory=dict)
+    #: True when the run was interrupted (Ctrl-C): the tables hold the replications finished before.
+    interrupted: bool = False
 
 
 def run_study(population: Any, design: dict[str, Any] | None = None, *, reps: int, rng: Any, jobs: int = 1,
@@ -248,6 +257,13 @@ def run_study(population: Any, design: dict[str, Any] | None = None, *, reps: in
     progress : callable, optional
         Called with the number of replicates finished since the last call.
 
+    Returns
+    -------
+    StudyResult
+        On Ctrl-C (``KeyboardInterrupt``) after at least one block of replications has
+        finished, the result of the finished replications with ``interrupted=True`` (worker
+        processes are stopped); before that, the interrupt propagates.
+
     Examples
     --------
     >>> from hiddenpop.simulate import generate_population
@@ -271,6 +287,7 @@ def run_study(population: Any, design: dict[str, Any] | None = None, *, reps: in
     chunks = [(list(range(start + lo, start + min(lo + chunk_size, reps))), seeds[lo:lo + chunk_size], tuple(methods))
               for lo in range(0, reps, chunk_size)]
     rows: list[dict[str, Any]] = []
+    interrupted = False
     if jobs <= 1:
         _init_worker(population, design, options)
         try:
@@ -278,21 +295,36 @@ def run_study(population: Any, design: dict[str, Any] | None = None, *, reps: in
                 rows.extend(_run_chunk(ch))
                 if progress is not None:
                     progress(len(ch[0]))
+        except KeyboardInterrupt:
+            if not rows:
+                raise
+            interrupted = True
         finally:
             _WORKER.clear()
     else:
-        with ProcessPoolExecutor(max_workers=int(jobs), initializer=_init_worker,
-                                 initargs=(population, design, options)) as pool:
+        pool = ProcessPoolExecutor(max_workers=int(jobs), initializer=_init_worker,
+                                   initargs=(population, design, options, True))
+        try:
             for ch, result in zip(chunks, pool.map(_run_chunk, chunks)):
                 rows.extend(result)
                 if progress is not None:
                     progress(len(ch[0]))
+        except KeyboardInterrupt:
+            # stop the workers now rather than after their current block
+            for proc in list(getattr(pool, "_processes", {}).values()):
+                proc.terminate()
+            pool.shutdown(wait=False, cancel_futures=True)
+            if not rows:
+                raise
+            interrupted = True
+        else:
+            pool.shutdown()
     replicates = pd.DataFrame(rows)
     replicates = replicates[["replicate", "method", "target", "estimate", "se", "ci_low", "ci_high", "interviews",
                              "referral_share"]].sort_values(["replicate", "method", "target"], kind="stable")
     truth = population.truth()
     return StudyResult(replicates=replicates.reset_index(drop=True), summary=summarise(replicates, truth),
-                       truth=truth, design=design)
+                       truth=truth, design=design, interrupted=interrupted)
 
 
 def summarise(replicates: pd.DataFrame, truth: dict[str, float]) -> pd.DataFrame:
@@ -330,7 +362,7 @@ def summarise(replicates: pd.DataFrame, truth: dict[str, float]) -> pd.DataFrame
     return out.sort_values(["target", "_o"], kind="stable").drop(columns="_o").reset_index(drop=True)
 
 
-_LABELS = {"stage1": "stage-1 HT only", "gwsm": "GWSM (2-A)", "union": "union probability (2-B)",
+_LABELS = {"stage1": "stage-1 HT only", "gwsm": "GWSM", "union": "union probability",
            "multiplicity": "multiplicity / expected hits"}
 
 
@@ -341,7 +373,7 @@ def summary_markdown(summary: pd.DataFrame) -> str:
     ...     "bias_z": 0.2, "rel_rmse": 0.1, "cv": 0.1, "coverage": 0.95, "coverage_mcse": 0.01,
     ...     "mean_se_ratio": 1.0, "interviews": 500.0, "reps": 100}])
     >>> print(summary_markdown(s).splitlines()[2])
-    | working_children | GWSM (2-A) | 10 | +0.10% (0.2) | 0.100 | 0.100 | 95.0% ± 1.0 | 1.00 | 500 |
+    | working_children | GWSM | 10 | +0.10% (0.2) | 0.100 | 0.100 | 95.0% ± 1.0 | 1.00 | 500 |
     """
     lines = ["| target | method | truth | bias (bias / MC SE) | rel. RMSE | CV | 95% coverage ± MC SE | "
              "mean SE / SD | interviews |",

@@ -16,8 +16,8 @@ observation (z_t = 0), never a reason to use a reserve. Reserves replace a point
 it cannot be reached (inaccessible, unsafe, access refused), and every use is recorded with
 :func:`record_replacement`.
 
-The manifest (data contract §2) embeds the stratum domains (units in the working CRS, sizes,
-exclusion layer, raster window), so :func:`hiddenpop.spatial.first_stage_probabilities`
+The manifest (docs/data-contract.md, 'Design manifest and points') embeds the stratum domains (units in the
+working CRS, sizes, exclusion layer, raster window), so :func:`hiddenpop.spatial.first_stage_probabilities`
 recomputes any household's probability from the manifest alone.
 """
 from __future__ import annotations
@@ -95,7 +95,7 @@ class PointSample:
         reserves), ``radius_m``, ``draw_density_km2`` (per-draw density at the point, per km²),
         ``inclusion_prob`` (candidate inclusion probability, balanced designs only).
     manifest
-        The design manifest (a JSON-ready dict, data contract §2).
+        The design manifest (a JSON-ready dict, docs/data-contract.md, 'Design manifest and points').
     """
 
     points: gpd.GeoDataFrame

@@ -17,7 +17,7 @@ disc-clipping at edges is accurate to the same order. The largest distortion ove
 is reported (``max_scale_distortion``); for frames several hundred kilometres wide, split the
 area into regions or pass a local CRS (``crs=``, ``--crs``) such as a UTM zone.
 A projection that distorts distances (e.g. EPSG:6933 at mid latitudes) moves edge
-probabilities by up to 10 % (methods brief §7.5): do not use one.
+probabilities by up to 10 % (docs/methods.md, 'Findings from the simulation study'): do not use one.
 """
 from __future__ import annotations
 

@@ -16,7 +16,7 @@ where ``P1, P2`` are the ends (relative to ``c``) of the part of the edge inside
 Only edges near the centre are visited (k-d tree over edge pieces), so thousands of centres
 on polygons with a million vertices take well under a second. The result is exact up to
 floating-point rounding; it is *not* a buffered-polygon approximation, which is 0.16–0.64 %
-too small (methods brief §7.5).
+too small (docs/methods.md, 'Findings from the simulation study').
 
 Uniform points in polygons
 --------------------------

@@ -1,7 +1,7 @@
 """First-stage inclusion probabilities of households under an RGCS design.
 
 For a household at ``x`` in stratum ``h`` with ``n_h`` points and circle radius ``R``
-(methods brief §2.2, S1-A):
+(docs/methods.md, 'Stage 1: points, circles and inclusion probabilities'):
 
 * ``p_hit``: per-draw probability that a point falls within ``R`` of ``x`` — the point
   density's mass on ``Disc(x, R)`` clipped to the stratum minus the exclusions (edge

@@ -114,6 +114,11 @@ def plot_points(frame: Any, points: Any, *, exclusion: Any = None, title: str | 
     if len(strata) == 1:
         handles.append(Patch(facecolor=cmap(0), alpha=0.55, edgecolor="0.15", label="frame"))
     handles.append(Line2D([], [], color="0.55", linewidth=0.5, label="unit boundaries"))
+    whole = shapely.union_all(units.geometry.to_numpy())
+    if any(len(part.interiors) for part in getattr(whole, "geoms", [whole]) if hasattr(part, "interiors")):
+        # a white hole inside the frame (e.g. the one in a stratum of the bundled example) is
+        # an area no unit covers: it is not in the frame, so no point can fall there
+        handles.append(Patch(facecolor="white", edgecolor="0.15", label="hole: not in the frame (no points)"))
     if exclusion is not None:
         ex = exclusion.geometry if isinstance(exclusion, gpd.GeoDataFrame) else exclusion
         ex = ex.to_crs(working)
@@ -127,7 +132,8 @@ def plot_points(frame: Any, points: Any, *, exclusion: Any = None, title: str | 
             if sel.any():
                 gpd.GeoSeries(circles[sel]).boundary.plot(ax=ax, color=colour, linewidth=0.9, linestyle=style, zorder=3)
         handles.append(Line2D([], [], color=_MAIN, linewidth=0.9,
-                              label=f"circle of {radius:g} m (true scale; dashed for reserves)"))
+                              label=f"circle of {radius:g} m (true scale" + ("; dashed for reserves)"
+                                                                            if (~is_main).any() else ")")))
     ax.scatter(px[is_main], py[is_main], s=26, c=_MAIN, edgecolors="white", linewidths=0.7, zorder=5)
     handles.append(Line2D([], [], marker="o", linestyle="none", markerfacecolor=_MAIN, markeredgecolor="white",
                           markersize=7, label=f"main point ({int(is_main.sum())})"))
@@ -145,7 +151,8 @@ def plot_points(frame: Any, points: Any, *, exclusion: Any = None, title: str | 
             text = _point_number(pid) if r == 0 else f"{_point_number(pid)} (R{r})"
             ax.annotate(text, (x, y), xytext=(4, 4), textcoords="offset points", fontsize=7.5,
                         color=_MAIN if r == 0 else _RESERVE, path_effects=halo, zorder=6)
-        handles.append(Line2D([], [], linestyle="none", label="7 = point P-…-0007; (R2) = reserve rank 2"))
+        handles.append(Line2D([], [], linestyle="none", label="7 = point P-…-0007" + ("; (R2) = reserve rank 2"
+                                                                                    if (~is_main).any() else "")))
 
     # extent with a margin, then scale bar and north arrow in axes coordinates
     minx, miny, maxx, maxy = units.total_bounds
@@ -177,7 +184,8 @@ def plot_points(frame: Any, points: Any, *, exclusion: Any = None, title: str | 
     ax.set_title(title or f"{n_main} points in {len(strata)} {'stratum' if len(strata) == 1 else 'strata'}"
                  + (f", {int((~is_main).sum())} reserves" if (~is_main).any() else ""), fontsize=12)
     ax.annotate("An empty point (no refugee household) is a valid zero: visit it, record 0, never replace it.\n"
-                "Reserves only for points that cannot be reached, in rank order (log: hiddenpop frame replace).",
+                + ("Reserves only for points that cannot be reached, in rank order (log: hiddenpop frame replace)."
+                   if (~is_main).any() else "No reserves were drawn (frame sample --reserve K draws K per stratum)."),
                 xy=(0.0, -0.01), xycoords="axes fraction", va="top", ha="left", fontsize=8, color="0.2")
     fig.subplots_adjust(left=0.02, right=0.70, top=0.95, bottom=0.05)
     return fig

@@ -25,7 +25,7 @@ hundred cells, not over the rows.
 For ``linear`` and ``raking`` the variance uses the residuals of one weighted regression
 on the whole calibration model matrix (R ``calibrate``: ``qr.resid`` on √w·X).
 
-Margins come as the ``data-contract.md`` §5 table ``variable,level,total`` (see
+Margins come as the docs/data-contract.md, 'Registry margins' table ``variable,level,total`` (see
 :func:`hiddenpop.io.tables.read_margins`); a combined margin names its variables joined
 by `` x `` and its levels joined by ``|`` (``region x registered``, ``Istanbul|1``).
 

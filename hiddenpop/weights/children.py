@@ -1,4 +1,4 @@
-"""Child weights from household weights (methods §2.6).
+"""Child weights from household weights (docs/methods.md, 'Children').
 
 Every child of a sampled household is enumerated, so a child's inclusion probability is its
 household's and its weight is the household weight. When a design subsamples children

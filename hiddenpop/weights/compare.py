@@ -63,10 +63,10 @@ def _domain_values(data: pd.DataFrame, byvars: list[str]) -> pd.DataFrame:
 
 def _indicators(ctx: Any, variable: str, statistic: str) -> list[tuple[str, np.ndarray]]:
     """(name, values) of the analysis variable; one 0/1 indicator per level for a categorical proportion."""
-    from hiddenpop.weights.estimate import _column
+    from hiddenpop.weights.estimate import numeric_column
 
     if statistic != "proportion":
-        return [(variable, _column(ctx.data, variable))]
+        return [(variable, numeric_column(ctx.data, variable))]
     col = ctx.data[variable]
     values = pd.to_numeric(col, errors="coerce")
     if values.notna().sum() == col.notna().sum() and set(values.dropna().unique()) <= {0, 1}:
@@ -171,7 +171,7 @@ def compare_domains(data: pd.DataFrame, design: Design | PreparedDesign, *, vari
     >>> t[["level", "reference", "estimate"]].round(4).to_dict("records")
     [{'level': '1', 'reference': '0', 'estimate': 0.25}]
     """
-    from hiddenpop.weights.estimate import _Context
+    from hiddenpop.weights.estimate import EstimationContext
 
     if statistic not in _STATISTICS:
         raise EstimationError(f"statistic {statistic!r} cannot be compared between domains",
@@ -185,7 +185,7 @@ def compare_domains(data: pd.DataFrame, design: Design | PreparedDesign, *, vari
     if statistic == "ratio" and not denominator:
         raise EstimationError("statistic 'ratio' needs a denominator", fix="pass denominator=<column>")
     check_columns(data, variables + [compare] + others + ([denominator] if denominator else []), source="data")
-    ctx = _Context(data, design, variance=variance, replicates=replicates, reps=reps, rng=rng, level=level,
+    ctx = EstimationContext(data, design, variance=variance, replicates=replicates, reps=reps, rng=rng, level=level,
                    source="data")
     byvars = [compare] + others
     doms = _domain_values(data, byvars)
@@ -214,9 +214,9 @@ def compare_domains(data: pd.DataFrame, design: Design | PreparedDesign, *, vari
         groups.setdefault(key, []).append(i)
     x = None
     if statistic == "ratio":
-        from hiddenpop.weights.estimate import _column
+        from hiddenpop.weights.estimate import numeric_column
 
-        x = _column(data, denominator)
+        x = numeric_column(data, denominator)
     z = ctx.z
     rows = []
     for var in variables:
@@ -320,7 +320,7 @@ def format_comparisons(table: pd.DataFrame, *, level: float = 0.95) -> str:
       within  contrast    estimate     se  95% CI            p-value    n  n ref
       sex=F   difference     0.081  0.030  0.022 to 0.140      0.007  310    402
     """
-    from hiddenpop.weights.estimate import _round_sig
+    from hiddenpop.weights.estimate import round_sig
 
     if table.empty:
         return "no comparisons (the reference level has no respondents in any domain)"
@@ -334,9 +334,9 @@ def format_comparisons(table: pd.DataFrame, *, level: float = 0.95) -> str:
             se, supp = r["se"], bool(r["suppressed"])
             p = r["p_value"]
             rows.append([str(r["within"]), str(r["contrast"]),
-                         "suppressed" if supp else _round_sig(r["estimate"], se), "" if supp else _round_sig(se, se),
+                         "suppressed" if supp else round_sig(r["estimate"], se), "" if supp else round_sig(se, se),
                          "" if supp or not np.isfinite(se) else
-                         f"{_round_sig(r['ci_low'], se)} to {_round_sig(r['ci_high'], se)}",
+                         f"{round_sig(r['ci_low'], se)} to {round_sig(r['ci_high'], se)}",
                          "" if supp or not np.isfinite(p) else ("<0.001" if p < 0.001 else f"{p:.3f}"),
                          f"{int(r['n']):,}", f"{int(r['n_reference']):,}"])
         widths = [max(len(head[j]), *(len(row[j]) for row in rows)) for j in range(len(head))]

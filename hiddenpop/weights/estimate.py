@@ -2,7 +2,7 @@
 
 Every estimator is a function of ``(data, variable, design)`` returning an
 :class:`Estimate`; :func:`estimate_table` runs many variables × domains at once and
-returns the columns of ``data-contract.md`` §6.
+returns the columns of docs/data-contract.md, 'Estimates'.
 
 Domains are computed by **zero-weighting** the rows outside the domain, never by
 dropping them, so the variance keeps every stratum and PSU of the design (R
@@ -69,7 +69,7 @@ VARIANCE_METHODS = ("linearization", "jk1", "jkn", "bootstrap", "replicate")
 class Estimate:
     """One estimate with its standard error, interval and design information.
 
-    ``to_dict()`` gives the columns of ``data-contract.md`` §6; ``df`` is the design
+    ``to_dict()`` gives the columns of docs/data-contract.md, 'Estimates'; ``df`` is the design
     degrees of freedom, ``level`` the interval's confidence level.
     """
 
@@ -99,7 +99,7 @@ class Estimate:
         return float(self.se ** 2)
 
     def to_dict(self) -> dict[str, Any]:
-        """The §6 columns as a dict (floats, ints, bools; NaN for blanks)."""
+        """The columns of docs/data-contract.md, 'Estimates' as a dict (floats, ints, bools; NaN for blanks)."""
         d = asdict(self)
         return {c: (self.cv if c == "cv" else d[c]) for c in ESTIMATE_COLUMNS}
 
@@ -153,7 +153,10 @@ def _warn_empty_replicate_domains(empty: dict[str, tuple[int, int]]) -> None:
 DOMAIN_DF = ("design", "domain")
 
 
-class _Context:
+class EstimationContext:
+    """The data, prepared design and variance settings of one estimation run (shared by the
+    estimators here and by :mod:`hiddenpop.weights.compare`)."""
+
     def __init__(self, data: pd.DataFrame, design: Design | PreparedDesign, *, variance: str, replicates: Any,
                  reps: int, rng: Any, level: float, source: str, domain_df: str = "design"):
         self.data = data
@@ -266,7 +269,12 @@ def _replicate_degf(replicates: Any, weights: np.ndarray, keep: np.ndarray | Non
     return float(np.linalg.matrix_rank(m) - 1)
 
 
-def _column(data: pd.DataFrame, name: str) -> np.ndarray:
+def numeric_column(data: pd.DataFrame, name: str) -> np.ndarray:
+    """Column ``name`` as floats (missing values are NaN); text that is not a number stops with its row.
+
+    >>> numeric_column(pd.DataFrame({"x": ["1", None, "2.5"]}), "x").tolist()
+    [1.0, nan, 2.5]
+    """
     check_columns(data, [name], source="data")
     col = data[name]
     if col.dtype == bool or pd.api.types.is_float_dtype(col.dtype) or pd.api.types.is_integer_dtype(col.dtype):
@@ -318,7 +326,7 @@ def _svyvar(wd: np.ndarray, y: np.ndarray, n: int) -> tuple[float, float]:
     return (s * n / (n - 1) if n > 1 else float("nan")), wsum
 
 
-def _finish(ctx: _Context, *, variable: str, statistic: str, label: str, est: float, var: float,
+def _finish(ctx: EstimationContext, *, variable: str, statistic: str, label: str, est: float, var: float,
             vsrs: float, n: int) -> Estimate:
     se = math.sqrt(var) if var >= 0 else float("nan")
     deff = var / vsrs if vsrs > 0 else float("nan")
@@ -326,8 +334,8 @@ def _finish(ctx: _Context, *, variable: str, statistic: str, label: str, est: fl
                     float(deff), int(n), ctx.method, False, float(ctx.design.degf), ctx.level)
 
 
-def _prep_y(ctx: _Context, variable: str, mask: np.ndarray | None, extra: np.ndarray | None = None):
-    y = _column(ctx.data, variable)
+def _prep_y(ctx: EstimationContext, variable: str, mask: np.ndarray | None, extra: np.ndarray | None = None):
+    y = numeric_column(ctx.data, variable)
     w = ctx.design.weights
     if mask is None and extra is None and not np.isnan(y).any():
         return y, w, None, ctx.n_pos  # everyone (zero weights only on flagged rows, checked by prepare)
@@ -342,7 +350,7 @@ def _prep_y(ctx: _Context, variable: str, mask: np.ndarray | None, extra: np.nda
     return y, wd, keep, n
 
 
-def _total(ctx: _Context, variable: str, mask: np.ndarray | None, label: str, statistic: str = "total") -> Estimate:
+def _total(ctx: EstimationContext, variable: str, mask: np.ndarray | None, label: str, statistic: str = "total") -> Estimate:
     y, wd, keep, n = _prep_y(ctx, variable, mask)
     if n == 0:
         return _empty(ctx, variable, statistic, label)
@@ -357,13 +365,13 @@ def _total(ctx: _Context, variable: str, mask: np.ndarray | None, label: str, st
     return _finish(ctx, variable=variable, statistic=statistic, label=label, est=est, var=var, vsrs=vsrs, n=n)
 
 
-def _mean(ctx: _Context, variable: str, mask: np.ndarray | None, label: str, statistic: str = "mean",
+def _mean(ctx: EstimationContext, variable: str, mask: np.ndarray | None, label: str, statistic: str = "mean",
           want_deff: bool = True) -> Estimate:
     design = ctx.design
     if mask is None and ctx.replicates is None and not design.adjustments and not design.later_stages \
             and design.n > 1:
         # fast path: whole sample, linearisation; a NaN in y shows up in the sum
-        y = _column(ctx.data, variable)
+        y = numeric_column(ctx.data, variable)
         wy = design.weights * y
         t_y = design.psu_totals(wy)
         swy = t_y.sum()
@@ -420,8 +428,8 @@ def _mean(ctx: _Context, variable: str, mask: np.ndarray | None, label: str, sta
     return _finish(ctx, variable=variable, statistic=statistic, label=label, est=est, var=var, vsrs=vsrs, n=n)
 
 
-def _ratio(ctx: _Context, numerator: str, denominator: str, mask: np.ndarray | None, label: str) -> Estimate:
-    x = _column(ctx.data, denominator)
+def _ratio(ctx: EstimationContext, numerator: str, denominator: str, mask: np.ndarray | None, label: str) -> Estimate:
+    x = numeric_column(ctx.data, denominator)
     y, wd, keep, n = _prep_y(ctx, numerator, mask, extra=x)
     x = np.where(keep, x, 0.0)
     name = f"{numerator}/{denominator}"
@@ -443,7 +451,7 @@ def _ratio(ctx: _Context, numerator: str, denominator: str, mask: np.ndarray | N
     return _finish(ctx, variable=name, statistic="ratio", label=label, est=est, var=var, vsrs=vsrs, n=n)
 
 
-def _proportions(ctx: _Context, variable: str, mask: np.ndarray | None, label: str, ci: str) -> list[Estimate]:
+def _proportions(ctx: EstimationContext, variable: str, mask: np.ndarray | None, label: str, ci: str) -> list[Estimate]:
     check_columns(ctx.data, [variable], source="data")
     col = ctx.data[variable]
     values = pd.to_numeric(col, errors="coerce")
@@ -456,7 +464,7 @@ def _proportions(ctx: _Context, variable: str, mask: np.ndarray | None, label: s
         for lev in levels:
             tmp = f"__{variable}={lev}"
             ind = pd.Series(np.where(col.isna(), np.nan, (col == lev).astype(float)), index=col.index)
-            sub = _Context.__new__(_Context)
+            sub = EstimationContext.__new__(EstimationContext)
             sub.__dict__.update(ctx.__dict__)
             sub.data = pd.DataFrame({tmp: ind})
             est = _one_proportion(sub, tmp, f"{variable}={lev}", mask, label, ci)
@@ -464,14 +472,14 @@ def _proportions(ctx: _Context, variable: str, mask: np.ndarray | None, label: s
     return out
 
 
-def _one_proportion(ctx: _Context, column: str, name: str, mask, label: str, ci: str) -> Estimate:
+def _one_proportion(ctx: EstimationContext, column: str, name: str, mask, label: str, ci: str) -> Estimate:
     e = _mean(ctx, column, mask, label, statistic="proportion")
     e = Estimate(name, "proportion", e.domain, e.estimate, e.se, e.ci_low, e.ci_high, e.deff, e.n, e.method,
                  False, e.df, e.level)
     if ci == "logit" and 0 < e.estimate < 1 and np.isfinite(e.se):
         keep = None
         if mask is not None:
-            keep = mask & ~np.isnan(_column(ctx.data, column))
+            keep = mask & ~np.isnan(numeric_column(ctx.data, column))
         df = ctx.df_for(keep)
         t = float(stats.t.ppf(0.5 + ctx.level / 2, df)) if df > 0 else float("nan")
         eta = math.log(e.estimate / (1 - e.estimate))
@@ -487,7 +495,7 @@ def _one_proportion(ctx: _Context, column: str, name: str, mask, label: str, ci:
     return e
 
 
-def _replicate_logit_se(ctx: _Context, column: str, mask: np.ndarray | None, eta: float) -> float:
+def _replicate_logit_se(ctx: EstimationContext, column: str, mask: np.ndarray | None, eta: float) -> float:
     """Replicate SE of the logit of a proportion: the variance of the replicate logits, as R
     ``svyciprop(method="logit")`` gets it from ``svyglm`` on a replicate design (not the delta
     method). NaN when a replicate proportion is 0 or 1 (R's glm then stops unconverged)."""
@@ -521,7 +529,7 @@ def _qrule_math(x_sorted: np.ndarray, cw: np.ndarray, p: float) -> float:
     return float(x_sorted[min(max(i, 0), len(x_sorted) - 1)])
 
 
-def _quantile(ctx: _Context, variable: str, p: float, mask: np.ndarray | None, label: str) -> Estimate:
+def _quantile(ctx: EstimationContext, variable: str, p: float, mask: np.ndarray | None, label: str) -> Estimate:
     if not (0 <= p <= 1):
         raise EstimationError(f"quantile probability must lie in [0, 1], got {p!r}")
     y, wd, keep, n = _prep_y(ctx, variable, mask)
@@ -539,7 +547,7 @@ def _quantile(ctx: _Context, variable: str, p: float, mask: np.ndarray | None, l
     q = _qrule_math(uniq, cw, p)
     # Woodruff: interval for the mean of I(y <= q) mapped back through the same rule
     ind = (y <= q).astype(float) if keep is None else np.where(keep, (y <= q).astype(float), np.nan)
-    sub = _Context.__new__(_Context)
+    sub = EstimationContext.__new__(EstimationContext)
     sub.__dict__.update(ctx.__dict__)
     sub.data = pd.DataFrame({"__ind": ind})
     pe = _mean(sub, "__ind", mask, label, want_deff=False)
@@ -554,7 +562,7 @@ def _quantile(ctx: _Context, variable: str, p: float, mask: np.ndarray | None, l
     return Estimate(variable, stat, label, q, se, lo, hi, float("nan"), n, ctx.method, False, float(df), ctx.level)
 
 
-def _empty(ctx: _Context, variable: str, statistic: str, label: str, *, n: int = 0,
+def _empty(ctx: EstimationContext, variable: str, statistic: str, label: str, *, n: int = 0,
            why: str = "no respondent with a known value") -> Estimate:
     """A blank (NaN) estimate, recorded so that one :class:`EmptyDomainWarning` says why."""
     nan = float("nan")
@@ -566,8 +574,8 @@ def _empty(ctx: _Context, variable: str, statistic: str, label: str, *, n: int =
 
 # ---------------------------------------------------------------------------------------
 # public single-estimate functions
-def _ctx(data, design, variance, replicates, reps, rng, level, domain_df: str = "design") -> _Context:
-    return _Context(data, design, variance=variance, replicates=replicates, reps=reps, rng=rng, level=level,
+def _ctx(data, design, variance, replicates, reps, rng, level, domain_df: str = "design") -> EstimationContext:
+    return EstimationContext(data, design, variance=variance, replicates=replicates, reps=reps, rng=rng, level=level,
                     source="data", domain_df=domain_df)
 
 
@@ -740,7 +748,7 @@ def estimate_table(data: pd.DataFrame, design: Design | PreparedDesign, *, varia
                    denominator: str | None = None, quantiles: float | Sequence[float] = (0.5,),
                    level: float = 0.95, proportion_ci: str = "wald", domain_df: str = "design",
                    progress: Any = None) -> pd.DataFrame:
-    """Estimates for many variables × domains, as a table with the §6 columns.
+    """Estimates for many variables × domains, as a table with the columns of docs/data-contract.md, 'Estimates'.
 
     Parameters
     ----------
@@ -810,7 +818,7 @@ def estimate_table(data: pd.DataFrame, design: Design | PreparedDesign, *, varia
     if min_cell is not None and min_cell < 0:
         raise EstimationError(f"min_cell must be ≥ 0, got {min_cell}")
     qs = [quantiles] if isinstance(quantiles, (int, float)) else list(quantiles)
-    ctx = _Context(data, design, variance=variance, replicates=replicates, reps=reps, rng=rng, level=level,
+    ctx = EstimationContext(data, design, variance=variance, replicates=replicates, reps=reps, rng=rng, level=level,
                    source="data", domain_df=domain_df)
     crossings = _normalise_by(by) or [[]]
     rows: list[Estimate] = []
@@ -838,10 +846,14 @@ def estimate_table(data: pd.DataFrame, design: Design | PreparedDesign, *, varia
     return pd.DataFrame([e.to_dict() for e in rows], columns=ESTIMATE_COLUMNS)
 
 
-def _round_sig(x: float | None, se: float | None = None) -> str:
+def round_sig(x: float | None, se: float | None = None) -> str:
     """A number rounded for reading: to two significant digits of its SE when there is one
     (so 4,348,776 ± 486,555 reads 4,350,000 ± 490,000), else four significant digits;
-    thousands separated; never in exponent form."""
+    thousands separated; never in exponent form.
+
+    >>> round_sig(4348776, 486555)
+    '4,350,000'
+    """
     if x is None or not np.isfinite(x):
         return ""
     has_se = se is not None and np.isfinite(se) and se > 0
@@ -856,7 +868,7 @@ def _round_sig(x: float | None, se: float | None = None) -> str:
 
 
 def format_estimates(table: pd.DataFrame, *, width: int = 80, level: float = 0.95) -> str:
-    """An estimates table (§6 columns) as plain text for the screen.
+    """An estimates table (docs/data-contract.md, 'Estimates') as plain text for the screen.
 
     One block per variable and statistic, one line per domain. Estimates, SEs and interval
     ends are rounded to two significant digits of the SE, the CV is a percentage, and a
@@ -882,11 +894,11 @@ def format_estimates(table: pd.DataFrame, *, width: int = 80, level: float = 0.9
         rows = []
         for r in part.to_dict("records"):
             se, supp = r.get("se"), bool(r.get("suppressed"))
-            lo, hi = _round_sig(r.get("ci_low"), se), _round_sig(r.get("ci_high"), se)
+            lo, hi = round_sig(r.get("ci_low"), se), round_sig(r.get("ci_high"), se)
             cv, deff = r.get("cv"), r.get("deff")
             fin = (lambda v: v is not None and np.isfinite(v))
-            rows.append([str(r["domain"]), "suppressed" if supp else _round_sig(r["estimate"], se),
-                         "" if supp else _round_sig(se, se), "" if supp or not lo else f"{lo} to {hi}",
+            rows.append([str(r["domain"]), "suppressed" if supp else round_sig(r["estimate"], se),
+                         "" if supp else round_sig(se, se), "" if supp or not lo else f"{lo} to {hi}",
                          "" if supp or not fin(cv) else f"{100 * cv:.1f}", f"{int(r['n']):,}",
                          "" if supp or not fin(deff) else f"{deff:.2f}"])
         keep = list(range(len(head)))

@@ -593,7 +593,7 @@ def format_model(result: ModelResult) -> str:
       Intercept      1.06  0.16  0.60 to 1.51    0.003  0.19
       x              1.09  0.11  0.78 to 1.39   <0.001  0.61
     """
-    from hiddenpop.weights.estimate import _round_sig
+    from hiddenpop.weights.estimate import round_sig
 
     lvl = f"{100 * result.level:g}% CI"
     head = ["term", "estimate", "se", lvl, "p-value", "deff"]
@@ -604,8 +604,8 @@ def format_model(result: ModelResult) -> str:
     for r in result.table.to_dict("records"):
         se = r["se"]
         p = r["p_value"]
-        row = [str(r["term"]), _round_sig(r["estimate"], se), _round_sig(se, se),
-               f"{_round_sig(r['ci_low'], se)} to {_round_sig(r['ci_high'], se)}" if np.isfinite(r["ci_low"]) else "",
+        row = [str(r["term"]), round_sig(r["estimate"], se), round_sig(se, se),
+               f"{round_sig(r['ci_low'], se)} to {round_sig(r['ci_high'], se)}" if np.isfinite(r["ci_low"]) else "",
                "" if not np.isfinite(p) else ("<0.001" if p < 0.001 else f"{p:.3f}"),
                f"{r['deff']:.2f}" if np.isfinite(r["deff"]) else ""]
         if ratio:

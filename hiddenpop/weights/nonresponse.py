@@ -1,4 +1,4 @@
-"""Nonresponse adjustment within weighting cells (methods §2.4, §2.7).
+"""Nonresponse adjustment within weighting cells (docs/methods.md, 'Nonresponse, trimming and calibration').
 
 Within each cell c (e.g. first-stage point × route × registration status), the weights of
 responding units are multiplied by
@@ -8,7 +8,7 @@ responding units are multiplied by
 and non-respondents get weight 0, so the cell keeps its weighted total (weighting-class
 adjustment; Kalton & Flores-Cervantes 2003, §2). At a first-stage point with M_t eligible
 households of which k_t were interviewed and equal stage-1 weights, F = M_t / k_t, the
-factor of the Hansen–Hurwitz point total in methods §2.2.
+factor of the Hansen–Hurwitz point total in docs/methods.md, 'Stage 1: points, circles and inclusion probabilities'.
 
 References
 ----------

@@ -14,10 +14,10 @@
 With ``replicates="bootstrap"`` (Rao–Wu–Yue rescaling, B ≥ 500) or a jackknife, the
 replicate factors are drawn at first-stage point level, with **every referred household
 attached to its root point** and empty points included, and steps 2–4 are **redone in
-every replicate** (methods §2.8.1), so the replicate weights carry the variability of ĥ,
-κ̂, the nonresponse factors and the calibration.
+every replicate** (docs/methods.md, 'Variance: the point bootstrap and linearisation'), so the replicate weights
+carry the variability of ĥ, κ̂, the nonresponse factors and the calibration.
 
-The weights table follows data-contract §6: ``hh_id``, ``stratum``, ``psu`` (root point),
+The weights table follows docs/data-contract.md, 'Weights': ``hh_id``, ``stratum``, ``psu`` (root point),
 ``found_by``, ``wave``, ``stage1_prob``, ``stage2_prob``, the weight-share terms
 (``weight_share_self``, ``weight_share_referral``, ``links``), ``base_weight`` (design
 weight), ``nonresponse_weight``, ``final_weight``, ``weight_method``, ``model_based``,
@@ -307,8 +307,8 @@ def _inverse_variance_theta(s: TwoStageSample, hh: pd.DataFrame, variable: str, 
 def deeper_wave_summary(result: "WeightsResult", variable: str | None = None) -> pd.DataFrame:
     """The wave-1-only GWSM total next to the composite total with deeper waves (2-C).
 
-    Methods §2.3 asks to always report the design-based wave-1-only estimate alongside the
-    model-based composite. ``variable=None`` counts households.
+    docs/methods.md, 'Stage 2: referrals and the generalised weight share method' asks to always report the
+    design-based wave-1-only estimate alongside the model-based composite. ``variable=None`` counts households.
 
     >>> hh = pd.DataFrame({"hh_id": ["A", "B", "C", "D"], "found_by": ["point", "point", "referral", "referral"],
     ...     "point_id": ["P1", "P2", None, None], "recruiter_id": [None, None, "A", "C"],
@@ -402,7 +402,7 @@ def compute_weights(households: pd.DataFrame, *, design_manifest: Any = None, me
     Parameters
     ----------
     households
-        One row per household (data-contract §4); non-respondents found at a point may be
+        One row per household (docs/data-contract.md, 'Survey records'); non-respondents found at a point may be
         included with ``responded`` = 0.
     design_manifest
         The first-stage design (:class:`hiddenpop.spatial.inclusion.FirstStageDesign`, e.g.
@@ -417,16 +417,16 @@ def compute_weights(households: pd.DataFrame, *, design_manifest: Any = None, me
         All first-stage points (``point_id``, ``stratum``), so empty points enter the
         replicates as zeros.
     margins
-        Calibration margins (data-contract §5 table or dict); ``None``: no calibration.
+        Calibration margins (docs/data-contract.md, 'Registry margins' table or dict); ``None``: no calibration.
     replicates, reps, rng
         ``bootstrap``, ``jk1`` or ``jkn`` at point level; B and the random generator.
     theta_var
         Choose the composite factor θ of deeper waves (2-C) by inverse bootstrap variance
-        of the total of this column (methods §2.3): θ = V_R / (V_G + V_R), with V_G and
-        V_R the replicate variances of the wave-1 GWSM total and of the RDS total (N̂_E ×
-        RDS mean) of the eligible households. Needs ``replicates``; the replicates are
-        run twice (once to choose θ, once with θ fixed). ``None``: ``options.theta`` or
-        the design-based share of the eligible sample.
+        of the total of this column (docs/methods.md, 'Stage 2: referrals and the generalised weight share
+        method'): θ = V_R / (V_G + V_R), with V_G and V_R the replicate variances of the wave-1 GWSM total and
+        of the RDS total (N̂_E × RDS mean) of the eligible households. Needs ``replicates``; the replicates are
+        run twice (once to choose θ, once with θ fixed). ``None``: ``options.theta`` or the design-based share
+        of the eligible sample.
     replicate_vars
         ``None`` (default): keep the replicate weights (n × B, for ``rep_*`` columns).
         A list of columns: keep only their replicate totals Σ_k w_k^(b) y_k

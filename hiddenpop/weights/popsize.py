@@ -1,4 +1,4 @@
-"""Size of the unregistered population (methods §2.5.4), with intervals.
+"""Size of the unregistered population (docs/methods.md, 'Size of the unregistered population'), with intervals.
 
 Two estimators from the final weights:
 

@@ -1,27 +1,28 @@
-"""Weights of households found at a point or through a referral (methods §2.3, §7).
+"""Weights of households found at a point or through a referral (docs/methods.md, 'Stage 2: referrals and the
+generalised weight share method' and 'Findings from the simulation study').
 
 A two-stage sample is a set of households plus a set of **selection events**: a point
 hit (the household was found at first-stage point t) or a redeemed coupon (household k
 was referred by household j). A household reached twice keeps one row, and each event
-keeps its own row (methods §7.6). :func:`prepare_sample` checks and packs both into
-arrays once; :func:`base_weights` then computes the weights of one method for any vector
-of PSU (point) replicate factors, so the bootstrap can redo every step cheaply.
+keeps its own row (docs/methods.md, 'Households reached more than once'). :func:`prepare_sample` checks and
+packs both into arrays once; :func:`base_weights` then computes the weights of one method for any vector of PSU
+(point) replicate factors, so the bootstrap can redo every step cheaply.
 
 Methods (registry :data:`REFERRAL_METHODS`):
 
-``gwsm`` (default, 2-A, design-based)
+``gwsm`` (default, design-based)
     Generalised weight share with link subsampling (Deville & Lavallée 2006; Lavallée
     2007):  w_k = (1/L_k) Σ_{j∈S1} l*_jk / (π¹_j ρ_jk), with the self-link (ρ_kk = 1),
     L_k = 1 + d_k for referral-eligible households and 1 otherwise, and
     ρ_jk = min(1, c_j / d^E_j) · ĥ, where c_j is the number of coupons j was given and
-    ĥ = Σ redeemed / Σ issued is the sample redemption rate of j's cell (methods §7.4:
-    dividing by coupons issued alone is biased by −20%, by coupons redeemed by −7%).
-    Households that are not referral-eligible get 1/π¹. Unbiased when L_k is right
-    (symmetric contacts), referrals are random among eligible contacts, and one wave is
-    used; conditional on at least one redemption per cell when ĥ is estimated.
-``union`` (2-B, for comparison only)
+    ĥ = Σ redeemed / Σ issued is the sample redemption rate of j's cell (docs/methods.md, 'Findings from the
+    simulation study': dividing by coupons issued alone is biased by −20%, by coupons redeemed by −7%).
+    Households that are not referral-eligible get 1/π¹. Unbiased when L_k is right (symmetric contacts),
+    referrals are random among eligible contacts, and one wave is used; conditional on at least one redemption
+    per cell when ĥ is estimated.
+``union`` (for comparison only)
     π = 1 − (1 − π¹)(1 − π²), π² = 1 − (1 − π̄¹_h κ̂_h)^{d_k}; biased under local
-    networks (methods §7.2: −17.6%). Needs π¹ of every household.
+    networks (docs/methods.md, 'Findings from the simulation study': −17.6%). Needs π¹ of every household.
 ``multiplicity`` (expected hits, for comparison)
     Hansen–Hurwitz: w_k = c_k / e_k with c_k the number of selection events and
     e_k = e¹_k + d_k π̄¹_h κ̂_h (mean field) or a given exact Σ_j π¹_j ρ_jk.
@@ -70,7 +71,7 @@ __all__ = [
 
 @dataclass(frozen=True)
 class ColumnMap:
-    """Names of the household columns (data-contract §4); every name can be changed.
+    """Names of the household columns (docs/data-contract.md, 'Survey records'); every name can be changed.
 
     ``coupons_issued`` defaults to ``referrals_given`` (the number of coupons handed to
     the household). ``eligible`` names an optional 0/1 column of referral eligibility;
@@ -179,7 +180,7 @@ def prepare_sample(households: pd.DataFrame, *, stage1: pd.DataFrame | None = No
     Parameters
     ----------
     households
-        One row per household (data-contract §4). ``found_by`` is ``point`` or
+        One row per household (docs/data-contract.md, 'Survey records'). ``found_by`` is ``point`` or
         ``referral``; ``recruiter_id`` names the recruiter of a referred household.
     stage1
         Stage-1 probabilities aligned with ``households`` (``stage1_prob`` and
@@ -530,7 +531,7 @@ def _rho(s: TwoStageSample, rate: np.ndarray, referral_fraction: str = "issued-r
     """ρ_j = min(1, c_j / d^E_j) · ĥ for every household as recruiter.
 
     ``referral_fraction`` ``"issued"`` (ĥ = 1) and ``"redeemed"`` (r_j / d^E_j) exist only
-    to reproduce the biased alternatives of methods §7.4.
+    to reproduce the biased alternatives of docs/methods.md, 'Findings from the simulation study'.
     """
     if referral_fraction not in REFERRAL_FRACTIONS:
         raise DesignError(f"unknown referral fraction {referral_fraction!r}",
@@ -546,7 +547,7 @@ def _rho(s: TwoStageSample, rate: np.ndarray, referral_fraction: str = "issued-r
 
 def gwsm_weights(s: TwoStageSample, factors: np.ndarray | None = None, *,
                  nonresponse: np.ndarray | None = None, referral_fraction: str = "issued-rate") -> BaseWeights:
-    """Generalised weight share with link subsampling (2-A) for households at wave ≤ 1.
+    """Generalised weight share with link subsampling for households at wave ≤ 1.
 
     Returns weights for every household; those reached only at wave ≥ 2 get 0 here
     (see :func:`base_weights` for the 2-C composite).
@@ -624,7 +625,7 @@ def _kappa_pibar(s: TwoStageSample, a: np.ndarray, rate: np.ndarray) -> tuple[np
 
 def union_weights(s: TwoStageSample, factors: np.ndarray | None = None, *,
                   nonresponse: np.ndarray | None = None, **_: Any) -> BaseWeights:
-    """Union probability π = 1 − (1 − π¹)(1 − π²) (2-B), **for comparison only**.
+    """Union probability π = 1 − (1 − π¹)(1 − π²), **for comparison only**.
 
     π²_k = 1 − (1 − π̄¹_h κ̂_h)^{d_k} for referral-eligible households, 0 otherwise.
     It assumes the two routes are independent, which local networks violate (methods

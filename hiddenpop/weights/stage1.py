@@ -1,9 +1,9 @@
 """Stage-1 inclusion probabilities of households, for every first-stage design.
 
-The first stage is the probability part of the two-stage design (methods §2.2). This
-module turns what the field and the design manifest record into the stage-1 inclusion
-probability ``stage1_prob`` (π¹) of each household and, where the first stage draws
-points with replacement, the expected number of hits ``expected_hits`` (e¹):
+The first stage is the probability part of the two-stage design (docs/methods.md, 'Stage 1: points, circles and
+inclusion probabilities'). This module turns what the field and the design manifest record into the stage-1
+inclusion probability ``stage1_prob`` (π¹) of each household and, where the first stage draws points with
+replacement, the expected number of hits ``expected_hits`` (e¹):
 
 * ``rgcs``: random geographic cluster sampling (points plus a fixed radius). π¹ =
   1 − (1 − p)^n with p the point-density mass of the disc around the household, computed

@@ -15,7 +15,7 @@ FAUX = str(RDS_ORACLE / "data" / "faux.csv")
 
 
 def test_estimate_json_matches_reference(runner):
-    res = runner.invoke(main, ["rds", "estimate", FAUXMADRONA, "--degree-col", "degree", "--outcome", "disease",
+    res = runner.invoke(main, ["rds", "estimate", FAUXMADRONA, "--degree-col", "degree", "--var", "disease",
                                "--estimator", "rds-ii", "--estimator", "rds-i", "--json"])
     assert res.exit_code == 0, res.output
     rows = json.loads(res.stdout)
@@ -32,7 +32,7 @@ def test_estimate_json_matches_reference(runner):
 def test_estimate_population_size_sensitivity_and_variance(runner, tmp_path):
     out = tmp_path / "est.csv"
     wts = tmp_path / "w.csv"
-    res = runner.invoke(main, ["rds", "estimate", FAUXMADRONA, "--degree-col", "degree", "--outcome", "disease",
+    res = runner.invoke(main, ["rds", "estimate", FAUXMADRONA, "--degree-col", "degree", "--var", "disease",
                                "--estimator", "ss", "--population-size", "600,1000,1500", "--variance", "tree",
                                "--reps", "50", "--rng-seed", "1", "-o", str(out), "--weights-output", str(wts)])
     assert res.exit_code == 0, res.output
@@ -43,21 +43,21 @@ def test_estimate_population_size_sensitivity_and_variance(runner, tmp_path):
     w = pd.read_csv(wts)
     assert w.groupby("scenario")["weight"].sum().round(6).to_dict() == {"high": 1500, "low": 600, "mid": 1000}
     # refuses to overwrite
-    res = runner.invoke(main, ["rds", "estimate", FAUXMADRONA, "--degree-col", "degree", "--outcome", "disease",
+    res = runner.invoke(main, ["rds", "estimate", FAUXMADRONA, "--degree-col", "degree", "--var", "disease",
                                "-o", str(out)])
     assert res.exit_code == 1 and "already exists" in res.stderr
 
 
 def test_estimate_errors(runner):
-    res = runner.invoke(main, ["rds", "estimate", FAUX, "--outcome", "X", "--estimator", "ss"])
+    res = runner.invoke(main, ["rds", "estimate", FAUX, "--var", "X", "--estimator", "ss"])
     assert res.exit_code == 1 and "needs the population size" in res.stderr
-    res = runner.invoke(main, ["rds", "estimate", FAUX, "--outcome", "nope"])
+    res = runner.invoke(main, ["rds", "estimate", FAUX, "--var", "nope"])
     assert res.exit_code == 1 and "no outcome column 'nope'" in res.stderr
-    res = runner.invoke(main, ["rds", "estimate", FAUX, "--outcome", "X", "--estimator", "vh"])
+    res = runner.invoke(main, ["rds", "estimate", FAUX, "--var", "X", "--estimator", "vh"])
     assert res.exit_code == 2
-    res = runner.invoke(main, ["rds", "estimate", FAUX, "--outcome", "X", "--variance", "tree"])
+    res = runner.invoke(main, ["rds", "estimate", FAUX, "--var", "X", "--variance", "tree"])
     assert res.exit_code == 2 and "--rng-seed" in res.stderr
-    res = runner.invoke(main, ["rds", "estimate", FAUX, "--outcome", "X", "--population-size", "2,1"])
+    res = runner.invoke(main, ["rds", "estimate", FAUX, "--var", "X", "--population-size", "2,1"])
     assert res.exit_code != 0
 
 
@@ -66,7 +66,7 @@ def test_estimate_from_referral_store(runner, tmp_path):
 
     store = ReferralStore.create(tmp_path / "survey.sqlite")
     store.import_file(FAUXMADRONA)
-    res = runner.invoke(main, ["rds", "estimate", str(tmp_path / "survey.sqlite"), "--outcome", "disease",
+    res = runner.invoke(main, ["rds", "estimate", str(tmp_path / "survey.sqlite"), "--var", "disease",
                                "--estimator", "rds-ii", "--json"])
     assert res.exit_code == 0, res.output
     got = {r["level"]: r["estimate"] for r in json.loads(res.stdout)}
@@ -130,7 +130,7 @@ def test_bad_rows_are_named_with_row_column_and_value(runner, tmp_path, case):
 
     path = _edited(tmp_path, f"{case}.csv", capture)
     out = tmp_path / "est.csv"
-    res = runner.invoke(main, ["rds", "estimate", path, "--degree-col", "degree", "--outcome", "disease",
+    res = runner.invoke(main, ["rds", "estimate", path, "--degree-col", "degree", "--var", "disease",
                                "-o", str(out)])
     column, value = {"typo": ("recruiter.id", "'Seed'"), "unknown": ("recruiter.id", "'99999'"),
                      "duplicate": ("id", ""), "negative": ("degree", "value -3")}[case]
@@ -143,14 +143,14 @@ def test_population_size_errors_name_the_file_and_the_fix(runner, tmp_path):
     res = runner.invoke(main, ["rds", "diagnose", FAUX, "--var", "X", "--population-size", "100", "-o", str(out)])
     _one_line_error(res, "faux.csv", "population size 100 is smaller than the 389 respondents", "at least 389")
     assert not out.exists()
-    res = runner.invoke(main, ["rds", "estimate", FAUX, "--outcome", "X", "--population-size", "abc"])
+    res = runner.invoke(main, ["rds", "estimate", FAUX, "--var", "X", "--population-size", "abc"])
     assert res.exit_code == 2 and "'abc' is not a number" in res.output
-    res = runner.invoke(main, ["rds", "estimate", FAUX, "--outcome", "X", "--estimator", "ss"])
+    res = runner.invoke(main, ["rds", "estimate", FAUX, "--var", "X", "--estimator", "ss"])
     _one_line_error(res, "needs the population size", "--population-size")
 
 
 def test_hcg_without_times_says_it_uses_wave_order(runner):
-    res = runner.invoke(main, ["rds", "estimate", FAUX, "--outcome", "X", "--estimator", "hcg",
+    res = runner.invoke(main, ["rds", "estimate", FAUX, "--var", "X", "--estimator", "hcg",
                                "--population-size", "1000"])
     assert res.exit_code == 0, res.output
     assert "no interview times (--time-col), so HCG orders respondents by wave" in res.stderr

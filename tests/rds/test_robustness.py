@@ -98,7 +98,7 @@ def test_cli_every_variance_with_na_outcomes_and_degrees_gives_complete_json(run
     p = tmp_path / "s.csv"
     t.to_csv(p, index=False)
     ests = ["rds-ii", "ss", "hcg", "mean"] + (["rds-i", "rds-i-ds"] if variance != "neighbourhood" else [])
-    args = ["rds", "estimate", str(p), "--outcome", "Y", "--population-size", "400,1000,2000", "--variance",
+    args = ["rds", "estimate", str(p), "--var", "Y", "--population-size", "400,1000,2000", "--variance",
             variance, "--reps", "8", "--rng-seed", "3", "--json"]
     for e in ests:
         args += ["--estimator", e]

@@ -128,7 +128,7 @@ def test_typed_outcomes_feed_the_rds_estimators(tmp_path, runner):
                                                  "S,,c1;c2,5,1,1.5\nA,c1,,3,0,2\nB,c2,,4,1,-0.25\n"))
     t = st.respondents()
     assert t["y"].dtype == np.int64 and t["y"].tolist() == [1, 0, 1]
-    res = runner.invoke(main, ["rds", "estimate", str(tmp_path / "s.db"), "--outcome", "score", "--estimator",
+    res = runner.invoke(main, ["rds", "estimate", str(tmp_path / "s.db"), "--var", "score", "--estimator",
                                "rds-ii", "--json"])
     assert res.exit_code == 0, res.output
     (row,) = json.loads(res.stdout)

@@ -60,7 +60,7 @@ def test_report_command_writes_html_and_markdown(runner, tmp_path):
     # readable estimates: 0.21 (se 0.03, CI 0.15-0.27) of the fixture shown as a percentage with its
     # plain-language group; the design in words (5 points from the manifest, radius 250 m)
     assert "Unregistered" in page and "registered=0" not in page
-    assert "21.0%" in page and "15.0 – 27.0" in page and "How to read the tables" in page
+    assert "21.0%" in page and "15.0% – 27.0%" in page and "3.0 pp" in page and "How to read the tables" in page
     assert "5 first-stage points" in page and "within 250 m" in page
     assert (tmp_path / "r.md").read_text().count("|") > 10
     again = runner.invoke(main, ["report", str(wd), "-o", str(tmp_path / "r.html")])
@@ -130,12 +130,14 @@ def test_readable_estimates_marks_suppressed_unreliable_and_clipped_cells():
     # age groups sort numerically (6-11 before 12-17), then registration status
     assert table["Group"].tolist() == ["Unregistered, aged 6–11", "Unregistered, aged 12–17", "Registered, aged 6–11"]
     # 0.022 -> 2.2%, CV 0.66 > 0.30 flagged; lower limit -0.0063 < 0 shown as 0.0 with a mark
-    assert table.iloc[0]["Estimate"] == "2.2% †" and table.iloc[0]["95% interval"] == "0.0* – 5.1"
+    assert table.iloc[0]["Estimate"] == "2.2% †" and table.iloc[0]["95% interval"] == "0.0%* – 5.1%"
     # the suppressed cell (n = 3) shows no figure at all
     row = table.iloc[2]
     assert row["Estimate"].startswith("suppressed") and row["Std. error"] == "" and row["95% interval"] == ""
-    # one note per mark used above: † (CV 0.66), ‡ (suppressed row), * (clipped lower limit)
-    assert [n[0] for n in notes] == ["†", "‡", "*"]
+    # one note per mark used above: † (CV 66%), ‡ (suppressed row), * (clipped lower limit), and the
+    # unit of the standard errors of percentages (percentage points)
+    assert [n[0] for n in notes] == ["†", "‡", "*", "S"]
+    assert table.iloc[0]["Std. error"] == "1.5 pp" and table.iloc[0]["CV"] == "66.0%"
 
 
 def test_totals_stay_numbers_and_labels_can_be_extended():
@@ -145,8 +147,9 @@ def test_totals_stay_numbers_and_labels_can_be_extended():
                         "estimate": [1596.6], "se": [62.4], "ci_low": [1474.3], "ci_high": [1718.9],
                         "cv": [0.039], "n": [201]})
     table, notes = readable_estimates(est, labels={"n_hh": "Households"})
-    assert table.iloc[0].tolist() == ["Households (total number)", "stratum East", "1,597", "62.4",
-                                      "1,474 – 1,719", "0.04", "201"]
+    # counts are whole numbers in every column; the CV in % as in the terminal tables (0.039 -> 3.9%)
+    assert table.iloc[0].tolist() == ["Households (total number)", "stratum East", "1,597", "62",
+                                      "1,474 – 1,719", "3.9%", "201"]
     assert notes == []
 
 
@@ -183,3 +186,32 @@ def test_recruitment_figure_draws_the_largest_chains():
         heights[x] = heights.get(x, 0) + patch.get_height()
     assert heights == {0: 3, 1: 2, 2: 1}
     plt.close(fig)
+
+
+def test_child_weights_not_calibrated_are_said_to_be_and_totals_compared():
+    # households calibrated (weights 10 and 20), children still carrying the weights before
+    # calibration (8 and 16): the report says so, and the totals of children disagree
+    # (hand calculation: from households 10·2 + 20·1 = 40; from children 8 + 8 + 16 = 32)
+    from hiddenpop.report import ReportInputs, _child_weight_check
+
+    w = pd.DataFrame({"hh_id": ["a", "b"], "final_weight": [10.0, 20.0], "registered": [0, 1], "n_children": [2, 1]})
+    kids = pd.DataFrame({"hh_id": ["a", "a", "b"], "final_weight": [8.0, 8.0, 16.0], "registered": [0, 0, 1],
+                         "age": [4, 9, 12]})
+    text, table = _child_weight_check(ReportInputs(weights=w, calibrated=True, child_weights=kids))
+    assert "before calibration" in text and "--children" in text
+    row = table[(table["Children"] == "Children") & (table["Group"] == "All")].iloc[0]
+    assert (row["from household counts"], row["from children's weights"], row["agree"]) == ("40", "32", "no")
+    text, table = _child_weight_check(ReportInputs(weights=w, calibrated=True, child_weights_calibrated=True,
+                                                   child_weights=kids.assign(final_weight=[10.0, 10.0, 20.0])))
+    assert "after calibration" in text and set(table["agree"]) == {"yes"}
+
+
+def test_headline_comes_first_with_direct_and_ratio():
+    from hiddenpop.report import ReportInputs, build_report
+
+    # weights popsize output of the bundled demo (rounded): direct 963 (791-1,172), ratio 731 (548-977)
+    pop = pd.DataFrame({"estimator": ["direct", "ratio"], "estimate": [963.2, 731.4], "se": [97.0, 108.0],
+                        "ci_low": [791.0, 548.0], "ci_high": [1172.0, 977.0], "n": 231, "level": 0.95})
+    page, md = build_report(ReportInputs(popsize={"households": pop}, registry_total=1851))
+    assert md.index("## 1. How many unregistered refugees") < md.index("An estimated 963 unregistered")
+    assert "(1,851 registered households)" in page and "791 – 1,172" in page and "548 – 977" in page

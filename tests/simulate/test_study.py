@@ -1,4 +1,5 @@
-"""The main proof: repeated two-stage samples from a synthetic population (methods §5).
+"""The main proof: repeated two-stage samples from a synthetic population (docs/methods.md, 'Findings from the
+simulation study').
 
 The population and design are small enough for CI (≈ 30 s on 2 cores); the long version
 with more replications and the full-size population is ``validation/study.py``.
@@ -37,9 +38,9 @@ def _row(study, method, target):
 
 @pytest.mark.parametrize("target", ["unregistered_households", "working_children"])
 def test_gwsm_unbiased_within_two_mc_se(study, target):
-    # Source: GWSM is design-unbiased (Deville & Lavallée 2006; methods §2.3 2-A), so the mean of
-    # REPS estimates differs from the population truth only by Monte Carlo error: |bias| < 2 MC SE,
-    # MC SE = sd(estimates)/sqrt(REPS) (Morris, White & Crowther 2019).
+    # Source: GWSM is design-unbiased (Deville & Lavallée 2006; docs/methods.md, 'Stage 2: referrals and the
+    # generalised weight share method'), so the mean of REPS estimates differs from the population truth only by
+    # Monte Carlo error: |bias| < 2 MC SE, MC SE = sd(estimates)/sqrt(REPS) (Morris, White & Crowther 2019).
     r = _row(study, "gwsm", target)
     assert abs(r["bias"]) < 2 * r["bias_mcse"], r.to_dict()
 
@@ -49,8 +50,8 @@ def test_gwsm_bootstrap_coverage_in_binomial_band(study, target):
     # Coverage of the 95% bootstrap interval over REPS = 240 independent replications is
     # Binomial(240, c)/240. If c = 0.95 its SD is sqrt(0.95 * 0.05 / 240) = 0.0141, so
     # 0.95 ± 3 SD = [0.908, 0.992]. The band is widened down to 0.90 for the known slight
-    # under-coverage of normal intervals with a few hundred points (methods §7.3: 93-95% with
-    # 300 points) and B = 30 bootstrap replicates: accept [0.90, 0.99].
+    # under-coverage of normal intervals with a few hundred points (docs/methods.md, 'Findings from the
+    # simulation study': 93-95% with 300 points) and B = 30 bootstrap replicates: accept [0.90, 0.99].
     r = _row(study, "gwsm", target)
     assert 0.90 <= r["coverage"] <= 0.99, r.to_dict()
 
@@ -59,14 +60,15 @@ def test_stage1_ht_unbiased_and_gwsm_more_precise_for_unregistered_rates(study):
     # Stage-1 HT is unbiased by construction (π¹ exact from the disc-polygon areas): |bias| < 2 MC SE.
     r1 = _row(study, "stage1", "unregistered_households")
     assert abs(r1["bias"]) < 2 * r1["bias_mcse"]
-    # Methods §7 finding 1: GWSM's gain is in rates of the unregistered (reference CV 0.065 vs 0.095).
+    # docs/methods.md, 'Findings from the simulation study' finding 1: GWSM's gain is in rates of the
+    # unregistered (reference CV 0.065 vs 0.095).
     g, s = _row(study, "gwsm", "work_rate_unregistered"), _row(study, "stage1", "work_rate_unregistered")
     assert g["cv"] < s["cv"]
 
 
 def test_union_formula_bias_is_reported_and_negative(study):
-    # Methods §7 finding 2: the union-probability formula is biased under local networks
-    # (reference −17.6% on the unregistered total, ~126 MC SE). Our population has the same
+    # docs/methods.md, 'Findings from the simulation study' finding 2: the union-probability formula is biased
+    # under local networks (reference −17.6% on the unregistered total, ~126 MC SE). Our population has the same
     # structure, so its bias must be clearly negative (beyond 5 MC SE) — reported, not hidden.
     r = _row(study, "union", "unregistered_households")
     assert r["bias"] < -5 * r["bias_mcse"]

@@ -117,7 +117,7 @@ def test_apply_with_per_column_targets_equals_a_fit_on_those_targets(method):
 
 
 def test_combined_margin_format_x_and_pipe():
-    # data-contract §5: "region x registered" with levels "North|1" is the same margin as
+    # docs/data-contract.md, 'Registry margins': "region x registered" with levels "North|1" is the same margin as
     # the pre-combined region_registered column (README: levels North_0 … South_1).
     m = read_margins(MARGINS_PATH)
     combined = m.copy()

@@ -341,8 +341,8 @@ def test_calibrate_survey_cells_keep_their_replicate_variance(runner, tmp_path):
     # Margins on disjoint cells (stratum x registered) are a post-stratification: each cell's
     # weights are multiplied by target / own total. A 'survey' cell's target is its own total,
     # in the full sample and in every replicate, so its factor is exactly 1 everywhere and the
-    # replicate spread of the unregistered total survives calibration (methods §2.5.3). Registered
-    # cells reach the registry totals in every replicate (A|1: 30, B|1: 12).
+    # replicate spread of the unregistered total survives calibration (docs/methods.md, 'Registration status and
+    # calibration'). Registered cells reach the registry totals in every replicate (A|1: 30, B|1: 12).
     t = pd.DataFrame({"hh_id": [f"h{i}" for i in range(8)], "stratum": list("AAAABBBB"),
                       "registered": [1, 1, 0, 0, 1, 0, 0, 0],
                       "final_weight": [10.0, 12.0, 5.0, 7.0, 9.0, 4.0, 6.0, 8.0]})

@@ -8,8 +8,8 @@ init/import``, ``weights compute --design --points --store``, ``weights calibrat
   stage's exact disc computation) on the same households and manifest;
 * root points: walking the referral log's coupons by hand (issued coupon → recruiter);
 * registered households found only at points are not referral-eligible, so their weight is
-  the Horvitz–Thompson weight 1/π¹ (methods §2.3) and their weighted count is the HT
-  estimate Σ 1/π¹ computed from the spatial stage's probabilities;
+  the Horvitz–Thompson weight 1/π¹ (docs/methods.md, 'Stage 2: referrals and the generalised weight share
+  method') and their weighted count is the HT estimate Σ 1/π¹ computed from the spatial stage's probabilities;
 * privacy: names, phone numbers and coordinates written into the log/household file must not
   appear anywhere in the output files (searched as text).
 """
@@ -39,7 +39,7 @@ def _offset(lon, lat, dx_m, dy_m):
 def _field_data(points: pd.DataFrame, rng: np.random.Generator, frame_area):
     """Households at the points (within the radius) and referral chains, as the field records them.
 
-    Returns the referral log (data-contract §3: one row per interview, coupons issued, the
+    Returns the referral log (docs/data-contract.md, 'Referral log': one row per interview, coupons issued, the
     coupon redeemed, names and phones) and the household survey records (§4: hh_id,
     registered, outcomes, lon/lat).
     """

@@ -47,9 +47,10 @@ def test_bootstrap_reproduces_exact_hansen_hurwitz_variance():
     # With every coupon redeemed the GWSM total is linear in the point factors: Ŷ = Σ_t u_t,
     # u_t = Σ_{root point t} w_k y_k (referred households attached to their root point; empty
     # points u_t = 0). For i.i.d. points the exact with-replacement variance estimator is
-    # v = n/(n−1) Σ_t (u_t − ū)² = s²_z/n with z_t = n u_t (methods §2.2, §2.8.2), and the Rao–Wu rescaling bootstrap
-    # (n−1 of n points) has expectation exactly v. B = 2000: relative MC SE of a bootstrap
-    # variance ≈ sqrt(2/B)·(1 + kurtosis term) ≈ 4%; tolerance 12% (≈ 3 MC SE).
+    # v = n/(n−1) Σ_t (u_t − ū)² = s²_z/n with z_t = n u_t (docs/methods.md, 'Stage 1: points, circles and
+    # inclusion probabilities' and 'Variance: the point bootstrap and linearisation'), and the Rao–Wu rescaling
+    # bootstrap (n−1 of n points) has expectation exactly v. B = 2000: relative MC SE of a bootstrap variance ≈
+    # sqrt(2/B)·(1 + kurtosis term) ≈ 4%; tolerance 12% (≈ 3 MC SE).
     hh, points = _city(np.random.default_rng(11))
     res = compute_weights(hh, points=points, replicates="bootstrap", reps=2000, rng=5)
     t = res.table

@@ -69,7 +69,8 @@ def test_redemption_rate_correction_unbiased():
     specs = {"rate": {"method": "gwsm"}, "issued": {"method": "gwsm", "referral_fraction": "issued"}}
     cond = expectations(pop4, y, 1, specs, redeem=0.7, condition_on_redemption=True)
     assert cond["rate"] == pytest.approx(18.0, abs=1e-12)
-    # dividing by coupons issued ignores non-redemption: E = 15.5115 (−13.8%), as in methods §7.4.
+    # dividing by coupons issued ignores non-redemption: E = 15.5115 (−13.8%), as in docs/methods.md, 'Findings
+    # from the simulation study'.
     assert cond["issued"] == pytest.approx(15.511461990323053, abs=1e-9)
     assert cond["issued"] < 17.0
 
