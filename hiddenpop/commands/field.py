@@ -9,7 +9,7 @@ from pathlib import Path
 
 import click
 
-from hiddenpop.commands._common import echo_err, output_option, overwrite_option
+from hiddenpop.commands._common import add_result, echo_err, json_summary_option, output_option, overwrite_option
 
 __all__ = ["field", "mapping_path_for"]
 
@@ -37,6 +37,7 @@ def field() -> None:
 
 
 @field.command("form")
+@json_summary_option
 @click.argument("design", type=click.Path(dir_okay=False))
 @click.option("--points", "points_path", type=click.Path(dir_okay=False), required=True,
               help="The first-stage points (points.csv from `hiddenpop frame sample`).")
@@ -75,6 +76,8 @@ def form_cmd(design, points_path, settings_path, output, overwrite) -> None:
     write_form(output, form.sheets(), mpath, form.mapping(), header=header, overwrite=overwrite,
                extra_forms={ppath: sheet.sheets()})
     n_points = int((form.choices["list_name"] == "points").sum())
+    add_result(files=[str(output), str(mpath), str(ppath)], exported_columns=len(form.export_columns()),
+               points=n_points)
     click.echo(f"wrote {output} ({len(form.export_columns())} exported columns, {n_points} points, "
                f"{len(settings.languages)} language(s)), {mpath} and the point sheet {ppath}")
     if form.personal:
@@ -85,6 +88,7 @@ def form_cmd(design, points_path, settings_path, output, overwrite) -> None:
 
 
 @field.command("coupons")
+@json_summary_option
 @click.argument("store", type=click.Path(dir_okay=False))
 @click.option("--seeds", type=click.IntRange(min=1, max=5000), default=None,
               help="Print coupons for this many new seed households (coupons per household each).")

@@ -530,6 +530,7 @@ def withdraw_cmd(store, respondent_id, reason) -> None:
 
 
 @referrals.command("dashboard")
+@json_summary_option
 @click.argument("store", type=click.Path(dir_okay=False))
 @click.option("--points", "points_path", type=click.Path(dir_okay=False), default=None,
               help="The first-stage points (points.csv): shows the points with no interview yet.")
