@@ -4,8 +4,8 @@
     python examples/readme_images.py demo-output        # writes docs/img/*.png
 
 The pictures are the example's own: the first-stage map the demo drew (points.png), the
-recruitment summary and the convergence plot of its referral store, and the top of its report
-(a screenshot by headless Chromium, when it is installed). Run it again whenever the example or
+recruitment summary and the convergence plot of its referral store, the top of its report and
+the top of the coordinator's dashboard (screenshots by headless Chromium, when it is installed). Run it again whenever the example or
 the figures change, and commit docs/img/.
 """
 from __future__ import annotations
@@ -44,13 +44,17 @@ def main(argv: list[str] | None = None) -> int:
                    check=True)
     chromium = shutil.which("chromium") or shutil.which("chromium-browser")
     if chromium:
-        with tempfile.TemporaryDirectory() as profile:
-            subprocess.run([chromium, *CHROMIUM_FLAGS, f"--user-data-dir={profile}", "--window-size=1100,1500",
-                            f"--screenshot={IMG / 'report_top.png'}", (demo / "report.html").resolve().as_uri()],
-                           check=True, capture_output=True, timeout=120)
+        for page, shot, size in (("report.html", "report_top.png", "1100,1500"),
+                                 ("dashboard.html", "dashboard.png", "1100,1300")):
+            with tempfile.TemporaryDirectory() as profile:
+                subprocess.run([chromium, *CHROMIUM_FLAGS, f"--user-data-dir={profile}", f"--window-size={size}",
+                                f"--screenshot={IMG / shot}", (demo / page).resolve().as_uri()],
+                               check=True, capture_output=True, timeout=120)
     else:
-        print("headless Chromium not found: docs/img/report_top.png left as it was", file=sys.stderr)
-    print(f"wrote {IMG}/points_map.png, trees.png, convergence.png" + (", report_top.png" if chromium else ""))
+        print("headless Chromium not found: docs/img/report_top.png and dashboard.png left as they were",
+              file=sys.stderr)
+    print(f"wrote {IMG}/points_map.png, trees.png, convergence.png"
+          + (", report_top.png, dashboard.png" if chromium else ""))
     return 0
 
 
