@@ -47,6 +47,7 @@ False
 """
 from __future__ import annotations
 
+import dataclasses
 import datetime as _dt
 import json
 import os
@@ -323,7 +324,7 @@ class ReferralStore:
 
         The plan must come from :meth:`plan` on this store with no write in between.
         """
-        res = plan.result
+        res = dataclasses.replace(plan.result, problems=list(plan.result.problems))  # the plan stays as planned
         file, now = res.file, _now()
         sleep = float(os.environ.get(TEST_SLEEP_ENV, "0") or 0)
         with self._connect() as con:
