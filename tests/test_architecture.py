@@ -198,7 +198,7 @@ def test_every_registry_choice_of_the_cli_resolves():
                 walk(cmd.get_command(ctx, name), ctx)
 
     walk(main, click.Context(main))
-    assert len(found) >= 11
+    assert len(found) >= 13
     for t in found:
         assert t.choices and not set(t.exclude) & set(t.choices), t.registry
     from hiddenpop.weights.referral import REFERRAL_METHODS
