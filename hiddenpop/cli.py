@@ -60,6 +60,7 @@ def main(ctx: click.Context, verbose: int, quiet: int) -> None:
     \b
     Typical flow:
       hiddenpop frame sample FRAME ...        draw first-stage points
+      hiddenpop field form DESIGN ...         the questionnaire (XLSForm) of the design
       hiddenpop referrals import STORE LOG    keep the daily referral logs
       hiddenpop weights compute ...           inclusion probabilities and weights
       hiddenpop estimate weights.csv ...      estimates with standard errors
@@ -78,10 +79,11 @@ def main(ctx: click.Context, verbose: int, quiet: int) -> None:
 
 
 def _register() -> None:
-    from hiddenpop.commands import estimate, frame, model, rds, referrals, report, simulate, weights
+    from hiddenpop.commands import estimate, field, frame, model, rds, referrals, report, simulate, weights
 
     main.add_command(frame.frame)
     main.add_command(referrals.referrals)
+    main.add_command(field.field)
     main.add_command(rds.rds)
     main.add_command(weights.weights)
     main.add_command(estimate.estimate)

@@ -516,3 +516,59 @@ def withdraw_cmd(store, respondent_id, reason) -> None:
 
     ReferralStore.open(store).withdraw(respondent_id, reason=reason)
     click.echo(f"withdrew {respondent_id}")
+
+
+@referrals.command("dashboard")
+@click.argument("store", type=click.Path(dir_okay=False))
+@click.option("--points", "points_path", type=click.Path(dir_okay=False), default=None,
+              help="The first-stage points (points.csv): shows the points with no interview yet.")
+@click.option("--visits", "visits_path", type=click.Path(dir_okay=False), default=None,
+              help="Export of the point sheet (NAME.points.xlsx of `hiddenpop field form`): zero points and "
+                   "unreachable points.")
+@click.option("--settings", "settings_path", type=click.Path(dir_okay=False), default=None,
+              help="Questionnaire settings (TOML): survey title and [targets] ci_half_width, design_effect.")
+@click.option("--as-of", default=None, help="Reference time for expiry and stalled chains (ISO 8601; default: now).")
+@click.option("--stall-days", type=float, default=7.0, show_default=True,
+              help="A chain with coupons out and no interview for this many days is stalled.")
+@output_option(help="The dashboard page to write (.html; one self-contained file).")
+@overwrite_option
+def dashboard_cmd(store, points_path, visits_path, settings_path, as_of, stall_days, output, overwrite) -> None:
+    """Write the coordinator's dashboard: one HTML file that works offline and can be e-mailed.
+
+    Interviews per day and team, points visited, coupons issued/returned/expired and the time
+    to return, waves per seed and stalled chains, the quarantined rows with their messages, the
+    reminder list, and the convergence of the key estimates by wave against the target. No
+    names, phone numbers or coordinates. Regenerate it after each import.
+
+    \b
+    Example:
+      hiddenpop referrals dashboard survey.hpstore --points points.csv -o dashboard.html
+    """
+    import datetime as dt
+    from pathlib import Path
+
+    from hiddenpop.field.dashboard import DashboardInputs, build_dashboard
+    from hiddenpop.field.form import FormSettings
+    from hiddenpop.io import read_csv
+    from hiddenpop.io.field import read_form_settings, read_point_visits, write_html
+    from hiddenpop.io.store import ReferralStore
+
+    if visits_path and not points_path:
+        raise click.UsageError("--visits needs --points (the design's points the visits refer to)")
+    st = ReferralStore.open(store)
+    settings = read_form_settings(settings_path) if settings_path else FormSettings()
+    as_of = as_of or dt.datetime.now(dt.timezone.utc).replace(microsecond=0).isoformat()
+    points = read_csv(points_path, dtype={"point_id": str, "stratum": str}) if points_path else None
+    if points is not None and "point_id" not in points.columns:
+        from hiddenpop.errors import InputFileError
+
+        raise InputFileError("no point_id column", where=str(points_path),
+                             fix="give the points.csv written by `hiddenpop frame sample`")
+    inp = DashboardInputs(respondents=st.respondents(as_of=as_of), quarantine=st.quarantine(), pending=st.pending(),
+                          printed=st.printed_coupons(), imports=st.imports(), points=points,
+                          visits=read_point_visits(visits_path) if visits_path else None, expiry_days=st.settings.get("expiry_days"), stall_days=stall_days,
+                          as_of=as_of, target_half_width=settings.target_half_width,
+                          design_effect=settings.design_effect,
+                          title=(settings.title if settings_path else f"{Path(store).name}"))
+    write_html(output, build_dashboard(inp), overwrite=overwrite)
+    click.echo(f"wrote {output}")

@@ -305,6 +305,7 @@ def normalise_table(raw: pd.DataFrame, *, mapping: ReferralMapping | None = None
         orig_of = dict(seen)
         raw.columns = renamed
     raw = raw.drop(columns=[c for c in mapping.drop if c in raw.columns])
+    raw = _kobo_geopoints(raw, mapping)
     rename: dict[str, str] = {}
     for canon, theirs in mapping.columns.items():
         if theirs not in raw.columns:
@@ -336,6 +337,9 @@ def normalise_table(raw: pd.DataFrame, *, mapping: ReferralMapping | None = None
         pat = re.compile(re.escape(mapping.coupon_prefix) + r"(\d+)$")
         numbered = [(int(m.group(1)), c) for c in raw.columns if (m := pat.match(c))]
         coupon_cols = [c for _, c in sorted(numbered)]
+    # the QR-scan copy of a coupon number (`hiddenpop field form`: coupon_1_scan fills coupon_1)
+    scans = [f"{c}_scan" for c in coupon_cols if f"{c}_scan" in raw.columns]
+    raw = raw.drop(columns=scans)
     n = len(raw)
     if coupon_cols and "issued_coupons" in raw.columns:
         raise InputFileError(f"both an issued_coupons column and numbered coupon columns ({coupon_cols[0]}, …)",
@@ -367,6 +371,36 @@ def normalise_table(raw: pd.DataFrame, *, mapping: ReferralMapping | None = None
                         "original_columns": original_columns,
                         "column_names": {c: column_names.get(c, c) for c in CORE_COLUMNS}})
     return table
+
+
+def _kobo_geopoints(raw: pd.DataFrame, mapping: ReferralMapping) -> pd.DataFrame:
+    """KoboToolbox exports a GPS question ``gps`` as ``gps`` ("lat lon altitude precision") and
+    ``_gps_latitude``, ``_gps_longitude``, ``_gps_altitude``, ``_gps_precision``. The first GPS
+    question becomes the household coordinates ``lat``/``lon`` (unless the mapping names them; kept
+    out of every export unless asked); the other parts of every GPS question are dropped, so exact
+    coordinates never ride along as ordinary columns.
+
+    >>> raw = pd.DataFrame({"gps": ["1.5 2.5 0 5"], "_gps_latitude": ["1.5"], "_gps_longitude": ["2.5"],
+    ...                     "_gps_altitude": ["0"], "_gps_precision": ["5"], "x": ["a"]})
+    >>> _kobo_geopoints(raw, ReferralMapping()).columns.tolist()
+    ['lat', 'lon', 'x']
+    """
+    cols = set(raw.columns)
+    names = [c[1:-len("_latitude")] for c in raw.columns
+             if c.startswith("_") and c.endswith("_latitude") and f"{c[:-len('_latitude')]}_longitude" in cols]
+    if not names:
+        return raw
+    drop: list[str] = []
+    rename: dict[str, str] = {}
+    for k, g in enumerate(names):
+        parts = {"lat": f"_{g}_latitude", "lon": f"_{g}_longitude"}
+        for canon, col in parts.items():
+            if k == 0 and canon not in mapping.columns and canon not in cols and col not in mapping.columns.values():
+                rename[col] = canon
+            elif col not in mapping.columns.values():
+                drop.append(col)
+        drop += [c for c in (g, f"_{g}_altitude", f"_{g}_precision") if c in cols]
+    return raw.drop(columns=drop).rename(columns=rename)
 
 
 def numeric_or_text(col: pd.Series) -> pd.Series:

@@ -47,6 +47,7 @@ False
 """
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import datetime as _dt
 import json
@@ -54,7 +55,7 @@ import os
 import secrets
 import sqlite3
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -314,9 +315,99 @@ class ReferralStore:
             pending = _unprefixed(_select(con, "SELECT * FROM pending ORDER BY pos"))
             versions = con.execute("SELECT respondent_id, content_hash FROM history "
                                    "WHERE content_hash IS NOT NULL").fetchall()
+            known = self._known_coupons(con)
+        if known is not None:
+            settings = {**settings, "printed_coupons": known}
         return plan_import(table, file=file, sha256=sha256, salt=salt, stored=stored, pending=pending,
                            versions=[(str(r), str(h)) for r, h in versions], settings=settings, mapping=mapping,
                            strict=strict, accept_changes=accept_changes)
+
+    # ---------------------------------------------------------------------- printed coupons
+    @staticmethod
+    def _has_printed(con: sqlite3.Connection) -> bool:
+        return con.execute("SELECT 1 FROM sqlite_master WHERE type='table' AND name='printed_coupons'").fetchone() \
+            is not None
+
+    def _used_codes(self, con: sqlite3.Connection) -> set[str]:
+        """Every coupon number in the stored and waiting rows (issued or redeemed)."""
+        out: set[str] = set()
+        for table in ("respondents", "pending"):
+            for red, iss in con.execute(f"SELECT redeemed_coupon, issued_coupons FROM {table}"):
+                if red:
+                    out.add(str(red))
+                if iss:
+                    out.update(c for c in str(iss).split(";") if c)
+        return out
+
+    def _known_coupons(self, con: sqlite3.Connection) -> frozenset[str] | None:
+        """Printed numbers plus every number already in the data; ``None`` before any coupon is printed."""
+        if not self._has_printed(con):
+            return None
+        printed = {r[0] for r in con.execute("SELECT code FROM printed_coupons")}
+        if not printed:
+            return None
+        return frozenset(printed | self._used_codes(con))
+
+    @contextlib.contextmanager
+    def print_coupons(self, n: int, *, for_respondents: list[str | None] | None = None, printed_on: str,
+                      expires: str | None = None) -> Iterator[list[str]]:
+        """Reserve ``n`` new coupon numbers and register them as printed, not yet issued.
+
+        A context manager: the numbers are yielded inside one transaction, which commits only if
+        the block succeeds (write the PDF inside it: a failed write registers nothing). Serials
+        continue after the largest serial printed or used in the data, so a new number never
+        collides with one already in the field.
+
+        >>> import tempfile, pathlib
+        >>> st = ReferralStore.create(pathlib.Path(tempfile.mkdtemp()) / "s.hpstore")
+        >>> with st.print_coupons(2, printed_on="2024-03-07") as codes:
+        ...     codes
+        ['100014', '100023']
+        >>> st.printed_coupons()[["code", "status"]].values.tolist()
+        [['100014', 'printed'], ['100023', 'printed']]
+        """
+        from hiddenpop.field.codes import FIRST_SERIAL, LAST_SERIAL, is_valid_code, make_code
+
+        owners = list(for_respondents) if for_respondents is not None else [None] * n
+        if len(owners) != n or n < 1:
+            raise ValueError("give one owner (or None) per coupon, and at least one coupon")
+        with self._connect() as con:
+            con.execute("BEGIN IMMEDIATE")
+            try:
+                con.execute("CREATE TABLE IF NOT EXISTS printed_coupons(serial INTEGER PRIMARY KEY, code TEXT NOT NULL "
+                            "UNIQUE, batch INTEGER NOT NULL, printed_on TEXT NOT NULL, expires TEXT, "
+                            "for_respondent TEXT, registered_at TEXT NOT NULL)")
+                top, batch = con.execute("SELECT MAX(serial), MAX(batch) FROM printed_coupons").fetchone()
+                used = [int(c[:-1]) for c in self._used_codes(con) if is_valid_code(c)]
+                start = max([FIRST_SERIAL - 1, top or 0] + used) + 1
+                if start + n - 1 > LAST_SERIAL:
+                    raise RecruitmentError(f"only {max(0, LAST_SERIAL - start + 1)} coupon numbers are left",
+                                           where=str(self.path), fix="print fewer coupons")
+                codes = [make_code(s) for s in range(start, start + n)]
+                now, b = _now(), (batch or 0) + 1
+                con.executemany("INSERT INTO printed_coupons VALUES (?,?,?,?,?,?,?)",
+                                [(start + k, c, b, printed_on, expires, owners[k], now) for k, c in enumerate(codes)])
+                yield codes
+                con.execute("COMMIT")
+            except BaseException:
+                con.execute("ROLLBACK")
+                raise
+
+    def printed_coupons(self) -> pd.DataFrame:
+        """Coupons printed by ``hiddenpop field coupons``: ``code, batch, printed_on, expires,
+        for_respondent, status`` (``printed``: not yet seen in the data; ``issued``: recorded as
+        handed out; ``redeemed``: a recruit came with it), in number order."""
+        cols = ["code", "batch", "printed_on", "expires", "for_respondent"]
+        with self._connect() as con:
+            if not self._has_printed(con):
+                return pd.DataFrame({c: pd.Series([], dtype=object) for c in cols + ["status"]})
+            t = _select(con, f"SELECT {', '.join(cols)} FROM printed_coupons ORDER BY serial")
+            red = {r[0] for r in con.execute("SELECT redeemed_coupon FROM respondents WHERE withdrawn=0 AND "
+                                             "redeemed_coupon IS NOT NULL")}
+            iss = {c for (cell,) in con.execute("SELECT issued_coupons FROM respondents WHERE withdrawn=0 AND "
+                                                "issued_coupons IS NOT NULL") for c in str(cell).split(";")}
+        t["status"] = ["redeemed" if c in red else "issued" if c in iss else "printed" for c in t["code"]]
+        return t
 
     def apply_plan(self, plan: ImportPlan, *, strict: bool = False,
                    progress: Callable[[int], None] | None = None) -> ImportResult:
@@ -605,7 +696,10 @@ class ReferralStore:
         """
         if not reason or not reason.strip():
             raise RecruitmentError("a correction needs a reason", fix="pass --reason \"...\" (kept in the history)")
-        row = plan_correction(self.raw_respondents(), respondent_id, changes, settings=self.settings,
+        with self._connect() as con:
+            known = self._known_coupons(con)
+        settings = self.settings if known is None else {**self.settings, "printed_coupons": known}
+        row = plan_correction(self.raw_respondents(), respondent_id, changes, settings=settings,
                               source=str(self.path))
         self._write_revision(str(respondent_id), row, "correct", reason)
 

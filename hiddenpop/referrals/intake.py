@@ -313,7 +313,8 @@ def plan_import(table: pd.DataFrame, *, file: str, sha256: str, salt: str, store
     versions
         ``(respondent_id, content_hash)`` of every version recorded in the history.
     settings
-        The store's rule settings (``design_requires_point``, ``max_coupons``, ``max_network_size``).
+        The store's rule settings (``design_requires_point``, ``max_coupons``, ``max_network_size``,
+        and ``printed_coupons``: the coupon numbers the store knows once it has printed coupons).
     mapping
         The :class:`~hiddenpop.io.referrals.ReferralMapping` used to read the file (recorded).
     strict, accept_changes
@@ -374,7 +375,7 @@ def plan_import(table: pd.DataFrame, *, file: str, sha256: str, salt: str, store
         links = link_coupons(combined)
         items = located_problems(combined, source=file, design_requires_point=settings["design_requires_point"],
                                  max_coupons=settings["max_coupons"], max_network_size=settings["max_network_size"],
-                                 links=links)
+                                 links=links, printed_coupons=settings.get("printed_coupons"))
     bad: dict[int, list] = {}
     problems_at: list[tuple[int, Any]] = []
     for i, _, q in sorted(items, key=lambda t: (t[0], t[1])):
@@ -476,6 +477,7 @@ def plan_correction(raw: pd.DataFrame, respondent_id: str, changes: Mapping[str,
                                fix="check the id (`hiddenpop referrals export STORE --format csv` lists them all)")
     i = int(hit[0])
     rules = {k: settings[k] for k in ("design_requires_point", "max_coupons", "max_network_size")}
+    rules["printed_coupons"] = settings.get("printed_coupons")
     before = validate_log(raw, source=source, **rules)
     trial = raw.copy()
     for col, val in changes.items():

@@ -17,7 +17,10 @@ residual (y - R̂x)/X̂.
 
 Confidence intervals are normal (R ``confint.svystat``) except for quantiles
 (Woodruff, t with the design degrees of freedom) and logit proportion intervals
-(R ``svyciprop(method="logit")``, t with the design degrees of freedom).
+(R ``svyciprop(method="logit")``, t with the design degrees of freedom). With replicate
+variance the degrees of freedom are the rank of the replicate weights minus 1 (R ``degf``
+of a replicate design), and the logit interval uses the replicate variance of the
+replicate logits (R ``svyglm`` on a replicate design).
 
 References
 ----------
@@ -176,6 +179,7 @@ class _Context:
                                   fix=f"use one of {', '.join(VARIANCE_METHODS)}")
         self.method = variance
         self.replicates = None
+        self._rep_degf: float | None = None
         self.empty_domains: dict[str, tuple[int, int]] = {}  # domain → (replicates with no weight, B)
         self.blank: dict[str, str] = {}  # "variable [domain]" → why the estimate is NaN
         # respondents = rows with a weight > 0 (rows kept with weight 0 and a weight_flag are not counted)
@@ -208,6 +212,14 @@ class _Context:
         or the PSUs minus the strata in which the domain has respondents (``'domain'``, R
         ``degf()`` of the subset design that ``svyby`` hands to ``svyquantile``/``svyciprop``)."""
         d = self.design
+        if self.replicates is not None:
+            # a replicate design's df is R's degf(): the rank of its replicate weights - 1, of the
+            # rows of the domain for 'domain' (svyby drops the other rows of a replicate design)
+            if self.domain_df == "design" or keep is None:
+                if self._rep_degf is None:
+                    self._rep_degf = _replicate_degf(self.replicates, d.weights, None)
+                return self._rep_degf
+            return _replicate_degf(self.replicates, d.weights, keep)
         if self.domain_df == "design" or keep is None:
             return float(d.degf)
         inset = keep & (d.weights > 0)
@@ -233,6 +245,25 @@ class _Context:
     def rep_var(self, thetas: np.ndarray, theta: float) -> float:
         r = self.replicates
         return float(replicate_variance(thetas, theta, r.scale, r.rscales, mse=r.mse))
+
+
+def _replicate_degf(replicates: Any, weights: np.ndarray, keep: np.ndarray | None) -> float:
+    """R ``degf()`` of a replicate design (or of its subset ``keep``): the rank of the replicate
+    analysis weights of the rows with a weight, minus 1.
+
+    The rank is taken of the replicate factors (replicate weight / weight), which have the same
+    rank as the weights themselves and are better scaled; rows of one PSU share their factors.
+    50 bootstrap replicates of 200 schools give 49 df, not the design's 197.
+    """
+    rows = weights > 0 if keep is None else keep & (weights > 0)
+    if not rows.any():
+        return float("nan")
+    if hasattr(replicates, "factors") and hasattr(replicates, "psu_codes"):
+        m = replicates.factors[np.unique(replicates.psu_codes[rows])]
+    else:
+        w = replicates.replicate_weights(weights)[rows]
+        m = np.unique(w / weights[rows][:, None], axis=0)
+    return float(np.linalg.matrix_rank(m) - 1)
 
 
 def _column(data: pd.DataFrame, name: str) -> np.ndarray:
@@ -444,13 +475,31 @@ def _one_proportion(ctx: _Context, column: str, name: str, mask, label: str, ci:
         df = ctx.df_for(keep)
         t = float(stats.t.ppf(0.5 + ctx.level / 2, df)) if df > 0 else float("nan")
         eta = math.log(e.estimate / (1 - e.estimate))
-        se_eta = e.se / (e.estimate * (1 - e.estimate))
+        if ctx.replicates is None:
+            se_eta = e.se / (e.estimate * (1 - e.estimate))     # delta method = svyglm's sandwich
+        else:
+            se_eta = _replicate_logit_se(ctx, column, mask, eta)
         lo, hi = (1 / (1 + math.exp(-(eta + s * t * se_eta))) for s in (-1, 1))
         e = Estimate(e.variable, e.statistic, e.domain, e.estimate, e.se, lo, hi, e.deff, e.n, e.method, False,
                      df, e.level)
     elif ci not in ("wald", "logit"):
         raise EstimationError(f"unknown proportion interval {ci!r}", fix="use wald or logit")
     return e
+
+
+def _replicate_logit_se(ctx: _Context, column: str, mask: np.ndarray | None, eta: float) -> float:
+    """Replicate SE of the logit of a proportion: the variance of the replicate logits, as R
+    ``svyciprop(method="logit")`` gets it from ``svyglm`` on a replicate design (not the delta
+    method). NaN when a replicate proportion is 0 or 1 (R's glm then stops unconverged)."""
+    y, wd, keep, n = _prep_y(ctx, column, mask)
+    num = ctx.rep_totals(y)
+    den = ctx.rep_totals(np.ones_like(y) if keep is None else keep.astype(float))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        pr = num / den
+        eta_r = np.log(pr / (1 - pr))
+    if not np.isfinite(eta_r).all():
+        return float("nan")
+    return math.sqrt(ctx.rep_var(eta_r, eta))
 
 
 _QRULE_TOL = 1e-10
@@ -496,8 +545,11 @@ def _quantile(ctx: _Context, variable: str, p: float, mask: np.ndarray | None, l
     pe = _mean(sub, "__ind", mask, label, want_deff=False)
     df = ctx.df_for(keep)
     t = float(stats.t.ppf(0.5 + ctx.level / 2, df)) if df > 0 else float("nan")
-    lo = _qrule_math(uniq, cw, pe.estimate - t * pe.se)
-    hi = _qrule_math(uniq, cw, pe.estimate + t * pe.se)
+    # an end of the interval of F̂(q) outside [0, 1] maps to no value: NaN, as R woodruffCI
+    # (and then the SE, too); clipping it to the smallest or largest value would invent a bound
+    p_lo, p_hi = pe.estimate - t * pe.se, pe.estimate + t * pe.se
+    lo = _qrule_math(uniq, cw, p_lo) if p_lo >= 0 else float("nan")
+    hi = _qrule_math(uniq, cw, p_hi) if p_hi <= 1 else float("nan")
     se = (hi - lo) / (2 * t)
     return Estimate(variable, stat, label, q, se, lo, hi, float("nan"), n, ctx.method, False, float(df), ctx.level)
 
@@ -627,7 +679,8 @@ def quantile(data: pd.DataFrame, variable: str, design: Design | PreparedDesign,
     The interval is Woodruff's (R ``interval.type="mean"``): F̂(q̂) ± t·SE(F̂(q̂)) with t on
     the design degrees of freedom (in a domain with ``domain_df="domain"``, the domain's
     own, as R ``svyby``), mapped back through the same rule; the reported SE is
-    (ci_high - ci_low)/(2t).
+    (ci_high - ci_low)/(2t). An end whose F̂ lies outside [0, 1] (a small or very
+    skewed sample) is NaN, and so is the SE, as in R.
 
     Examples
     --------
@@ -725,6 +778,8 @@ def estimate_table(data: pd.DataFrame, design: Design | PreparedDesign, *, varia
         ``design`` (default), the whole design's PSUs minus strata; ``domain``, the PSUs
         minus the strata in which the domain has respondents, which is what R ``svyby``
         hands to ``svyquantile`` and ``svyciprop`` (``degf()`` of the subset design).
+        With replicate variance both are R's ``degf()`` of a replicate design: the rank of
+        the replicate weights (of the domain's rows for ``domain``) minus 1.
     progress
         Optional callback ``advance(n)`` called once per variable × domain.
 
