@@ -193,17 +193,16 @@ def estimate(survey_file, variables, statistic, by, denominator, quantiles, vari
                                             id_col=id_col or "id", weight_col=weight_col)
     with OutputSet(overwrite=overwrite) as out:
         if output and output != "-":
-            out.add(output, lambda p: table.to_csv(p, index=False, lineterminator="\n"))
+            out.add_csv(output, table)
         if rep_frame is not None:
-            out.add(replicate_weights_out,
-                    lambda p: rep_frame.to_csv(p, index=False, lineterminator="\n", float_format="%.17g"))
+            out.add_csv(replicate_weights_out, rep_frame, float_format="%.17g")
             if not __import__("numpy").allclose(replicates.rscales, replicates.rscales[0]):
                 import pandas as pd
 
                 side = str(replicate_weights_out).rsplit(".", 1)[0] + ".rscales.csv"
                 rs = pd.DataFrame({"replicate": [f"rep_{i + 1}" for i in range(replicates.n_replicates)],
                                    "rscale": replicates.rscales})
-                out.add(side, lambda p: rs.to_csv(p, index=False, lineterminator="\n", float_format="%.17g"))
+                out.add_csv(side, rs, float_format="%.17g")
     if rep_frame is not None:
         echo_err("R:\n" + svrepdesign_call(replicates, file=str(replicate_weights_out), weight_col=weight_col))
         echo_err("Stata:\n" + stata_svyset_call(replicates, file=str(replicate_weights_out), weight_col=weight_col))
@@ -221,7 +220,9 @@ def estimate(survey_file, variables, statistic, by, denominator, quantiles, vari
             width = max(60, min(shutil.get_terminal_size((80, 24)).columns, 160))
             click.echo(format_estimates(table, width=width, level=level))
         else:
-            click.echo(table.to_csv(index=False, lineterminator="\n"), nl=False)
+            from hiddenpop.io import write_csv
+
+            write_csv("-", table)
     else:
         echo_err(f"wrote {len(table)} estimate(s) to {output}", level=1)
 

@@ -157,9 +157,9 @@ def compute(households_path, children_path, children_out, design_path, points_pa
         ch = read_csv(children_path, dtype={"hh_id": str, "child_id": str})
         kids = child_weights(ch, table, source=str(children_path))
     with OutputSet(overwrite=overwrite) as out:
-        out.add(output, lambda p: table.to_csv(p, index=False, lineterminator="\n"))
+        out.add_csv(output, table)
         if kids is not None:
-            out.add(children_out, lambda p: kids.to_csv(p, index=False, lineterminator="\n"))
+            out.add_csv(children_out, kids)
     info = res.info
     echo_err(f"{info['n_households']} households weighted ({method}); estimated households "
              f"{info['population_size']:.1f}; share of weight from referral {info['share_from_referral']:.1%}"

@@ -31,7 +31,7 @@ import numpy as np
 import pandas as pd
 
 from hiddenpop.errors import FrameError, InputFileError, format_where
-from hiddenpop.io import PathLike, read_json, sha256_file, write_json
+from hiddenpop.io import PathLike, _csv_to, read_json, sha256_file, write_json
 
 __all__ = ["read_frame", "read_exclusion", "read_raster", "read_manifest", "write_manifest", "POINT_FORMATS",
            "format_from_suffix", "read_points", "FORMAT_SUFFIX"]
@@ -199,7 +199,7 @@ def _fixed7(values: Any) -> list[str]:
 def _write_csv(points: gpd.GeoDataFrame, path: Path) -> None:
     tab = pd.DataFrame(points.drop(columns="geometry"))
     tab["lon"], tab["lat"] = _fixed7(tab["lon"]), _fixed7(tab["lat"])
-    tab.to_csv(path, index=False, lineterminator="\n")
+    _csv_to(path, tab)
 
 
 def _desc(p: dict) -> str:
@@ -286,7 +286,7 @@ def _write_odk(points: gpd.GeoDataFrame, path: Path) -> None:
         "radius_m": points["radius_m"] if "radius_m" in points else "",
         "reserve_rank": points["reserve_rank"],
     })
-    tab.to_csv(path, index=False, lineterminator="\n")
+    _csv_to(path, tab)
 
 
 #: Point formats: name → writer(points GeoDataFrame, path).

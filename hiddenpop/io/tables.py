@@ -85,11 +85,11 @@ def write_replicate_weights(path: PathLike, frame: pd.DataFrame, *, rscales: np.
                             overwrite: bool = False) -> None:
     """Write replicate weights (and, when the rscales vary, ``<name>.rscales.csv``) atomically."""
     with OutputSet(overwrite=overwrite) as out:
-        out.add(path, lambda p: frame.to_csv(p, index=False, lineterminator="\n", float_format="%.17g"))
+        out.add_csv(path, frame, float_format="%.17g")
         if rscales is not None and not np.allclose(rscales, rscales[0]):
             side = str(path).rsplit(".", 1)[0] + ".rscales.csv"
             table = pd.DataFrame({"replicate": [f"rep_{i + 1}" for i in range(len(rscales))], "rscale": rscales})
-            out.add(side, lambda p: table.to_csv(p, index=False, lineterminator="\n", float_format="%.17g"))
+            out.add_csv(side, table, float_format="%.17g")
 
 
 def write_estimates(path: PathLike, table: pd.DataFrame, *, overwrite: bool = False) -> None:
