@@ -145,6 +145,11 @@ def estimate(survey_file, variables, statistic, by, denominator, quantiles, vari
     if replicate_weights_out:
         check_writable(replicate_weights_out, overwrite=overwrite)
     data = read_csv(survey_file)
+    from hiddenpop._checks import check_unique_ids
+
+    # one row per household (or child): a file of persons (person_id, member_id) may repeat hh_id
+    if id_col or not {"person_id", "member_id", "individual_id"} & set(data.columns):
+        check_unique_ids(data, source=str(survey_file), columns=(id_col,) if id_col else ("child_id", "hh_id"))
     rep_cols = _replicate_columns(data, replicate_cols, needed=variance == "replicate")
     if variance == "replicate" and not rep_cols:
         raise click.UsageError(f"--variance replicate: {survey_file} has no rep_1 ... rep_B columns; "

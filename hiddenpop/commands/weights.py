@@ -323,6 +323,10 @@ def calibrate(weights_path, margins_path, method, bounds, max_iter, weight_col, 
     check_writable(output, overwrite=overwrite)
     table = read_csv(weights_path, dtype={"hh_id": str, "child_id": str, "psu": str, "stratum": str})
     margins = read_margins(margins_path)
+    from hiddenpop._checks import check_probability_columns, check_unique_ids
+
+    check_unique_ids(table, source=str(weights_path))
+    check_probability_columns(table, source=str(weights_path))
     from hiddenpop.weights.design import _check_weights
 
     from hiddenpop._checks import check_columns

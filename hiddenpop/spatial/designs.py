@@ -161,7 +161,8 @@ def _repair_projected(frame: SamplingFrame, geoms: np.ndarray) -> np.ndarray:
     return geoms
 
 
-def _pack_geometries(geoms: Any, *, where: str = "frame") -> tuple[dict, np.ndarray]:
+def _pack_geometries(geoms: Any, *, where: str = "frame", features: Any = None, ids: Any = None,
+                     id_col: str = "unit_id") -> tuple[dict, np.ndarray]:
     """Polygons → a compact, deterministic text block, and the polygons the block decodes to.
 
     Coordinates are rounded to the 1 mm grid (:data:`GRID_M`); a polygon that rounding would
@@ -174,8 +175,11 @@ def _pack_geometries(geoms: Any, *, where: str = "frame") -> tuple[dict, np.ndar
     q = snap_to_grid(geoms, GRID_M)
     gone = np.flatnonzero(shapely.is_empty(q) | (shapely.area(q) <= 0))
     if len(gone):
-        raise FrameError(f"{len(gone)} polygon(s) vanish when coordinates are rounded to {GRID_M * 1000:g} mm",
-                         where=f"{where}, feature {int(gone[0]) + 1}",
+        k = int(gone[0])
+        feature = int(features[k]) + 1 if features is not None else k + 1
+        raise FrameError(f"{len(gone)} polygon(s) vanish when coordinates are rounded to {GRID_M * 1000:g} mm "
+                         f"(a sliver of {float(shapely.area(np.asarray(geoms, dtype=object)[k])):.3g} m²)",
+                         where=f"{where}, feature {feature}" + (f", column '{id_col}', value {ids[k]!r}" if ids is not None else ""),
                          fix="remove slivers smaller than a millimetre (QGIS 'Remove small parts')")
     single = shapely.get_type_id(q) == 3
     gtype, coords, offsets = shapely.to_ragged_array(q)
@@ -494,7 +498,8 @@ def sample_points(
     stored = np.empty(len(units_w), dtype=object)  # the polygons as the manifest holds them (1 mm grid)
     for label in strata:
         sel = np.flatnonzero(labels == label)
-        block, stored[sel] = _pack_geometries(units_w[sel], where=frame.source or "frame")
+        block, stored[sel] = _pack_geometries(units_w[sel], where=frame.source or "frame", features=sel,
+                                              ids=ids[sel], id_col=frame.id_col)
         domains[label] = {"units": [{"unit_id": str(ids[i]), "size": None if sizes is None else float(sizes[i])}
                                     for i in sel],
                           "geometry": block}
