@@ -105,16 +105,17 @@ def check_coordinate_range(geoms: Any, *, source: str | None = None, what: str =
                              f"but the file says {crs.name} (degrees)", where=where(k),
                              fix="assign the CRS the coordinates were made in (QGIS 'Assign projection', or "
                                  "--crs with a file that has no CRS), e.g. the UTM zone or state plane code")
-        bad_lat = present & ((np.abs(miny) > 90) | (np.abs(maxy) > 90))
+        tol = 1e-7  # degrees (1 cm): digitised borders overshoot ±180/±90 by rounding noise
+        bad_lat = present & ((np.abs(miny) > 90 + tol) | (np.abs(maxy) > 90 + tol))
         if bad_lat.any():
             k = int(np.flatnonzero(bad_lat)[0])
             lat = maxy[k] if abs(maxy[k]) > 90 else miny[k]
-            swapped = (np.abs(b[present][:, [0, 2]]) <= 90).all()
+            swapped = (np.abs(b[present][:, [0, 2]]) <= 90 + tol).all()
             raise FrameError(f"latitude {lat:.6g} is beyond ±90"
                              + (" (longitude and latitude look swapped)" if swapped else ""), where=where(k),
                              fix="write coordinates as longitude, latitude (x = east, y = north)"
                                  if swapped else "check the coordinates and the CRS of the file")
-        bad_lon = present & ((np.abs(minx) > 180) | (np.abs(maxx) > 180))
+        bad_lon = present & ((np.abs(minx) > 180 + tol) | (np.abs(maxx) > 180 + tol))
         if bad_lon.any():
             k = int(np.flatnonzero(bad_lon)[0])
             lon = maxx[k] if abs(maxx[k]) > 180 else minx[k]

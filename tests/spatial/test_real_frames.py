@@ -8,6 +8,7 @@ These tests run every design on real frames, in their file order and in random o
 """
 from __future__ import annotations
 
+import re
 from fractions import Fraction
 
 import numpy as np
@@ -264,3 +265,37 @@ def test_cli_frame_sample_on_real_frames(runner, tmp_path):
                                    "--radius", "250", "--rng-seed", "1", "--no-map", "-o", str(out)])
         assert res.exit_code == 0, res.output + str(res.exception)
         assert len(pd.read_csv(out)) == int(n)
+
+
+# ---------------------------------------------------------------- real files that do not fit
+def test_real_feet_labelled_as_degrees_are_refused(runner):
+    # Chicago's 77 community areas: Illinois State Plane East coordinates in US feet, no CRS in the
+    # file; a user who assigns EPSG:4326 gets one line saying they are not degrees
+    from hiddenpop.cli import main
+
+    r = runner.invoke(main, ["frame", "check", str(frame_path("chicago_feet")), "--id-col", "AREA_NUMBE",
+                             "--crs", "EPSG:4326"])
+    assert r.exit_code == 1
+    assert re.search(r"feature 1, column 'AREA_NUMBE', value .*: coordinates such as \(1\.\d+e\+06, 1\.\d+e\+06\) "
+                     r"are metres or feet, not degrees", r.stderr)
+
+
+def test_real_world_frame_crossing_the_antimeridian_is_refused():
+    # Natural Earth countries: Fiji's islands lie on both sides of 180°, so its unit spans
+    # -180 to 180; the frame is refused with Fiji named instead of being drawn in a CRS centred on Africa
+    import geopandas as gpd
+
+    from hiddenpop.errors import FrameError
+
+    world = gpd.read_file(frame_path("africa"), engine="pyogrio")
+    with pytest.raises(FrameError, match=r"value 'FJI': the unit spans longitudes -180 to 180: it crosses the antimeridian"):
+        SamplingFrame(world.assign(unit_id=world["iso_a3"].where(world["iso_a3"] != "-99", world["name"])))
+
+
+def test_real_invalid_rings_are_named(runner):
+    # libpysal's Tokyo municipalities (EPSG:30166) hold self-intersecting rings
+    from hiddenpop.cli import main
+
+    r = runner.invoke(main, ["frame", "check", str(frame_path("tokyo")), "--id-col", "AreaID"])
+    assert r.exit_code == 1
+    assert re.search(r"feature \d+, column 'AreaID', value [^:]+: invalid geometry \(.*\). Fix: repair it", r.stderr)
