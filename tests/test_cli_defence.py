@@ -22,6 +22,7 @@ def broken_sampler(monkeypatch):
     monkeypatch.setattr(hiddenpop.spatial, "sample_points", boom)
 
 
+@pytest.mark.internal_error
 def test_unknown_exception_is_one_line_with_version_and_exit_70(runner, tmp_path, broken_sampler):
     out = tmp_path / "p.csv"
     r = runner.invoke(main, [*FRAME, "-o", str(out)])
@@ -34,6 +35,7 @@ def test_unknown_exception_is_one_line_with_version_and_exit_70(runner, tmp_path
     assert list(tmp_path.iterdir()) == []  # nothing written
 
 
+@pytest.mark.internal_error
 def test_verbose_shows_the_traceback(runner, tmp_path, broken_sampler):
     r = runner.invoke(main, ["-v", *FRAME, "-o", str(tmp_path / "p.csv")])
     assert isinstance(r.exception, ZeroDivisionError)
