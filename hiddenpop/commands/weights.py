@@ -156,10 +156,17 @@ def compute(households_path, children_path, children_out, design_path, points_pa
     if children_path:
         ch = read_csv(children_path, dtype={"hh_id": str, "child_id": str})
         kids = child_weights(ch, table, source=str(children_path))
+    model = (res.info.get("calibration") or {}).get("model")
     with OutputSet(overwrite=overwrite) as out:
         out.add_csv(output, table)
         if kids is not None:
             out.add_csv(children_out, kids)
+        if model is not None:
+            # the calibration model, so that 'estimate' linearises through it (docs/estimation.md §5)
+            from hiddenpop.io import _json_text
+            from hiddenpop.weights.calibrate import calibration_sidecar
+
+            out.add(calibration_sidecar(output), lambda p: p.write_text(_json_text(model), encoding="utf-8"))
     info = res.info
     echo_err(f"{info['n_households']} households weighted ({method}); estimated households "
              f"{info['population_size']:.1f}; share of weight from referral {info['share_from_referral']:.1%}"
@@ -308,7 +315,9 @@ def calibrate(weights_path, margins_path, method, bounds, max_iter, weight_col, 
     """Calibrate weights (and their replicates rep_*) to registry margins.
 
     The input weights are kept as precalibration_weight; replicate weights are
-    recalibrated one by one with the same settings.
+    recalibrated one by one with the same settings. The calibration model (margins,
+    method, bounds) is written next to the output as <output>.calibration.json, so
+    that 'hiddenpop estimate --variance linearization' can linearise through it.
 
     \b
     Example:
@@ -316,11 +325,12 @@ def calibrate(weights_path, margins_path, method, bounds, max_iter, weight_col, 
     """
     import pandas as pd
 
-    from hiddenpop.io import check_writable, read_csv, write_csv
+    from hiddenpop.io import OutputSet, _json_text, check_writable, read_csv
     from hiddenpop.io.tables import read_margins
-    from hiddenpop.weights.calibrate import Calibrator
+    from hiddenpop.weights.calibrate import Calibrator, calibration_model, calibration_sidecar
 
     check_writable(output, overwrite=overwrite)
+    check_writable(calibration_sidecar(output), overwrite=overwrite)
     table = read_csv(weights_path, dtype={"hh_id": str, "child_id": str, "psu": str, "stratum": str})
     margins = read_margins(margins_path)
     from hiddenpop._checks import check_probability_columns, check_unique_ids
@@ -375,7 +385,10 @@ def calibrate(weights_path, margins_path, method, bounds, max_iter, weight_col, 
         rep_w[~zero], collapsed = calibrate_replicates(cal, live, base, targets=targets, names=reps,
                                                        empty_levels=empty_levels, source=str(margins_path))
         out[reps] = rep_w
-    write_csv(output, out, overwrite=overwrite)
+    model = calibration_model(cal, full_margins, weight_col=weight_col, from_survey=own)
+    with OutputSet(overwrite=overwrite) as files:
+        files.add_csv(output, out)
+        files.add(calibration_sidecar(output), lambda p: p.write_text(_json_text(model), encoding="utf-8"))
     if collapsed and collapsed["n_replicates"]:
         echo_err(f"{collapsed['n_replicates']} replicate(s) had an empty calibration level, merged into its "
                  f"neighbour: {collapsed['levels']}")

@@ -129,6 +129,17 @@ def _found_at_point(households: pd.DataFrame, selections: pd.DataFrame | None, c
     return need
 
 
+def _calibration_model(calibrator: Any, margins: Any) -> dict[str, Any]:
+    """The calibration model of ``compute_weights`` (input ``nonresponse_weight``, output
+    ``final_weight``), for linearised SEs through the calibration (see
+    :func:`hiddenpop.weights.calibrate.calibration_model`)."""
+    from hiddenpop.weights.calibrate import calibration_model
+
+    table = pd.DataFrame([{"variable": m.name, "level": "|".join(lev), "total": float(t)}
+                          for m in calibrator.margins_ for lev, t in zip(m.levels, m.totals)])
+    return calibration_model(calibrator, table, weight_col="final_weight", input_weight_col="nonresponse_weight")
+
+
 def calibrate_replicates(calibrator: Any, data: pd.DataFrame, weights: Any, *, targets: Any = None,
                          names: Any = None, empty_levels: str = "collapse",
                          source: str = "margins") -> tuple[np.ndarray, dict]:
@@ -538,7 +549,8 @@ def compute_weights(households: pd.DataFrame, *, design_manifest: Any = None, me
         info["calibration"] = {"method": calibrator.method, "converged": bool(calibrator.converged_),
                                "n_iter": int(calibrator.n_iter_),
                                "max_margin_error": float(calibrator.max_margin_error_),
-                               "margins": calibrator.result_.margin_table}
+                               "margins": calibrator.result_.margin_table,
+                               "model": _calibration_model(calibrator, margins)}
         p1 = w1_nr > 0
         if p1.any() and not np.array_equal(p1, pos_k):
             from hiddenpop.weights.calibrate import Calibrator
