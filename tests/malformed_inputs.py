@@ -63,6 +63,15 @@ def _write(gdf: gpd.GeoDataFrame, path: Path, *, layer: str | None = None) -> Pa
     return path
 
 
+def _write_no_crs(gdf: gpd.GeoDataFrame, path: Path) -> None:
+    """A shapefile without a .prj, on purpose (pyogrio's warning about it is silenced)."""
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        gdf.to_file(path, engine="pyogrio")
+
+
 def _weights_table(rng: np.random.Generator, n: int = 40) -> pd.DataFrame:
     return pd.DataFrame({
         "hh_id": [f"H{i:03d}" for i in range(n)],
@@ -130,7 +139,7 @@ def generate(root: Path, seed: int = 10) -> list[Case]:
         x, y = float(rng.uniform(1.0e6, 1.2e6)), float(rng.uniform(1.8e6, 1.95e6))
         gdf = _frame(_boxes(x, y, 2000.0, 3), crs=None)
         p = d / "frame.shp"
-        gdf.to_file(p, engine="pyogrio")
+        _write_no_crs(gdf, p)
         add("feet-assigned-degrees", d, frame_cmd(d, p, "--crs", "EPSG:4326"), r"metres or feet, not degrees")
     for _ in range(10):  # degrees labelled as a UTM zone
         d = folder("degrees-as-utm")
@@ -250,7 +259,7 @@ def generate(root: Path, seed: int = 10) -> list[Case]:
             p.write_bytes(src_bytes[: int(rng.integers(100, 4000))])
         elif kind == 5:  # no CRS
             p, expect = d / "excl.shp", r"no coordinate reference system"
-            gpd.GeoDataFrame(geometry=[box(29.0, 41.0, 29.005, 41.005)]).to_file(p, engine="pyogrio")
+            _write_no_crs(gpd.GeoDataFrame(geometry=[box(29.0, 41.0, 29.005, 41.005)]), p)
         else:  # metres labelled as degrees
             p, expect = _write(gpd.GeoDataFrame(geometry=[box(4e5, 4.5e6, 4.1e5, 4.51e6)], crs=4326),
                                d / "excl.gpkg"), r"metres or feet, not degrees"
