@@ -432,6 +432,7 @@ def normalise_table(raw: pd.DataFrame, *, mapping: ReferralMapping | None = None
 #: Longest id or coupon code accepted (longer cells are pasted text, not codes).
 MAX_ID_LENGTH = 200
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+_CONTROL_NOT_NUL = re.compile(r"[\x01-\x1f\x7f]")
 
 
 def _check_id_cells(raw: pd.DataFrame, *, source: str, first_row: int, names: dict, rename: dict,
@@ -446,6 +447,10 @@ def _check_id_cells(raw: pd.DataFrame, *, source: str, first_row: int, names: di
         if col not in raw.columns:
             continue
         cells = raw[col].astype(object)
+        present = [v for v in cells.tolist() if type(v) is str]
+        # one C-level search of the whole column first (NUL cannot occur: CSVs with NUL are refused)
+        if not present or (max(map(len, present)) <= MAX_ID_LENGTH and not _CONTROL_NOT_NUL.search("\x00".join(present))):
+            continue
         text = cells.where(cells.map(type) == str)
         bad = np.flatnonzero((text.str.len().gt(MAX_ID_LENGTH) | text.str.contains(_CONTROL, na=False)).to_numpy(bool))
         if len(bad):
