@@ -299,3 +299,33 @@ def test_real_invalid_rings_are_named(runner):
     r = runner.invoke(main, ["frame", "check", str(frame_path("tokyo")), "--id-col", "AreaID"])
     assert r.exit_code == 1
     assert re.search(r"feature \d+, column 'AreaID', value [^:]+: invalid geometry \(.*\). Fix: repair it", r.stderr)
+
+
+def test_cli_same_seed_identical_files_in_every_format(runner, tmp_path):
+    # Albuquerque's tracts (no CRS in the file: --crs EPSG:4326), stratified by county, PPS with
+    # reserves, every format and the map, twice with one seed: every file byte-identical except
+    # the manifest's creation time
+    import json
+
+    from hiddenpop.cli import main
+
+    src = frame_path("abq_tracts")
+    for run in ("a", "b"):
+        d = tmp_path / run
+        r = runner.invoke(main, ["frame", "sample", str(src), "--crs", "EPSG:4326", "--id-col", "STFID",
+                                 "--stratum-col", "FIPSSTCO", "--size-col", "GIST_ID", "--method", "pps", "--n", "40",
+                                 "--radius", "250", "--reserve", "2", "--rng-seed", "9", "--format", "all",
+                                 "-o", str(d / "points.gpkg")])
+        assert r.exit_code == 0, r.output
+    names = sorted(p.name for p in (tmp_path / "a").iterdir())
+    assert names == sorted(p.name for p in (tmp_path / "b").iterdir())
+    assert {"points.gpkg", "points.geojson", "points.csv", "points.gpx", "points.kml", "points.odk.csv",
+            "points.png", "points.design.json"} == set(names)
+    for name in names:
+        a, b = (tmp_path / "a" / name).read_bytes(), (tmp_path / "b" / name).read_bytes()
+        if name.endswith(".design.json"):
+            ma, mb = json.loads(a), json.loads(b)
+            ma.pop("created"), mb.pop("created")
+            assert ma == mb
+        else:
+            assert a == b, name
