@@ -5,7 +5,8 @@
 Each step is one `hiddenpop` command, printed before it runs: frame check → first-stage
 points (all formats) → referral store: init, import each daily export (errors quarantined),
 validate, status, tree plot, export → weights (GWSM) → calibration to registry margins →
-estimates by registration status (and sex / age group) → the HTML report.
+estimates by registration status (and sex / age group) → the HTML report → the field loop:
+the questionnaire (XLSForm), a page of coupons and the coordinator's dashboard.
 """
 from __future__ import annotations
 
@@ -109,7 +110,16 @@ def main(argv: list[str] | None = None) -> int:
 
     print("\n== 5. Report")
     run(["report", out, "-o", out / "report.html", "--markdown", out / "report.md"])
-    print(f"\nDone in {time.time() - t0:.0f} s. Open {out / 'report.html'} in a browser.")
+    print("\n== 6. The field loop from the design: questionnaire, coupons, coordinator's dashboard")
+    # The referral logs above are exports of exactly this questionnaire (same columns).
+    run(["field", "form", out / "points.design.json", "--points", out / "points.csv", "--settings",
+         HERE / "field.toml", "-o", out / "survey.xlsx"])
+    # One page of coupons for 4 new seeds (2 each), registered in the store as printed, not yet issued.
+    run(["field", "coupons", store, "--seeds", "4", "--settings", HERE / "field.toml", "--issue-date", "2024-03-07",
+         "-o", out / "coupons.pdf"])
+    run(["referrals", "dashboard", store, "--points", out / "points.csv", "--settings", HERE / "field.toml",
+         "--as-of", "2024-03-06T23:59", "-o", out / "dashboard.html"])
+    print(f"\nDone in {time.time() - t0:.0f} s. Open {out / 'report.html'} and {out / 'dashboard.html'} in a browser.")
     return 0
 
 

@@ -11,6 +11,13 @@
    (with four deliberate errors for the validator: a duplicated row, a coupon redeemed twice,
    a mistyped coupon, an implausible network size), the household and child records, the
    repeat selections (households reached twice), and registry margins.
+
+The exports have exactly the columns of the questionnaire `hiddenpop field form` generates
+(``form_layout``): consent, how the household was reached, GPS, network sizes, coupons with
+their QR scans, registration, number of children. Coupon numbers are six digits with a Damm
+check digit (``hiddenpop.field.codes``), the mistyped one has two digits swapped.
+
+    python examples/make_example.py --relayout   # rewrite the committed logs in the form's layout
 """
 from __future__ import annotations
 
@@ -44,8 +51,12 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--out", default=str(HERE / "data"))
     ap.add_argument("--overwrite", action="store_true")
+    ap.add_argument("--relayout", action="store_true",
+                    help="Only rewrite the existing referral logs (and selections) in the form's layout.")
     args = ap.parse_args(argv)
     out = Path(args.out)
+    if args.relayout:
+        return relayout(out)
     out.mkdir(parents=True, exist_ok=True)
     if any(out.iterdir()) and not args.overwrite:
         print(f"{out} is not empty; pass --overwrite to regenerate", file=sys.stderr)
@@ -77,6 +88,8 @@ def main(argv: list[str] | None = None) -> int:
     hh.to_csv(out / "households.csv", index=False, lineterminator="\n")
     sample.children.to_csv(out / "children.csv", index=False, lineterminator="\n")
     sel = sample.selections.rename(columns={"route": "found_by"})
+    if "coupon" in sel.columns:
+        sel["coupon"] = sel["coupon"].map(coupon_code)
     sel.to_csv(out / "selections.csv", index=False, lineterminator="\n")
 
     # Registry margins (data-contract §5): registered refugee households per district.
@@ -112,25 +125,101 @@ def main(argv: list[str] | None = None) -> int:
     template = last.iloc[0].copy()
     # day 3: a coupon that was already redeemed is redeemed again
     twice = template.copy()
-    twice.update({"respondent_id": "R09001", "point_id": None, "referral/redeemed_coupon": redeemed.iloc[0],
+    _set(twice, {"respondent_id": "R09001", "point_id": None, "referral/redeemed_coupon": redeemed.iloc[0],
                   "referral/coupon_1": None, "referral/coupon_2": None, "network/network_size": 4,
                   "network/network_size_eligible": 1})
     # day 3: a mistyped coupon (letter O for zero) that was never issued
     typo = template.copy()
-    typo.update({"respondent_id": "R09002", "point_id": None,
+    _set(typo, {"respondent_id": "R09002", "point_id": None,
                  "referral/redeemed_coupon": str(redeemed.iloc[1]).replace("0", "O", 1),
                  "referral/coupon_1": None, "referral/coupon_2": None, "network/network_size": 6,
                  "network/network_size_eligible": 2})
     # day 3: an implausible network size (950 refugee households known personally)
     big = template.copy()
-    big.update({"respondent_id": "R09003", "point_id": points["point_id"].iloc[0], "referral/redeemed_coupon": None,
+    _set(big, {"respondent_id": "R09003", "point_id": points["point_id"].iloc[0], "referral/redeemed_coupon": None,
                 "referral/coupon_1": None, "referral/coupon_2": None, "network/network_size": 950,
                 "network/network_size_eligible": 3})
     exports[-1] = pd.concat([last, pd.DataFrame([twice, typo, big])], ignore_index=True)
     for d, table in zip(days, exports):
+        table = form_layout(table, hh)
         table.to_csv(out / f"referral_log_{d.isoformat()}.csv", index=False, lineterminator="\n")
     print(f"wrote {out}: {len(hh)} households ({(hh['found_by'] == 'point').sum()} at {len(points)} points), "
           f"{len(sample.children)} children, {len(exports)} daily logs")
+    return 0
+
+
+def _set(row: pd.Series, values: dict) -> None:
+    for k, v in values.items():
+        row[k] = v
+
+
+def coupon_code(old: object) -> object:
+    """``C00001`` (the simulator's coupon names) → a printed coupon number (serial 10001, Damm digit)."""
+    from hiddenpop.field.codes import make_code
+
+    if not isinstance(old, str) or not old.startswith("C"):
+        return old
+    digits = old[1:]
+    if not digits.isdigit():  # the deliberate typo (letter O for zero): two digits swapped instead
+        code = make_code(10000 + int(digits.replace("O", "0")))
+        i = next(i for i in range(1, 5) if code[i] != code[i + 1])
+        return code[:i] + code[i + 1] + code[i] + code[i + 2:]
+    return make_code(10000 + int(digits))
+
+
+def form_layout(kobo: pd.DataFrame, households: pd.DataFrame) -> pd.DataFrame:
+    """The export of the generated questionnaire for these interviews (columns in the form's order).
+
+    Rows without a household record (the deliberate errors) take the GPS and children of the
+    file's first row, as the simulator copied that row to make them. ``dist_m`` (the form's
+    distance to the chosen point) stays empty: the example's point coordinates are not kept.
+    Every 7th coupon was typed because its QR code did not scan (empty ``_scan`` column).
+    """
+    hh = households.set_index("hh_id")
+    rid = kobo["respondent_id"].astype(str)
+    first = rid.iloc[0]
+    src = rid.where(rid.isin(hh.index), first)
+    red = kobo["referral/redeemed_coupon"].map(coupon_code)
+    reached = red.notna().map({True: "coupon", False: "point"})
+    strata = dict(zip(hh["point_id"].dropna(), hh.loc[hh["point_id"].notna(), "stratum"]))
+    point = kobo["point_id"].where(reached == "point")
+    lat = hh.loc[src, "lat"].to_numpy()
+    lon = hh.loc[src, "lon"].to_numpy()
+    out = pd.DataFrame({
+        "start": kobo["start"], "enumerator": kobo["enumerator"], "respondent_id": kobo["respondent_id"],
+        "consent/consent_adult": "yes", "reached_by": reached, "point_stratum": point.map(strata), "point_id": point,
+        "location/gps": [f"{a:.7f} {b:.7f} 0 5" for a, b in zip(lat, lon)],
+        "location/_gps_latitude": [f"{a:.7f}" for a in lat], "location/_gps_longitude": [f"{b:.7f}" for b in lon],
+        "location/_gps_altitude": 0, "location/_gps_precision": 5, "location/dist_m": None,
+        "network/network_size": kobo["network/network_size"],
+        "network/network_size_eligible": kobo["network/network_size_eligible"],
+        "referral/redeemed_coupon": red})
+    for i in (1, 2):
+        typed = kobo[f"referral/coupon_{i}"].map(coupon_code)
+        scanned = typed.where(np.arange(len(typed)) % 7 != 3)
+        out[f"referral/coupon_{i}_scan"] = scanned
+        out[f"referral/coupon_{i}"] = typed
+    out["household/registered"] = kobo["household/registered"]
+    out["household/n_children"] = hh.loc[src, "n_children"].to_numpy()
+    out["interview_time"] = kobo["interview_time"]
+    return out
+
+
+def relayout(data: Path) -> int:
+    """Rewrite the committed logs (old layout) in the form's layout, and recode selections' coupons."""
+    hh = pd.read_csv(data / "households.csv", dtype=str)
+    hh["n_children"] = hh["n_children"].astype(int)
+    hh["lat"], hh["lon"] = hh["lat"].astype(float), hh["lon"].astype(float)
+    for log in sorted(data.glob("referral_log_*.csv")):
+        kobo = pd.read_csv(log, dtype=str, keep_default_na=False).replace("", None)
+        if "reached_by" in kobo.columns:
+            print(f"{log.name}: already in the form's layout")
+            continue
+        form_layout(kobo, hh).to_csv(log, index=False, lineterminator="\n")
+        print(f"rewrote {log}")
+    sel = pd.read_csv(data / "selections.csv", dtype=str, keep_default_na=False)
+    sel["coupon"] = sel["coupon"].map(lambda c: coupon_code(c) if c else c)
+    sel.to_csv(data / "selections.csv", index=False, lineterminator="\n")
     return 0
 
 

@@ -20,23 +20,10 @@ import warnings
 import click
 
 from hiddenpop import __version__
+from hiddenpop.commands._common import EXIT_CODES, EXIT_INTERNAL, EXIT_INTERRUPTED, EXIT_QUARANTINED
 from hiddenpop.errors import HiddenPopError
 
 __all__ = ["main", "EXIT_CODES", "EXIT_INTERNAL", "EXIT_INTERRUPTED", "EXIT_QUARANTINED"]
-
-EXIT_QUARANTINED = 3
-EXIT_INTERNAL = 70  # EX_SOFTWARE of sysexits.h
-EXIT_INTERRUPTED = 130  # 128 + SIGINT, as shells report it
-
-#: Every exit code of the command line and its meaning (the README's table).
-EXIT_CODES = {
-    0: "done",
-    1: "input error: a file or value does not fit (one line says which and what to do); nothing was written",
-    2: "usage error: an unknown option or a missing argument",
-    EXIT_QUARANTINED: "imported with rows quarantined: the good rows landed, the quarantined ones are listed",
-    EXIT_INTERNAL: "internal error: a bug in hiddenpop; run again with -v and report the details",
-    EXIT_INTERRUPTED: "interrupted (Ctrl-C); nothing half-written is left",
-}
 
 
 def _command_words(group: click.Group, args: list[str]) -> str:
@@ -107,9 +94,11 @@ def main(ctx: click.Context, verbose: int, quiet: int) -> None:
     \b
     Typical flow:
       hiddenpop frame sample FRAME ...        draw first-stage points
+      hiddenpop field form DESIGN ...         the questionnaire (XLSForm) of the design
       hiddenpop referrals import STORE LOG    keep the daily referral logs
       hiddenpop weights compute ...           inclusion probabilities and weights
       hiddenpop estimate weights.csv ...      estimates with standard errors
+      hiddenpop model weights.csv ...         regression models with standard errors
     """
     verbosity = verbose - quiet
     ctx.ensure_object(dict)
@@ -124,13 +113,15 @@ def main(ctx: click.Context, verbose: int, quiet: int) -> None:
 
 
 def _register() -> None:
-    from hiddenpop.commands import estimate, frame, rds, referrals, report, simulate, weights
+    from hiddenpop.commands import estimate, field, frame, model, rds, referrals, report, simulate, weights
 
     main.add_command(frame.frame)
     main.add_command(referrals.referrals)
+    main.add_command(field.field)
     main.add_command(rds.rds)
     main.add_command(weights.weights)
     main.add_command(estimate.estimate)
+    main.add_command(model.model)
     main.add_command(simulate.simulate)
     main.add_command(report.report)
 

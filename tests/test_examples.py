@@ -1,6 +1,7 @@
 """The bundled example: its deliberate errors are caught, everything else is valid; the demo runs."""
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -27,7 +28,7 @@ def test_example_files_are_small_and_complete():
 
 def test_store_import_quarantines_exactly_the_deliberate_errors(runner, tmp_path):
     # The generator (examples/make_example.py) adds four errors: a duplicated row (day 2), a coupon
-    # redeemed twice (R09001), a mistyped coupon 'CO...' (R09002), and a network size of 950 (R09003).
+    # redeemed twice (R09001), a mistyped coupon '100203' (two digits of 100023 swapped; R09002), and a network size of 950 (R09003).
     store = tmp_path / "r.db"
     assert runner.invoke(main, ["referrals", "init", str(store)]).exit_code == 0
     outputs = []
@@ -37,7 +38,7 @@ def test_store_import_quarantines_exactly_the_deliberate_errors(runner, tmp_path
         outputs.append(res.output)  # click >= 8.2: output holds stdout and stderr
     text = "\n".join(outputs)
     assert "duplicate respondent id" in outputs[1]
-    assert "already redeemed" in outputs[2] and "never issued" in outputs[2] and "'CO" in outputs[2]
+    assert "already redeemed" in outputs[2] and "never issued" in outputs[2] and "'100203'" in outputs[2]
     assert "950" in outputs[2]                           # implausible network size reported
     assert text.count("ERROR") == 3                       # nothing else is an error
     res = runner.invoke(main, ["referrals", "status", str(store)])
@@ -72,3 +73,7 @@ def test_demo_runs_end_to_end(tmp_path):
         assert (out / name).exists(), name
     est = pd.read_csv(out / "estimates_children.csv")
     assert est["domain"].str.contains("registered=0").any() and est["se"].notna().all()
+    # the field loop at the end: questionnaire with its mapping, one page of coupons (8), the dashboard
+    for name in ("survey.xlsx", "survey.mapping.toml", "coupons.pdf", "dashboard.html"):
+        assert (out / name).exists(), name
+    assert len(re.findall(rb"/Type /Page(?!s)", (out / "coupons.pdf").read_bytes())) == 1   # one page

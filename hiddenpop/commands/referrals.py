@@ -15,6 +15,7 @@ import os
 import click
 
 from hiddenpop.commands._common import echo_err, json_option, output_option, overwrite_option, progress
+from hiddenpop.referrals.schema import IMPORT_FORMATS  # names only, no heavy imports
 
 __all__ = ["referrals"]
 
@@ -63,7 +64,7 @@ def init_cmd(store, requires_point, max_coupons, expiry_days, max_network_size, 
 @click.argument("file", type=click.Path(dir_okay=False))
 @click.option("--mapping", type=click.Path(dir_okay=False), default=None,
               help="TOML/YAML mapping file: your column names, coupon columns, group prefixes, personal fields.")
-@click.option("--format", "fmt", type=click.Choice(["auto", "log", "rds-csv", "rdsat"]), default="auto",
+@click.option("--format", "fmt", type=click.Choice(list(IMPORT_FORMATS)), default="auto",
               show_default=True, help="Input format.")
 @click.option("--strict", is_flag=True, help="Import nothing if any row has an error.")
 @click.option("--accept-changes", is_flag=True,
@@ -105,7 +106,7 @@ def import_cmd(store, file, mapping, fmt, strict, accept_changes, as_json) -> No
         raise RecruitmentError(f"{len(res.errors)} error(s); nothing was imported",
                                where=file, fix="correct the rows listed above, or import without --strict")
     if res.n_quarantined:
-        from hiddenpop.cli import EXIT_QUARANTINED
+        from hiddenpop.commands._common import EXIT_QUARANTINED
 
         click.get_current_context().exit(EXIT_QUARANTINED)  # the good rows landed; scripts can tell
 
@@ -115,7 +116,7 @@ def import_cmd(store, file, mapping, fmt, strict, accept_changes, as_json) -> No
 @click.option("--store", "store", type=click.Path(dir_okay=False), default=None,
               help="Check FILE together with this store (coupons of earlier days are known; nothing is written).")
 @click.option("--mapping", type=click.Path(dir_okay=False), default=None, help="TOML/YAML mapping file.")
-@click.option("--format", "fmt", type=click.Choice(["auto", "log", "rds-csv", "rdsat"]), default="auto",
+@click.option("--format", "fmt", type=click.Choice(list(IMPORT_FORMATS)), default="auto",
               show_default=True)
 @click.option("--requires-point", is_flag=True, help="Seeds must have a point_id (without --store).")
 @click.option("--max-coupons", type=click.IntRange(min=1), default=None, help="Without --store.")
@@ -135,19 +136,17 @@ def validate_cmd(file, store, mapping, fmt, requires_point, max_coupons, max_net
       hiddenpop referrals validate examples/data/referral_log_2024-03-04.csv \\
           --store survey.hpstore
     """
-    from pathlib import Path
-
     from hiddenpop.errors import RecruitmentError
-    from hiddenpop.io.referrals import read_mapping
-    from hiddenpop.io.store import ReferralStore, _read_any
-    from hiddenpop.rds.validate import DEFAULT_MAX_NETWORK_SIZE, quarantine_rows, validate_log
+    from hiddenpop.io.referrals import read_referrals
+    from hiddenpop.io.store import ReferralStore
+    from hiddenpop.referrals.validate import DEFAULT_MAX_NETWORK_SIZE, quarantine_rows, validate_log
 
     if store is not None:
         res = ReferralStore.open(store).check_file(file, mapping=mapping, fmt=fmt)
         problems = res.problems
         n_rows, n_bad = res.n_rows, res.n_quarantined
     else:
-        table = _read_any(Path(file), fmt, read_mapping(mapping) if mapping else None)
+        table = read_referrals(file, fmt, mapping)
         problems = validate_log(table, source=file, design_requires_point=requires_point, max_coupons=max_coupons,
                                 max_network_size=max_network_size or DEFAULT_MAX_NETWORK_SIZE)
         n_rows, n_bad = len(table), len(quarantine_rows(table, problems))
@@ -195,8 +194,9 @@ def status_cmd(store, as_of, stall_days, reminders, overwrite, as_json) -> None:
 
     from hiddenpop.io import write_csv
     from hiddenpop.io.store import ReferralStore
-    from hiddenpop.rds.coupons import coupon_table
-    from hiddenpop.rds.fieldstatus import recruitment_by_seed, recruitment_by_wave, reminder_list, status_summary
+    from hiddenpop.referrals.coupons import coupon_table
+    from hiddenpop.referrals.fieldstatus import recruitment_by_seed, recruitment_by_wave, reminder_list, status_summary
+    from hiddenpop.referrals.households import possible_duplicates
 
     st = ReferralStore.open(store)
     as_of = as_of or dt.datetime.now(dt.timezone.utc).isoformat()
@@ -209,7 +209,7 @@ def status_cmd(store, as_of, stall_days, reminders, overwrite, as_json) -> None:
     rem = reminder_list(t, expiry_days=expiry, as_of=as_of, coupons=coupons) if len(t) else None
     quarantine = st.quarantine()
     waiting = st.pending()
-    dups = st.possible_duplicates()
+    dups = possible_duplicates(st.raw_respondents())
     if reminders and rem is not None:
         write_csv(reminders, rem, overwrite=overwrite)
     if as_json:
@@ -288,7 +288,7 @@ def status_cmd(store, as_of, stall_days, reminders, overwrite, as_json) -> None:
 
 def _without_location(data):
     """A history version's JSON without the household coordinates (lon/lat)."""
-    from hiddenpop.rds.graph import LOCATION_COLUMNS
+    from hiddenpop.referrals.schema import LOCATION_COLUMNS
 
     if not isinstance(data, str):
         return data
@@ -351,9 +351,9 @@ def plot_cmd(store, kind, var, level, output, overwrite) -> None:
     """
     from hiddenpop.errors import RecruitmentError
     from hiddenpop.io import save_figure
-    from hiddenpop.io.referrals import DEFAULT_PERSONAL
     from hiddenpop.io.store import ReferralStore
-    from hiddenpop.rds.plots import plot_bottleneck, plot_convergence, plot_recruitment_trees
+    from hiddenpop.referrals.plots import plot_bottleneck, plot_convergence, plot_recruitment_trees
+    from hiddenpop.referrals.schema import DEFAULT_PERSONAL
 
     st = ReferralStore.open(store)
     t = st.respondents()
@@ -395,8 +395,9 @@ def export_cmd(store, fmt, include_location, output, overwrite) -> None:
     from hiddenpop.io.referrals import (write_graphml, write_node_link_json, write_rds_csv, write_rdsat,
                                         write_weighting_csv)
     from hiddenpop.io.store import ReferralStore
-    from hiddenpop.rds.coupons import recruiter_ids
-    from hiddenpop.rds.graph import build_graph
+    from hiddenpop.referrals.coupons import recruiter_ids
+    from hiddenpop.referrals.graph import build_graph
+    from hiddenpop.referrals.households import selection_events
 
     st = ReferralStore.open(store)
     if fmt == "csv":
@@ -406,7 +407,7 @@ def export_cmd(store, fmt, include_location, output, overwrite) -> None:
         raw["recruiter_id"] = recruiter_ids(raw)
         (write_rdsat if fmt == "rdsat" else write_rds_csv)(output, raw, overwrite=overwrite)
     elif fmt == "events":
-        write_csv(output, st.selection_events(), overwrite=overwrite)
+        write_csv(output, selection_events(st.respondents(include_personal_hashes=True)), overwrite=overwrite)
     else:
         G = build_graph(st.respondents(), include_location=include_location)
         (write_graphml if fmt == "graphml" else write_node_link_json)(output, G, overwrite=overwrite)
@@ -522,3 +523,59 @@ def withdraw_cmd(store, respondent_id, reason) -> None:
 
     ReferralStore.open(store).withdraw(respondent_id, reason=reason)
     click.echo(f"withdrew {respondent_id}")
+
+
+@referrals.command("dashboard")
+@click.argument("store", type=click.Path(dir_okay=False))
+@click.option("--points", "points_path", type=click.Path(dir_okay=False), default=None,
+              help="The first-stage points (points.csv): shows the points with no interview yet.")
+@click.option("--visits", "visits_path", type=click.Path(dir_okay=False), default=None,
+              help="Export of the point sheet (NAME.points.xlsx of `hiddenpop field form`): zero points and "
+                   "unreachable points.")
+@click.option("--settings", "settings_path", type=click.Path(dir_okay=False), default=None,
+              help="Questionnaire settings (TOML): survey title and [targets] ci_half_width, design_effect.")
+@click.option("--as-of", default=None, help="Reference time for expiry and stalled chains (ISO 8601; default: now).")
+@click.option("--stall-days", type=float, default=7.0, show_default=True,
+              help="A chain with coupons out and no interview for this many days is stalled.")
+@output_option(help="The dashboard page to write (.html; one self-contained file).")
+@overwrite_option
+def dashboard_cmd(store, points_path, visits_path, settings_path, as_of, stall_days, output, overwrite) -> None:
+    """Write the coordinator's dashboard: one HTML file that works offline and can be e-mailed.
+
+    Interviews per day and team, points visited, coupons issued/returned/expired and the time
+    to return, waves per seed and stalled chains, the quarantined rows with their messages, the
+    reminder list, and the convergence of the key estimates by wave against the target. No
+    names, phone numbers or coordinates. Regenerate it after each import.
+
+    \b
+    Example:
+      hiddenpop referrals dashboard survey.hpstore --points points.csv -o dashboard.html
+    """
+    import datetime as dt
+    from pathlib import Path
+
+    from hiddenpop.field.dashboard import DashboardInputs, build_dashboard
+    from hiddenpop.field.form import FormSettings
+    from hiddenpop.io import read_csv
+    from hiddenpop.io.field import read_form_settings, read_point_visits, write_html
+    from hiddenpop.io.store import ReferralStore
+
+    if visits_path and not points_path:
+        raise click.UsageError("--visits needs --points (the design's points the visits refer to)")
+    st = ReferralStore.open(store)
+    settings = read_form_settings(settings_path) if settings_path else FormSettings()
+    as_of = as_of or dt.datetime.now(dt.timezone.utc).replace(microsecond=0).isoformat()
+    points = read_csv(points_path, dtype={"point_id": str, "stratum": str}) if points_path else None
+    if points is not None and "point_id" not in points.columns:
+        from hiddenpop.errors import InputFileError
+
+        raise InputFileError("no point_id column", where=str(points_path),
+                             fix="give the points.csv written by `hiddenpop frame sample`")
+    inp = DashboardInputs(respondents=st.respondents(as_of=as_of), quarantine=st.quarantine(), pending=st.pending(),
+                          printed=st.printed_coupons(), imports=st.imports(), points=points,
+                          visits=read_point_visits(visits_path) if visits_path else None, expiry_days=st.settings.get("expiry_days"), stall_days=stall_days,
+                          as_of=as_of, target_half_width=settings.target_half_width,
+                          design_effect=settings.design_effect,
+                          title=(settings.title if settings_path else f"{Path(store).name}"))
+    write_html(output, build_dashboard(inp), overwrite=overwrite)
+    click.echo(f"wrote {output}")

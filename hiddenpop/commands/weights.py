@@ -10,6 +10,7 @@ import json
 import click
 
 from hiddenpop.commands._common import echo_err, json_option, output_option, overwrite_option, progress
+from hiddenpop.commands._common import RegistryChoice
 
 __all__ = ["weights"]
 
@@ -55,21 +56,21 @@ def weights() -> None:
 @click.option("--selections", "selections_path", type=click.Path(dir_okay=False), default=None,
               help="Selection events (hh_id, found_by, point_id, recruiter_id) for households reached twice; "
                    "with --store, added to the store's own events (duplicates counted once).")
-@click.option("--method", type=click.Choice(["gwsm", "union", "multiplicity"]), default="gwsm", show_default=True,
+@click.option("--method", type=RegistryChoice("hiddenpop.weights.referral:REFERRAL_METHODS"), default="gwsm", show_default=True,
               help="Stage-2 weights: GWSM (design-based), or union/multiplicity for comparison only.")
-@click.option("--stage1", "stage1_method", type=click.Choice(["rgcs", "pps-segment", "column"]), default=None,
+@click.option("--stage1", "stage1_method", type=RegistryChoice("hiddenpop.weights.stage1:STAGE1_METHODS", exclude=["list-srs"]), default=None,
               help="Stage-1 probabilities (default: rgcs with --design, else the stage1_prob column).")
 @click.option("--stage1-form", type=click.Choice(["ht", "hh"]), default="ht", show_default=True,
               help="ht: 1/π¹ per household; hh: 1/expected hits per point hit.")
 @click.option("--referral-target", type=click.Choice(["unregistered", "all"]), default="unregistered",
               show_default=True, help="Which households referrals were asked for.")
-@click.option("--deeper-waves", type=click.Choice(["rds-ii", "ss", "exclude"]), default="rds-ii", show_default=True,
+@click.option("--deeper-waves", type=RegistryChoice("hiddenpop.weights.referral:DEEPER_WAVE_METHODS"), default="rds-ii", show_default=True,
               help="Weights of households reached only at wave ≥ 2 (model-based, flagged).")
 @click.option("--nonresponse-cells", default="psu", show_default=True,
               help="Columns of the nonresponse cells (psu = root first-stage point), comma-separated.")
 @click.option("--margins", "margins_path", type=click.Path(dir_okay=False), default=None,
               help="Calibrate to these margins (variable,level,total) in the same run (and in every replicate).")
-@click.option("--calibration", type=click.Choice(["rake", "linear"]), default="rake", show_default=True)
+@click.option("--calibration", type=RegistryChoice("hiddenpop.weights.calibrate:CALIBRATION_METHODS", exclude=["raking"]), default="rake", show_default=True)
 @click.option("--bounds", callback=_bounds, default=None, help="Bounds on the calibration factor, e.g. 0.5,3.")
 @click.option("--replicates", type=click.Choice(["bootstrap", "jk1", "jkn"]), default=None,
               help="Replicate weights at point level, the whole weighting redone per replicate.")
@@ -113,12 +114,18 @@ def compute(households_path, children_path, children_out, design_path, points_pa
     hh = read_csv(households_path, dtype={"hh_id": str, "point_id": str, "recruiter_id": str, "stratum": str})
     columns = ColumnMap()
     if store_path:
-        hh, columns = _merge_store(hh, store_path, households_path)
+        from hiddenpop.io.store import ReferralStore
+        from hiddenpop.referrals.households import join_referrals, selection_events, selections_table
+
+        # the store is read once: respondents with recruiters derived and the hashes that link households
+        respondents = ReferralStore.open(store_path).respondents(include_personal_hashes=True)
+        hh = join_referrals(hh, respondents, source=str(households_path))
+        columns = ColumnMap(coupons_issued="coupons_issued")
     manifest = None
     if design_path:
-        from hiddenpop.io.spatial import read_manifest
+        from hiddenpop.io.spatial import read_design
 
-        manifest = read_manifest(design_path)
+        manifest = read_design(design_path)
     points = None
     if points_path:
         from hiddenpop.io.spatial import read_points
@@ -128,7 +135,8 @@ def compute(households_path, children_path, children_out, design_path, points_pa
     if selections is not None:
         selections.attrs["source"] = str(selections_path)
     if store_path:
-        selections = _store_selections(store_path, hh, selections)
+        selections = selections_table(selection_events(respondents), respondents, hh, extra=selections,
+                                      store_name=str(store_path))
     margins = None
     if margins_path:
         from hiddenpop.io.tables import read_margins
@@ -163,10 +171,10 @@ def compute(households_path, children_path, children_out, design_path, points_pa
             out.add_csv(children_out, kids)
         if model is not None:
             # the calibration model, so that 'estimate' linearises through it (docs/estimation.md §5)
-            from hiddenpop.io import _json_text
+            from hiddenpop.io import json_text
             from hiddenpop.weights.calibrate import calibration_sidecar
 
-            out.add(calibration_sidecar(output), lambda p: p.write_text(_json_text(model), encoding="utf-8"))
+            out.add(calibration_sidecar(output), lambda p: p.write_text(json_text(model), encoding="utf-8"))
     info = res.info
     echo_err(f"{info['n_households']} households weighted ({method}); estimated households "
              f"{info['population_size']:.1f}; share of weight from referral {info['share_from_referral']:.1%}"
@@ -192,34 +200,6 @@ def compute(households_path, children_path, children_out, design_path, points_pa
         echo_err(f"note: the {method} weights are offered for comparison only (see docs/weights.md)")
 
 
-def _merge_store(hh, store_path, households_path):
-    """Take the referral structure from the store, joined on hh_id = respondent_id."""
-    import numpy as np
-
-    from hiddenpop.errors import DesignError, format_where
-    from hiddenpop.io.store import ReferralStore
-    from hiddenpop.weights.referral import ColumnMap
-
-    st = ReferralStore.open(store_path).respondents().rename(columns={"respondent_id": "hh_id"})
-    st["hh_id"] = st["hh_id"].astype(str).str.strip()
-    key = hh["hh_id"].astype(str).str.strip()
-    pos = st.set_index("hh_id").index.get_indexer(key)
-    if (pos < 0).any():
-        i = int(np.flatnonzero(pos < 0)[0])
-        raise DesignError("household not found in the referral store",
-                          where=format_where(households_path, row=i + 2, column="hh_id", value=key.iloc[i]),
-                          fix="import the day's referral log into the store, or correct the id")
-    cols = [c for c in ("found_by", "point_id", "recruiter_id", "network_size", "network_size_eligible",
-                        "coupons_issued", "stratum") if c in st.columns]
-    take = st.iloc[pos].reset_index(drop=True)
-    out = hh.copy()
-    for c in cols:
-        if c == "stratum" and "stratum" in hh:
-            continue
-        out[c] = take[c].to_numpy()
-    return out, ColumnMap(coupons_issued="coupons_issued")
-
-
 def _check_margin_variables(margins, table, margins_path, data_path) -> None:
     """Every variable a margin names (``a x b`` for a combined margin) must be a column of the data."""
     import difflib
@@ -237,68 +217,11 @@ def _check_margin_variables(margins, table, margins_path, data_path) -> None:
                     + "name a column of the weights file (combined margins join columns with ' x ')")
 
 
-def _store_selections(store_path, hh, extra=None):
-    """Selection events of the store (one per point hit or redeemed coupon), as ``--selections`` rows.
-
-    An event belongs to the household row of its respondent; a respondent without a row of
-    its own (a second interview the store links to an earlier respondent through a shared
-    personal field) belongs to that earlier respondent's household. Recruiters are mapped the
-    same way. Events of ``extra`` (a ``--selections`` file) are added; an event given twice
-    counts once.
-    """
-    import warnings
-
-    import numpy as np
-    import pandas as pd
-
-    from hiddenpop.errors import HiddenPopWarning
-    from hiddenpop.io.store import ReferralStore
-    from hiddenpop.weights.referral import _str_ids
-
-    store = ReferralStore.open(store_path)
-    ev = store.selection_events()
-    where = store.respondents()[["respondent_id", "source_file", "source_row"]]
-    where = where.assign(respondent_id=_str_ids(where["respondent_id"])).set_index("respondent_id")
-    ids = set(_str_ids(hh["hh_id"]))
-    resp, house = _str_ids(ev["respondent_id"]), _str_ids(ev["household"])
-    own = pd.Series(resp).isin(ids).to_numpy()
-    hh_id = pd.Series(resp).where(own, pd.Series(house)).to_numpy(dtype=object)
-    to_household = dict(zip(resp, hh_id))
-    rec = _str_ids(ev["recruiter_id"])
-    rec = pd.Series([r if (r == "" or r in ids) else to_household.get(r, r) for r in rec], dtype=object)
-    table = pd.DataFrame({"hh_id": hh_id, "found_by": pd.Series(ev["event"]).map({"point": "point",
-                                                                                    "coupon": "referral"}).to_numpy(),
-                          "point_id": _str_ids(ev["point_id"]), "recruiter_id": rec.to_numpy(dtype=object)})
-    # where each event was typed (the daily export and its row), for error messages
-    at = where.reindex(resp)
-    table["_source"] = at["source_file"].fillna(str(store_path)).astype(str).to_numpy()
-    table["_row"] = pd.to_numeric(at["source_row"], errors="coerce").fillna(2).astype(int).to_numpy()
-    missing = ~table["hh_id"].isin(ids)
-    if missing.any():
-        gone = sorted(set(table.loc[missing, "hh_id"]))
-        warnings.warn(HiddenPopWarning(
-            f"{len(gone)} respondent(s) of the referral store have no row in the household file, so their "
-            f"selection events are left out: {', '.join(gone[:5])}{' …' if len(gone) > 5 else ''}"), stacklevel=2)
-        table = table.loc[~missing]
-    if extra is not None:
-        cols = {c: (_str_ids(extra[c]) if c in extra else "") for c in ("hh_id", "found_by", "point_id",
-                                                                        "recruiter_id")}
-        more = pd.DataFrame(cols)
-        more["found_by"] = more["found_by"].str.lower()
-        more["_source"] = str(extra.attrs.get("source", "selections"))
-        more["_row"] = np.arange(2, len(more) + 2)
-        table = pd.concat([table, more], ignore_index=True)
-    table = table.drop_duplicates(["hh_id", "found_by", "point_id", "recruiter_id"]).reset_index(drop=True)
-    table.attrs["source"] = f"{store_path} (selection events)" + (f" + {extra.attrs.get('source')}"
-                                                                  if extra is not None else "")
-    return table
-
-
 @weights.command()
 @click.argument("weights_path", metavar="WEIGHTS_CSV", type=click.Path(dir_okay=False))
 @click.option("--margins", "margins_path", type=click.Path(dir_okay=False), required=True,
               help="Registry totals: variable,level,total (combined margins 'a x b' with levels 'x|y').")
-@click.option("--method", type=click.Choice(["rake", "linear"]), default="rake", show_default=True,
+@click.option("--method", type=RegistryChoice("hiddenpop.weights.calibrate:CALIBRATION_METHODS", exclude=["raking"]), default="rake", show_default=True,
               help="Raking (multiplicative) or linear calibration (GREG).")
 @click.option("--bounds", callback=_bounds, default=None, help="Bounds on the calibration factor g, e.g. 0.5,3.")
 @click.option("--max-iter", type=click.IntRange(1), default=None,
@@ -325,7 +248,7 @@ def calibrate(weights_path, margins_path, method, bounds, max_iter, weight_col, 
     """
     import pandas as pd
 
-    from hiddenpop.io import OutputSet, _json_text, check_writable, read_csv
+    from hiddenpop.io import OutputSet, json_text, check_writable, read_csv
     from hiddenpop.io.tables import read_margins
     from hiddenpop.weights.calibrate import Calibrator, calibration_model, calibration_sidecar
 
@@ -388,7 +311,7 @@ def calibrate(weights_path, margins_path, method, bounds, max_iter, weight_col, 
     model = calibration_model(cal, full_margins, weight_col=weight_col, from_survey=own)
     with OutputSet(overwrite=overwrite) as files:
         files.add_csv(output, out)
-        files.add(calibration_sidecar(output), lambda p: p.write_text(_json_text(model), encoding="utf-8"))
+        files.add(calibration_sidecar(output), lambda p: p.write_text(json_text(model), encoding="utf-8"))
     if collapsed and collapsed["n_replicates"]:
         echo_err(f"{collapsed['n_replicates']} replicate(s) had an empty calibration level, merged into its "
                  f"neighbour: {collapsed['levels']}")

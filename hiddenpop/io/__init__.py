@@ -10,7 +10,7 @@ Rules every writer follows
   first, writes them all to temporary files, and renames them together at the end.
 * **Deterministic.** Writers produce byte-identical files for identical inputs (no
   timestamps unless the caller passes one).
-* **Safe to open in a spreadsheet.** Every CSV goes through :func:`_csv_to`, which neutralises
+* **Safe to open in a spreadsheet.** Every CSV goes through :func:`csv_to`, which neutralises
   text cells that a spreadsheet would run as a formula (:func:`neutralise_formulas`, OWASP
   "CSV injection"): a respondent id or a name typed as ``=HYPERLINK(...)`` in a field form must
   not become a live formula on the coordinator's laptop.
@@ -57,6 +57,7 @@ __all__ = [
     "write_json",
     "write_csv",
     "neutralise_formulas",
+    "csv_to",
     "FORMULA_STARTS",
     "save_figure",
     "read_csv",
@@ -145,7 +146,7 @@ class OutputSet:
     def add_csv(self, path: PathLike, table: pd.DataFrame, *, index: bool = False,
                 float_format: str | None = None) -> None:
         """Add ``table`` as CSV, written as :func:`write_csv` writes it."""
-        self.add(path, lambda tmp: _csv_to(tmp, table, index=index, float_format=float_format))
+        self.add(path, lambda tmp: csv_to(tmp, table, index=index, float_format=float_format))
 
     def add_figure(self, path: PathLike, figure: Any, *, dpi: int = 120) -> None:
         """Add a matplotlib figure as PNG, saved as :func:`save_figure` saves it."""
@@ -178,12 +179,17 @@ def write_text(path: PathLike, text: str, *, overwrite: bool = False) -> None:
 
 def write_json(path: PathLike, obj: Any, *, overwrite: bool = False) -> None:
     """Write ``obj`` as indented, key-sorted JSON (deterministic bytes)."""
-    write_text(path, _json_text(obj), overwrite=overwrite)
+    write_text(path, json_text(obj), overwrite=overwrite)
 
 
-def _json_text(obj: Any) -> str:
+def json_text(obj: Any) -> str:
     """The text :func:`write_json` writes (also used inside :class:`OutputSet` writers)."""
     return json.dumps(obj, indent=2, sort_keys=True, ensure_ascii=False, default=_json_default) + "\n"
+
+
+#: old name of :func:`json_text`, kept so code written before the rename still runs (the
+#: architecture test, tests/test_architecture.py, flags any import of it from another module)
+_json_text = json_text
 
 
 def _json_default(obj: Any) -> Any:
@@ -206,10 +212,10 @@ def write_csv(path: PathLike, table: pd.DataFrame, *, overwrite: bool = False, i
     if str(path) == "-":
         import sys
 
-        _csv_to(sys.stdout, table, index=index, float_format=float_format)
+        csv_to(sys.stdout, table, index=index, float_format=float_format)
         return
     with atomic_path(path, overwrite=overwrite) as tmp:
-        _csv_to(tmp, table, index=index, float_format=float_format)
+        csv_to(tmp, table, index=index, float_format=float_format)
 
 
 #: First characters that make a spreadsheet treat a cell as a formula (OWASP, "CSV injection").
@@ -264,9 +270,18 @@ def neutralise_formulas(table: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
-def _csv_to(target: Any, table: pd.DataFrame, *, index: bool = False, float_format: str | None = None) -> None:
-    """The one place where hiddenpop writes CSV: formulas neutralised, ``\\n`` line ends."""
+def csv_to(target: Any, table: pd.DataFrame, *, index: bool = False, float_format: str | None = None) -> None:
+    """Write ``table`` as CSV to a path or an open text file (not atomic: for writers that are
+    given a temporary path, e.g. inside :class:`OutputSet`).
+
+    The one place where hiddenpop writes CSV: formulas neutralised (:func:`neutralise_formulas`),
+    ``\\n`` line ends.
+    """
     neutralise_formulas(table).to_csv(target, index=index, lineterminator="\n", float_format=float_format)
+
+
+#: old name of :func:`csv_to`, kept so code written before the rename still runs
+_csv_to = csv_to
 
 
 def save_figure(path: PathLike, figure: Any, *, overwrite: bool = False, dpi: int = 120) -> None:

@@ -47,16 +47,21 @@ from typing import Any
 import networkx as nx
 import numpy as np
 import pandas as pd
+from pandas.api.types import infer_dtype
 
 from hiddenpop.errors import InputFileError, format_where
 from hiddenpop.io import PathLike, atomic_path, write_csv, write_text
+from hiddenpop.referrals.schema import (CORE_COLUMNS, COUPON_SEP, DEFAULT_PERSONAL, DERIVED_COLUMNS, HASH_PREFIX,
+                                        IMPORT_FORMATS, LOCATION_COLUMNS, SOURCE_COLUMNS)
 
 __all__ = [
     "COUPON_SEP",
     "CORE_COLUMNS",
     "DEFAULT_PERSONAL",
+    "IMPORT_FORMATS",
     "ReferralMapping",
     "read_mapping",
+    "read_referrals",
     "read_referral_log",
     "read_rds_csv",
     "write_rds_csv",
@@ -68,14 +73,10 @@ __all__ = [
     "weighting_table",
     "split_coupons",
     "normalise_table",
+    "numeric_or_text",
+    "restore_numbers",
 ]
 
-COUPON_SEP = ";"
-CORE_COLUMNS = ("respondent_id", "redeemed_coupon", "issued_coupons", "recruiter_id", "point_id",
-                "network_size", "network_size_eligible", "interview_time")
-#: column names treated as personal (hashed in the store, never exported) even without a mapping file
-DEFAULT_PERSONAL = ("name", "full_name", "respondent_name", "head_name", "phone", "phone_number",
-                    "telephone", "mobile", "mobile_number")
 #: names recognised without a mapping file (after Kobo group prefixes are removed)
 _ALIASES: dict[str, tuple[str, ...]] = {
     "respondent_id": ("respondent_id", "hh_id", "id"),
@@ -364,6 +365,7 @@ def normalise_table(raw: pd.DataFrame, *, mapping: ReferralMapping | None = None
         orig_of = dict(seen)
         raw.columns = renamed
     raw = raw.drop(columns=[c for c in mapping.drop if c in raw.columns])
+    raw = _kobo_geopoints(raw, mapping)
     rename: dict[str, str] = {}
     for canon, theirs in mapping.columns.items():
         if theirs not in raw.columns:
@@ -395,6 +397,9 @@ def normalise_table(raw: pd.DataFrame, *, mapping: ReferralMapping | None = None
         pat = re.compile(re.escape(mapping.coupon_prefix) + r"(\d+)$")
         numbered = [(int(m.group(1)), c) for c in raw.columns if (m := pat.match(c))]
         coupon_cols = [c for _, c in sorted(numbered)]
+    # the QR-scan copy of a coupon number (`hiddenpop field form`: coupon_1_scan fills coupon_1)
+    scans = [f"{c}_scan" for c in coupon_cols if f"{c}_scan" in raw.columns]
+    raw = raw.drop(columns=scans)
     _check_id_cells(raw, source=source, first_row=first_row, names=orig_of, rename=rename, extra=coupon_cols)
     n = len(raw)
     if coupon_cols and "issued_coupons" in raw.columns:
@@ -417,7 +422,7 @@ def normalise_table(raw: pd.DataFrame, *, mapping: ReferralMapping | None = None
         rec = raw["recruiter_id"]
         raw["recruiter_id"] = rec.where(rec != mapping.seed_marker, None)
     for col in ("network_size", "network_size_eligible"):
-        raw[col] = _numeric_or_text(raw[col])
+        raw[col] = numeric_or_text(raw[col])
     raw["source_row"] = np.arange(first_row, first_row + n, dtype=np.int64)
     extras = [c for c in raw.columns if c not in CORE_COLUMNS and c != "source_row"]
     table = raw[list(CORE_COLUMNS) + ["source_row"] + extras].reset_index(drop=True)
@@ -465,7 +470,43 @@ def _check_id_cells(raw: pd.DataFrame, *, source: str, first_row: int, names: di
                                  fix="correct the cell in the form or the export: an id is one short code on one line")
 
 
-def _numeric_or_text(col: pd.Series) -> pd.Series:
+def _kobo_geopoints(raw: pd.DataFrame, mapping: ReferralMapping) -> pd.DataFrame:
+    """KoboToolbox exports a GPS question ``gps`` as ``gps`` ("lat lon altitude precision") and
+    ``_gps_latitude``, ``_gps_longitude``, ``_gps_altitude``, ``_gps_precision``. The first GPS
+    question becomes the household coordinates ``lat``/``lon`` (unless the mapping names them; kept
+    out of every export unless asked); the other parts of every GPS question are dropped, so exact
+    coordinates never ride along as ordinary columns.
+
+    >>> raw = pd.DataFrame({"gps": ["1.5 2.5 0 5"], "_gps_latitude": ["1.5"], "_gps_longitude": ["2.5"],
+    ...                     "_gps_altitude": ["0"], "_gps_precision": ["5"], "x": ["a"]})
+    >>> _kobo_geopoints(raw, ReferralMapping()).columns.tolist()
+    ['lat', 'lon', 'x']
+    """
+    cols = set(raw.columns)
+    names = [c[1:-len("_latitude")] for c in raw.columns
+             if c.startswith("_") and c.endswith("_latitude") and f"{c[:-len('_latitude')]}_longitude" in cols]
+    if not names:
+        return raw
+    drop: list[str] = []
+    rename: dict[str, str] = {}
+    for k, g in enumerate(names):
+        parts = {"lat": f"_{g}_latitude", "lon": f"_{g}_longitude"}
+        for canon, col in parts.items():
+            if k == 0 and canon not in mapping.columns and canon not in cols and col not in mapping.columns.values():
+                rename[col] = canon
+            elif col not in mapping.columns.values():
+                drop.append(col)
+        drop += [c for c in (g, f"_{g}_altitude", f"_{g}_precision") if c in cols]
+    return raw.drop(columns=drop).rename(columns=rename)
+
+
+def numeric_or_text(col: pd.Series) -> pd.Series:
+    """A network-size column as numbers (``float``); kept as objects with the raw text where a cell
+    is not a number (so validation can name it).
+
+    >>> numeric_or_text(pd.Series(["3", None, "many"], dtype=object)).tolist()
+    [3.0, nan, 'many']
+    """
     num = pd.to_numeric(col, errors="coerce")
     bad = num.isna() & col.notna()
     if bad.any():
@@ -473,6 +514,42 @@ def _numeric_or_text(col: pd.Series) -> pd.Series:
         out[bad] = col[bad]
         return out
     return num.astype(float)
+
+
+# in "\0"-joined values: a leading "+" or zero before a digit, white space, "_", or hex/other letters
+# a decimal point, an exponent or 16 digits and more: not for the integer shortcut
+_NOT_PLAIN_INTEGER = re.compile(r"[.eE+]|[0-9]{16}")
+_NOT_PLAIN_NUMBER = re.compile(r"\x00(?:\+|-?0[0-9])|[\s_]|[^0-9.eE+\-\x00]")
+
+
+def restore_numbers(col: pd.Series) -> pd.Series:
+    """A carried-through text column as numbers when every value is one (``int64`` without missing
+    values, else ``float64``); codes with leading zeros such as ``007`` keep the column text."""
+    vals = col.to_numpy(dtype=object)
+    miss = pd.isna(vals)
+    if miss.all() or infer_dtype(vals, skipna=True) != "string":
+        return col
+    present = vals[~miss]
+    joined = "\x00" + "\x00".join(present.tolist()) + "\x00"
+    if _NOT_PLAIN_NUMBER.search(joined):
+        return col  # "007", "+3", "1_000", " 2": codes or unusual text, not numbers
+    if not miss.any() and not _NOT_PLAIN_INTEGER.search(joined):
+        try:  # whole numbers below 2**53 (at most 15 digits), nothing missing: parse as integers directly
+            return pd.Series(vals.astype(np.int64), index=col.index)
+        except (ValueError, TypeError, OverflowError):
+            return col  # e.g. "1-2": not a number (the float route would refuse it too)
+    filled = vals.copy()
+    filled[miss] = "nan"
+    try:
+        v = filled.astype(np.float64)
+    except (ValueError, TypeError):
+        return col
+    if np.isnan(v[~miss]).any() or np.isinf(v).any():
+        return col
+    num = pd.Series(v, index=col.index)
+    if not miss.any() and np.all(np.mod(v, 1) == 0) and np.all(np.abs(v) < 2 ** 53):
+        return num.astype(np.int64)
+    return num
 
 
 def read_referral_log(path: PathLike, *, mapping: ReferralMapping | PathLike | None = None,
@@ -499,6 +576,62 @@ def read_referral_log(path: PathLike, *, mapping: ReferralMapping | PathLike | N
     raw = _read_raw(p, sheet=sheet)
     return normalise_table(raw, mapping=mapping, source=str(p), first_row=2,
                            fmt="xlsx" if p.suffix.lower().startswith(".xls") else "csv")
+
+
+def read_referrals(path: PathLike, fmt: str = "auto", mapping: ReferralMapping | PathLike | None = None
+                   ) -> pd.DataFrame:
+    """Read a referral log in any supported format as the normalised referral table.
+
+    Parameters
+    ----------
+    path
+        The file.
+    fmt
+        One of :data:`~hiddenpop.referrals.schema.IMPORT_FORMATS`: ``log`` (CSV/XLSX field export,
+        :func:`read_referral_log`), ``rds-csv`` (:func:`read_rds_csv`), ``rdsat`` (:func:`read_rdsat`)
+        or ``auto``: RDSAT when the first line starts with ``RDS`` (and the file is not ``.csv`` or
+        ``.xlsx``), R ``RDS`` CSV when a ``.csv`` without a mapping has columns ``id`` and
+        ``recruiter.id``, a field export otherwise.
+    mapping
+        A :class:`ReferralMapping` or the path of a mapping file (field exports only).
+
+    Raises
+    ------
+    InputFileError
+        An unknown format, or anything the chosen reader refuses.
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> d = pathlib.Path(tempfile.mkdtemp())
+    >>> _ = (d / "r.csv").write_text("id,recruiter.id,network.size\\n1,seed,4\\n2,1,3\\n")
+    >>> t = read_referrals(d / "r.csv")
+    >>> t.attrs["format"], t["recruiter_id"].tolist()
+    ('rds-csv', [None, '1'])
+    """
+    p = Path(path)
+    if mapping is not None and not isinstance(mapping, ReferralMapping):
+        mapping = read_mapping(mapping)
+    if fmt not in IMPORT_FORMATS:
+        raise InputFileError(f"unknown format '{fmt}'", where=str(p), fix=f"use one of {', '.join(IMPORT_FORMATS)}")
+    if fmt == "auto":
+        if not p.exists():
+            raise InputFileError("file not found", where=str(p), fix="check the path and the current folder")
+        with open(p, "rb") as fh:
+            head = fh.read(64)
+        if head.lstrip(b"\xef\xbb\xbf").upper().startswith(b"RDS") and p.suffix.lower() not in (".csv", ".xlsx"):
+            fmt = "rdsat"
+        elif p.suffix.lower() == ".csv" and mapping is None:
+            first = head.split(b"\n")[0].decode("utf-8", "replace")
+            cols = [c.strip().strip('"') for c in first.split(",")]
+            fmt = "rds-csv" if ("recruiter.id" in cols and "id" in cols) else "log"
+        else:
+            fmt = "log"
+    if fmt == "rdsat":
+        return read_rdsat(p)
+    if fmt == "rds-csv":
+        return read_rds_csv(p)
+    return read_referral_log(p, mapping=mapping)
 
 
 # ------------------------------------------------------------------------------------ R RDS CSV
@@ -578,12 +711,10 @@ def _format_number(v: Any) -> Any:
 
 
 def _extra_columns(table: pd.DataFrame, *, skip_derived: bool = False) -> list[str]:
-    from hiddenpop.io.store import DERIVED_COLUMNS
-
     personal = set(table.attrs.get("personal_columns", [])) | set(DEFAULT_PERSONAL)
-    skip = set(CORE_COLUMNS) | {"source_row", "source_file", "lon", "lat"} | (set(DERIVED_COLUMNS) if skip_derived
-                                                                             else set())
-    return [c for c in table.columns if c not in skip and c not in personal and not c.startswith("_hash_")]
+    skip = set(CORE_COLUMNS) | set(SOURCE_COLUMNS) | set(LOCATION_COLUMNS) | (set(DERIVED_COLUMNS) if skip_derived
+                                                                              else set())
+    return [c for c in table.columns if c not in skip and c not in personal and not c.startswith(HASH_PREFIX)]
 
 
 # ---------------------------------------------------------------------------------------- RDSAT

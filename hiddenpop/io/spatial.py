@@ -31,9 +31,9 @@ import numpy as np
 import pandas as pd
 
 from hiddenpop.errors import FrameError, InputFileError, format_where
-from hiddenpop.io import PathLike, _csv_to, read_json, sha256_file, write_json
+from hiddenpop.io import PathLike, csv_to, read_json, sha256_file, write_json
 
-__all__ = ["read_frame", "read_exclusion", "read_raster", "read_manifest", "write_manifest", "POINT_FORMATS",
+__all__ = ["read_frame", "read_exclusion", "read_raster", "read_manifest", "read_design", "write_manifest", "POINT_FORMATS",
            "format_from_suffix", "read_points", "FORMAT_SUFFIX"]
 
 #: Pinned GeoPackage "last change" stamp (the real creation time is in the manifest).
@@ -202,6 +202,16 @@ def read_manifest(path: PathLike) -> dict:
     return data
 
 
+def read_design(path: PathLike, *, radius_m: float | None = None) -> Any:
+    """Read a design manifest as a typed :class:`~hiddenpop.spatial.inclusion.FirstStageDesign`.
+
+    ``radius_m`` overrides the manifest's circle radius (e.g. when the field protocol changed).
+    """
+    from hiddenpop.spatial.inclusion import FirstStageDesign
+
+    return FirstStageDesign.from_manifest(read_manifest(path), radius_m=radius_m)
+
+
 def write_manifest(path: PathLike, manifest: dict, *, overwrite: bool = False) -> None:
     """Write a manifest as sorted, indented JSON (deterministic bytes)."""
     write_json(path, manifest, overwrite=overwrite)
@@ -259,7 +269,7 @@ def _fixed7(values: Any) -> list[str]:
 def _write_csv(points: gpd.GeoDataFrame, path: Path) -> None:
     tab = pd.DataFrame(points.drop(columns="geometry"))
     tab["lon"], tab["lat"] = _fixed7(tab["lon"]), _fixed7(tab["lat"])
-    _csv_to(path, tab)
+    csv_to(path, tab)
 
 
 def _desc(p: dict) -> str:
@@ -346,7 +356,7 @@ def _write_odk(points: gpd.GeoDataFrame, path: Path) -> None:
         "radius_m": points["radius_m"] if "radius_m" in points else "",
         "reserve_rank": points["reserve_rank"],
     })
-    _csv_to(path, tab)
+    csv_to(path, tab)
 
 
 #: Point formats: name → writer(points GeoDataFrame, path).

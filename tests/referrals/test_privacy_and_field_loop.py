@@ -98,7 +98,7 @@ def test_status_reads_in_80_columns_with_a_call_list_by_team(field_store, runner
     assert first[1].startswith("team-")
     assert "look" in lines[head + 1] and "phone" in lines[head + 1]
     # the quarantined rows of the last import with column, value and what to do
-    assert "referral/redeemed_coupon 'CO0002'" in out and "what to do (coupon-never-issued)" in out
+    assert "referral/redeemed_coupon '100203'" in out and "what to do (coupon-never-issued)" in out
     # the waiting row is listed with its file and row
     assert "respondent R09002: referral_log_2024-03-06.csv, row 134" in out
 
@@ -114,9 +114,9 @@ def test_validate_a_daily_file_against_the_store(tmp_path, runner):
     before = ReferralStore(s).dump()
     checked = _invoke(runner, ["referrals", "validate", EXAMPLE_LOGS[2], "--store", s], code=1).output
     # only the two deliberate errors of day 3 remain (examples/make_example.py: coupon redeemed twice on row
-    # 133, the typed coupon 'CO0002' with a letter O on row 134) and the implausible size 950 on row 135
+    # 133, the mistyped coupon '100203' (two digits swapped) on row 134) and the implausible size 950 on row 135
     errors = [x for x in checked.splitlines() if x.startswith("ERROR")]
-    assert len(errors) == 2 and "row 133" in errors[0] and "'CO0002'" in errors[1]
+    assert len(errors) == 2 and "row 133" in errors[0] and "'100203'" in errors[1]
     assert "value 950" in checked
     assert ReferralStore(s).dump() == before  # a dry run
 

@@ -22,11 +22,11 @@ from hiddenpop.cli import main
 from hiddenpop.errors import HiddenPopError, InputFileError, RecruitmentError
 from hiddenpop.io.referrals import read_rds_csv, read_rdsat, read_referral_log, write_rdsat
 from hiddenpop.io.store import TEST_SLEEP_ENV, ReferralStore
-from hiddenpop.rds.coupons import coupon_table, recruiter_ids
-from hiddenpop.rds.fieldstatus import (cumulative_composition, recruitment_by_seed, recruitment_homophily,
+from hiddenpop.referrals.coupons import coupon_table, recruiter_ids
+from hiddenpop.referrals.fieldstatus import (cumulative_composition, recruitment_by_seed, recruitment_homophily,
                                        reminder_list, status_summary)
-from hiddenpop.rds.graph import build_graph
-from hiddenpop.rds.validate import RULES, validate_log
+from hiddenpop.referrals.graph import build_graph
+from hiddenpop.referrals.validate import RULES, validate_log
 from tests.conftest import RDS_ORACLE
 
 HERE = Path(__file__).parent / "data"
@@ -161,8 +161,30 @@ BAD = {  # rule -> (rows after the header, expected row number of the problem)
 }
 
 
+# rules that apply once the store has printed coupons (`hiddenpop field coupons`): 100014 and 100023
+# are printed (serials 10001-2 with their Damm digits); 100041 swaps two digits of 100014, 999999 is a
+# valid number (serial 99999, check digit 9) that was never printed
+PRINTED = frozenset({"100014", "100023"})
+BAD_PRINTED = {
+    "coupon-check-digit": ("S,,100014;100023,,P1,5,2,2024-05-01T10:00\nA,100041,,,,3,,2024-05-02T10:00\n", 3),
+    "coupon-not-printed": ("S,,100014;999999,,P1,5,2,2024-05-01T10:00\n", 2),
+}
+
+
 def test_every_rule_has_a_bad_file_test():
-    assert set(BAD) | {"recruiter-quarantined"} == set(RULES)
+    assert set(BAD) | set(BAD_PRINTED) | {"recruiter-quarantined"} == set(RULES)
+
+
+@pytest.mark.parametrize("rule", sorted(BAD_PRINTED))
+def test_printed_coupon_rules_report_row_column_value_and_fix(tmp_path, rule):
+    body, row = BAD_PRINTED[rule]
+    p = tmp_path / f"{rule}.csv"
+    p.write_text(HEAD + body)
+    problems = validate_log(read_referral_log(p), printed_coupons=PRINTED)
+    hits = [q for q in problems if q.rule == rule]
+    assert len(hits) == 1 and hits[0].row == row and "Fix:" in str(hits[0]), [str(q) for q in problems]
+    # without printed coupons (older stores) the same numbers are not checked
+    assert not [q for q in validate_log(read_referral_log(p)) if q.rule == rule]
 
 
 @pytest.mark.parametrize("rule", sorted(BAD))

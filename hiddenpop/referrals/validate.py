@@ -19,6 +19,8 @@ rule                            severity  meaning
 ``network-size-not-number``     error     network size is text, not a number
 ``network-size-negative``       error     network size below 0
 ``recruiter-quarantined``       error     (store only) the recruiter's row was quarantined
+``coupon-check-digit``          error     (printed coupons) the coupon number's check digit is wrong
+``coupon-not-printed``          error     (printed coupons) a well-formed number that was never printed
 ``time-missing``                warning   no interview time (time order cannot be checked)
 ``recruit-before-recruiter``    warning   the recruit's interview is earlier than the recruiter's
 ``more-recruits-than-coupons``  warning   more recruits than coupons recorded as issued
@@ -65,11 +67,11 @@ import numpy as np
 import pandas as pd
 
 from hiddenpop.errors import format_where
-from hiddenpop.rds.coupons import CouponLinks, link_coupons, parse_times, source_rows
-from hiddenpop.rds.tree import _csr
+from hiddenpop.referrals.coupons import CouponLinks, link_coupons, parse_times, source_rows
+from hiddenpop.rds.tree import children_csr
 
-__all__ = ["Problem", "RULES", "validate_log", "quarantine_rows", "network_size_for_estimation",
-           "DEFAULT_MAX_NETWORK_SIZE"]
+__all__ = ["Problem", "RULES", "validate_log", "located_problems", "quarantine_rows", "cascade_quarantine",
+           "network_size_for_estimation", "DEFAULT_MAX_NETWORK_SIZE"]
 
 #: network sizes above this are flagged as implausible (households known *and* contacted recently)
 DEFAULT_MAX_NETWORK_SIZE = 500
@@ -96,6 +98,10 @@ RULES: dict[str, tuple[str, str]] = {
     "network-size-not-number": ("error", "enter the number of households the respondent knows, as a number"),
     "network-size-negative": ("error", "a count cannot be negative: correct the answer from the interview notes"),
     "recruiter-quarantined": ("error", "fix the recruiter's row (see its own problem) and import again"),
+    "coupon-check-digit": ("error", "a typing error: read the number on the coupon (or scan its QR code) and correct it "
+                                    "in the form, or with `hiddenpop referrals correct`"),
+    "coupon-not-printed": ("error", "this number was never printed for this survey: check it against the coupon; a "
+                                    "coupon of another survey or a typing error that kept the check digit right"),
     "time-missing": ("warning", "fill in the interview time so the time order of recruitment can be checked"),
     "recruit-before-recruiter": ("warning", "check the tablet clocks and the dates; the recruit cannot be interviewed "
                                             "before the recruiter received the coupon"),
@@ -186,7 +192,8 @@ class _Collector:
 
 def validate_log(table: pd.DataFrame, *, source: str | None = None, design_requires_point: bool = False,
                  max_coupons: int | None = None, max_network_size: float = DEFAULT_MAX_NETWORK_SIZE,
-                 only_rows: np.ndarray | None = None, links: CouponLinks | None = None) -> list[Problem]:
+                 only_rows: np.ndarray | None = None, links: CouponLinks | None = None,
+                 printed_coupons: frozenset[str] | None = None) -> list[Problem]:
     """Check a referral table against every rule in :data:`RULES` (except the store's cascade rule).
 
     Parameters
@@ -206,7 +213,13 @@ def validate_log(table: pd.DataFrame, *, source: str | None = None, design_requi
         Boolean mask: report only problems located on these rows (the store checks new rows
         against the stored ones this way).
     links
-        :func:`~hiddenpop.rds.coupons.link_coupons` of ``table`` if already computed.
+        :func:`~hiddenpop.referrals.coupons.link_coupons` of ``table`` if already computed.
+    printed_coupons
+        Coupon numbers the store knows: printed by ``hiddenpop field coupons`` or already in its
+        data. When given (the store has printed coupons), every other coupon number is checked:
+        a wrong check digit (:func:`hiddenpop.field.codes.is_valid_code`) is ``coupon-check-digit``,
+        a well-formed unknown number ``coupon-not-printed``. ``None``: no check (coupon names of any
+        form are accepted).
 
     Returns
     -------
@@ -214,14 +227,28 @@ def validate_log(table: pd.DataFrame, *, source: str | None = None, design_requi
         In row order; empty when the log is clean. Never raises for bad data.
     """
     out = _check(table, source=source, design_requires_point=design_requires_point, max_coupons=max_coupons,
-                 max_network_size=max_network_size, links=links)
+                 max_network_size=max_network_size, links=links, printed_coupons=printed_coupons)
     if only_rows is None:
         return out.result()
     return [p for i, _, p in sorted(out.items, key=lambda t: (t[0], t[1])) if only_rows[i]]
 
 
+def located_problems(table: pd.DataFrame, *, source: str | None = None, design_requires_point: bool = False,
+                     max_coupons: int | None = None, max_network_size: float = DEFAULT_MAX_NETWORK_SIZE,
+                     links: CouponLinks | None = None,
+                     printed_coupons: frozenset[str] | None = None) -> list[tuple[int, int, Problem]]:
+    """As :func:`validate_log`, each problem with its row position: ``(position, order found, problem)``.
+
+    The import planner (:mod:`hiddenpop.referrals.intake`) uses the positions to tell stored rows
+    from rows of the incoming file.
+    """
+    return _check(table, source=source, design_requires_point=design_requires_point, max_coupons=max_coupons,
+                  max_network_size=max_network_size, links=links, printed_coupons=printed_coupons).items
+
+
 def _check(table: pd.DataFrame, *, source: str | None, design_requires_point: bool, max_coupons: int | None,
-           max_network_size: float, links: CouponLinks | None) -> "_Collector":
+           max_network_size: float, links: CouponLinks | None,
+           printed_coupons: frozenset[str] | None = None) -> "_Collector":
     """All rules; the collector keeps each problem's row position (``items``)."""
     source = source or table.attrs.get("source", "referral log")
     n = len(table)
@@ -253,6 +280,9 @@ def _check(table: pd.DataFrame, *, source: str | None, design_requires_point: bo
         out.add("coupon-issued-twice", issuer, "issued_coupons", codes,
                 lambda k, i: f"coupon {codes[k]} was already issued to respondent {ids[firsts[codes[k]]]} "
                              f"(row {rows[firsts[codes[k]]]})")
+    # printed coupons: a mistyped number (check digit) or one that was never printed
+    if printed_coupons is not None:
+        _check_printed(out, links, printed_coupons)
     # redeemed
     never = np.flatnonzero(links.redeemed_issuer == -2)
     out.add("coupon-never-issued", never, "redeemed_coupon", links.redeemed[never],
@@ -355,11 +385,33 @@ def _check(table: pd.DataFrame, *, source: str | None, design_requires_point: bo
     return out
 
 
+def _check_printed(out: "_Collector", links: CouponLinks, known: frozenset[str]) -> None:
+    """``coupon-check-digit`` / ``coupon-not-printed`` on the redeemed and the issued coupons."""
+    from hiddenpop.field.codes import is_valid_code
+
+    for column, pos, codes in (("redeemed_coupon", np.flatnonzero(links.redeemed != ""), None),
+                               ("issued_coupons", links.coupon_issuer, links.coupon)):
+        vals = links.redeemed[pos] if codes is None else codes
+        unknown = np.array([v not in known for v in vals], dtype=bool)
+        if not unknown.any():
+            continue
+        valid = np.array([is_valid_code(v) for v in vals], dtype=bool)
+        what = "redeemed coupon" if codes is None else "issued coupon"
+        bad = unknown & ~valid
+        out.add("coupon-check-digit", pos[bad], column, vals[bad],
+                lambda k, i, vb=vals[bad], w=what: f"{w} {vb[k]} is not a valid coupon number (wrong check digit "
+                                                   "or not six digits: a typing error)")
+        nop = unknown & valid
+        out.add("coupon-not-printed", pos[nop], column, vals[nop],
+                lambda k, i, vn=vals[nop], w=what: f"{w} {vn[k]} has a valid check digit but was never printed "
+                                                   "for this survey")
+
+
 def _cycle_members(parent: np.ndarray) -> np.ndarray:
     """Positions on a directed cycle of the recruiter map (linear time)."""
     n = len(parent)
     reached = np.zeros(n, dtype=bool)
-    offsets, kids = _csr(parent)
+    offsets, kids = children_csr(parent)
     frontier = np.flatnonzero(parent < 0)
     while len(frontier):
         reached[frontier] = True
@@ -422,10 +474,10 @@ def quarantine_rows(table: pd.DataFrame, problems: list[Problem], *,
         i = key.get((p.source, p.row))
         if i is not None:
             bad.setdefault(i, []).append(p)
-    return _cascade(table, bad, links=links)
+    return cascade_quarantine(table, bad, links=links)
 
 
-def _cascade(table: pd.DataFrame, bad: dict[int, list[Problem]], *,
+def cascade_quarantine(table: pd.DataFrame, bad: dict[int, list[Problem]], *,
              links: CouponLinks | None = None) -> dict[int, list[Problem]]:
     """Add every row recruited (directly or not) below a row of ``bad`` (position → its errors)."""
     n = len(table)
@@ -437,7 +489,7 @@ def _cascade(table: pd.DataFrame, bad: dict[int, list[Problem]], *,
     src = table.attrs.get("source", "referral log")
     parent = (link_coupons(table) if links is None else links).parent.copy()
     parent[parent == np.arange(n)] = -1
-    offsets, kids = _csr(parent)
+    offsets, kids = children_csr(parent)
     fix = RULES["recruiter-quarantined"][1]
     stack = list(bad)
     while stack:
