@@ -28,3 +28,25 @@ def rds_oracle() -> Path:
 @pytest.fixture
 def survey_reference() -> Path:
     return SURVEY_REFERENCE
+
+
+@pytest.fixture(autouse=True)
+def _no_internal_error(request, monkeypatch):
+    """Fail any test in which a command reaches the CLI's internal-error path (exit 70).
+
+    A known bad input must get its own one-line message (exit 1); exit 70 means a bug (issue #10).
+    Tests that trigger it on purpose carry ``@pytest.mark.internal_error``.
+    """
+    import hiddenpop.cli as cli
+
+    seen: list[str] = []
+    original = cli._internal_error_line
+
+    def record(what, exc):
+        seen.append(f"{what}: {type(exc).__name__}: {exc}")
+        return original(what, exc)
+
+    monkeypatch.setattr(cli, "_internal_error_line", record)
+    yield
+    if seen and request.node.get_closest_marker("internal_error") is None:
+        pytest.fail("a command reached the internal-error path (exit 70): " + "; ".join(seen), pytrace=False)

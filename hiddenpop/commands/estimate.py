@@ -184,6 +184,11 @@ def estimate(survey_file, variables, statistic, by, denominator, quantiles, vari
 
         check_writable(differences_path(output), overwrite=overwrite)
     data = read_csv(survey_file)
+    from hiddenpop._checks import check_unique_ids
+
+    # one row per household (or child): a file of persons (person_id, member_id) may repeat hh_id
+    if id_col or not {"person_id", "member_id", "individual_id"} & set(data.columns):
+        check_unique_ids(data, source=str(survey_file), columns=(id_col,) if id_col else ("child_id", "hh_id"))
     rep_cols = _replicate_columns(data, replicate_cols, needed=variance == "replicate")
     if variance == "replicate" and not rep_cols:
         raise click.UsageError(f"--variance replicate: {survey_file} has no rep_1 ... rep_B columns; "
@@ -260,21 +265,20 @@ def estimate(survey_file, variables, statistic, by, denominator, quantiles, vari
                                             id_col=id_col or "id", weight_col=weight_col)
     with OutputSet(overwrite=overwrite) as out:
         if output and output != "-":
-            out.add(output, lambda p: table.to_csv(p, index=False, lineterminator="\n"))
+            out.add_csv(output, table)
             if diffs is not None:
                 from hiddenpop.commands._compare import differences_path
 
-                out.add(differences_path(output), lambda p: diffs.to_csv(p, index=False, lineterminator="\n"))
+                out.add_csv(differences_path(output), diffs)
         if rep_frame is not None:
-            out.add(replicate_weights_out,
-                    lambda p: rep_frame.to_csv(p, index=False, lineterminator="\n", float_format="%.17g"))
+            out.add_csv(replicate_weights_out, rep_frame, float_format="%.17g")
             if not __import__("numpy").allclose(replicates.rscales, replicates.rscales[0]):
                 import pandas as pd
 
                 side = str(replicate_weights_out).rsplit(".", 1)[0] + ".rscales.csv"
                 rs = pd.DataFrame({"replicate": [f"rep_{i + 1}" for i in range(replicates.n_replicates)],
                                    "rscale": replicates.rscales})
-                out.add(side, lambda p: rs.to_csv(p, index=False, lineterminator="\n", float_format="%.17g"))
+                out.add_csv(side, rs, float_format="%.17g")
     if rep_frame is not None:
         echo_err("R:\n" + svrepdesign_call(replicates, file=str(replicate_weights_out), weight_col=weight_col))
         echo_err("Stata:\n" + stata_svyset_call(replicates, file=str(replicate_weights_out), weight_col=weight_col))
@@ -299,8 +303,9 @@ def estimate(survey_file, variables, statistic, by, denominator, quantiles, vari
 
                 click.echo("\ndifferences\n\n" + format_comparisons(diffs, level=level))
         else:
-            shown = table if diffs is None else diffs
-            click.echo(shown.to_csv(index=False, lineterminator="\n"), nl=False)
+            from hiddenpop.io import write_csv
+
+            write_csv("-", table if diffs is None else diffs)
     else:
         echo_err(f"wrote {len(table)} estimate(s) to {output}", level=1)
         if diffs is not None:

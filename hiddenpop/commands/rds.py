@@ -374,5 +374,5 @@ def diagnose_cmd(data, variables, estimator, id_col, recruiter_col, degree_col, 
             outputs.add(out / name, lambda p, f=fig: f.savefig(p, format="png", dpi=120, metadata={"Software": None},
                                                                bbox_inches="tight"))
         for name, tab in tables.items():
-            outputs.add(out / name, lambda p, t=tab: t.to_csv(p, index=False, lineterminator="\n"))
+            outputs.add_csv(out / name, tab)
     echo_err(f"wrote {len(figures) + len(tables)} files to {out}/ (estimator {est})")

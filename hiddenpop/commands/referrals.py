@@ -73,6 +73,9 @@ def init_cmd(store, requires_point, max_coupons, expiry_days, max_network_size, 
 def import_cmd(store, file, mapping, fmt, strict, accept_changes, as_json) -> None:
     """Import a day's export FILE into STORE (bad rows are quarantined).
 
+    Exit code 0 when every row landed, 3 when the good rows landed and some were
+    quarantined, 1 when nothing was imported.
+
     Importing the same file twice adds nothing. A first-stage point where no refugee
     household was found is a valid zero: it has no row in the log, it stays in the points
     file, and it is never replaced by another point.
@@ -102,6 +105,10 @@ def import_cmd(store, file, mapping, fmt, strict, accept_changes, as_json) -> No
     if not res.landed:
         raise RecruitmentError(f"{len(res.errors)} error(s); nothing was imported",
                                where=file, fix="correct the rows listed above, or import without --strict")
+    if res.n_quarantined:
+        from hiddenpop.commands._common import EXIT_QUARANTINED
+
+        click.get_current_context().exit(EXIT_QUARANTINED)  # the good rows landed; scripts can tell
 
 
 @referrals.command("validate")

@@ -166,9 +166,9 @@ def compute(households_path, children_path, children_out, design_path, points_pa
         kids = child_weights(ch, table, source=str(children_path))
     model = (res.info.get("calibration") or {}).get("model")
     with OutputSet(overwrite=overwrite) as out:
-        out.add(output, lambda p: table.to_csv(p, index=False, lineterminator="\n"))
+        out.add_csv(output, table)
         if kids is not None:
-            out.add(children_out, lambda p: kids.to_csv(p, index=False, lineterminator="\n"))
+            out.add_csv(children_out, kids)
         if model is not None:
             # the calibration model, so that 'estimate' linearises through it (docs/estimation.md §5)
             from hiddenpop.io import json_text
@@ -256,6 +256,10 @@ def calibrate(weights_path, margins_path, method, bounds, max_iter, weight_col, 
     check_writable(calibration_sidecar(output), overwrite=overwrite)
     table = read_csv(weights_path, dtype={"hh_id": str, "child_id": str, "psu": str, "stratum": str})
     margins = read_margins(margins_path)
+    from hiddenpop._checks import check_probability_columns, check_unique_ids
+
+    check_unique_ids(table, source=str(weights_path))
+    check_probability_columns(table, source=str(weights_path))
     from hiddenpop.weights.design import _check_weights
 
     from hiddenpop._checks import check_columns

@@ -220,16 +220,76 @@ def _cell_text(v: Any) -> str | None:
     return s or None
 
 
+def _check_csv_shape(path: Path) -> None:
+    """Refuse a CSV with NUL bytes, rows with more or fewer fields than the header, or no data rows.
+
+    pandas fills a short row with empty cells without a word (a respondent's coupons or network
+    size silently lost) and stops at a NUL byte; both are signs of a damaged or hand-edited export.
+    """
+    import csv
+
+    data = path.read_bytes()
+    nul = data.find(b"\x00")
+    if nul >= 0:
+        raise InputFileError("the file contains NUL bytes (it is binary, or damaged in transfer)",
+                             where=format_where(path, row=data.count(b"\n", 0, nul) + 1),
+                             fix="export the log again from the server as UTF-8 CSV")
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise InputFileError(f"the file is not UTF-8 text (byte {exc.start}: {data[exc.start:exc.start + 1]!r})",
+                             where=str(path), fix="save it as 'CSV UTF-8' (Excel) or export it again") from exc
+    import io
+
+    records = csv.reader(io.StringIO(text, newline=""))
+    header, n_rows = None, 0
+    try:
+        for rec in records:
+            if not rec or rec == [""]:
+                continue
+            if header is None:
+                header = rec
+                continue
+            n_rows += 1
+            if len(rec) != len(header):
+                row = n_rows + 1  # rows as a spreadsheet numbers them, header = row 1 (quoted line breaks aside)
+                raise InputFileError(f"row has {len(rec)} fields but the header has {len(header)}"
+                                     + (" (cells missing: the row is cut short)" if len(rec) < len(header)
+                                        else " (a comma inside an unquoted cell?)"),
+                                     where=format_where(path, row=row),
+                                     fix="export the log again; if it was edited by hand, quote cells that contain "
+                                         "commas and keep one cell per column")
+    except csv.Error as exc:
+        raise InputFileError(f"cannot read as CSV ({exc})", where=format_where(path, row=n_rows + 2),
+                             fix="export the log again as UTF-8 CSV") from exc
+    if header is not None and n_rows == 0:
+        raise InputFileError("the file has a header but no data rows", where=str(path),
+                             fix="export the day's interviews (check the export's date filter); if there were none, "
+                                 "there is nothing to import")
+
+
 def _read_raw(path: Path, *, sheet: str | int | None = None) -> pd.DataFrame:
     if not path.exists():
         raise InputFileError("file not found", where=str(path), fix="check the path and the current folder")
+    if path.is_dir():
+        raise InputFileError("a folder was given, not a file", where=str(path), fix="give the exported CSV or XLSX file")
     suffix = path.suffix.lower()
-    try:
-        if suffix in (".xlsx", ".xlsm", ".xls"):
+    if suffix in (".xlsx", ".xlsm", ".xls"):
+        try:
             raw = pd.read_excel(path, sheet_name=0 if sheet is None else sheet, dtype=object)
-            raw.columns = [str(c).strip() for c in raw.columns]
-            return pd.DataFrame({c: [_cell_text(v) for v in raw[c].tolist()] for c in raw.columns},
-                                dtype=object)
+        except Exception as exc:  # zipfile.BadZipFile, openpyxl's InvalidFileException, KeyError for a missing part, …
+            text = " ".join(str(exc).split())[:200]
+            raise InputFileError(f"cannot read the spreadsheet ({type(exc).__name__}: {text})", where=str(path),
+                                 fix="the file is truncated or damaged, or not an Excel file: download or export it "
+                                     "again (or export the log as UTF-8 CSV)") from exc
+        raw.columns = [str(c).strip() for c in raw.columns]
+        if len(raw) == 0:
+            raise InputFileError("the spreadsheet has a header but no data rows", where=str(path),
+                                 fix="export the day's interviews (check the export's date filter)")
+        return pd.DataFrame({c: [_cell_text(v) for v in raw[c].tolist()] for c in raw.columns},
+                            dtype=object)
+    _check_csv_shape(path)
+    try:
         raw = pd.read_csv(path, dtype=str, keep_default_na=False, na_values=[], encoding="utf-8-sig",
                           skipinitialspace=False)
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError, ValueError) as exc:
@@ -340,6 +400,7 @@ def normalise_table(raw: pd.DataFrame, *, mapping: ReferralMapping | None = None
     # the QR-scan copy of a coupon number (`hiddenpop field form`: coupon_1_scan fills coupon_1)
     scans = [f"{c}_scan" for c in coupon_cols if f"{c}_scan" in raw.columns]
     raw = raw.drop(columns=scans)
+    _check_id_cells(raw, source=source, first_row=first_row, names=orig_of, rename=rename, extra=coupon_cols)
     n = len(raw)
     if coupon_cols and "issued_coupons" in raw.columns:
         raise InputFileError(f"both an issued_coupons column and numbered coupon columns ({coupon_cols[0]}, …)",
@@ -371,6 +432,42 @@ def normalise_table(raw: pd.DataFrame, *, mapping: ReferralMapping | None = None
                         "original_columns": original_columns,
                         "column_names": {c: column_names.get(c, c) for c in CORE_COLUMNS}})
     return table
+
+
+#: Longest id or coupon code accepted (longer cells are pasted text, not codes).
+MAX_ID_LENGTH = 200
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+_CONTROL_NOT_NUL = re.compile(r"[\x01-\x1f\x7f]")
+
+
+def _check_id_cells(raw: pd.DataFrame, *, source: str, first_row: int, names: dict, rename: dict,
+                    extra: Iterable[str] = ()) -> None:
+    """Refuse ids and coupon codes with line breaks or other control characters, or thousands of characters.
+
+    Such a cell is a paste accident or a broken export; stored, it would break every file the
+    ids go to (one line per respondent in RDSAT, GraphML, call lists).
+    """
+    back = {canon: theirs for theirs, canon in rename.items()}
+    for col in ("respondent_id", "recruiter_id", "redeemed_coupon", "issued_coupons", *extra):
+        if col not in raw.columns:
+            continue
+        cells = raw[col].astype(object)
+        present = [v for v in cells.tolist() if type(v) is str]
+        # one C-level search of the whole column first (NUL cannot occur: CSVs with NUL are refused)
+        if not present or (max(map(len, present)) <= MAX_ID_LENGTH and not _CONTROL_NOT_NUL.search("\x00".join(present))):
+            continue
+        text = cells.where(cells.map(type) == str)
+        bad = np.flatnonzero((text.str.len().gt(MAX_ID_LENGTH) | text.str.contains(_CONTROL, na=False)).to_numpy(bool))
+        if len(bad):
+            k = int(bad[0])
+            v = str(cells.iloc[k])
+            theirs = back.get(col, col)
+            what = (f"is {len(v)} characters long (at most {MAX_ID_LENGTH})" if len(v) > MAX_ID_LENGTH
+                    else "contains a line break or another control character")
+            raise InputFileError(f"an id or coupon code {what} ({len(bad)} such cells in the column)",
+                                 where=format_where(source, row=first_row + k, column=names.get(theirs, theirs),
+                                                    value=v[:40] + ("…" if len(v) > 40 else "")),
+                                 fix="correct the cell in the form or the export: an id is one short code on one line")
 
 
 def _kobo_geopoints(raw: pd.DataFrame, mapping: ReferralMapping) -> pd.DataFrame:

@@ -44,8 +44,8 @@ def example_dashboard(tmp_path_factory):
     _invoke(runner, ["field", "form", POINTS.with_name("points.design.json"), "--points", POINTS, "-o",
                      d / "survey.xlsx"])
     _invoke(runner, ["referrals", "init", store, "--expiry-days", "14", "--max-coupons", "2"])
-    for log in LOGS:
-        _invoke(runner, ["referrals", "import", store, log, "--mapping", mapping])
+    for log, code in zip(LOGS, (0, 3, 3)):  # exit code 3: days 2 and 3 quarantine rows
+        _invoke(runner, ["referrals", "import", store, log, "--mapping", mapping], code=code)
     html = d / "dashboard.html"
     _invoke(runner, ["referrals", "dashboard", store, "--points", POINTS, "--as-of", AS_OF, "-o", html])
     return store, html

@@ -84,7 +84,7 @@ def test_import_catches_a_mistyped_and_an_unprinted_coupon(store, tmp_path, runn
         "network_size": [4, 5, 3, 3, 3], "interview_time": ["2024-03-07T09:00", "2024-03-07T09:30",
                                                             "2024-03-08T10:00", "2024-03-08T11:00",
                                                             "2024-03-08T12:00"]}).to_csv(log, index=False)
-    r = _invoke(runner, ["referrals", "import", store, log])
+    r = _invoke(runner, ["referrals", "import", store, log], code=3)  # 3: the good rows landed
     assert "2 quarantined" in r.output
     q = ReferralStore.open(store).quarantine()
     rules = q.groupby("respondent_id")["rule"].agg(set).to_dict()
