@@ -79,7 +79,7 @@ DEFAULT_PERSONAL = ("name", "full_name", "respondent_name", "head_name", "phone"
 #: names recognised without a mapping file (after Kobo group prefixes are removed)
 _ALIASES: dict[str, tuple[str, ...]] = {
     "respondent_id": ("respondent_id", "hh_id", "id"),
-    "redeemed_coupon": ("redeemed_coupon", "coupon_redeemed", "own_coupon"),
+    "redeemed_coupon": ("redeemed_coupon", "coupon_redeemed", "own_coupon", "own.coupon"),
     "issued_coupons": ("issued_coupons", "coupons_issued"),
     "recruiter_id": ("recruiter_id", "recruiter.id"),
     "point_id": ("point_id",),
@@ -334,6 +334,8 @@ def normalise_table(raw: pd.DataFrame, *, mapping: ReferralMapping | None = None
     if not coupon_cols:
         pat = re.compile(re.escape(mapping.coupon_prefix) + r"(\d+)$")
         numbered = [(int(m.group(1)), c) for c in raw.columns if (m := pat.match(c))]
+        if not numbered and mapping.coupon_prefix == "coupon_":  # R RDS's layout: coupon.1, coupon.2, ...
+            numbered = [(int(m.group(1)), c) for c in raw.columns if (m := re.match(r"coupon\.(\d+)$", c))]
         coupon_cols = [c for _, c in sorted(numbered)]
     n = len(raw)
     if coupon_cols and "issued_coupons" in raw.columns:
