@@ -52,7 +52,7 @@ def test_random_valid_forest_is_accepted(data):
     assert frame["wave"].tolist() == waves
 
 
-CORRUPTIONS = ["duplicate-id", "coupon-never-issued", "coupon-redeemed-twice", "coupon-issued-twice",
+CORRUPTIONS = ["duplicate-id", "coupon-never-issued", "coupon-redeemed-twice", "coupon-issuer-ambiguous",
                "self-recruitment", "recruit-before-recruiter", "network-size-negative", "network-size-not-number",
                "missing-id", "time-not-iso", "recruitment-cycle", "seed-without-point"]
 
@@ -100,7 +100,7 @@ def test_each_corruption_is_reported(data, corruption, pick):
             t.loc[r, "issued_coupons"] = "LOOP" if pd.isna(prev) else prev + ";LOOP"
             t.loc[s, "redeemed_coupon"] = "LOOP"
             row = s
-    elif corruption == "coupon-issued-twice":
+    elif corruption == "coupon-issuer-ambiguous":  # r's coupon also written on another form: r's recruiter?
         if not recruits:
             return
         r = pick.draw(st.sampled_from(recruits))
@@ -108,7 +108,7 @@ def test_each_corruption_is_reported(data, corruption, pick):
         j = pick.draw(st.integers(0, n - 1).filter(lambda j: j != parents[r]))
         prev = t.loc[j, "issued_coupons"]
         t.loc[j, "issued_coupons"] = code if pd.isna(prev) else prev + ";" + code
-        row = j if j > parents[r] else parents[r]
+        row = r  # reported on the redeemer, whose recruiter is ambiguous
     elif corruption == "network-size-negative":
         t.loc[i, "network_size"] = -float(pick.draw(st.integers(1, 9)))
         row = i

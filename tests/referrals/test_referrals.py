@@ -135,7 +135,10 @@ OK_SEED = "S,,c1;c2,,P1,5,2,2024-05-01T10:00\n"
 BAD = {  # rule -> (rows after the header, expected row number of the problem)
     "missing-id": (OK_SEED + ",c1,,,,3,,2024-05-02T10:00\n", 3),
     "duplicate-id": (OK_SEED + "S,c1,,,,3,,2024-05-02T10:00\n", 3),
-    "coupon-issued-twice": (OK_SEED + "A,c1,c2,,,3,,2024-05-02T10:00\n", 3),
+    "coupon-issued-twice": (OK_SEED + "A,c1,c2,,,3,,2024-05-02T10:00\n", 3),  # c2 unredeemed: a warning
+    "coupon-issuer-ambiguous": (OK_SEED + "A,c1,c2,,,3,,2024-05-02T10:00\nB,c2,,,,3,,2024-05-02T11:00\n", 4),
+    "coupon-repeated-on-form": ("S,,c1;c1,,P1,5,,2024-05-01T10:00\n", 2),
+    "coupon-spelling-differs": ("S,,0101;c2,,P1,5,,2024-05-01T10:00\nA,101.0,,,,3,,2024-05-02T10:00\n", 3),
     "coupon-never-issued": (OK_SEED + "A,c9,,,,3,,2024-05-02T10:00\n", 3),
     "coupon-redeemed-twice": (OK_SEED + "A,c1,,,,3,,2024-05-02T10:00\nB,c1,,,,3,,2024-05-02T11:00\n", 4),
     "self-recruitment": ("S,c1,c1,,P1,5,,2024-05-01T10:00\n", 2),
