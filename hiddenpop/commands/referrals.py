@@ -170,7 +170,9 @@ def validate_cmd(file, store, mapping, fmt, requires_point, max_coupons, max_net
 
 @referrals.command("status")
 @click.argument("store", type=click.Path(dir_okay=False))
-@click.option("--as-of", default=None, help="Reference time for expiry (ISO 8601; default: now).")
+@click.option("--as-of", default=None,
+              help="Reference time for 'days quiet' and coupon expiry (ISO 8601; default: the latest interview in "
+                   "the store, so a finished study is seen as it ended).")
 @click.option("--stall-days", type=float, default=7.0, show_default=True,
               help="A chain with no interview for this many days but coupons out is 'stalled'.")
 @click.option("--reminders", type=click.Path(dir_okay=False), default=None,
@@ -192,7 +194,7 @@ def status_cmd(store, as_of, stall_days, reminders, overwrite, as_json) -> None:
     from hiddenpop.rds.fieldstatus import recruitment_by_seed, recruitment_by_wave, reminder_list, status_summary
 
     st = ReferralStore.open(store)
-    as_of = as_of or dt.datetime.now(dt.timezone.utc).isoformat()
+    given = as_of is not None
     expiry = st.settings.get("expiry_days")
     t = st.respondents(as_of=as_of)
     coupons = coupon_table(t, expiry_days=expiry, as_of=as_of) if len(t) else None  # one matching for both
@@ -215,6 +217,9 @@ def status_cmd(store, as_of, stall_days, reminders, overwrite, as_json) -> None:
                                "possible_duplicates": dups.to_dict("records")}, indent=1, default=str))
         return
     click.echo(_summary_lines(store, summary))
+    if summary.get("as_of"):
+        when = dt.datetime.fromisoformat(summary["as_of"]).strftime("%Y-%m-%d %H:%M UTC")
+        click.echo(f"as of {when} " + ("(--as-of)" if given else "(the latest interview; --as-of for another time)"))
     if waves is not None:
         w = waves.copy()
         if "return_rate" in w:
@@ -333,15 +338,31 @@ def _summary_lines(store: str, summary: dict) -> str:
 @click.option("--kind", type=click.Choice(list(PLOT_KINDS)), required=True)
 @click.option("--var", default=None, help="Variable to colour by (tree) or to follow (convergence, bottleneck).")
 @click.option("--level", default=None, help="Bottleneck: the level of --var to plot (default: the last level).")
+@click.option("--labels", default=None, metavar="CODE=NAME,…",
+              help="Tree: names of the codes of --var for the key, e.g. '1=unregistered,2=registered' (a 0/1 "
+                   "variable is named 'not VAR'/'VAR' without it).")
 @output_option(help="PNG file.")
 @overwrite_option
-def plot_cmd(store, kind, var, level, output, overwrite) -> None:
+def plot_cmd(store, kind, var, level, labels, output, overwrite) -> None:
     """Recruitment trees, convergence or bottleneck plot as PNG.
+
+    The tree plot draws every chain; with more than 60 chains, those of at most one wave are
+    counted in one line under the plot instead of drawn.
 
     \b
     Example:
       hiddenpop referrals plot survey.hpstore --kind tree --var registered -o trees.png
+      hiddenpop referrals plot study.hpstore --kind tree --var registered \\
+          --labels 1=unregistered,2=registered -o trees.png
     """
+    names = None
+    if labels:
+        names = {}
+        for part in labels.split(","):
+            code, sep, name = part.partition("=")
+            if not sep or not code.strip() or not name.strip():
+                raise click.BadParameter(f"'{part}' is not CODE=NAME (e.g. 1=unregistered)", param_hint="--labels")
+            names[code.strip()] = name.strip()
     from hiddenpop.errors import RecruitmentError
     from hiddenpop.io import save_figure
     from hiddenpop.io.referrals import DEFAULT_PERSONAL
@@ -357,7 +378,7 @@ def plot_cmd(store, kind, var, level, output, overwrite) -> None:
         raise RecruitmentError(f"'{var}' is a personal field: the store keeps it only as a salted hash",
                                where=f"--var {var}", fix="plot an answer column instead (e.g. --var registered)")
     if kind == "tree":
-        fig = plot_recruitment_trees(t, color_by=var)
+        fig = plot_recruitment_trees(t, color_by=var, labels=names)
     elif kind == "convergence":
         fig = plot_convergence(t, var)
     else:
@@ -394,10 +415,16 @@ def export_cmd(store, fmt, include_location, output, overwrite) -> None:
     st = ReferralStore.open(store)
     if fmt == "csv":
         write_weighting_csv(output, st.respondents(), include_location=include_location, overwrite=overwrite)
-    elif fmt in ("rdsat", "rds-csv"):
+    elif fmt == "rdsat":
         raw = st.raw_respondents()
         raw["recruiter_id"] = recruiter_ids(raw)
-        (write_rdsat if fmt == "rdsat" else write_rds_csv)(output, raw, overwrite=overwrite)
+        write_rdsat(output, raw, overwrite=overwrite)
+    elif fmt == "rds-csv":  # R's recruiter.id, wave and seed (get.wave, get.seed.id) with the survey variables
+        raw = st.raw_respondents()
+        derived = st.respondents()
+        raw["recruiter_id"] = derived["recruiter_id"].to_numpy(dtype=object)
+        write_rds_csv(output, raw, wave=derived["wave"].to_numpy(), seed=derived["seed_id"].to_numpy(dtype=object),
+                      overwrite=overwrite)
     elif fmt == "events":
         write_csv(output, st.selection_events(), overwrite=overwrite)
     else:
