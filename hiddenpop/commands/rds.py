@@ -242,6 +242,8 @@ def estimate_cmd(data, outcomes, categorical, estimators, id_col, recruiter_col,
 @click.argument("data", type=click.Path(dir_okay=False))
 @click.option("--var", "variables", multiple=True, required=True,
               help="Categorical variable to diagnose (repeat for several).")
+@click.option("--categorical", "categorical", multiple=True, metavar="COL",
+              help="A --var coded as numbers that are categories (1/2/3): treat its codes as levels (repeatable).")
 @click.option("--estimator", type=click.Choice(list(ESTIMATORS)), default=None,
               help="Estimator for the convergence/bottleneck curves, population homophily and differential "
                    "activity [default: ss when N is known, else rds-ii].")
@@ -250,7 +252,7 @@ def estimate_cmd(data, outcomes, categorical, estimators, id_col, recruiter_col,
 @click.option("-o", "--output", "outdir", type=click.Path(file_okay=False), required=True,
               help="Folder for the plots and tables.")
 @overwrite_option
-def diagnose_cmd(data, variables, estimator, id_col, recruiter_col, degree_col, seed_marker, time_col,
+def diagnose_cmd(data, variables, categorical, estimator, id_col, recruiter_col, degree_col, seed_marker, time_col,
                  population_size, degree_rule, ss_method, rng_seed, outdir, overwrite):
     """Convergence and bottleneck plots, homophily, transition matrices.
 
@@ -274,6 +276,8 @@ def diagnose_cmd(data, variables, estimator, id_col, recruiter_col, degree_col, 
     pops = _parse_population(population_size)
     sample = load_rds_sample(data, id_col=id_col, recruiter_col=recruiter_col, degree_col=degree_col,
                              seed_marker=seed_marker, time_col=time_col, population_size=pops)
+    if categorical:
+        sample = sample.with_categorical(list(dict.fromkeys(categorical)))
     est = estimator or dg.default_diagnostic_estimator(sample)
     if est == "hcg" and sample.time is None:
         echo_err("note: no interview times (--time-col), so HCG orders respondents by wave, as R does")

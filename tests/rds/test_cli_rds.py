@@ -219,3 +219,19 @@ def test_categorical_without_outcome_and_unknown_column(runner, faux_coded):
     assert res.exit_code == 2 and "--categorical" in res.stderr
     res = runner.invoke(main, ["rds", "estimate", faux_coded, "--categorical", "race"])
     assert res.exit_code == 1 and "no outcome column 'race'" in res.stderr
+
+
+def test_diagnose_integer_codes_need_the_declaration(runner, faux_coded, tmp_path):
+    res = runner.invoke(main, ["rds", "diagnose", faux_coded, "--var", "Y", "-o", str(tmp_path / "a")])
+    assert res.exit_code == 1 and "--categorical Y" in res.stderr
+    # declared, the codes give the same transition counts as the text levels (two routes)
+    res = runner.invoke(main, ["rds", "diagnose", faux_coded, "--var", "Y", "--categorical", "Y", "-o",
+                               str(tmp_path / "b")])
+    assert res.exit_code == 0, res.output
+    res = runner.invoke(main, ["rds", "diagnose", faux_coded, "--var", "Ytext", "-o", str(tmp_path / "c")])
+    assert res.exit_code == 0, res.output
+    b = pd.read_csv(tmp_path / "b" / "transitions_Y.csv")
+    c = pd.read_csv(tmp_path / "c" / "transitions_Ytext.csv")
+    assert b.shape == c.shape
+    num_b, num_c = b.iloc[:, 1:].to_numpy(dtype=float), c.iloc[:, 1:].to_numpy(dtype=float)
+    assert (abs(num_b - num_c) < 1e-12).all()
