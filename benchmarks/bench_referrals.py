@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 
 from hiddenpop.io.store import ReferralStore
-from hiddenpop.rds.validate import validate_log
+from hiddenpop.referrals.validate import validate_log
 from hiddenpop.io.referrals import read_referral_log
 
 N = 100_000

@@ -9,7 +9,7 @@ import pandas as pd
 
 from hiddenpop.errors import DesignError, truncate_list
 
-__all__ = ["check_columns", "check_probabilities", "check_rng"]
+__all__ = ["check_columns", "check_probabilities", "check_rng", "id_text", "id_texts"]
 
 
 def check_rng(rng: Any) -> np.random.Generator:
@@ -68,3 +68,26 @@ def check_probabilities(values: Any, *, name: str = "inclusion_prob", source: st
             fix="check how the probabilities were computed; a zero probability means the unit could not be selected",
         )
     return arr
+
+
+def id_text(value: Any) -> str:
+    """An id as stripped text: ``""`` for missing, ``7.0`` and ``"7"`` both give ``"7"``.
+
+    >>> [id_text(v) for v in (None, float("nan"), 7.0, " A1 ", 12)]
+    ['', '', '7', 'A1', '12']
+    """
+    if value is None or value is pd.NA or (isinstance(value, float) and np.isnan(value)):
+        return ""
+    if isinstance(value, (float, np.floating)) and float(value).is_integer():
+        return str(int(value))
+    return str(value).strip()
+
+
+def id_texts(values: Any) -> np.ndarray:
+    """:func:`id_text` over a column: an object array of text ids (``""`` for missing).
+
+    >>> id_texts(pd.Series([1.0, None, "b "])).tolist()
+    ['1', '', 'b']
+    """
+    arr = np.asarray(values, dtype=object)
+    return np.array([id_text(v) for v in arr], dtype=object)

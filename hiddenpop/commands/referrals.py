@@ -128,19 +128,17 @@ def validate_cmd(file, store, mapping, fmt, requires_point, max_coupons, max_net
       hiddenpop referrals validate examples/data/referral_log_2024-03-04.csv \\
           --store survey.hpstore
     """
-    from pathlib import Path
-
     from hiddenpop.errors import RecruitmentError
-    from hiddenpop.io.referrals import read_mapping
-    from hiddenpop.io.store import ReferralStore, _read_any
-    from hiddenpop.rds.validate import DEFAULT_MAX_NETWORK_SIZE, quarantine_rows, validate_log
+    from hiddenpop.io.referrals import read_referrals
+    from hiddenpop.io.store import ReferralStore
+    from hiddenpop.referrals.validate import DEFAULT_MAX_NETWORK_SIZE, quarantine_rows, validate_log
 
     if store is not None:
         res = ReferralStore.open(store).check_file(file, mapping=mapping, fmt=fmt)
         problems = res.problems
         n_rows, n_bad = res.n_rows, res.n_quarantined
     else:
-        table = _read_any(Path(file), fmt, read_mapping(mapping) if mapping else None)
+        table = read_referrals(file, fmt, mapping)
         problems = validate_log(table, source=file, design_requires_point=requires_point, max_coupons=max_coupons,
                                 max_network_size=max_network_size or DEFAULT_MAX_NETWORK_SIZE)
         n_rows, n_bad = len(table), len(quarantine_rows(table, problems))
@@ -190,8 +188,9 @@ def status_cmd(store, as_of, stall_days, reminders, overwrite, as_json) -> None:
 
     from hiddenpop.io import write_csv
     from hiddenpop.io.store import ReferralStore
-    from hiddenpop.rds.coupons import coupon_table
-    from hiddenpop.rds.fieldstatus import recruitment_by_seed, recruitment_by_wave, reminder_list, status_summary
+    from hiddenpop.referrals.coupons import coupon_table
+    from hiddenpop.referrals.fieldstatus import recruitment_by_seed, recruitment_by_wave, reminder_list, status_summary
+    from hiddenpop.referrals.households import possible_duplicates
 
     st = ReferralStore.open(store)
     given = as_of is not None
@@ -204,7 +203,7 @@ def status_cmd(store, as_of, stall_days, reminders, overwrite, as_json) -> None:
     rem = reminder_list(t, expiry_days=expiry, as_of=as_of, coupons=coupons) if len(t) else None
     quarantine = st.quarantine()
     waiting = st.pending()
-    dups = st.possible_duplicates()
+    dups = possible_duplicates(st.raw_respondents())
     if reminders and rem is not None:
         write_csv(reminders, rem, overwrite=overwrite)
     if as_json:
@@ -286,7 +285,7 @@ def status_cmd(store, as_of, stall_days, reminders, overwrite, as_json) -> None:
 
 def _without_location(data):
     """A history version's JSON without the household coordinates (lon/lat)."""
-    from hiddenpop.rds.graph import LOCATION_COLUMNS
+    from hiddenpop.referrals.schema import LOCATION_COLUMNS
 
     if not isinstance(data, str):
         return data
@@ -365,9 +364,9 @@ def plot_cmd(store, kind, var, level, labels, output, overwrite) -> None:
             names[code.strip()] = name.strip()
     from hiddenpop.errors import RecruitmentError
     from hiddenpop.io import save_figure
-    from hiddenpop.io.referrals import DEFAULT_PERSONAL
     from hiddenpop.io.store import ReferralStore
-    from hiddenpop.rds.plots import plot_bottleneck, plot_convergence, plot_recruitment_trees
+    from hiddenpop.referrals.plots import plot_bottleneck, plot_convergence, plot_recruitment_trees
+    from hiddenpop.referrals.schema import DEFAULT_PERSONAL
 
     st = ReferralStore.open(store)
     t = st.respondents()
@@ -409,8 +408,9 @@ def export_cmd(store, fmt, include_location, output, overwrite) -> None:
     from hiddenpop.io.referrals import (write_graphml, write_node_link_json, write_rds_csv, write_rdsat,
                                         write_weighting_csv)
     from hiddenpop.io.store import ReferralStore
-    from hiddenpop.rds.coupons import recruiter_ids
-    from hiddenpop.rds.graph import build_graph
+    from hiddenpop.referrals.coupons import recruiter_ids
+    from hiddenpop.referrals.graph import build_graph
+    from hiddenpop.referrals.households import selection_events
 
     st = ReferralStore.open(store)
     if fmt == "csv":
@@ -426,7 +426,7 @@ def export_cmd(store, fmt, include_location, output, overwrite) -> None:
         write_rds_csv(output, raw, wave=derived["wave"].to_numpy(), seed=derived["seed_id"].to_numpy(dtype=object),
                       overwrite=overwrite)
     elif fmt == "events":
-        write_csv(output, st.selection_events(), overwrite=overwrite)
+        write_csv(output, selection_events(st.respondents(include_personal_hashes=True)), overwrite=overwrite)
     else:
         G = build_graph(st.respondents(), include_location=include_location)
         (write_graphml if fmt == "graphml" else write_node_link_json)(output, G, overwrite=overwrite)

@@ -113,7 +113,13 @@ def compute(households_path, children_path, children_out, design_path, points_pa
     hh = read_csv(households_path, dtype={"hh_id": str, "point_id": str, "recruiter_id": str, "stratum": str})
     columns = ColumnMap()
     if store_path:
-        hh, columns = _merge_store(hh, store_path, households_path)
+        from hiddenpop.io.store import ReferralStore
+        from hiddenpop.referrals.households import join_referrals, selection_events, selections_table
+
+        # the store is read once: respondents with recruiters derived and the hashes that link households
+        respondents = ReferralStore.open(store_path).respondents(include_personal_hashes=True)
+        hh = join_referrals(hh, respondents, source=str(households_path))
+        columns = ColumnMap(coupons_issued="coupons_issued")
     manifest = None
     if design_path:
         from hiddenpop.io.spatial import read_manifest
@@ -128,7 +134,8 @@ def compute(households_path, children_path, children_out, design_path, points_pa
     if selections is not None:
         selections.attrs["source"] = str(selections_path)
     if store_path:
-        selections = _store_selections(store_path, hh, selections)
+        selections = selections_table(selection_events(respondents), respondents, hh, extra=selections,
+                                      store_name=str(store_path))
     margins = None
     if margins_path:
         from hiddenpop.io.tables import read_margins
@@ -185,34 +192,6 @@ def compute(households_path, children_path, children_out, design_path, points_pa
         echo_err(f"note: the {method} weights are offered for comparison only (see docs/weights.md)")
 
 
-def _merge_store(hh, store_path, households_path):
-    """Take the referral structure from the store, joined on hh_id = respondent_id."""
-    import numpy as np
-
-    from hiddenpop.errors import DesignError, format_where
-    from hiddenpop.io.store import ReferralStore
-    from hiddenpop.weights.referral import ColumnMap
-
-    st = ReferralStore.open(store_path).respondents().rename(columns={"respondent_id": "hh_id"})
-    st["hh_id"] = st["hh_id"].astype(str).str.strip()
-    key = hh["hh_id"].astype(str).str.strip()
-    pos = st.set_index("hh_id").index.get_indexer(key)
-    if (pos < 0).any():
-        i = int(np.flatnonzero(pos < 0)[0])
-        raise DesignError("household not found in the referral store",
-                          where=format_where(households_path, row=i + 2, column="hh_id", value=key.iloc[i]),
-                          fix="import the day's referral log into the store, or correct the id")
-    cols = [c for c in ("found_by", "point_id", "recruiter_id", "network_size", "network_size_eligible",
-                        "coupons_issued", "stratum") if c in st.columns]
-    take = st.iloc[pos].reset_index(drop=True)
-    out = hh.copy()
-    for c in cols:
-        if c == "stratum" and "stratum" in hh:
-            continue
-        out[c] = take[c].to_numpy()
-    return out, ColumnMap(coupons_issued="coupons_issued")
-
-
 def _check_margin_variables(margins, table, margins_path, data_path) -> None:
     """Every variable a margin names (``a x b`` for a combined margin) must be a column of the data."""
     import difflib
@@ -228,63 +207,6 @@ def _check_margin_variables(margins, table, margins_path, data_path) -> None:
                     where=format_where(margins_path, row=i + 2, column="variable", value=name),
                     fix=(f"did you mean {close[0]!r}? " if close else "")
                     + "name a column of the weights file (combined margins join columns with ' x ')")
-
-
-def _store_selections(store_path, hh, extra=None):
-    """Selection events of the store (one per point hit or redeemed coupon), as ``--selections`` rows.
-
-    An event belongs to the household row of its respondent; a respondent without a row of
-    its own (a second interview the store links to an earlier respondent through a shared
-    personal field) belongs to that earlier respondent's household. Recruiters are mapped the
-    same way. Events of ``extra`` (a ``--selections`` file) are added; an event given twice
-    counts once.
-    """
-    import warnings
-
-    import numpy as np
-    import pandas as pd
-
-    from hiddenpop.errors import HiddenPopWarning
-    from hiddenpop.io.store import ReferralStore
-    from hiddenpop.weights.referral import _str_ids
-
-    store = ReferralStore.open(store_path)
-    ev = store.selection_events()
-    where = store.respondents()[["respondent_id", "source_file", "source_row"]]
-    where = where.assign(respondent_id=_str_ids(where["respondent_id"])).set_index("respondent_id")
-    ids = set(_str_ids(hh["hh_id"]))
-    resp, house = _str_ids(ev["respondent_id"]), _str_ids(ev["household"])
-    own = pd.Series(resp).isin(ids).to_numpy()
-    hh_id = pd.Series(resp).where(own, pd.Series(house)).to_numpy(dtype=object)
-    to_household = dict(zip(resp, hh_id))
-    rec = _str_ids(ev["recruiter_id"])
-    rec = pd.Series([r if (r == "" or r in ids) else to_household.get(r, r) for r in rec], dtype=object)
-    table = pd.DataFrame({"hh_id": hh_id, "found_by": pd.Series(ev["event"]).map({"point": "point",
-                                                                                    "coupon": "referral"}).to_numpy(),
-                          "point_id": _str_ids(ev["point_id"]), "recruiter_id": rec.to_numpy(dtype=object)})
-    # where each event was typed (the daily export and its row), for error messages
-    at = where.reindex(resp)
-    table["_source"] = at["source_file"].fillna(str(store_path)).astype(str).to_numpy()
-    table["_row"] = pd.to_numeric(at["source_row"], errors="coerce").fillna(2).astype(int).to_numpy()
-    missing = ~table["hh_id"].isin(ids)
-    if missing.any():
-        gone = sorted(set(table.loc[missing, "hh_id"]))
-        warnings.warn(HiddenPopWarning(
-            f"{len(gone)} respondent(s) of the referral store have no row in the household file, so their "
-            f"selection events are left out: {', '.join(gone[:5])}{' …' if len(gone) > 5 else ''}"), stacklevel=2)
-        table = table.loc[~missing]
-    if extra is not None:
-        cols = {c: (_str_ids(extra[c]) if c in extra else "") for c in ("hh_id", "found_by", "point_id",
-                                                                        "recruiter_id")}
-        more = pd.DataFrame(cols)
-        more["found_by"] = more["found_by"].str.lower()
-        more["_source"] = str(extra.attrs.get("source", "selections"))
-        more["_row"] = np.arange(2, len(more) + 2)
-        table = pd.concat([table, more], ignore_index=True)
-    table = table.drop_duplicates(["hh_id", "found_by", "point_id", "recruiter_id"]).reset_index(drop=True)
-    table.attrs["source"] = f"{store_path} (selection events)" + (f" + {extra.attrs.get('source')}"
-                                                                  if extra is not None else "")
-    return table
 
 
 @weights.command()

@@ -50,13 +50,17 @@ import pandas as pd
 
 from hiddenpop.errors import InputFileError, format_where
 from hiddenpop.io import PathLike, atomic_path, write_csv, write_text
+from hiddenpop.referrals.schema import (CORE_COLUMNS, COUPON_SEP, DEFAULT_PERSONAL, DERIVED_COLUMNS, HASH_PREFIX,
+                                        IMPORT_FORMATS, LOCATION_COLUMNS, SOURCE_COLUMNS)
 
 __all__ = [
     "COUPON_SEP",
     "CORE_COLUMNS",
     "DEFAULT_PERSONAL",
+    "IMPORT_FORMATS",
     "ReferralMapping",
     "read_mapping",
+    "read_referrals",
     "read_referral_log",
     "read_rds_csv",
     "write_rds_csv",
@@ -68,14 +72,9 @@ __all__ = [
     "weighting_table",
     "split_coupons",
     "normalise_table",
+    "numeric_or_text",
 ]
 
-COUPON_SEP = ";"
-CORE_COLUMNS = ("respondent_id", "redeemed_coupon", "issued_coupons", "recruiter_id", "point_id",
-                "network_size", "network_size_eligible", "interview_time")
-#: column names treated as personal (hashed in the store, never exported) even without a mapping file
-DEFAULT_PERSONAL = ("name", "full_name", "respondent_name", "head_name", "phone", "phone_number",
-                    "telephone", "mobile", "mobile_number")
 #: names recognised without a mapping file (after Kobo group prefixes are removed)
 _ALIASES: dict[str, tuple[str, ...]] = {
     "respondent_id": ("respondent_id", "hh_id", "id"),
@@ -358,7 +357,7 @@ def normalise_table(raw: pd.DataFrame, *, mapping: ReferralMapping | None = None
         rec = raw["recruiter_id"]
         raw["recruiter_id"] = rec.where(rec != mapping.seed_marker, None)
     for col in ("network_size", "network_size_eligible"):
-        raw[col] = _numeric_or_text(raw[col])
+        raw[col] = numeric_or_text(raw[col])
     raw["source_row"] = np.arange(first_row, first_row + n, dtype=np.int64)
     extras = [c for c in raw.columns if c not in CORE_COLUMNS and c != "source_row"]
     table = raw[list(CORE_COLUMNS) + ["source_row"] + extras].reset_index(drop=True)
@@ -370,7 +369,13 @@ def normalise_table(raw: pd.DataFrame, *, mapping: ReferralMapping | None = None
     return table
 
 
-def _numeric_or_text(col: pd.Series) -> pd.Series:
+def numeric_or_text(col: pd.Series) -> pd.Series:
+    """A network-size column as numbers (``float``); kept as objects with the raw text where a cell
+    is not a number (so validation can name it).
+
+    >>> numeric_or_text(pd.Series(["3", None, "many"], dtype=object)).tolist()
+    [3.0, nan, 'many']
+    """
     num = pd.to_numeric(col, errors="coerce")
     bad = num.isna() & col.notna()
     if bad.any():
@@ -404,6 +409,62 @@ def read_referral_log(path: PathLike, *, mapping: ReferralMapping | PathLike | N
     raw = _read_raw(p, sheet=sheet)
     return normalise_table(raw, mapping=mapping, source=str(p), first_row=2,
                            fmt="xlsx" if p.suffix.lower().startswith(".xls") else "csv")
+
+
+def read_referrals(path: PathLike, fmt: str = "auto", mapping: ReferralMapping | PathLike | None = None
+                   ) -> pd.DataFrame:
+    """Read a referral log in any supported format as the normalised referral table.
+
+    Parameters
+    ----------
+    path
+        The file.
+    fmt
+        One of :data:`~hiddenpop.referrals.schema.IMPORT_FORMATS`: ``log`` (CSV/XLSX field export,
+        :func:`read_referral_log`), ``rds-csv`` (:func:`read_rds_csv`), ``rdsat`` (:func:`read_rdsat`)
+        or ``auto``: RDSAT when the first line starts with ``RDS`` (and the file is not ``.csv`` or
+        ``.xlsx``), R ``RDS`` CSV when a ``.csv`` without a mapping has columns ``id`` and
+        ``recruiter.id``, a field export otherwise.
+    mapping
+        A :class:`ReferralMapping` or the path of a mapping file (field exports only).
+
+    Raises
+    ------
+    InputFileError
+        An unknown format, or anything the chosen reader refuses.
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> d = pathlib.Path(tempfile.mkdtemp())
+    >>> _ = (d / "r.csv").write_text("id,recruiter.id,network.size\\n1,seed,4\\n2,1,3\\n")
+    >>> t = read_referrals(d / "r.csv")
+    >>> t.attrs["format"], t["recruiter_id"].tolist()
+    ('rds-csv', [None, '1'])
+    """
+    p = Path(path)
+    if mapping is not None and not isinstance(mapping, ReferralMapping):
+        mapping = read_mapping(mapping)
+    if fmt not in IMPORT_FORMATS:
+        raise InputFileError(f"unknown format '{fmt}'", where=str(p), fix=f"use one of {', '.join(IMPORT_FORMATS)}")
+    if fmt == "auto":
+        if not p.exists():
+            raise InputFileError("file not found", where=str(p), fix="check the path and the current folder")
+        with open(p, "rb") as fh:
+            head = fh.read(64)
+        if head.lstrip(b"\xef\xbb\xbf").upper().startswith(b"RDS") and p.suffix.lower() not in (".csv", ".xlsx"):
+            fmt = "rdsat"
+        elif p.suffix.lower() == ".csv" and mapping is None:
+            first = head.split(b"\n")[0].decode("utf-8", "replace")
+            cols = [c.strip().strip('"') for c in first.split(",")]
+            fmt = "rds-csv" if ("recruiter.id" in cols and "id" in cols) else "log"
+        else:
+            fmt = "log"
+    if fmt == "rdsat":
+        return read_rdsat(p)
+    if fmt == "rds-csv":
+        return read_rds_csv(p)
+    return read_referral_log(p, mapping=mapping)
 
 
 # ------------------------------------------------------------------------------------ R RDS CSV
@@ -500,12 +561,10 @@ def _format_number(v: Any) -> Any:
 
 
 def _extra_columns(table: pd.DataFrame, *, skip_derived: bool = False) -> list[str]:
-    from hiddenpop.io.store import DERIVED_COLUMNS
-
     personal = set(table.attrs.get("personal_columns", [])) | set(DEFAULT_PERSONAL)
-    skip = set(CORE_COLUMNS) | {"source_row", "source_file", "lon", "lat"} | (set(DERIVED_COLUMNS) if skip_derived
-                                                                             else set())
-    return [c for c in table.columns if c not in skip and c not in personal and not c.startswith("_hash_")]
+    skip = set(CORE_COLUMNS) | set(SOURCE_COLUMNS) | set(LOCATION_COLUMNS) | (set(DERIVED_COLUMNS) if skip_derived
+                                                                              else set())
+    return [c for c in table.columns if c not in skip and c not in personal and not c.startswith(HASH_PREFIX)]
 
 
 # ---------------------------------------------------------------------------------------- RDSAT

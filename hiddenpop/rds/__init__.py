@@ -1,43 +1,45 @@
-"""Referral stage: referral logs, recruitment graphs and respondent-driven-sampling estimators."""
-from hiddenpop.rds.tree import RecruitmentTree, build_tree
+"""Respondent-driven-sampling estimation: samples, estimators, SS, HCG, bootstraps, diagnostics, regression.
 
-__all__ = ["RecruitmentTree", "build_tree"]
+The field side of the referral stage (validation, coupons, field status, graphs, plots) lives in
+:mod:`hiddenpop.referrals`. The names below are loaded on first use (PEP 562), so importing one
+module of this package (``hiddenpop.rds.ss`` from the weighting engine, ``hiddenpop.rds.tree``
+from the referral stage) does not load the bootstraps, the regression or matplotlib.
+"""
+from __future__ import annotations
 
-# RDS sample, point estimators and SS inclusion probabilities (issue 4, estimators)
-from hiddenpop.rds.sample import (DEGREE_RULES, RDSSample, clean_degree, parse_population_size,  # noqa: E402
-                                  rds_sample_from_table)
-from hiddenpop.rds.estimators import (ESTIMATORS, estimate, hajek, hajek_mean, outcome_codes,  # noqa: E402
-                                      population_size_sensitivity, rds_i_weights, rds_weights,
-                                      stationary_distribution, transition_counts, vh_weights)
-from hiddenpop.rds.ss import SS_METHODS, ss_inclusion_probabilities  # noqa: E402
+import importlib
+from typing import Any
 
-__all__ += ["RDSSample", "rds_sample_from_table", "clean_degree", "DEGREE_RULES", "parse_population_size",
-            "ESTIMATORS", "estimate", "rds_weights", "vh_weights", "rds_i_weights", "transition_counts",
-            "stationary_distribution", "hajek", "hajek_mean", "outcome_codes", "population_size_sensitivity",
-            "SS_METHODS", "ss_inclusion_probabilities"]
-from hiddenpop.rds.hcg import HCGResult, hcg_estimate, hcg_weights  # noqa: E402
-from hiddenpop.rds.diagnostics import (bottleneck_plot, convergence_plot, cumulative_estimates,  # noqa: E402
-                                       differential_activity, population_homophily, recruitment_homophily,
-                                       transition_matrix)
+#: public name → module of this package that defines it
+_EXPORTS: dict[str, str] = {
+    **dict.fromkeys(("RecruitmentTree", "build_tree"), "tree"),
+    **dict.fromkeys(("DEGREE_RULES", "RDSSample", "clean_degree", "parse_population_size", "rds_sample_from_table"),
+                    "sample"),
+    **dict.fromkeys(("ESTIMATORS", "estimate", "hajek", "hajek_mean", "outcome_codes", "population_size_sensitivity",
+                     "rds_i_weights", "rds_weights", "stationary_distribution", "transition_counts", "vh_weights"),
+                    "estimators"),
+    **dict.fromkeys(("SS_METHODS", "ss_inclusion_probabilities"), "ss"),
+    **dict.fromkeys(("HCGResult", "hcg_estimate", "hcg_weights"), "hcg"),
+    **dict.fromkeys(("bottleneck_plot", "convergence_plot", "cumulative_estimates", "differential_activity",
+                     "population_homophily", "recruitment_homophily", "transition_matrix"), "diagnostics"),
+    **dict.fromkeys(("BOOTSTRAP_METHODS", "CI_TYPES", "BootstrapResult", "bootstrap", "neighbourhood_bootstrap",
+                     "salganik_bootstrap", "ss_bootstrap", "tree_bootstrap"), "bootstrap"),
+    **dict.fromkeys(("REGRESSION_FAMILIES", "rds_regression", "replicate_regression", "replicate_weights"),
+                    "regression"),
+    **dict.fromkeys(("population_network", "rds_simulation_study", "simulate_rds"), "simulate"),
+}
 
-__all__ += ["HCGResult", "hcg_estimate", "hcg_weights", "bottleneck_plot", "convergence_plot",
-            "cumulative_estimates", "differential_activity", "population_homophily", "recruitment_homophily",
-            "transition_matrix"]
+__all__ = list(_EXPORTS)
 
-# Variance (bootstraps), regression with RDS weights, simulation (issue 4, variance)
-from hiddenpop.rds.bootstrap import (BOOTSTRAP_METHODS, CI_TYPES, BootstrapResult, bootstrap,  # noqa: E402
-                                     neighbourhood_bootstrap, salganik_bootstrap, ss_bootstrap, tree_bootstrap)
-from hiddenpop.rds.regression import (REGRESSION_FAMILIES, rds_regression, replicate_regression,  # noqa: E402
-                                      replicate_weights)
-from hiddenpop.rds.simulate import population_network, rds_simulation_study, simulate_rds  # noqa: E402
 
-__all__ += ["BOOTSTRAP_METHODS", "CI_TYPES", "BootstrapResult", "bootstrap", "salganik_bootstrap", "tree_bootstrap",
-            "ss_bootstrap", "neighbourhood_bootstrap", "REGRESSION_FAMILIES", "rds_regression",
-            "replicate_weights", "replicate_regression", "population_network", "simulate_rds",
-            "rds_simulation_study"]
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'hiddenpop.rds' has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"hiddenpop.rds.{module}"), name)
+    globals()[name] = value
+    return value
 
-# referral stage (field store, validation, graph)
-from hiddenpop.rds.graph import build_graph  # noqa: E402
-from hiddenpop.rds.validate import Problem, validate_log  # noqa: E402
 
-__all__ += ["build_graph", "Problem", "validate_log"]
+def __dir__() -> list[str]:
+    return sorted(list(globals()) + __all__)

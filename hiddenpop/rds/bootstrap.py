@@ -80,7 +80,8 @@ from scipy import stats
 
 from hiddenpop._checks import check_rng
 from hiddenpop.errors import DesignError, EstimationError
-from hiddenpop.rds.estimators import check_population_size, transition_counts
+from hiddenpop.rds.estimators import (canonical_estimator, check_population_size, replicate_hajek,
+                                      replicate_rds_i, transition_counts)
 
 __all__ = ["BOOTSTRAP_METHODS", "CI_TYPES", "BootstrapResult", "salganik_bootstrap", "tree_bootstrap",
            "ss_bootstrap", "neighbourhood_bootstrap", "bootstrap", "design_effect", "replicate_counts"]
@@ -94,9 +95,6 @@ CI_TYPES: dict[str, str] = {
 BATCH_POSITIONS = 1_000_000
 
 _VECTORISED = ("rds-ii", "ss", "mean", "rds-i", "rds-i-ds")
-_ESTIMATOR_ALIASES = {"vh": "rds-ii", "rdsii": "rds-ii", "rds-ii": "rds-ii", "ss": "ss", "gile": "ss",
-                      "mean": "mean", "rds-i": "rds-i", "rds-i-ds": "rds-i-ds", "hcg": "hcg"}
-
 
 # ----------------------------------------------------------------------------------------- result
 @dataclass(frozen=True, eq=False)
@@ -200,11 +198,11 @@ def _outcome_codes(series: pd.Series) -> tuple[np.ndarray | None, np.ndarray | N
 
 
 def _canonical_estimator(estimator: Any) -> str:
-    key = str(estimator).strip().lower()
-    if key not in _ESTIMATOR_ALIASES:
+    try:
+        return canonical_estimator(estimator)
+    except EstimationError:
         raise EstimationError(f"unknown estimator {estimator!r} for the bootstrap",
-                              fix="use one of rds-i, rds-i-ds, rds-ii, ss, hcg, mean")
-    return _ESTIMATOR_ALIASES[key]
+                              fix="use one of rds-i, rds-i-ds, rds-ii, ss, hcg, mean") from None
 
 
 def _ss_inclusion(degree: np.ndarray, population_size: float, options: dict) -> np.ndarray:
@@ -632,66 +630,16 @@ def _ss_batch(prep: _Prepared, reps: int, rng: np.random.Generator, setup: dict)
 
 # ------------------------------------------------------------------------------ estimator on batch
 def _hajek(prep: _Prepared, batch: _Batch, w: np.ndarray) -> np.ndarray:
-    reps, L = batch.reps, prep.n_levels
+    """Hájek estimates of every replicate of the batch (:func:`hiddenpop.rds.estimators.replicate_hajek`)."""
     if prep.codes is not None:
-        c = prep.codes[batch.idx]
-        rep = batch.rep
-        if prep.codes.min(initial=0) < 0:        # drop unknown outcomes (copies only when there are any)
-            ok = c >= 0
-            c, rep, w = c[ok], rep[ok], w[ok]
-        num = np.bincount(rep * L + c, weights=w, minlength=reps * L).reshape(reps, L)
-        den = num.sum(axis=1)
-    else:
-        y = prep.values[batch.idx]
-        ok = ~np.isnan(y)
-        num = np.bincount(batch.rep[ok], weights=w[ok] * y[ok], minlength=reps).reshape(reps, 1)
-        den = np.bincount(batch.rep[ok], weights=w[ok], minlength=reps)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return num / den[:, None]
-
-
-def _stationary(P: np.ndarray) -> np.ndarray:
-    """Stationary distribution of each row-stochastic matrix in a stack; NaN for periodic chains
-    (an eigenvalue at -1, as R ``get.stationary.distribution``)."""
-    vals, vecs = np.linalg.eig(np.swapaxes(P, 1, 2))
-    pick = np.argmin(np.abs(vals - 1), axis=1)
-    q = np.real(np.take_along_axis(vecs, pick[:, None, None], axis=2)[:, :, 0])
-    q = q / q.sum(axis=1, keepdims=True)
-    periodic = (np.abs(vals + 1) < 1e-10).any(axis=1)
-    q[periodic] = np.nan
-    return np.abs(q)
+        return replicate_hajek(w, batch.rep, batch.reps, codes=prep.codes[batch.idx], n_levels=prep.n_levels)
+    return replicate_hajek(w, batch.rep, batch.reps, values=prep.values[batch.idx])
 
 
 def _rds_i(prep: _Prepared, batch: _Batch, smoothed: bool) -> np.ndarray:
-    reps, L = batch.reps, prep.n_levels
-    c = prep.codes[batch.idx]
-    par = batch.parent
-    has = par >= 0
-    cf = c[par[has]]
-    ct = c[has]
-    ok = (cf >= 0) & (ct >= 0)
-    r = batch.rep[has][ok]
-    T = np.bincount((r * L + cf[ok]) * L + ct[ok], minlength=reps * L * L).reshape(reps, L, L).astype(float)
-    empty = T.sum(axis=2) == 0
-    T[empty] = 0.1                           # R rds.I.weights: rows without transitions get 0.1 in every cell
-    P = T / T.sum(axis=2, keepdims=True)
-    q = _stationary(P)
-    if smoothed:
-        total = T.sum(axis=(1, 2))
-        S = total[:, None, None] * q[:, :, None] * P
-        S = (S + np.swapaxes(S, 1, 2)) / 2
-        rs = S.sum(axis=2, keepdims=True)
-        P = np.where(rs > 0, S / np.where(rs > 0, rs, 1), 1.0 / L)
-        q = _stationary(P)
-    known = c >= 0
-    cnt = np.bincount(batch.rep[known] * L + c[known], minlength=reps * L).reshape(reps, L)
-    inv = np.bincount(batch.rep[known] * L + c[known], weights=1.0 / prep.degree[batch.idx][known],
-                      minlength=reps * L).reshape(reps, L)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        h = np.where(cnt > 0, cnt / np.where(inv > 0, inv, 1), 1.0)   # harmonic mean degree per group
-        p = q / h
-        p = np.where(cnt > 0, p, 0.0)       # a level absent from the replicate has estimate 0 (as R)
-        return p / p.sum(axis=1, keepdims=True)
+    """RDS-I of every replicate of the batch (:func:`hiddenpop.rds.estimators.replicate_rds_i`)."""
+    return replicate_rds_i(prep.codes[batch.idx], prep.degree[batch.idx], batch.parent, batch.rep, batch.reps,
+                           n_groups=prep.n_levels, smoothed=smoothed)
 
 
 def _replicate_sample(prep: _Prepared, idx: np.ndarray, parent: np.ndarray | None) -> Any:

@@ -205,7 +205,7 @@ def convergence_plot(sample: RDSSample, outcome: str, *, estimator: str = "rds-i
 
     For statisticians: **weighted RDS estimates** (``estimator``) from the first k respondents in
     recruitment order, as R ``convergence.plot``. The field coordinators' picture,
-    :func:`hiddenpop.rds.plots.plot_convergence`, shows instead the **unweighted sample
+    :func:`hiddenpop.referrals.plots.plot_convergence`, shows instead the **unweighted sample
     composition** of waves 0..w from the store table; different quantities, so the two are kept
     apart.
 
@@ -227,7 +227,7 @@ def bottleneck_plot(sample: RDSSample, outcome: str, *, estimator: str = "rds-ii
 
     For statisticians: **weighted RDS estimates** within each seed's chain, by recruitment order
     (R ``bottleneck.plot``), with the whole-sample estimate dashed. The field coordinators'
-    picture, :func:`hiddenpop.rds.plots.plot_bottleneck`, shows instead the **unweighted share**
+    picture, :func:`hiddenpop.referrals.plots.plot_bottleneck`, shows instead the **unweighted share**
     of one level within each chain, cumulative by wave; see also :func:`convergence_plot`.
     """
     data = cumulative_estimates(sample, outcome, estimator=estimator, by_seed=True, **kwargs)
@@ -288,7 +288,7 @@ def recruitment_homophily(sample: RDSSample, outcome: str) -> pd.DataFrame:
 
     One number for the whole outcome, a **ratio** (observed over expected same-group
     recruitments; 1 = none, > 1 = homophily), for statisticians comparing with R. Not the same
-    quantity as :func:`hiddenpop.rds.fieldstatus.recruitment_homophily`, the field report's
+    quantity as :func:`hiddenpop.referrals.fieldstatus.recruitment_homophily`, the field report's
     per-level Heckathorn (2002) index ``H_k`` on a -1..1 scale (0 = none) computed from the store's
     respondents table; both start from the same recruiter-group × recruit-group counts ``T``
     (:func:`~hiddenpop.rds.estimators.transition_counts` here), so they are kept apart on purpose.

@@ -80,7 +80,8 @@ from hiddenpop.rds.sample import RDSSample
 
 __all__ = [
     "ESTIMATORS", "ESTIMATOR_LABELS", "vh_weights", "rds_i_weights", "transition_counts",
-    "stationary_distribution", "hajek", "hajek_mean", "outcome_codes", "rds_weights", "estimate",
+    "stationary_distribution", "stationary_distributions", "replicate_hajek", "replicate_rds_i", "hajek",
+    "hajek_mean", "ESTIMATOR_ALIASES", "canonical_estimator", "outcome_codes", "rds_weights", "estimate",
     "population_size_sensitivity", "check_population_size",
 ]
 
@@ -116,8 +117,35 @@ def transition_counts(groups: np.ndarray, parent: np.ndarray, n_groups: int) -> 
     return flat.reshape(n_groups, n_groups).astype(float)
 
 
+def stationary_distributions(P: np.ndarray) -> np.ndarray:
+    """Stationary distribution ``q = q P`` of each row-stochastic matrix in a stack ``(m, k, k)``.
+
+    The package's one rule for the RDS-I equilibrium: a matrix whose equilibrium is **not unique**
+    (more than one eigenvalue within ``sqrt(eps)`` of 1: the recruitment chain splits into groups
+    that never recruit each other) gets a row of ``NaN``; :func:`stationary_distribution` turns
+    that into an :class:`EstimationError` and the bootstraps count such a replicate as failed.
+    Periodic chains (an eigenvalue at -1) have a unique equilibrium and are accepted (R refuses them).
+
+    >>> stationary_distributions(np.array([[[0.9, 0.1], [0.3, 0.7]], [[1., 0.], [0., 1.]]])).round(6).tolist()
+    [[0.75, 0.25], [nan, nan]]
+    """
+    P = np.asarray(P, dtype=float)
+    m, k = P.shape[0], P.shape[-1]
+    if k == 1:
+        return np.ones((m, 1))
+    values, vectors = np.linalg.eig(np.swapaxes(P, 1, 2))
+    close = np.abs(values - 1.0) < np.sqrt(np.finfo(float).eps)
+    pick = np.argmin(np.abs(values - 1.0), axis=1)
+    v = np.real(np.take_along_axis(vectors, pick[:, None, None], axis=2)[:, :, 0])
+    with np.errstate(invalid="ignore", divide="ignore"):
+        q = np.clip(v / v.sum(axis=1, keepdims=True), 0.0, None)
+        q = q / q.sum(axis=1, keepdims=True)
+    q[close.sum(axis=1) != 1] = np.nan
+    return q
+
+
 def stationary_distribution(P: np.ndarray) -> np.ndarray:
-    """Stationary distribution ``q = q P`` of a row-stochastic matrix.
+    """Stationary distribution ``q = q P`` of a row-stochastic matrix (:func:`stationary_distributions`).
 
     Raises :class:`EstimationError` when it is not unique (the recruitment chain splits into
     groups that never recruit each other). Periodic chains are accepted (R refuses them).
@@ -125,19 +153,90 @@ def stationary_distribution(P: np.ndarray) -> np.ndarray:
     >>> stationary_distribution(np.array([[0.9, 0.1], [0.3, 0.7]])).round(6).tolist()
     [0.75, 0.25]
     """
-    P = np.asarray(P, dtype=float)
-    k = P.shape[0]
-    if k == 1:
-        return np.ones(1)
-    values, vectors = np.linalg.eig(P.T)
-    close = np.abs(values - 1.0) < np.sqrt(np.finfo(float).eps)
-    if close.sum() != 1:
+    q = stationary_distributions(np.asarray(P, dtype=float)[None])[0]
+    if np.isnan(q).any():
         raise EstimationError(
             "the recruitment transition matrix has no unique equilibrium (some groups never recruit "
             "across to the others)", fix="merge levels of the outcome or use RDS-II/SS, which do not need it")
-    v = np.real(vectors[:, np.flatnonzero(close)[0]])
-    q = v / v.sum()
-    return np.clip(q, 0.0, None) / np.clip(q, 0.0, None).sum()
+    return q
+
+
+def replicate_hajek(weights: Any, rep: Any, reps: int, *, codes: Any = None, values: Any = None,
+                    n_levels: int = 1) -> np.ndarray:
+    """Hájek estimates of many replicates at once: proportions per level, or a mean.
+
+    ``rep`` says which replicate each row belongs to (``0 … reps-1``). With ``codes`` (``-1`` for
+    missing): ``sum_{code=k} w / sum_{code>=0} w`` per level, shape ``(reps, n_levels)``; with
+    ``values`` (NaN for missing): ``sum w y / sum w``, shape ``(reps, 1)``. A replicate without
+    weight gives NaN. :func:`hajek` and :func:`hajek_mean` are the one-replicate case.
+
+    >>> replicate_hajek(np.array([1., 1., 2., 3.]), np.array([0, 0, 1, 1]), 2, codes=np.array([0, 1, 1, 0]),
+    ...                 n_levels=2).tolist()
+    [[0.5, 0.5], [0.6, 0.4]]
+    """
+    w = np.asarray(weights, dtype=float)
+    rep = np.asarray(rep, dtype=np.int64)
+    if codes is not None:
+        c = np.asarray(codes, dtype=np.int64)
+        if c.min(initial=0) < 0:        # drop unknown outcomes (copies only when there are any)
+            ok = c >= 0
+            c, rep, w = c[ok], rep[ok], w[ok]
+        L = int(n_levels)
+        num = np.bincount(rep * L + c, weights=w, minlength=reps * L).reshape(reps, L)
+        den = num.sum(axis=1)
+    else:
+        y = np.asarray(values, dtype=float)
+        ok = ~np.isnan(y)
+        num = np.bincount(rep[ok], weights=w[ok] * y[ok], minlength=reps).reshape(reps, 1)
+        den = np.bincount(rep[ok], weights=w[ok], minlength=reps)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return num / den[:, None]
+
+
+def replicate_rds_i(codes: Any, degree: Any, parent: Any, rep: Any, reps: int, *, n_groups: int,
+                    smoothed: bool = False) -> np.ndarray:
+    """RDS-I proportions of many replicates at once, shape ``(reps, n_groups)``.
+
+    ``codes`` (``-1`` for missing), ``degree`` and ``parent`` (row position of the recruiter within
+    the stacked rows, ``-1`` for seeds) are stacked over the replicates; ``rep`` says which
+    replicate each row belongs to. The estimator of :func:`rds_i_weights`: transition counts with
+    0.1 in every cell of a row without transitions (R ``count.transitions``), the equilibrium of
+    :func:`stationary_distributions` (a replicate without a unique one is NaN), optional data
+    smoothing, and ``p_k ∝ q_k / h_k`` with ``h_k`` the harmonic mean degree of level ``k``; a
+    level absent from a replicate has estimate 0 (as R).
+    """
+    L = int(n_groups)
+    c = np.asarray(codes, dtype=np.int64)
+    par = np.asarray(parent, dtype=np.int64)
+    rep = np.asarray(rep, dtype=np.int64)
+    d = np.asarray(degree, dtype=float)
+    has = par >= 0
+    cf = c[par[has]]
+    ct = c[has]
+    ok = (cf >= 0) & (ct >= 0)
+    r = rep[has][ok]
+    T = np.bincount((r * L + cf[ok]) * L + ct[ok], minlength=reps * L * L).reshape(reps, L, L).astype(float)
+    empty = T.sum(axis=2) == 0
+    T[empty] = 0.1                           # R rds.I.weights: rows without transitions get 0.1 in every cell
+    P = T / T.sum(axis=2, keepdims=True)
+    q = stationary_distributions(P)
+    if smoothed:
+        total = T.sum(axis=(1, 2))
+        S = total[:, None, None] * q[:, :, None] * P
+        S = (S + np.swapaxes(S, 1, 2)) / 2
+        rs = S.sum(axis=2, keepdims=True)
+        # a level nobody recruits into has q_k = 0, so its row and column of S are zero: a uniform
+        # row (it still receives nothing, so its equilibrium share stays 0)
+        P = np.where(rs > 0, S / np.where(rs > 0, rs, 1), 1.0 / L)
+        q = stationary_distributions(P)
+    known = c >= 0
+    cnt = np.bincount(rep[known] * L + c[known], minlength=reps * L).reshape(reps, L)
+    inv = np.bincount(rep[known] * L + c[known], weights=1.0 / d[known], minlength=reps * L).reshape(reps, L)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        h = np.where(cnt > 0, cnt / np.where(inv > 0, inv, 1), 1.0)   # harmonic mean degree per level
+        p = q / h
+        p = np.where(cnt > 0, p, 0.0)       # a level absent from the replicate has estimate 0 (as R)
+        return p / p.sum(axis=1, keepdims=True)
 
 
 def rds_i_weights(groups: Any, degree: Any, parent: Any, *, n_groups: int, smoothed: bool = False) -> np.ndarray:
@@ -190,23 +289,13 @@ def rds_i_weights(groups: Any, degree: Any, parent: Any, *, n_groups: int, smoot
     remap[present] = np.arange(len(present))
     gg = np.where(g >= 0, remap[np.maximum(g, 0)], -1)
     K = len(present)
-    T = transition_counts(gg, parent, K)
-    T[T.sum(axis=1) == 0, :] = 0.1
-    P = T / T.sum(axis=1, keepdims=True)
-    q = stationary_distribution(P)
-    if smoothed:
-        S = T.sum() * q[:, None] * P
-        S = 0.5 * (S + S.T)
-        # A level nobody recruits into (e.g. present only among seeds) has q_k = 0, so its row
-        # and column of S are zero: give it a uniform row (it still receives nothing, so its
-        # equilibrium share stays 0, as in plain RDS-I and the vectorised bootstrap).
-        rs = S.sum(axis=1, keepdims=True)
-        P = np.where(rs > 0, S / np.where(rs > 0, rs, 1.0), 1.0 / K)
-        q = stationary_distribution(P)
+    # the one RDS-I implementation (also the bootstraps'), on the levels present
+    p = replicate_rds_i(gg, d, parent, np.zeros(len(g), dtype=np.int64), 1, n_groups=K, smoothed=smoothed)[0]
+    if np.isnan(p).any():
+        raise EstimationError(
+            "the recruitment transition matrix has no unique equilibrium (some groups never recruit "
+            "across to the others)", fix="merge levels of the outcome or use RDS-II/SS, which do not need it")
     ok = gg >= 0
-    inv_sum = np.bincount(gg[ok], weights=1.0 / d[ok], minlength=K)
-    h = nk[present] / inv_sum
-    p = (q / h) / np.sum(q / h)
     w[ok] = p[gg[ok]] / nk[present][gg[ok]]
     return w
 
@@ -217,12 +306,8 @@ def hajek(weights: Any, codes: Any, n_levels: int) -> np.ndarray:
     >>> hajek(np.array([1., 1., 2.]), np.array([0, 1, -1]), 2).tolist()
     [0.5, 0.5]
     """
-    w = np.asarray(weights, dtype=float)
     c = np.asarray(codes)
-    ok = c >= 0
-    tot = np.bincount(c[ok], weights=w[ok], minlength=n_levels)
-    den = tot.sum()
-    return tot / den if den > 0 else np.full(n_levels, np.nan)
+    return replicate_hajek(weights, np.zeros(len(c), dtype=np.int64), 1, codes=c, n_levels=n_levels)[0]
 
 
 def hajek_mean(weights: Any, values: Any) -> float:
@@ -231,11 +316,8 @@ def hajek_mean(weights: Any, values: Any) -> float:
     >>> hajek_mean([1., 3.], [2., float("nan")])
     2.0
     """
-    w = np.asarray(weights, dtype=float)
     y = np.asarray(values, dtype=float)
-    ok = ~np.isnan(y)
-    den = w[ok].sum()
-    return float(np.sum(w[ok] * y[ok]) / den) if den > 0 else float("nan")
+    return float(replicate_hajek(weights, np.zeros(len(y), dtype=np.int64), 1, values=y)[0, 0])
 
 
 def _level_label(v: Any) -> str:
@@ -386,6 +468,23 @@ def _w_hcg(sample: RDSSample, *, outcome: str | None = None, population_size: An
     groups, k = _groups_for(sample, outcome, kind, "hcg")
     return hcg_weights(groups, sample.clean_degree(degree_rule), sample.recruiter, sample.order(),
                        n_groups=k, population_size=N, ss_method=ss_method, rng=rng, **(options or {}))
+
+
+#: other names accepted for the estimators (lower case): R's and the literature's
+ESTIMATOR_ALIASES: dict[str, str] = {"vh": "rds-ii", "rdsii": "rds-ii", "gile": "ss"}
+
+
+def canonical_estimator(name: Any) -> str:
+    """The registry name of an estimator given by any accepted name (case and spaces ignored).
+
+    >>> canonical_estimator(" VH "), canonical_estimator("rds-i-ds")
+    ('rds-ii', 'rds-i-ds')
+    """
+    key = str(name).strip().lower()
+    key = ESTIMATOR_ALIASES.get(key, key)
+    if key not in ESTIMATORS:
+        raise EstimationError(f"unknown estimator {name!r}", fix=f"use one of {', '.join(ESTIMATORS)}")
+    return key
 
 
 ESTIMATORS: dict[str, Callable[..., np.ndarray]] = {

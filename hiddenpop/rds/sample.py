@@ -31,7 +31,7 @@ the largest valid degree = the smallest RDS weight. Alternative ``"median"``: th
 degree, raised to the respondent's structural minimum (recruits + 1 for a non-seed). It serves
 
 * every RDS estimator, bootstrap and diagnostic (through :meth:`RDSSample.clean_degree`);
-* the referral-log validation (:func:`hiddenpop.rds.validate.network_size_for_estimation`, which
+* the referral-log validation (:func:`hiddenpop.referrals.validate.network_size_for_estimation`, which
   only adds parsing of the raw column and the refusal of negative values);
 * the weighting engine's deeper-wave RDS weights
   (:func:`hiddenpop.weights.referral.base_weights`). There, degrees already went through

@@ -1,6 +1,6 @@
 """Recruitment trees as arrays: recruiter positions, waves, seeds, recruit counts in linear time.
 
-This is the shared, fast core under the recruitment graph (:mod:`hiddenpop.rds.graph`) and the
+This is the shared, fast core under the recruitment graph (:mod:`hiddenpop.referrals.graph`) and the
 RDS estimators. A tree over ``n`` respondents is stored as ``parent``: for respondent ``i``
 (position in the input order), ``parent[i]`` is the position of its recruiter, or ``-1`` for a
 seed. Everything else (children in CSR form, waves, seed of each respondent, number of recruits,

@@ -715,14 +715,12 @@ REFERRAL_METHODS: dict[str, Callable[..., BaseWeights]] = {
 
 
 def _rds_ii(degree: np.ndarray, population_size: float) -> np.ndarray:
-    """Volz–Heckathorn RDS-II weights ∝ 1/d, summing to ``population_size``.
+    """Volz–Heckathorn RDS-II weights ∝ 1/d (:func:`hiddenpop.rds.estimators.vh_weights`), summing to
+    ``population_size``."""
+    from hiddenpop.rds.estimators import vh_weights
 
-    Same weights as :func:`hiddenpop.rds.estimators.vh_weights` (which scales them to mean 1);
-    written out here so the weighting engine does not import :mod:`hiddenpop.rds` (slow) for
-    two lines of arithmetic.
-    """
-    inv = 1.0 / degree
-    return population_size * inv / inv.sum()
+    w = vh_weights(degree)
+    return population_size * w / w.sum()
 
 
 def _ss(degree: np.ndarray, population_size: float) -> np.ndarray:

@@ -1,6 +1,6 @@
 """Property-based tests: random valid forests are accepted; each random corruption is reported.
 
-Expected behaviour comes from the rule definitions in hiddenpop.rds.validate.RULES; the waves of a
+Expected behaviour comes from the rule definitions in hiddenpop.referrals.validate.RULES; the waves of a
 random forest are checked against an independent route (walking up the recruiter chain).
 """
 from __future__ import annotations
@@ -13,8 +13,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from hiddenpop.errors import HiddenPopError
-from hiddenpop.rds.graph import graph_frame
-from hiddenpop.rds.validate import validate_log
+from hiddenpop.referrals.graph import graph_frame
+from hiddenpop.referrals.validate import validate_log
 
 
 @st.composite

@@ -22,11 +22,11 @@ from hiddenpop.cli import main
 from hiddenpop.errors import HiddenPopError, InputFileError, RecruitmentError
 from hiddenpop.io.referrals import read_rds_csv, read_rdsat, read_referral_log, write_rdsat
 from hiddenpop.io.store import TEST_SLEEP_ENV, ReferralStore
-from hiddenpop.rds.coupons import coupon_table, recruiter_ids
-from hiddenpop.rds.fieldstatus import (cumulative_composition, recruitment_by_seed, recruitment_homophily,
+from hiddenpop.referrals.coupons import coupon_table, recruiter_ids
+from hiddenpop.referrals.fieldstatus import (cumulative_composition, recruitment_by_seed, recruitment_homophily,
                                        reminder_list, status_summary)
-from hiddenpop.rds.graph import build_graph
-from hiddenpop.rds.validate import RULES, validate_log
+from hiddenpop.referrals.graph import build_graph
+from hiddenpop.referrals.validate import RULES, validate_log
 from tests.conftest import RDS_ORACLE
 
 HERE = Path(__file__).parent / "data"

@@ -15,6 +15,7 @@ from hiddenpop.cli import main
 from hiddenpop.errors import RecruitmentError
 from hiddenpop.io.referrals import weighting_table, write_weighting_csv
 from hiddenpop.io.store import WAITING_RULES, ReferralStore
+from hiddenpop.referrals.households import possible_duplicates, selection_events
 
 HEAD = "respondent_id,redeemed_coupon,issued_coupons,point_id,network_size,interview_time\n"
 SEED = "S,,c1;c2,P1,5,2024-05-01T10:00\n"
@@ -146,10 +147,10 @@ def test_selection_events_and_possible_duplicates_by_hand(tmp_path):
             "C,,,P2,4,2024-05-03T11:00,0555 1\n")
     st = ReferralStore.create(tmp_path / "s.db")
     st.import_file(_write(tmp_path / "log.csv", body))
-    dup = st.possible_duplicates()
+    dup = possible_duplicates(st.raw_respondents())
     # "0555  1" equals "0555 1" after whitespace normalisation: S, B and C share one hash
     assert dup.values.tolist() == [["S", "B", "phone"], ["S", "C", "phone"]]
-    ev = st.selection_events()
+    ev = selection_events(st.respondents(include_personal_hashes=True))
     assert ev[["household", "respondent_id", "event", "point_id", "coupon", "recruiter_id"]].values.tolist() == [
         ["S", "S", "point", "P1", None, None],
         ["A", "A", "coupon", None, "c1", "S"],
@@ -183,7 +184,7 @@ def test_cli_import_reports_released_rows(tmp_path, runner):
 
 
 def test_tree_plot_keys_and_layout():
-    from hiddenpop.rds.plots import plot_recruitment_trees, tree_layout
+    from hiddenpop.referrals.plots import plot_recruitment_trees, tree_layout
 
     # S recruits A and B; A recruits C and D; T is a seed without recruits. Leaves C, D, B, T.
     t = pd.DataFrame({"respondent_id": list("SABCDT"), "recruiter_id": [None, "S", "S", "A", "A", None],

@@ -1,7 +1,8 @@
 """The recruitment graph: a plain ``networkx.DiGraph``, edge recruiter → recruit.
 
-Built in linear time from a referral table through :func:`hiddenpop.rds.tree.build_tree` (waves,
-seeds and recruit counts are array computations, not graph searches).
+Built in linear time from a referral table through :func:`hiddenpop.referrals.derive.graph_frame`
+(waves, seeds and recruit counts are array computations, not graph searches; the missing-value
+rules are those of :mod:`hiddenpop.referrals.derive`).
 
 Attribute schema
 ----------------
@@ -51,68 +52,14 @@ import networkx as nx
 import numpy as np
 import pandas as pd
 
-from hiddenpop.rds.coupons import coupons_per_recruiter, link_coupons, parse_times, recruiter_positions
-from hiddenpop.rds.tree import RecruitmentTree, _as_str
+from hiddenpop.referrals.derive import NODE_ATTRIBUTES, graph_frame
+from hiddenpop.referrals.schema import DERIVED_COLUMNS, HASH_PREFIX, LOCATION_COLUMNS
 
 __all__ = ["build_graph", "graph_frame", "NODE_ATTRIBUTES", "EDGE_ATTRIBUTES", "LOCATION_COLUMNS"]
 
-NODE_ATTRIBUTES = ("wave", "seed_id", "is_seed", "chain_size", "n_recruits", "coupons_issued", "coupons_redeemed",
-                   "return_rate", "days_to_redemption", "interview_time", "degree", "network_size_eligible",
-                   "point_id", "found_by", "redeemed_coupon")
 EDGE_ATTRIBUTES = ("coupon", "days_to_redemption")
 _SKIP = {"respondent_id", "issued_coupons", "recruiter_id", "network_size", "source_row", "source_file",
          "coupons_outstanding", "coupons_expired"}
-
-
-def graph_frame(table: pd.DataFrame, *, source: str | None = None) -> pd.DataFrame:
-    """Per-respondent node attributes (:data:`NODE_ATTRIBUTES`) as a table, in input order.
-
-    Raises
-    ------
-    RecruitmentError
-        Unmatched coupons, unknown recruiters, duplicate ids, self-recruitment or cycles
-        (validate first with :func:`hiddenpop.rds.validate.validate_log` for the full list).
-    """
-    source = source or table.attrs.get("source", "referral data")
-    links = link_coupons(table)  # matched once, for the recruiters and the coupon counts
-    parent = recruiter_positions(table, source=source, links=links)
-    ids = _as_str(table["respondent_id"])
-    from hiddenpop.rds.tree import parent_positions
-
-    # duplicate ids / self-recruitment are checked by the tree core
-    rec_ids = np.where(parent >= 0, ids[np.maximum(parent, 0)] if len(ids) else None, None)
-    parent = parent_positions(ids, rec_ids, source=source)
-    tree = RecruitmentTree(ids=ids, parent=parent)
-    cp = coupons_per_recruiter(table, links=links)
-    times = parse_times(table["interview_time"] if "interview_time" in table else [None] * len(table))
-    tv = times.dt.tz_localize(None).to_numpy(dtype="datetime64[ns]")
-    has = parent >= 0
-    days = np.full(len(ids), np.nan)
-    if has.any():
-        delta = (tv[has] - tv[parent[has]]).astype("timedelta64[s]").astype(float) / 86400.0
-        days[has] = delta
-    deg = pd.to_numeric(table["network_size"].astype(object), errors="coerce").to_numpy(dtype=float) \
-        if "network_size" in table else np.full(len(ids), np.nan)
-    out = pd.DataFrame({
-        "respondent_id": pd.Series(ids, dtype=object),
-        "recruiter_id": pd.Series(rec_ids, dtype=object),
-        "wave": tree.wave, "seed_id": pd.Series(tree.seed_ids(), dtype=object), "is_seed": tree.is_seed,
-        "chain_size": tree.chain_size, "n_recruits": tree.n_recruits,
-        "coupons_issued": cp["coupons_issued"].to_numpy(), "coupons_redeemed": cp["coupons_redeemed"].to_numpy(),
-        "return_rate": cp["return_rate"].to_numpy(), "days_to_redemption": days,
-        "interview_time": table["interview_time"].astype(object).to_numpy() if "interview_time" in table else None,
-        "degree": deg,
-    })
-    for c in ("network_size_eligible", "point_id", "redeemed_coupon"):
-        out[c] = table[c].astype(object).to_numpy() if c in table else None
-    if "network_size_eligible" in table:
-        out["network_size_eligible"] = pd.to_numeric(out["network_size_eligible"], errors="coerce")
-    out["found_by"] = np.where(tree.is_seed, "point", "referral")
-    return out
-
-
-#: household coordinates: never attached to the graph by default
-LOCATION_COLUMNS = ("lon", "lat")
 
 
 def build_graph(table: pd.DataFrame, *, attributes: list[str] | None = None,
@@ -142,10 +89,8 @@ def build_graph(table: pd.DataFrame, *, attributes: list[str] | None = None,
     frame = graph_frame(table, source=source)
     personal = set(table.attrs.get("personal_columns", []))
     if attributes is None:
-        from hiddenpop.io.store import DERIVED_COLUMNS
-
         attributes = [c for c in table.columns if c not in _SKIP and c not in frame.columns and c not in personal
-                      and c not in DERIVED_COLUMNS and not str(c).startswith("_hash_")
+                      and c not in DERIVED_COLUMNS and not str(c).startswith(HASH_PREFIX)
                       and (include_location or c not in LOCATION_COLUMNS)]
     G = nx.DiGraph(n_respondents=len(frame), n_seeds=int(frame["is_seed"].sum()),
                    max_wave=int(frame["wave"].max()) if len(frame) else 0)

@@ -33,12 +33,12 @@ import pandas as pd
 from pandas.api.types import infer_dtype
 
 from hiddenpop.errors import RecruitmentError, format_where
+from hiddenpop.referrals.schema import COUPON_SEP
 
 __all__ = ["CouponLinks", "LINK_RULES", "normalise_coupons", "link_coupons", "recruiter_ids", "recruiter_positions", "coupon_table",
            "coupons_per_recruiter", "parse_times", "source_rows", "COUPON_STATUSES"]
 
 COUPON_STATUSES = ("redeemed", "outstanding", "expired")
-_SEP = ";"
 _SPACE = re.compile(r"\s")
 _EDGE_SPACE = re.compile(r"\x00\s|\s\x00")
 
@@ -186,9 +186,9 @@ def link_coupons(table: pd.DataFrame, *, rules: str | None = None) -> CouponLink
     ids = _text(table["respondent_id"], n)
     issued = _text(table["issued_coupons"] if "issued_coupons" in table else None, n)
     # one split of all issued coupons joined together (no per-row pandas string calls)
-    lengths = np.fromiter((s.count(_SEP) + 1 if s else 0 for s in issued), dtype=np.int64, count=n)
-    big = _SEP.join(s for s in issued if s)
-    parts = big.split(_SEP) if big else []
+    lengths = np.fromiter((s.count(COUPON_SEP) + 1 if s else 0 for s in issued), dtype=np.int64, count=n)
+    big = COUPON_SEP.join(s for s in issued if s)
+    parts = big.split(COUPON_SEP) if big else []
     if _SPACE.search(big):
         parts = [c.strip() for c in parts]
     raw_flat = np.empty(len(parts), dtype=object)
@@ -261,7 +261,7 @@ def recruiter_positions(table: pd.DataFrame, *, source: str = "referral data",
     """Recruiter position of every respondent (``-1`` for seeds); raises on any unresolved link.
 
     Use on a validated table (the store's respondents). For a full list of problems, use
-    :func:`hiddenpop.rds.validate.validate_log`.
+    :func:`hiddenpop.referrals.validate.validate_log`.
 
     Raises
     ------

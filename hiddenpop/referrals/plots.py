@@ -27,7 +27,7 @@ from matplotlib.figure import Figure  # noqa: E402
 from matplotlib.lines import Line2D  # noqa: E402
 
 from hiddenpop.errors import RecruitmentError  # noqa: E402
-from hiddenpop.rds.fieldstatus import cumulative_composition, seed_composition  # noqa: E402
+from hiddenpop.referrals.fieldstatus import cumulative_composition, seed_composition  # noqa: E402
 from hiddenpop.rds.tree import build_tree  # noqa: E402
 
 __all__ = ["tree_layout", "level_names", "plot_recruitment_trees", "plot_convergence", "plot_bottleneck"]
@@ -149,7 +149,7 @@ def plot_recruitment_trees(table: pd.DataFrame, *, color_by: str | None = None, 
     size = float(max(3.0, min(40.0, 4000.0 / max(n, 1))))
     handles = []
     if color_by is not None and color_by not in table.columns:
-        from hiddenpop.rds.fieldstatus import variable_names
+        from hiddenpop.referrals.fieldstatus import variable_names
 
         raise RecruitmentError(f"no column '{color_by}'", where=f"--var {color_by}",
                                fix=f"choose one of {variable_names(table)}")
@@ -247,7 +247,7 @@ def plot_convergence(table: pd.DataFrame, var: str, *, title: str | None = None)
     values of ``var`` are left out of the shares.
 
     For field coordinators: the **unweighted sample composition** by wave, from the store's
-    respondents table (:func:`hiddenpop.rds.fieldstatus.cumulative_composition`). The
+    respondents table (:func:`hiddenpop.referrals.fieldstatus.cumulative_composition`). The
     statisticians' R-style convergence plot of **weighted RDS estimates** by recruitment order is
     :func:`hiddenpop.rds.diagnostics.convergence_plot`; different quantities, different pictures.
     """
@@ -279,7 +279,7 @@ def plot_bottleneck(table: pd.DataFrame, var: str, *, level: str | None = None, 
     line is the whole sample.
 
     For field coordinators: **unweighted shares** within each chain, cumulative by wave
-    (:func:`hiddenpop.rds.fieldstatus.seed_composition`). The statisticians' R-style bottleneck
+    (:func:`hiddenpop.referrals.fieldstatus.seed_composition`). The statisticians' R-style bottleneck
     plot of **weighted RDS estimates** by recruitment order within each chain is
     :func:`hiddenpop.rds.diagnostics.bottleneck_plot`.
     """

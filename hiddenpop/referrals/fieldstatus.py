@@ -39,7 +39,8 @@ import numpy as np
 import pandas as pd
 
 from hiddenpop.errors import RecruitmentError, truncate_list
-from hiddenpop.rds.coupons import coupon_table, parse_times
+from hiddenpop.referrals.coupons import coupon_table, parse_times
+from hiddenpop.referrals.schema import CORE_COLUMNS, DERIVED_COLUMNS, HASH_PREFIX, LOCATION_COLUMNS, SOURCE_COLUMNS
 
 __all__ = ["TEAM_COLUMNS", "variable_names", "reminder_list", "recruitment_by_wave", "recruitment_by_seed",
            "cumulative_composition",
@@ -51,7 +52,7 @@ def _need(table: pd.DataFrame, cols: tuple[str, ...]) -> None:
     if missing:
         raise RecruitmentError(f"missing derived column(s) {truncate_list(repr(c) for c in missing)}",
                                where=str(table.attrs.get("source", "respondents table")),
-                               fix="use ReferralStore.respondents() (or hiddenpop.io.store.derive_columns), "
+                               fix="use ReferralStore.respondents() (or hiddenpop.referrals.derive.derive_columns), "
                                    "which derives recruiters, waves and seeds")
 
 
@@ -71,7 +72,7 @@ def reminder_list(table: pd.DataFrame, *, expiry_days: float | None = None, as_o
     recruiters with outstanding coupons first, most overdue first. ``team`` is the first of
     :data:`TEAM_COLUMNS` in the table (the team that interviewed the recruiter and has the
     contact in its own records), else empty. Phone numbers and names are never part of it.
-    ``coupons``: :func:`~hiddenpop.rds.coupons.coupon_table` of ``table`` with the same
+    ``coupons``: :func:`~hiddenpop.referrals.coupons.coupon_table` of ``table`` with the same
     ``expiry_days`` and ``as_of``, if already computed.
 
     >>> t = pd.DataFrame({"respondent_id": ["A", "B"], "redeemed_coupon": [None, "a1"],
@@ -146,11 +147,8 @@ def variable_names(table: pd.DataFrame, limit: int = 25) -> str:
     >>> variable_names(pd.DataFrame(columns=["respondent_id", "wave", "registered", "_hash_phone"]))
     'registered, wave'
     """
-    from hiddenpop.io.referrals import CORE_COLUMNS
-    from hiddenpop.io.store import DERIVED_COLUMNS
-
-    skip = set(CORE_COLUMNS) | set(DERIVED_COLUMNS) | {"source_file", "source_row", "lon", "lat"}
-    names = [str(c) for c in table.columns if c not in skip and not str(c).startswith("_hash_")]
+    skip = set(CORE_COLUMNS) | set(DERIVED_COLUMNS) | set(SOURCE_COLUMNS) | set(LOCATION_COLUMNS)
+    names = [str(c) for c in table.columns if c not in skip and not str(c).startswith(HASH_PREFIX)]
     names += [str(c) for c in ("wave", "found_by", "network_size", "point_id") if c in table.columns]
     return ", ".join(names[:limit]) + (" …" if len(names) > limit else "")
 
@@ -251,7 +249,7 @@ def status_summary(table: pd.DataFrame, *, expiry_days: float | None = None, as_
 
     ``as_of`` in the result is the reference time (:func:`reference_time`: the given ``as_of``, else
     the latest interview) as ISO 8601 in UTC, ``None`` without interview times.
-    ``coupons``: :func:`~hiddenpop.rds.coupons.coupon_table` of ``table`` with the same
+    ``coupons``: :func:`~hiddenpop.referrals.coupons.coupon_table` of ``table`` with the same
     ``expiry_days`` and ``as_of``, if already computed (the status report shares one).
     """
     ct = coupon_table(table, expiry_days=expiry_days, as_of=as_of) if coupons is None else coupons

@@ -80,11 +80,11 @@ import numpy as np
 import pandas as pd
 
 from hiddenpop.errors import format_where
-from hiddenpop.rds.coupons import CouponLinks, link_coupons, parse_times, source_rows
+from hiddenpop.referrals.coupons import CouponLinks, link_coupons, parse_times, source_rows
 from hiddenpop.rds.tree import _csr
 
-__all__ = ["Problem", "RULES", "validate_log", "quarantine_rows", "network_size_for_estimation",
-           "DEFAULT_MAX_NETWORK_SIZE"]
+__all__ = ["Problem", "RULES", "validate_log", "located_problems", "quarantine_rows", "cascade_quarantine",
+           "network_size_for_estimation", "DEFAULT_MAX_NETWORK_SIZE"]
 
 #: network sizes above this are flagged as implausible (households known *and* contacted recently)
 DEFAULT_MAX_NETWORK_SIZE = 500
@@ -254,10 +254,10 @@ def validate_log(table: pd.DataFrame, *, source: str | None = None, design_requi
         Boolean mask: report only problems located on these rows (the store checks new rows
         against the stored ones this way).
     links
-        :func:`~hiddenpop.rds.coupons.link_coupons` of ``table`` if already computed.
+        :func:`~hiddenpop.referrals.coupons.link_coupons` of ``table`` if already computed.
     rules
         ``"field"`` (default) or ``"finished"``: the severities and the linking
-        (:data:`hiddenpop.rds.coupons.LINK_RULES`); default ``links.rules`` or ``table.attrs["link_rules"]``.
+        (:data:`hiddenpop.referrals.coupons.LINK_RULES`); default ``links.rules`` or ``table.attrs["link_rules"]``.
 
     Returns
     -------
@@ -269,6 +269,18 @@ def validate_log(table: pd.DataFrame, *, source: str | None = None, design_requi
     if only_rows is None:
         return out.result()
     return [p for i, _, p in sorted(out.items, key=lambda t: (t[0], t[1])) if only_rows[i]]
+
+
+def located_problems(table: pd.DataFrame, *, source: str | None = None, design_requires_point: bool = False,
+                     max_coupons: int | None = None, max_network_size: float = DEFAULT_MAX_NETWORK_SIZE,
+                     links: CouponLinks | None = None) -> list[tuple[int, int, Problem]]:
+    """As :func:`validate_log`, each problem with its row position: ``(position, order found, problem)``.
+
+    The import planner (:mod:`hiddenpop.referrals.intake`) uses the positions to tell stored rows
+    from rows of the incoming file.
+    """
+    return _check(table, source=source, design_requires_point=design_requires_point, max_coupons=max_coupons,
+                  max_network_size=max_network_size, links=links).items
 
 
 def _check(table: pd.DataFrame, *, source: str | None, design_requires_point: bool, max_coupons: int | None,
@@ -521,10 +533,10 @@ def quarantine_rows(table: pd.DataFrame, problems: list[Problem], *,
         i = key.get((p.source, p.row))
         if i is not None:
             bad.setdefault(i, []).append(p)
-    return _cascade(table, bad, links=links)
+    return cascade_quarantine(table, bad, links=links)
 
 
-def _cascade(table: pd.DataFrame, bad: dict[int, list[Problem]], *,
+def cascade_quarantine(table: pd.DataFrame, bad: dict[int, list[Problem]], *,
              links: CouponLinks | None = None) -> dict[int, list[Problem]]:
     """Add every row recruited (directly or not) below a row of ``bad`` (position → its errors)."""
     n = len(table)

@@ -1,0 +1,86 @@
+"""The import planner without SQLite: stored rows and incoming rows in, a frozen plan out.
+
+Every expected count below is worked out by hand from the rules in hiddenpop.referrals.intake
+(module docstring) on the few rows of each test.
+"""
+from __future__ import annotations
+
+import dataclasses
+
+import pandas as pd
+import pytest
+
+from hiddenpop.referrals.intake import content_hashes, plan_import, storage_frame
+
+
+def _log(rows):
+    cols = ["respondent_id", "redeemed_coupon", "issued_coupons", "network_size", "interview_time"]
+    t = pd.DataFrame([dict(zip(cols, r)) for r in rows], columns=cols).astype(object)
+    t = t.where(t.notna(), None)
+    t["source_row"] = range(2, len(t) + 2)
+    return t
+
+
+def _stored(table, file="day1.csv"):
+    """What the store would hand the planner after importing ``table`` cleanly."""
+    data = storage_frame(table, personal=[], salt="s")
+    out = data[["respondent_id", "redeemed_coupon", "issued_coupons", "recruiter_id", "point_id", "network_size",
+                "network_size_eligible", "interview_time"]].copy()
+    out["source_file"] = file
+    out["source_row"] = table["source_row"].tolist()
+    out["content_hash"] = content_hashes(data)
+    return out
+
+
+DAY1 = _log([("S", None, "c1;c2", "5", "2024-05-01T10:00"), ("A", "c1", "c3", "3", "2024-05-02T10:00")])
+
+
+def test_first_import_all_new():
+    plan = plan_import(DAY1, file="day1.csv", sha256="x", salt="s")
+    r = plan.result
+    assert (r.n_rows, r.n_new, r.n_unchanged, r.n_quarantined, r.n_pending) == (2, 2, 0, 0, 0)
+    assert plan.fresh["respondent_id"].tolist() == ["S", "A"]
+    assert plan.fresh["source_row"].tolist() == [2, 3]
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        plan.fresh = None  # the plan is frozen
+
+
+def test_duplicate_coupon_against_stored_rows_is_quarantined_with_its_recruits():
+    # day 2 (cumulative export): S and A again (unchanged), B redeems c1 which A already redeemed
+    # (coupon-redeemed-twice), C redeems c4 issued to B: C is quarantined below B. B has an error of its
+    # own and is dropped (it comes back corrected); C's only problem is a waiting rule, so C waits for B.
+    day2 = _log([("S", None, "c1;c2", "5", "2024-05-01T10:00"), ("A", "c1", "c3", "3", "2024-05-02T10:00"),
+                 ("B", "c1", "c4", "2", "2024-05-03T10:00"), ("C", "c4", None, "2", "2024-05-04T10:00")])
+    plan = plan_import(day2, file="day2.csv", sha256="y", salt="s", stored=_stored(DAY1))
+    r = plan.result
+    assert (r.n_unchanged, r.n_new, r.n_quarantined, r.n_pending) == (2, 0, 2, 1)
+    rules = {(q.respondent_id, q.rule) for q in plan.quarantine}
+    assert rules == {("B", "coupon-redeemed-twice"), ("C", "recruiter-quarantined")}
+    assert len(plan.fresh) == 0
+    assert plan.waiting_new["respondent_id"].tolist() == ["C"]
+
+
+def test_recruit_before_recruiter_waits_then_is_released():
+    # day 1 brings only B, who redeems c3 issued to A (not uploaded yet): B waits.
+    early = _log([("B", "c3", None, "2", "2024-05-03T10:00")])
+    plan = plan_import(early, file="b.csv", sha256="b", salt="s", stored=_stored(DAY1.iloc[:1]))
+    assert (plan.result.n_new, plan.result.n_pending, len(plan.waiting_new)) == (0, 1, 1)
+    waiting = plan.waiting_new.assign(import_id=1)
+    # the next file brings A: B is released and lands with its own file and row
+    late = _log([("A", "c1", "c3", "3", "2024-05-02T10:00")])
+    plan2 = plan_import(late, file="a.csv", sha256="a", salt="s", stored=_stored(DAY1.iloc[:1]), pending=waiting)
+    assert (plan2.result.n_new, plan2.result.n_released, plan2.result.n_pending) == (1, 1, 0)
+    assert plan2.released[["respondent_id", "source_file"]].values.tolist() == [["B", "b.csv"]]
+
+
+def test_changed_row_is_a_conflict_unless_accepted():
+    day2 = _log([("S", None, "c1;c2", "6", "2024-05-01T10:00"), ("A", "c1", "c3", "3", "2024-05-02T10:00")])
+    plan = plan_import(day2, file="day2.csv", sha256="z", salt="s", stored=_stored(DAY1))
+    assert (plan.result.n_conflicts, plan.result.n_changed) == (1, 0)
+    assert [q.rule for q in plan.quarantine] == ["changed-since-import"]
+    ok = plan_import(day2, file="day2.csv", sha256="z", salt="s", stored=_stored(DAY1), accept_changes=True)
+    assert (ok.result.n_conflicts, ok.result.n_changed) == (0, 1)
+    assert ok.changed["network_size"].tolist() == [6.0]
+    # strict: a conflict means nothing lands
+    strict = plan_import(day2, file="day2.csv", sha256="z", salt="s", stored=_stored(DAY1), strict=True)
+    assert not strict.landed and strict.result.n_new == 0
