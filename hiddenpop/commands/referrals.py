@@ -15,6 +15,7 @@ import os
 import click
 
 from hiddenpop.commands._common import echo_err, json_option, output_option, overwrite_option, progress
+from hiddenpop.referrals.schema import RULE_SETS
 
 __all__ = ["referrals"]
 
@@ -68,17 +69,22 @@ def init_cmd(store, requires_point, max_coupons, expiry_days, max_network_size, 
 @click.option("--strict", is_flag=True, help="Import nothing if any row has an error.")
 @click.option("--accept-changes", is_flag=True,
               help="Rows changed since the last import replace the stored version (kept in the history).")
+@click.option("--rules", type=click.Choice(RULE_SETS), default="field", show_default=True,
+              help="field: the evening loop (rows whose recruiter is ambiguous or not in yet are kept out); "
+                   "finished: a completed study from RDSAT/R/another tool, linked like R's rid.from.coupons, "
+                   "every row lands and problems are warnings.")
 @json_option
-def import_cmd(store, file, mapping, fmt, strict, accept_changes, as_json) -> None:
+def import_cmd(store, file, mapping, fmt, strict, accept_changes, rules, as_json) -> None:
     """Import a day's export FILE into STORE (bad rows are quarantined).
 
-    Importing the same file twice adds nothing. A first-stage point where no refugee
-    household was found is a valid zero: it has no row in the log, it stays in the points
-    file, and it is never replaced by another point.
+    Importing the same file twice adds nothing (under other --rules it is planned again and
+    recorded). A first-stage point where no refugee household was found is a valid zero: it has
+    no row in the log, it stays in the points file, and it is never replaced by another point.
 
     \b
     Example:
       hiddenpop referrals import survey.hpstore examples/data/referral_log_2024-03-04.csv
+      hiddenpop referrals import study.hpstore tests/referrals/data/study264.rdsat --rules finished
     """
     from hiddenpop.errors import RecruitmentError
     from hiddenpop.io.store import ReferralStore
@@ -86,11 +92,13 @@ def import_cmd(store, file, mapping, fmt, strict, accept_changes, as_json) -> No
     st = ReferralStore.open(store)
     with progress(0, "importing") as advance:
         res = st.import_file(file, mapping=mapping, fmt=fmt, strict=strict, accept_changes=accept_changes,
-                             progress=advance)
+                             progress=advance, rules=rules)
     if as_json:
         click.echo(json.dumps({"summary": res.summary(), "import_id": res.import_id, "landed": res.landed,
-                               "already_imported": res.already_imported, "n_new": res.n_new,
-                               "n_quarantined": res.n_quarantined,
+                               "already_imported": res.already_imported, "rules": rules, "n_rows": res.n_rows,
+                               "n_new": res.n_new, "n_unchanged": res.n_unchanged,
+                               "n_quarantined": res.n_quarantined, "n_pending": res.n_pending,
+                               "n_warnings": len(res.warnings),
                                "problems": [p.to_dict() for p in res.problems]}, indent=1, default=str))
     else:
         click.echo(res.summary())
@@ -114,8 +122,10 @@ def import_cmd(store, file, mapping, fmt, strict, accept_changes, as_json) -> No
 @click.option("--max-coupons", type=click.IntRange(min=1), default=None, help="Without --store.")
 @click.option("--max-network-size", type=click.FloatRange(min=1), default=None, help="Without --store.")
 @click.option("--all", "show_all", is_flag=True, help=f"List every problem (default: {_SHOW} per rule).")
+@click.option("--rules", type=click.Choice(RULE_SETS), default="field", show_default=True,
+              help="As for import: field (evening loop) or finished (a completed study, linked like R).")
 @json_option
-def validate_cmd(file, store, mapping, fmt, requires_point, max_coupons, max_network_size, show_all,
+def validate_cmd(file, store, mapping, fmt, requires_point, max_coupons, max_network_size, show_all, rules,
                  as_json) -> None:
     """Check FILE without writing anything: one line per problem.
 
@@ -134,13 +144,13 @@ def validate_cmd(file, store, mapping, fmt, requires_point, max_coupons, max_net
     from hiddenpop.referrals.validate import DEFAULT_MAX_NETWORK_SIZE, quarantine_rows, validate_log
 
     if store is not None:
-        res = ReferralStore.open(store).check_file(file, mapping=mapping, fmt=fmt)
+        res = ReferralStore.open(store).check_file(file, mapping=mapping, fmt=fmt, rules=rules)
         problems = res.problems
         n_rows, n_bad = res.n_rows, res.n_quarantined
     else:
         table = read_referrals(file, fmt, mapping)
         problems = validate_log(table, source=file, design_requires_point=requires_point, max_coupons=max_coupons,
-                                max_network_size=max_network_size or DEFAULT_MAX_NETWORK_SIZE)
+                                max_network_size=max_network_size or DEFAULT_MAX_NETWORK_SIZE, rules=rules)
         n_rows, n_bad = len(table), len(quarantine_rows(table, problems))
     errors = [p for p in problems if p.severity == "error"]
     if as_json:
@@ -482,7 +492,8 @@ def history_cmd(store, respondent, include_location, as_json) -> None:
     if len(imp):
         tab = pd.DataFrame({"#": imp["import_id"], "file": imp["file"].map(_short_name),
                             "imported": imp["imported_at"].astype(str).str[5:16].str.replace("T", " "),
-                            "status": imp["status"], "rows": imp["n_rows"], "new": imp["n_new"],
+                            "status": imp["status"] + imp["rules"].map({"finished": " (finished)"}).fillna(""),
+                            "rows": imp["n_rows"], "new": imp["n_new"],
                             "chg": imp["n_changed"], "quar": imp["n_quarantined"],
                             "wait": imp["n_pending"]})
         click.echo("imports (--json for checksums and all counts)\n" + tab.to_string(index=False))

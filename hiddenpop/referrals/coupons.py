@@ -33,7 +33,7 @@ import pandas as pd
 from pandas.api.types import infer_dtype
 
 from hiddenpop.errors import RecruitmentError, format_where
-from hiddenpop.referrals.schema import COUPON_SEP
+from hiddenpop.referrals.schema import COUPON_SEP, RULE_SETS
 
 __all__ = ["CouponLinks", "LINK_RULES", "normalise_coupons", "link_coupons", "recruiter_ids", "recruiter_positions", "coupon_table",
            "coupons_per_recruiter", "parse_times", "source_rows", "COUPON_STATUSES"]
@@ -79,6 +79,7 @@ LINK_RULES: dict[str, str] = {
     "finished": "link like R RDS's rid.from.coupons: the recruiter is the last row (in file order) whose issued "
                 "coupons hold the redeemed coupon; a coupon nobody issued makes the respondent a seed",
 }
+assert tuple(LINK_RULES) == RULE_SETS
 _DIGITS = re.compile(r"^\+?0*(\d+?)(?:\.0*)?$")
 # something to normalise in "\0"-joined codes: a leading "+" or zero before a digit, or a decimal point
 _NOT_PLAIN_CODE = re.compile(r"\x00(?:\+|0\d)|\.")

@@ -273,14 +273,17 @@ def validate_log(table: pd.DataFrame, *, source: str | None = None, design_requi
 
 def located_problems(table: pd.DataFrame, *, source: str | None = None, design_requires_point: bool = False,
                      max_coupons: int | None = None, max_network_size: float = DEFAULT_MAX_NETWORK_SIZE,
-                     links: CouponLinks | None = None) -> list[tuple[int, int, Problem]]:
+                     links: CouponLinks | None = None, rules: str | None = None,
+                     accepted: int = 0) -> list[tuple[int, int, Problem]]:
     """As :func:`validate_log`, each problem with its row position: ``(position, order found, problem)``.
 
     The import planner (:mod:`hiddenpop.referrals.intake`) uses the positions to tell stored rows
-    from rows of the incoming file.
+    from rows of the incoming file. ``accepted``: the first rows are already in the store; a coupon
+    that becomes ambiguous because a new row issued it again, while all its redeemers are stored,
+    is reported on that new row (a stored row cannot be quarantined).
     """
     return _check(table, source=source, design_requires_point=design_requires_point, max_coupons=max_coupons,
-                  max_network_size=max_network_size, links=links).items
+                  max_network_size=max_network_size, links=links, rules=rules, accepted=accepted).items
 
 
 def _check(table: pd.DataFrame, *, source: str | None, design_requires_point: bool, max_coupons: int | None,
