@@ -199,34 +199,44 @@ def link_coupons(table: pd.DataFrame, *, rules: str | None = None) -> CouponLink
     if not keep.all():
         raw_flat, issuer = raw_flat[keep], issuer[keep]
     flat = normalise_coupons(raw_flat)
+    # codes as integers (one hash pass); flat is in row order, so issuers are non-decreasing
+    code_id, uniques = pd.factorize(flat) if len(flat) else (np.zeros(0, np.int64), [])
+    uniques = pd.Index(uniques, dtype=object)
+    code_id = np.asarray(code_id, dtype=np.int64)
     # a code written twice on one form: once
-    pair = pd.Series(flat, dtype=object) + "\x1f" + pd.Series(issuer.astype(str), dtype=object)
-    again = pair.duplicated(keep="first").to_numpy()
+    pair_key = code_id * max(n, 1) + issuer
+    again = pd.Series(pair_key).duplicated(keep="first").to_numpy() if len(flat) else np.zeros(0, bool)
     repeated_issuer, repeated_coupon = issuer[again], raw_flat[again]
     if again.any():
-        flat, raw_flat, issuer = flat[~again], raw_flat[~again], issuer[~again]
-    codes = pd.Series(flat, dtype=object)
-    coupon_first = ~codes.duplicated(keep="first").to_numpy()
-    first_codes = pd.Index(flat[coupon_first])
-    n_issuers = codes.map(codes.value_counts()).to_numpy(dtype=np.int64) if len(flat) else np.zeros(0, np.int64)
-    # the last issuer of each code (R's rid.from.coupons: later rows overwrite earlier ones)
-    last = ~codes.duplicated(keep="last").to_numpy()
-    last_issuer = pd.Series(issuer[last], index=flat[last])
+        flat, raw_flat, issuer, code_id, pair_key = (flat[~again], raw_flat[~again], issuer[~again],
+                                                     code_id[~again], pair_key[~again])
+    k = len(uniques)
+    first_at = np.full(k, -1, dtype=np.int64)
+    first_at[code_id[::-1]] = np.arange(len(code_id))[::-1]   # first position of each code
+    last_at = np.full(k, -1, dtype=np.int64)
+    last_at[code_id] = np.arange(len(code_id))                  # last position (R: later rows overwrite)
+    coupon_first = np.zeros(len(flat), dtype=bool)
+    coupon_first[first_at[first_at >= 0]] = True
+    per_code = np.bincount(code_id, minlength=k)
+    n_issuers = per_code[code_id]
 
     redeemed_raw = _text(table["redeemed_coupon"] if "redeemed_coupon" in table else None, n)
     redeemed = normalise_coupons(redeemed_raw)
     has_red = redeemed != ""
-    loc = first_codes.get_indexer(redeemed)
-    fi = np.concatenate((issuer[coupon_first], [-2])).astype(np.int64)  # loc == -1 picks the sentinel
-    nfi = np.concatenate((n_issuers[coupon_first], [0])).astype(np.int64)
-    redeemed_issuer = np.where(has_red, np.where(loc >= 0, fi[loc], -2), -1).astype(np.int64)
-    several = has_red & (nfi[loc] > 1)
-    if several.any():
-        redeemed_issuer[several] = -3 if rules == "field" else \
-            last_issuer.reindex(redeemed[several]).to_numpy(dtype=np.int64)
+    rcode = uniques.get_indexer(redeemed) if k else np.full(n, -1, dtype=np.int64)
+    rcode = np.where(has_red, rcode, -1)
+    known = rcode >= 0
+    safe = np.maximum(rcode, 0)
+    redeemed_issuer = np.where(has_red, -2, -1).astype(np.int64)
+    if k:
+        redeemed_issuer[known] = issuer[first_at[safe[known]]]
+        several = known & (per_code[safe] > 1)
+        if several.any():
+            redeemed_issuer[several] = -3 if rules == "field" else issuer[last_at[safe[several]]]
     redeem_first = ~(pd.Series(redeemed, dtype=object).duplicated(keep="first").to_numpy() & has_red)
-    first_raw = np.concatenate((raw_flat[coupon_first], [""])).astype(object)
-    spelling = has_red & (loc >= 0) & (redeemed_raw != first_raw[loc])
+    spelling = np.zeros(n, dtype=bool)
+    if k:
+        spelling[known] = redeemed_raw[known] != raw_flat[first_at[safe[known]]]
 
     explicit = _text(table["recruiter_id"] if "recruiter_id" in table else None, n)
     first_id = ~pd.Series(ids, dtype=object).duplicated(keep="first").to_numpy()
@@ -243,10 +253,9 @@ def link_coupons(table: pd.DataFrame, *, rules: str | None = None) -> CouponLink
 
     # the first respondent linked through each issuance (coupon, issuer)
     coupon_redeemer = np.full(len(flat), -1, dtype=np.int64)
-    linked = np.flatnonzero(has_red & (redeemed_issuer >= 0) & (parent >= 0))
+    linked = np.flatnonzero(known & (redeemed_issuer >= 0) & (parent >= 0))
     if len(linked):
-        key = pd.MultiIndex.from_arrays([flat, issuer])
-        hit = key.get_indexer(pd.MultiIndex.from_arrays([redeemed[linked], parent[linked]]))
+        hit = pd.Index(pair_key).get_indexer(rcode[linked] * max(n, 1) + parent[linked])
         ok = hit >= 0
         first_hit = ~pd.Series(hit[ok]).duplicated(keep="first").to_numpy()
         coupon_redeemer[hit[ok][first_hit]] = linked[ok][first_hit]
