@@ -159,6 +159,8 @@ def test_realistic_264_respondent_rdsat_study(tmp_path, runner):
 # ------------------------------------------------------------------------- R oracle round trips
 @pytest.mark.parametrize("name", ["faux.csv", "fauxmadrona.csv", "fauxmadrona2_rds1.csv"])
 def test_oracle_round_trip_through_rdsat_and_r_csv(tmp_path, runner, name):
+    # (the RDSAT files this writes were also read once with R 4.2.2 + RDS 0.9-10's read.rdsat, in a scratch
+    # script outside the repository: R's waves and seeds of all three equal the .wave/.seed_id columns)
     src = RDS_ORACLE / "data" / name
     ref = pd.read_csv(src, dtype=str, keep_default_na=False)
     s1, _ = _import(runner, tmp_path, src, store="a.db")
