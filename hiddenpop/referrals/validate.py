@@ -326,10 +326,11 @@ def _check(table: pd.DataFrame, *, source: str | None, design_requires_point: bo
     out.add("coupon-repeated-on-form", rep, "issued_coupons", links.repeated_coupon,
             lambda k, i: f"coupon {links.repeated_coupon[k]} is written twice on this form")
     # coupons issued to several respondents
-    redeemed_codes = set(links.redeemed[links.redeemed != ""].tolist())
-    issuers_of = pd.Series(links.coupon_issuer).groupby(links.coupon).agg(list) if len(links.coupon) else \
+    multi = links.coupon_n_issuers > 1  # only codes issued to several respondents
+    issuers_of = pd.Series(links.coupon_issuer[multi]).groupby(links.coupon[multi]).agg(list) if multi.any() else \
         pd.Series(dtype=object)
     twice = np.flatnonzero(~links.coupon_first)
+    redeemed_codes = set(links.redeemed[links.redeemed != ""].tolist()) if len(twice) else set()
     unredeemed = [k for k in twice if links.coupon[k] not in redeemed_codes]
     if unredeemed:
         firsts = pd.Series(links.coupon_issuer[links.coupon_first], index=links.coupon[links.coupon_first])
@@ -338,8 +339,9 @@ def _check(table: pd.DataFrame, *, source: str | None, design_requires_point: bo
         out.add("coupon-issued-twice", links.coupon_issuer[unredeemed], "issued_coupons", codes,
                 lambda k, i: f"coupon {codes[k]} was also issued to respondent {who(firsts[norm[k]])}; "
                              "nobody came with it")
-    amb = np.flatnonzero((links.redeemed != "") & (issuers_of.reindex(links.redeemed).map(
-        lambda v: isinstance(v, list) and len(v) > 1).to_numpy(dtype=bool) if len(issuers_of) else False))
+    # redeemers of such a code: their recruiter is ambiguous (codes are never empty, so "" never matches)
+    amb = np.flatnonzero(pd.Index(issuers_of.index).get_indexer(links.redeemed) >= 0) if len(issuers_of) else \
+        np.zeros(0, dtype=np.int64)
     if len(amb):
         def amb_msg(k: int, i: int, code: str) -> str:
             iss = issuers_of[code]
