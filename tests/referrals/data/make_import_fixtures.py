@@ -90,6 +90,8 @@ def quirks_frames() -> dict[str, pd.DataFrame]:
 
 
 KOBO_MAPPING = """# Mapping of the quirks fixture's Kobo form (group prefixes are removed first).
+drop = ["_uuid", "_index"]         # Kobo's bookkeeping, not survey data
+
 [columns]
 respondent_id = "resp_code"
 redeemed_coupon = "coupon_in"
@@ -98,8 +100,6 @@ interview_time = "start"
 
 [coupons]
 prefix = "coupon_"
-
-drop = ["_uuid", "_index"]
 """
 
 
@@ -196,6 +196,7 @@ def main() -> None:
     frames = quirks_frames()
     frames["rds"].to_csv(HERE / "quirks_rds.csv", index=False)
     frames["kobo"].to_csv(HERE / "quirks_kobo.csv", index=False)
+    # (openpyxl stamps the workbook with the time it was written: the committed file is the first one)
     with pd.ExcelWriter(HERE / "quirks_kobo.xlsx", engine="openpyxl") as xl:
         k = frames["kobo"].copy()
         # as a form server writes a workbook: numbers as number cells, coupon codes typed as text stay text
