@@ -7,7 +7,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from hiddenpop.errors import DesignError, truncate_list
+from hiddenpop.errors import DesignError, format_where, truncate_list
 
 __all__ = ["check_columns", "check_probabilities", "check_rng", "id_text", "id_texts"]
 
@@ -49,24 +49,35 @@ def check_columns(table: pd.DataFrame, columns: Iterable[str], *, source: str = 
         )
 
 
-def check_probabilities(values: Any, *, name: str = "inclusion_prob", source: str = "table",
-                        ids: Any = None) -> np.ndarray:
-    """Return ``values`` as floats after checking they all lie in (0, 1].
+def check_probabilities(values: Any, *, column: str = "stage1_prob", source: str = "households",
+                        ids: Any = None, rows: Any = None) -> np.ndarray:
+    """Return ``values`` as floats after checking each lies in (0, 1] (the package's one probability check).
 
-    >>> check_probabilities([0.5, 1.0]).tolist()
-    [0.5, 1.0]
+    The error names the file, the row as a person sees it in a CSV file (header is row 1)
+    and the unit's id, the column and the value. ``rows`` (boolean mask) restricts the check.
+
+    >>> check_probabilities([0.2, 1.0]).tolist()
+    [0.2, 1.0]
+    >>> check_probabilities([0.2, 1.5], ids=["h1", "h2"], source="hh.csv")
+    Traceback (most recent call last):
+    ...
+    hiddenpop.errors.DesignError: hh.csv, row 3, column 'stage1_prob', value 1.5: probability outside (0, 1] (household h2; 1 bad row(s) in all). Fix: ...
     """
-    arr = np.asarray(values, dtype=float)
+    arr = pd.to_numeric(pd.Series(values), errors="coerce").to_numpy(dtype=float)
+    raw = pd.Series(values).to_numpy(dtype=object)
     bad = ~((arr > 0) & (arr <= 1))
+    if rows is not None:
+        bad &= np.asarray(rows, bool)
     if bad.any():
-        idx = np.flatnonzero(bad)
-        labels = np.asarray(ids)[idx] if ids is not None else idx
-        shown = truncate_list(f"{lab}={arr[i]!r}" for lab, i in zip(labels, idx))
+        i = int(np.flatnonzero(bad)[0])
+        label = f" (household {np.asarray(ids)[i]}" if ids is not None else " ("
+        label += f"{'; ' if ids is not None else ''}{int(bad.sum())} bad row(s) in all)"
+        value = raw[i] if pd.isna(arr[i]) else float(arr[i])
         raise DesignError(
-            f"probabilities must lie in (0, 1]; {bad.sum()} do not ({shown})",
-            where=f"{source}, column '{name}'",
-            fix="check how the probabilities were computed; a zero probability means the unit could not be selected",
-        )
+            f"probability outside (0, 1]{label}" if not pd.isna(raw[i]) else f"missing probability{label}",
+            where=format_where(source, row=i + 2, column=column, value=value),
+            fix="a probability must be > 0 (the household could be selected) and <= 1; "
+                "check how it was computed or give the design manifest instead")
     return arr
 
 
@@ -76,7 +87,8 @@ def id_text(value: Any) -> str:
     >>> [id_text(v) for v in (None, float("nan"), 7.0, " A1 ", 12)]
     ['', '', '7', 'A1', '12']
     """
-    if value is None or value is pd.NA or (isinstance(value, float) and np.isnan(value)):
+    if value is None or value is pd.NA or value is pd.NaT or (isinstance(value, (float, np.floating))
+                                                                and np.isnan(value)):
         return ""
     if isinstance(value, (float, np.floating)) and float(value).is_integer():
         return str(int(value))

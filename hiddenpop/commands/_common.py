@@ -10,13 +10,14 @@ Option registry
 from __future__ import annotations
 
 import contextlib
+import importlib
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 
 import click
 
 __all__ = ["overwrite_option", "rng_seed_option", "output_option", "json_option", "progress", "verbosity",
-           "echo_err"]
+           "echo_err", "RegistryChoice"]
 
 overwrite_option = click.option("--overwrite", is_flag=True, default=False,
                                 help="Replace output files that already exist (otherwise refuse).")
@@ -57,3 +58,32 @@ def progress(length: int, label: str) -> Iterator[Callable[[int], None]]:
         return
     with click.progressbar(length=length, label=label, file=sys.stderr) as bar:
         yield bar.update
+
+
+class RegistryChoice(click.Choice):
+    """A ``click.Choice`` whose choices are the names of a library registry, read when first needed.
+
+    ``registry`` is ``"module:NAME"`` (a dict or tuple of names, e.g.
+    ``"hiddenpop.weights.referral:REFERRAL_METHODS"``), so the command line offers exactly what
+    the library implements, and ``hiddenpop --help`` does not import the library. ``exclude``
+    leaves out aliases or methods the command does not offer; ``extra`` adds command-level
+    choices (e.g. ``all``).
+    """
+
+    def __init__(self, registry: str, *, exclude: Iterable[str] = (), extra: Iterable[str] = (),
+                 case_sensitive: bool = True) -> None:
+        self.registry, self.exclude, self.extra = registry, tuple(exclude), tuple(extra)
+        self._names: tuple[str, ...] | None = None
+        super().__init__((), case_sensitive=case_sensitive)
+
+    @property
+    def choices(self) -> tuple[str, ...]:  # type: ignore[override]
+        if self._names is None:
+            module, name = self.registry.split(":")
+            names = getattr(importlib.import_module(module), name)
+            self._names = tuple(str(k) for k in names if k not in self.exclude) + self.extra
+        return self._names
+
+    @choices.setter
+    def choices(self, value: Iterable[str]) -> None:  # click.Choice.__init__ assigns; the registry decides
+        pass

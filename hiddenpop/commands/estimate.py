@@ -4,6 +4,13 @@ The design columns default to those ``hiddenpop weights compute`` writes
 (``final_weight``, ``stratum``, ``psu``); name them with ``--weight-col``,
 ``--stratum-col``, ``--psu-col`` and ``--fpc-col`` for a survey from elsewhere
 (``--stratum-col none`` / ``--psu-col none`` for an unstratified / unclustered design).
+A two-stage design names both stages' ids and FPCs: ``--psu-col district,school
+--fpc-col fpc1,fpc2``.
+
+After ``weights calibrate``, linearised SEs go through the calibration recorded in
+``<file>.calibration.json`` (R ``svymean`` on a calibrated design), and jk1/jkn/bootstrap
+replicates are calibrated one by one; weights that were calibrated but come without that
+model are refused.
 """
 from __future__ import annotations
 
@@ -12,10 +19,9 @@ import json
 import click
 
 from hiddenpop.commands._common import echo_err, json_option, output_option, overwrite_option, progress
+from hiddenpop.commands._common import RegistryChoice
 
 __all__ = ["estimate"]
-
-_VARIANCES = ["linearization", "jk1", "jkn", "bootstrap", "replicate"]
 
 
 def _none(value: str | None) -> str | None:
@@ -78,7 +84,7 @@ def _replicate_columns(data, spec: str | None, *, needed: bool) -> tuple[str, ..
 @click.option("--denominator", default=None, help="Denominator column for --stat ratio.")
 @click.option("--quantile", "quantiles", type=float, multiple=True,
               help="Probability for --stat quantile (repeatable; default 0.5).")
-@click.option("--variance", type=click.Choice(_VARIANCES), default="linearization", show_default=True,
+@click.option("--variance", type=RegistryChoice("hiddenpop.weights.estimate:VARIANCE_METHODS"), default="linearization", show_default=True,
               help="Variance method (replicate = replicate weight columns named by --replicate-cols).")
 @click.option("--reps", type=click.IntRange(2), default=500, show_default=True, help="Bootstrap replicates.")
 @click.option("--rng-seed", type=int, default=None, help="Seed of the random number generator (bootstrap).")
@@ -90,8 +96,21 @@ def _replicate_columns(data, spec: str | None, *, needed: bool) -> tuple[str, ..
               help="Interval for proportions (logit = R svyciprop).")
 @click.option("--weight-col", default="final_weight", show_default=True, help="Weight column.")
 @click.option("--stratum-col", default="stratum", show_default=True, help="Stratum column ('none' for none).")
-@click.option("--psu-col", default="psu", show_default=True, help="PSU column ('none': each row is a PSU).")
-@click.option("--fpc-col", default=None, help="FPC column: sampling fraction (≤1) or population PSU count.")
+@click.option("--psu-col", default="psu", show_default=True,
+              help="PSU column ('none': each row is a PSU); for a multistage design the unit id of every "
+                   "stage, e.g. district,school.")
+@click.option("--fpc-col", default=None,
+              help="FPC column: sampling fraction (≤1) or population PSU count; one per stage for a multistage "
+                   "design, e.g. fpc1,fpc2.")
+@click.option("--ultimate-cluster", is_flag=True, default=False,
+              help="Multistage design: first-stage (ultimate cluster) variance only, as R "
+                   "survey.ultimate.cluster=TRUE.")
+@click.option("--domain-df", type=click.Choice(["design", "domain"]), default="design", show_default=True,
+              help="Degrees of freedom of domain intervals (quantiles, logit proportions): the whole design's, "
+                   "or the domain's own PSUs minus strata (as R svyby).")
+@click.option("--calibration", "calibration", default=None,
+              help="Calibration model of calibrated weights for linearised SEs (default: <file>.calibration.json "
+                   "when it exists); 'none' treats the weights as fixed.")
 @click.option("--lonely-psu", type=click.Choice(["fail", "adjust", "certainty", "remove", "average"]),
               default="fail", show_default=True, help="Policy for strata with a single PSU.")
 @click.option("--zero-weights", type=click.Choice(["auto", "error", "allow"]), default="auto", show_default=True,
@@ -115,7 +134,8 @@ def _replicate_columns(data, spec: str | None, *, needed: bool) -> tuple[str, ..
 @json_option
 @overwrite_option
 def estimate(survey_file, variables, statistic, by, denominator, quantiles, variance, reps, rng_seed, min_cell,
-             level, proportion_ci, weight_col, stratum_col, psu_col, fpc_col, lonely_psu, zero_weights, replicate_cols,
+             level, proportion_ci, weight_col, stratum_col, psu_col, fpc_col, ultimate_cluster, domain_df, calibration,
+             lonely_psu, zero_weights, replicate_cols,
              replicate_method, replicate_scale, replicate_weights_out, id_col, screen_format, output, as_json, overwrite) -> None:
     """Design-based estimates with standard errors, by domain.
 
@@ -159,12 +179,24 @@ def estimate(survey_file, variables, statistic, by, denominator, quantiles, vari
                     stratum_col = None
                 else:
                     psu_col = None
-    design = Design(weight_col=weight_col, stratum_col=_none(stratum_col), psu_col=_none(psu_col),
-                    fpc_col=_none(fpc_col), lonely_psu=lonely_psu, replicate_cols=rep_cols,
+    psu_cols = _split((psu_col,)) if _none(psu_col) else []
+    fpc_cols = _split((fpc_col,)) if _none(fpc_col) else []
+    if len(fpc_cols) > 1 and len(fpc_cols) != len(psu_cols):
+        raise click.UsageError(f"--fpc-col names {len(fpc_cols)} columns for {len(psu_cols)} stage(s) in --psu-col; "
+                               "give one FPC column per stage (e.g. --psu-col district,school --fpc-col fpc1,fpc2)")
+    design = Design(weight_col=weight_col, stratum_col=_none(stratum_col), psu_col=psu_cols[0] if psu_cols else None,
+                    fpc_col=fpc_cols[0] if fpc_cols else None, ssu_col=tuple(psu_cols[1:]) or None,
+                    ssu_fpc_col=tuple(fpc_cols[1:]) or None, ultimate_cluster=ultimate_cluster,
+                    lonely_psu=lonely_psu, replicate_cols=rep_cols,
                     replicate_method=replicate_method if rep_cols else None,
                     replicate_scale=replicate_scale if rep_cols else None,
                     allow_zero_weights=_allow_zero_weights(data, weight_col, zero_weights))
     prepared = design.prepare(data, source=str(survey_file))
+    refit = None
+    if variance in ("linearization", "jk1", "jkn", "bootstrap"):
+        refit = _calibration(data, survey_file, calibration, weight_col, prepared.weights)
+    if refit is not None and variance == "linearization":
+        prepared = prepared.with_weights(prepared.weights, adjustment=refit.adjustment)
     variables_l = _split(variables)
     crossings = _normalise_by(list(_split((b,)) for b in by)) if by else []
     _check_named_columns(data, survey_file, {"--var": variables_l, "--by": [v for c in crossings for v in c],
@@ -174,13 +206,19 @@ def estimate(survey_file, variables, statistic, by, denominator, quantiles, vari
         from hiddenpop.weights.replicates import make_replicates
 
         replicates = make_replicates(data, prepared, method=variance, reps=reps, rng=rng_seed)
+        if refit is not None:
+            # calibrated weights: the replicates start from the input weights and are calibrated
+            # one by one (R: as.svrepdesign on the design, then rake/calibrate)
+            from hiddenpop.weights.calibrate import recalibrated_replicates
+
+            replicates = recalibrated_replicates(refit, replicates, data, source=str(survey_file))
     n_cells = sum(len(_domains(data, c)) for c in crossings) if crossings else 1
     with progress(n_cells * len(variables_l), "estimating") as advance:
         table = estimate_table(data, prepared, variables=variables_l, statistic=statistic,
                                by=crossings or None, variance=variance if replicates is None else "linearization",
                                replicates=replicates, min_cell=min_cell, denominator=denominator,
                                quantiles=list(quantiles) or [0.5], level=level, proportion_ci=proportion_ci,
-                               progress=advance)
+                               domain_df=domain_df, progress=advance)
     rep_frame = None
     if replicate_weights_out:
         from hiddenpop.weights.replicates import replicate_weights_frame, stata_svyset_call, svrepdesign_call
@@ -224,6 +262,35 @@ def estimate(survey_file, variables, statistic, by, denominator, quantiles, vari
             click.echo(table.to_csv(index=False, lineterminator="\n"), nl=False)
     else:
         echo_err(f"wrote {len(table)} estimate(s) to {output}", level=1)
+
+
+def _calibration(data, survey_file, calibration: str | None, weight_col: str, weights):
+    """The recorded calibration of calibrated weights, refitted (for linearised SEs through it,
+    as R svymean on a calibrated design, and for replicates calibrated one by one); None for
+    weights that were not calibrated; refuses calibrated weights that come without their model."""
+    import os
+
+    from hiddenpop.errors import DesignError
+    from hiddenpop.io import read_json
+    from hiddenpop.weights.calibrate import calibration_sidecar, refit_model
+
+    if calibration is not None and calibration.lower() == "none":
+        return None
+    path = calibration or calibration_sidecar(str(survey_file))
+    if calibration is None and not os.path.exists(path):
+        if "precalibration_weight" in data.columns and weight_col != "precalibration_weight":
+            raise DesignError(
+                "the weights were calibrated (column precalibration_weight) but their calibration model is missing, "
+                "and a linearised SE that treats calibrated weights as fixed is wrong (often by 10% or more)",
+                where=str(survey_file),
+                fix=f"keep {os.path.basename(path)} (written by 'weights calibrate') next to the file or name it with "
+                    "--calibration FILE; or use --variance replicate with the recalibrated rep_* columns; or "
+                    "--calibration none to treat the weights as fixed")
+        return None
+    model = read_json(path)
+    if isinstance(model, dict) and model.get("weight_col") not in (None, weight_col):
+        return None   # another weight column (e.g. the input weights) is estimated with
+    return refit_model(data, model, weights=weights, source=str(path))
 
 
 def _check_named_columns(data, path, named: dict) -> None:

@@ -12,6 +12,7 @@ from pathlib import Path
 import click
 
 from hiddenpop.commands._common import echo_err, json_option, output_option, overwrite_option, progress, rng_seed_option
+from hiddenpop.commands._common import RegistryChoice
 
 __all__ = ["frame"]
 
@@ -139,11 +140,11 @@ def _summary_table(frame_path, fr, rows: list[dict], total_area_m2: float, info:
 @click.option("--n", "n", type=click.IntRange(min=1), default=None, help="Total number of main points (split by --allocation).")
 # literal choices (no spatial import at CLI start); test_cli_choices_are_the_library_registries keeps
 # them equal to SAMPLING_METHODS, BALANCED_METHODS, POINT_FORMATS and REPLACEMENT_REASONS
-@click.option("--method", type=click.Choice(["uniform", "pps", "balanced"]), default="uniform", show_default=True,
+@click.option("--method", type=RegistryChoice("hiddenpop.spatial.designs:SAMPLING_METHODS"), default="uniform", show_default=True,
               help="uniform/pps: independent points; balanced: spatially balanced (see --balance).")
-@click.option("--balance", type=click.Choice(["grts", "lpm"]), default="grts", show_default=True,
+@click.option("--balance", type=RegistryChoice("hiddenpop.spatial.balanced:BALANCED_METHODS"), default="grts", show_default=True,
               help="Balanced method: GRTS (Stevens & Olsen) or local pivotal method.")
-@click.option("--density", type=click.Choice(["uniform", "size", "raster"]), default=None,
+@click.option("--density", type=RegistryChoice("hiddenpop.spatial.density:DENSITIES"), default=None,
               help="Point density (default: raster with --raster, size for pps, else uniform).")
 @click.option("--raster", type=click.Path(dir_okay=False), default=None, help="Population raster (GeoTIFF) for PPS.")
 @click.option("--allocation", default="proportional", show_default=True,
@@ -159,7 +160,7 @@ def _summary_table(frame_path, fr, rows: list[dict], total_area_m2: float, info:
 @click.option("--working-crs", default=None, help="Metric CRS for areas/distances (default: LAEA centred on the frame).")
 @click.option("--n-candidates", type=click.IntRange(min=1), default=None, help="Candidates per stratum for balanced designs.")
 @click.option("--format", "formats", multiple=True,
-              type=click.Choice(["gpkg", "geojson", "csv", "gpx", "kml", "odk", "all"]),
+              type=RegistryChoice("hiddenpop.io.spatial:POINT_FORMATS", extra=["all"]),
               help="Extra formats written next to -o (repeat, or 'all').")
 @click.option("--no-map", is_flag=True, default=False, help="Do not write the PNG map.")
 @rng_seed_option
@@ -184,7 +185,7 @@ def sample(frame_path, id_col, stratum_col, size_col, assign_crs, n, method, bal
           --radius 250 --reserve 3 --exclude examples/data/exclusion.geojson \\
           --rng-seed 7 --format all -o points.gpkg
     """
-    from hiddenpop.io import OutputSet, _json_text, read_csv, save_figure
+    from hiddenpop.io import OutputSet, json_text, read_csv, save_figure
     from hiddenpop.io.spatial import (FORMAT_SUFFIX, POINT_FORMATS, format_from_suffix, read_exclusion, read_frame,
                                       read_raster)
     from hiddenpop.spatial import plot_points, sample_points
@@ -219,7 +220,7 @@ def sample(frame_path, id_col, stratum_col, size_col, assign_crs, n, method, bal
     with OutputSet(overwrite=overwrite) as outs:
         for f, p in paths.items():
             outs.add(p, lambda tmp, f=f: POINT_FORMATS[f](result.points, tmp))
-        outs.add(manifest_path, lambda tmp: tmp.write_text(_json_text(manifest), encoding="utf-8"))
+        outs.add(manifest_path, lambda tmp: tmp.write_text(json_text(manifest), encoding="utf-8"))
         if not no_map:
             fig = plot_points(fr, result.points, exclusion=excl, crs=working_crs)
             outs.add(Path(stem + ".png"), lambda tmp: fig.savefig(tmp, format="png", dpi=110,
@@ -291,13 +292,13 @@ def inclusion(design, households, lon_col, lat_col, stratum_col, id_col, radius,
       hiddenpop frame inclusion points.design.json examples/data/households.csv -o stage1.csv
     """
     from hiddenpop.io import read_csv, write_csv
-    from hiddenpop.io.spatial import read_manifest
+    from hiddenpop.io.spatial import read_design
     from hiddenpop.spatial import first_stage_probabilities
 
-    man = read_manifest(design)
+    design_ = read_design(design, radius_m=radius)
     hh = read_csv(households)
-    res = first_stage_probabilities(man, hh, lon_col=lon_col, lat_col=lat_col, stratum_col=stratum_col,
-                                    radius_m=radius, source=str(households))
+    res = first_stage_probabilities(design_, hh, lon_col=lon_col, lat_col=lat_col, stratum_col=stratum_col,
+                                    source=str(households))
     if id_col in hh.columns:
         res.insert(0, id_col, hh[id_col].to_numpy())
     write_csv(output, res, overwrite=overwrite)
@@ -340,7 +341,7 @@ def size(margin, proportion, deff, households_per_point, response_rate, confiden
 @click.argument("point_id")
 @click.option("--points", "points_path", type=click.Path(dir_okay=False), required=True,
               help="The points file (.csv/.gpkg/.geojson) of the design.")
-@click.option("--reason", type=click.Choice(["inaccessible", "unsafe", "access_refused", "outside_frame"]),
+@click.option("--reason", type=RegistryChoice("hiddenpop.spatial.designs:REPLACEMENT_REASONS"),
               required=True, help="Why the point cannot be visited. 'No households' is never a reason.")
 @click.option("--note", default="", help="Free text for the log.")
 @click.option("--date", default=None, help="ISO date of the decision.")

@@ -15,7 +15,7 @@ import os
 import click
 
 from hiddenpop.commands._common import echo_err, json_option, output_option, overwrite_option, progress
-from hiddenpop.referrals.schema import RULE_SETS
+from hiddenpop.referrals.schema import IMPORT_FORMATS, RULE_SETS  # names only, no heavy imports
 
 __all__ = ["referrals"]
 
@@ -64,12 +64,12 @@ def init_cmd(store, requires_point, max_coupons, expiry_days, max_network_size, 
 @click.argument("file", type=click.Path(dir_okay=False))
 @click.option("--mapping", type=click.Path(dir_okay=False), default=None,
               help="TOML/YAML mapping file: your column names, coupon columns, group prefixes, personal fields.")
-@click.option("--format", "fmt", type=click.Choice(["auto", "log", "rds-csv", "rdsat"]), default="auto",
+@click.option("--format", "fmt", type=click.Choice(list(IMPORT_FORMATS)), default="auto",
               show_default=True, help="Input format.")
 @click.option("--strict", is_flag=True, help="Import nothing if any row has an error.")
 @click.option("--accept-changes", is_flag=True,
               help="Rows changed since the last import replace the stored version (kept in the history).")
-@click.option("--rules", type=click.Choice(RULE_SETS), default="field", show_default=True,
+@click.option("--rules", type=click.Choice(list(RULE_SETS)), default="field", show_default=True,
               help="field: the evening loop (rows whose recruiter is ambiguous or not in yet are kept out); "
                    "finished: a completed study from RDSAT/R/another tool, linked like R's rid.from.coupons, "
                    "every row lands and problems are warnings.")
@@ -116,13 +116,13 @@ def import_cmd(store, file, mapping, fmt, strict, accept_changes, rules, as_json
 @click.option("--store", "store", type=click.Path(dir_okay=False), default=None,
               help="Check FILE together with this store (coupons of earlier days are known; nothing is written).")
 @click.option("--mapping", type=click.Path(dir_okay=False), default=None, help="TOML/YAML mapping file.")
-@click.option("--format", "fmt", type=click.Choice(["auto", "log", "rds-csv", "rdsat"]), default="auto",
+@click.option("--format", "fmt", type=click.Choice(list(IMPORT_FORMATS)), default="auto",
               show_default=True)
 @click.option("--requires-point", is_flag=True, help="Seeds must have a point_id (without --store).")
 @click.option("--max-coupons", type=click.IntRange(min=1), default=None, help="Without --store.")
 @click.option("--max-network-size", type=click.FloatRange(min=1), default=None, help="Without --store.")
 @click.option("--all", "show_all", is_flag=True, help=f"List every problem (default: {_SHOW} per rule).")
-@click.option("--rules", type=click.Choice(RULE_SETS), default="field", show_default=True,
+@click.option("--rules", type=click.Choice(list(RULE_SETS)), default="field", show_default=True,
               help="As for import: field (evening loop) or finished (a completed study, linked like R).")
 @json_option
 def validate_cmd(file, store, mapping, fmt, requires_point, max_coupons, max_network_size, show_all, rules,

@@ -10,6 +10,7 @@ import json
 import click
 
 from hiddenpop.commands._common import echo_err, json_option, output_option, overwrite_option, progress
+from hiddenpop.commands._common import RegistryChoice
 
 __all__ = ["weights"]
 
@@ -55,21 +56,21 @@ def weights() -> None:
 @click.option("--selections", "selections_path", type=click.Path(dir_okay=False), default=None,
               help="Selection events (hh_id, found_by, point_id, recruiter_id) for households reached twice; "
                    "with --store, added to the store's own events (duplicates counted once).")
-@click.option("--method", type=click.Choice(["gwsm", "union", "multiplicity"]), default="gwsm", show_default=True,
+@click.option("--method", type=RegistryChoice("hiddenpop.weights.referral:REFERRAL_METHODS"), default="gwsm", show_default=True,
               help="Stage-2 weights: GWSM (design-based), or union/multiplicity for comparison only.")
-@click.option("--stage1", "stage1_method", type=click.Choice(["rgcs", "pps-segment", "column"]), default=None,
+@click.option("--stage1", "stage1_method", type=RegistryChoice("hiddenpop.weights.stage1:STAGE1_METHODS", exclude=["list-srs"]), default=None,
               help="Stage-1 probabilities (default: rgcs with --design, else the stage1_prob column).")
 @click.option("--stage1-form", type=click.Choice(["ht", "hh"]), default="ht", show_default=True,
               help="ht: 1/π¹ per household; hh: 1/expected hits per point hit.")
 @click.option("--referral-target", type=click.Choice(["unregistered", "all"]), default="unregistered",
               show_default=True, help="Which households referrals were asked for.")
-@click.option("--deeper-waves", type=click.Choice(["rds-ii", "ss", "exclude"]), default="rds-ii", show_default=True,
+@click.option("--deeper-waves", type=RegistryChoice("hiddenpop.weights.referral:DEEPER_WAVE_METHODS"), default="rds-ii", show_default=True,
               help="Weights of households reached only at wave ≥ 2 (model-based, flagged).")
 @click.option("--nonresponse-cells", default="psu", show_default=True,
               help="Columns of the nonresponse cells (psu = root first-stage point), comma-separated.")
 @click.option("--margins", "margins_path", type=click.Path(dir_okay=False), default=None,
               help="Calibrate to these margins (variable,level,total) in the same run (and in every replicate).")
-@click.option("--calibration", type=click.Choice(["rake", "linear"]), default="rake", show_default=True)
+@click.option("--calibration", type=RegistryChoice("hiddenpop.weights.calibrate:CALIBRATION_METHODS", exclude=["raking"]), default="rake", show_default=True)
 @click.option("--bounds", callback=_bounds, default=None, help="Bounds on the calibration factor, e.g. 0.5,3.")
 @click.option("--replicates", type=click.Choice(["bootstrap", "jk1", "jkn"]), default=None,
               help="Replicate weights at point level, the whole weighting redone per replicate.")
@@ -122,9 +123,9 @@ def compute(households_path, children_path, children_out, design_path, points_pa
         columns = ColumnMap(coupons_issued="coupons_issued")
     manifest = None
     if design_path:
-        from hiddenpop.io.spatial import read_manifest
+        from hiddenpop.io.spatial import read_design
 
-        manifest = read_manifest(design_path)
+        manifest = read_design(design_path)
     points = None
     if points_path:
         from hiddenpop.io.spatial import read_points
@@ -163,10 +164,17 @@ def compute(households_path, children_path, children_out, design_path, points_pa
     if children_path:
         ch = read_csv(children_path, dtype={"hh_id": str, "child_id": str})
         kids = child_weights(ch, table, source=str(children_path))
+    model = (res.info.get("calibration") or {}).get("model")
     with OutputSet(overwrite=overwrite) as out:
         out.add(output, lambda p: table.to_csv(p, index=False, lineterminator="\n"))
         if kids is not None:
             out.add(children_out, lambda p: kids.to_csv(p, index=False, lineterminator="\n"))
+        if model is not None:
+            # the calibration model, so that 'estimate' linearises through it (docs/estimation.md §5)
+            from hiddenpop.io import json_text
+            from hiddenpop.weights.calibrate import calibration_sidecar
+
+            out.add(calibration_sidecar(output), lambda p: p.write_text(json_text(model), encoding="utf-8"))
     info = res.info
     echo_err(f"{info['n_households']} households weighted ({method}); estimated households "
              f"{info['population_size']:.1f}; share of weight from referral {info['share_from_referral']:.1%}"
@@ -213,7 +221,7 @@ def _check_margin_variables(margins, table, margins_path, data_path) -> None:
 @click.argument("weights_path", metavar="WEIGHTS_CSV", type=click.Path(dir_okay=False))
 @click.option("--margins", "margins_path", type=click.Path(dir_okay=False), required=True,
               help="Registry totals: variable,level,total (combined margins 'a x b' with levels 'x|y').")
-@click.option("--method", type=click.Choice(["rake", "linear"]), default="rake", show_default=True,
+@click.option("--method", type=RegistryChoice("hiddenpop.weights.calibrate:CALIBRATION_METHODS", exclude=["raking"]), default="rake", show_default=True,
               help="Raking (multiplicative) or linear calibration (GREG).")
 @click.option("--bounds", callback=_bounds, default=None, help="Bounds on the calibration factor g, e.g. 0.5,3.")
 @click.option("--max-iter", type=click.IntRange(1), default=None,
@@ -230,7 +238,9 @@ def calibrate(weights_path, margins_path, method, bounds, max_iter, weight_col, 
     """Calibrate weights (and their replicates rep_*) to registry margins.
 
     The input weights are kept as precalibration_weight; replicate weights are
-    recalibrated one by one with the same settings.
+    recalibrated one by one with the same settings. The calibration model (margins,
+    method, bounds) is written next to the output as <output>.calibration.json, so
+    that 'hiddenpop estimate --variance linearization' can linearise through it.
 
     \b
     Example:
@@ -238,11 +248,12 @@ def calibrate(weights_path, margins_path, method, bounds, max_iter, weight_col, 
     """
     import pandas as pd
 
-    from hiddenpop.io import check_writable, read_csv, write_csv
+    from hiddenpop.io import OutputSet, json_text, check_writable, read_csv
     from hiddenpop.io.tables import read_margins
-    from hiddenpop.weights.calibrate import Calibrator
+    from hiddenpop.weights.calibrate import Calibrator, calibration_model, calibration_sidecar
 
     check_writable(output, overwrite=overwrite)
+    check_writable(calibration_sidecar(output), overwrite=overwrite)
     table = read_csv(weights_path, dtype={"hh_id": str, "child_id": str, "psu": str, "stratum": str})
     margins = read_margins(margins_path)
     from hiddenpop.weights.design import _check_weights
@@ -293,7 +304,10 @@ def calibrate(weights_path, margins_path, method, bounds, max_iter, weight_col, 
         rep_w[~zero], collapsed = calibrate_replicates(cal, live, base, targets=targets, names=reps,
                                                        empty_levels=empty_levels, source=str(margins_path))
         out[reps] = rep_w
-    write_csv(output, out, overwrite=overwrite)
+    model = calibration_model(cal, full_margins, weight_col=weight_col, from_survey=own)
+    with OutputSet(overwrite=overwrite) as files:
+        files.add_csv(output, out)
+        files.add(calibration_sidecar(output), lambda p: p.write_text(json_text(model), encoding="utf-8"))
     if collapsed and collapsed["n_replicates"]:
         echo_err(f"{collapsed['n_replicates']} replicate(s) had an empty calibration level, merged into its "
                  f"neighbour: {collapsed['levels']}")

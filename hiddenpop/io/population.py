@@ -23,7 +23,7 @@ import numpy as np
 import pandas as pd
 
 from hiddenpop.errors import InputFileError
-from hiddenpop.io import OutputSet, PathLike, _json_text, read_csv, read_json, read_toml
+from hiddenpop.io import OutputSet, PathLike, json_text, read_csv, read_json, read_toml
 
 __all__ = ["POPULATION_FILES", "write_population", "read_population", "read_params"]
 
@@ -62,7 +62,7 @@ def write_population(folder: PathLike, population: Any, *, overwrite: bool = Fal
         out.add_csv(paths[3], pop.households)
         out.add_csv(paths[4], pop.children)
         out.add_csv(paths[5], network)
-        out.add(paths[6], lambda tmp: tmp.write_text(_json_text(meta), encoding="utf-8"))
+        out.add(paths[6], lambda tmp: tmp.write_text(json_text(meta), encoding="utf-8"))
     return paths
 
 

@@ -33,7 +33,7 @@ import pandas as pd
 from hiddenpop.errors import FrameError, InputFileError, format_where
 from hiddenpop.io import PathLike, read_json, sha256_file, write_json
 
-__all__ = ["read_frame", "read_exclusion", "read_raster", "read_manifest", "write_manifest", "POINT_FORMATS",
+__all__ = ["read_frame", "read_exclusion", "read_raster", "read_manifest", "read_design", "write_manifest", "POINT_FORMATS",
            "format_from_suffix", "read_points", "FORMAT_SUFFIX"]
 
 #: Pinned GeoPackage "last change" stamp (the real creation time is in the manifest).
@@ -140,6 +140,16 @@ def read_manifest(path: PathLike) -> dict:
         raise InputFileError(f"not a hiddenpop design manifest (format {data.get('format') if isinstance(data, dict) else None!r})",
                              where=str(path), fix="give the .design.json written by 'hiddenpop frame sample'")
     return data
+
+
+def read_design(path: PathLike, *, radius_m: float | None = None) -> Any:
+    """Read a design manifest as a typed :class:`~hiddenpop.spatial.inclusion.FirstStageDesign`.
+
+    ``radius_m`` overrides the manifest's circle radius (e.g. when the field protocol changed).
+    """
+    from hiddenpop.spatial.inclusion import FirstStageDesign
+
+    return FirstStageDesign.from_manifest(read_manifest(path), radius_m=radius_m)
 
 
 def write_manifest(path: PathLike, manifest: dict, *, overwrite: bool = False) -> None:

@@ -22,9 +22,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from hiddenpop._checks import id_texts
 from hiddenpop.errors import RecruitmentError, truncate_list
 
-__all__ = ["RecruitmentTree", "build_tree", "parent_positions"]
+__all__ = ["RecruitmentTree", "build_tree", "parent_positions", "children_csr"]
 
 
 def parent_positions(ids: Any, recruiter_ids: Any, *, seed_marker: Any = None,
@@ -39,8 +40,8 @@ def parent_positions(ids: Any, recruiter_ids: Any, *, seed_marker: Any = None,
     RecruitmentError
         Duplicate ids, self-recruitment, or a recruiter id that is not a respondent.
     """
-    ids_s = _as_str(ids)
-    rec_s = _as_str(recruiter_ids)
+    ids_s = id_texts(ids)
+    rec_s = id_texts(recruiter_ids)
     if len(ids_s) != len(rec_s):
         raise RecruitmentError("ids and recruiter ids have different lengths", where=source)
     index = pd.Index(ids_s)
@@ -71,13 +72,6 @@ def parent_positions(ids: Any, recruiter_ids: Any, *, seed_marker: Any = None,
     return parent
 
 
-def _as_str(values: Any) -> np.ndarray:
-    arr = pd.Series(values, dtype="object")
-    out = arr.map(lambda v: "" if v is None or (isinstance(v, float) and np.isnan(v)) else
-                  (str(int(v)) if isinstance(v, float) and float(v).is_integer() else str(v).strip()))
-    return out.to_numpy(dtype=object)
-
-
 @dataclass(frozen=True, eq=False)
 class RecruitmentTree:
     """A validated recruitment forest over respondents ``0..n-1``.
@@ -99,7 +93,7 @@ class RecruitmentTree:
         parent = np.asarray(self.parent, dtype=np.int64)
         object.__setattr__(self, "parent", parent)
         n = len(parent)
-        offsets, children = _csr(parent)
+        offsets, children = children_csr(parent)
         order = np.empty(n, dtype=np.int64)
         wave = np.full(n, -1, dtype=np.int64)
         frontier = np.flatnonzero(parent < 0)
@@ -181,7 +175,7 @@ class RecruitmentTree:
     @cached_property
     def children(self) -> tuple[np.ndarray, np.ndarray]:
         """Recruits of every respondent in CSR form ``(offsets, recruits)``."""
-        return _csr(self.parent)
+        return children_csr(self.parent)
 
     def recruits_of(self, i: int) -> np.ndarray:
         offsets, children = self.children
@@ -195,7 +189,7 @@ class RecruitmentTree:
                              "chain_size": self.chain_size, "is_seed": self.is_seed})
 
 
-def _csr(parent: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def children_csr(parent: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     n = len(parent)
     has = parent >= 0
     kids = np.flatnonzero(has)
@@ -226,4 +220,4 @@ def build_tree(ids: Any, recruiter_ids: Any, *, seed_marker: Any = None,
         Duplicate ids, unknown recruiter, self-recruitment or a cycle.
     """
     parent = parent_positions(ids, recruiter_ids, seed_marker=seed_marker, source=source)
-    return RecruitmentTree(ids=_as_str(ids), parent=parent)
+    return RecruitmentTree(ids=id_texts(ids), parent=parent)

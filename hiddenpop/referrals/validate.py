@@ -81,7 +81,7 @@ import pandas as pd
 
 from hiddenpop.errors import format_where
 from hiddenpop.referrals.coupons import CouponLinks, link_coupons, parse_times, source_rows
-from hiddenpop.rds.tree import _csr
+from hiddenpop.rds.tree import children_csr
 
 __all__ = ["Problem", "RULES", "validate_log", "located_problems", "quarantine_rows", "cascade_quarantine",
            "network_size_for_estimation", "DEFAULT_MAX_NETWORK_SIZE"]
@@ -475,7 +475,7 @@ def _cycle_members(parent: np.ndarray) -> np.ndarray:
     """Positions on a directed cycle of the recruiter map (linear time)."""
     n = len(parent)
     reached = np.zeros(n, dtype=bool)
-    offsets, kids = _csr(parent)
+    offsets, kids = children_csr(parent)
     frontier = np.flatnonzero(parent < 0)
     while len(frontier):
         reached[frontier] = True
@@ -553,7 +553,7 @@ def cascade_quarantine(table: pd.DataFrame, bad: dict[int, list[Problem]], *,
     src = table.attrs.get("source", "referral log")
     parent = (link_coupons(table) if links is None else links).parent.copy()
     parent[parent == np.arange(n)] = -1
-    offsets, kids = _csr(parent)
+    offsets, kids = children_csr(parent)
     fix = RULES["recruiter-quarantined"][1]
     stack = list(bad)
     while stack:

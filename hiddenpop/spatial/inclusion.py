@@ -13,6 +13,10 @@ For a household at ``x`` in stratum ``h`` with ``n_h`` points and circle radius 
 from __future__ import annotations
 
 import warnings
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from functools import cached_property
+from types import MappingProxyType
 from typing import Any
 
 import numpy as np
@@ -27,31 +31,89 @@ from hiddenpop.spatial.designs import densities_from_manifest, domain_geometries
 __all__ = ["first_stage_probabilities", "FirstStageDesign"]
 
 
+@dataclass(frozen=True, eq=False)
 class FirstStageDesign:
-    """A design manifest prepared for repeated probability queries (densities built once).
+    """The first-stage (RGCS) design, typed: what the rest of the package needs from a manifest.
 
-    Parameters
+    Build it once with :meth:`from_manifest` (from the manifest dict) or
+    :func:`hiddenpop.io.spatial.read_design` (from the ``.design.json`` file); it then answers
+    every question about the first stage: in which stratum a location lies (:meth:`locate`),
+    whether it is in the frame (:meth:`in_frame`), and the households' first-stage probabilities
+    (:meth:`probabilities`). Nothing outside this class and :mod:`hiddenpop.spatial.designs` (which
+    writes manifests) reads the manifest dict. The densities and the unit index are built on first use.
+
+    Attributes
     ----------
-    manifest
-        The design manifest (dict), or a path to it (read with :func:`hiddenpop.io.spatial.read_manifest`).
-    radius_m
-        Override the manifest's radius (e.g. when the field protocol changed); default: the manifest's.
+    crs_wkt : str
+        The working (projected) CRS of the design, as WKT.
+    radius_m : float or None
+        Circle radius used in the field (``None`` when the manifest has none).
+    n_points : Mapping[str, int]
+        Points drawn per stratum (main sample).
+    stage1_exact : bool
+        False when ``1 - (1 - p)^n`` is an approximation (balanced or minimum-distance designs).
+    manifest : Mapping
+        The manifest as read (read-only), for the spatial stage's own decoders.
+
+    Examples
+    --------
+    >>> import geopandas as gpd
+    >>> from shapely.geometry import box
+    >>> from hiddenpop.spatial import SamplingFrame, sample_points
+    >>> units = gpd.GeoDataFrame({"unit_id": ["A"]}, geometry=[box(29.0, 41.0, 29.1, 41.1)], crs=4326)
+    >>> d = FirstStageDesign.from_manifest(sample_points(SamplingFrame(units), n=3, radius_m=100, rng=1).manifest)
+    >>> d.radius_m, dict(d.n_points), d.in_frame([29.05, 30.0], [41.05, 41.05]).tolist()
+    (100.0, {'all': 3}, [True, False])
     """
 
-    def __init__(self, manifest: Any, *, radius_m: float | None = None):
-        if not isinstance(manifest, dict):
-            from hiddenpop.io.spatial import read_manifest
+    crs_wkt: str
+    radius_m: float | None
+    n_points: Mapping[str, int]
+    stage1_exact: bool
+    manifest: Mapping[str, Any] = field(repr=False)
 
-            manifest = read_manifest(manifest)
-        self.manifest = manifest
-        self.radius_m = float(radius_m if radius_m is not None else (manifest.get("radius_m") or 0))
-        if not self.radius_m > 0:
-            raise DesignError("the design has no circle radius", where="manifest 'radius_m'",
-                              fix="draw the points with --radius R, or pass the radius used in the field (--radius)")
-        self.densities = densities_from_manifest(manifest)
-        self.n = {k: int(v["n"]) for k, v in manifest["strata"].items()}
-        self._to_work = Transformer.from_crs(CRS.from_epsg(4326), CRS.from_wkt(manifest["crs"]["wkt"]), always_xy=True)
-        self._unit_trees: dict[str, shapely.STRtree] | None = None  # built on the first location query
+    @classmethod
+    def from_manifest(cls, manifest: Mapping[str, Any], *, radius_m: float | None = None) -> "FirstStageDesign":
+        """Decode a manifest dict (``radius_m`` overrides the manifest's radius, e.g. when the field
+        protocol changed).
+
+        Raises
+        ------
+        DesignError
+            A manifest without CRS, strata or unit polygons.
+        """
+        if isinstance(manifest, FirstStageDesign):
+            return manifest if radius_m is None else replace(manifest, radius_m=float(radius_m))
+        try:
+            crs_wkt = str(manifest["crs"]["wkt"])
+            strata = manifest["strata"]
+            n_points = MappingProxyType({str(k): int(v["n"]) for k, v in strata.items()})
+            manifest["domains"].items()
+        except (KeyError, TypeError, AttributeError) as exc:
+            raise DesignError(f"the manifest lacks {exc}",
+                              fix="give the .design.json written by 'hiddenpop frame sample'") from exc
+        radius = radius_m if radius_m is not None else manifest.get("radius_m")
+        exact = (manifest.get("inclusion") or {}).get("stage1_exact", True)
+        return cls(crs_wkt=crs_wkt, radius_m=None if radius is None else float(radius), n_points=n_points,
+                   stage1_exact=bool(exact), manifest=MappingProxyType(dict(manifest)))
+
+    @cached_property
+    def densities(self) -> dict[str, Any]:
+        """Point density of every stratum (:func:`hiddenpop.spatial.designs.densities_from_manifest`)."""
+        return densities_from_manifest(dict(self.manifest))
+
+    @cached_property
+    def _to_work(self) -> Transformer:
+        return Transformer.from_crs(CRS.from_epsg(4326), CRS.from_wkt(self.crs_wkt), always_xy=True)
+
+    @cached_property
+    def _unit_trees(self) -> dict[str, shapely.STRtree]:
+        return {label: shapely.STRtree(domain_geometries(info)) for label, info in self.manifest["domains"].items()}
+
+    def to_working(self, lon: Any, lat: Any) -> tuple[np.ndarray, np.ndarray]:
+        """WGS84 longitude/latitude → working-CRS coordinates."""
+        x, y = self._to_work.transform(np.asarray(lon, float), np.asarray(lat, float))
+        return np.asarray(x, float), np.asarray(y, float)
 
     def locate(self, x: np.ndarray, y: np.ndarray) -> np.ndarray:
         """Stratum of every working-CRS location (``None`` outside the frame's units).
@@ -59,9 +121,6 @@ class FirstStageDesign:
         Uses the units of each stratum, not the exclusion-clipped pieces: a household in an
         excluded area is in the frame but has ``p_hit`` 0 unless a circle reaches it.
         """
-        if self._unit_trees is None:
-            self._unit_trees = {label: shapely.STRtree(domain_geometries(info))
-                                for label, info in self.manifest["domains"].items()}
         strata = np.full(len(x), None, dtype=object)
         pts = shapely.points(x, y)
         for label, tree in self._unit_trees.items():
@@ -70,9 +129,27 @@ class FirstStageDesign:
             strata[hi[pd.isna(strata[hi])]] = label
         return strata
 
+    def in_frame(self, lon: Any, lat: Any) -> np.ndarray:
+        """True where a WGS84 location lies in a unit of the frame (False for missing or impossible ones).
+
+        A household outside the frame (e.g. beyond the frame's edge) cannot be reached by the
+        first stage: its π¹ is 0. It can still be reached by referral.
+        """
+        lon = np.asarray(lon, float)
+        lat = np.asarray(lat, float)
+        ok = np.isfinite(lon) & np.isfinite(lat) & (np.abs(lat) <= 90) & (np.abs(lon) <= 180)
+        out = np.zeros(len(lon), bool)
+        if ok.any():
+            x, y = self.to_working(lon[ok], lat[ok])
+            out[np.flatnonzero(ok)] = pd.notna(self.locate(x, y))
+        return out
+
     def probabilities(self, households: pd.DataFrame, *, lon_col: str = "lon", lat_col: str = "lat",
                       stratum_col: str | None = None, source: str = "households") -> pd.DataFrame:
         """Per-household ``stratum, p_hit, expected_hits, stage1_prob, n_points`` (same index)."""
+        if not (self.radius_m or 0) > 0:
+            raise DesignError("the design has no circle radius", where="manifest 'radius_m'",
+                              fix="draw the points with --radius R, or pass the radius used in the field (--radius)")
         check_columns(households, [lon_col, lat_col, stratum_col], source=source)
         lon = pd.to_numeric(households[lon_col], errors="coerce").to_numpy(float)
         lat = pd.to_numeric(households[lat_col], errors="coerce").to_numpy(float)
@@ -84,8 +161,7 @@ class FirstStageDesign:
                               where=format_where(source, row=k + 2, column=lon_col,
                                                  value=f"{households[lon_col].iloc[k]}, {households[lat_col].iloc[k]}"),
                               fix="give every household its GPS location in decimal degrees (WGS84)")
-        x, y = self._to_work.transform(lon, lat)
-        x, y = np.asarray(x, float), np.asarray(y, float)
+        x, y = self.to_working(lon, lat)
         if stratum_col is not None:
             strata = households[stratum_col].astype(str).to_numpy(dtype=object)
             unknown = sorted(set(strata) - set(self.densities))
@@ -110,7 +186,7 @@ class FirstStageDesign:
         for label in sorted(set(strata)):
             sel = strata == label
             p[sel] = self.densities[label].disc_mass(x[sel], y[sel], self.radius_m)
-            n_pts[sel] = self.n[label]
+            n_pts[sel] = self.n_points[label]
         out = pd.DataFrame({
             "stratum": strata.astype(str),
             "p_hit": p,
@@ -118,7 +194,7 @@ class FirstStageDesign:
             "stage1_prob": -np.expm1(n_pts * np.log1p(-np.minimum(p, 1.0))),
             "n_points": n_pts,
         }, index=households.index)
-        if not self.manifest.get("inclusion", {}).get("stage1_exact", True):
+        if not self.stage1_exact:
             warnings.warn("stage1_prob uses the independent-points formula, an approximation for this design "
                           "(balanced or minimum distance); expected_hits is exact", HiddenPopWarning, stacklevel=3)
         return out
@@ -132,7 +208,8 @@ def first_stage_probabilities(manifest: Any, households: pd.DataFrame, *, lon_co
     Parameters
     ----------
     manifest
-        Design manifest (dict) or path to the ``.design.json`` file.
+        The design: a :class:`FirstStageDesign` (:func:`hiddenpop.io.spatial.read_design`) or the
+        manifest dict.
     households
         One row per household with WGS84 ``lon``/``lat`` columns.
     lon_col, lat_col
@@ -168,6 +245,6 @@ def first_stage_probabilities(manifest: Any, households: pd.DataFrame, *, lon_co
     >>> bool(abs(out.p_hit[0] - 3.141592653589793 * 100**2 / area) < 1e-12)  # interior: pi R^2 / A
     True
     """
-    design = FirstStageDesign(manifest, radius_m=radius_m)
+    design = FirstStageDesign.from_manifest(manifest, radius_m=radius_m)
     return design.probabilities(households, lon_col=lon_col, lat_col=lat_col, stratum_col=stratum_col,
                                 source=source)

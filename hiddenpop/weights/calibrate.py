@@ -17,9 +17,10 @@ hundred cells, not over the rows.
     Linear (GREG) calibration, g = 1 + xᵀλ, optionally bounded (R ``calibrate(calfun=
     "linear")``).
 ``raking``
-    Raking ratio calibration, g = exp(xᵀλ), optionally bounded, solved by Newton steps in
-    which clipped units have derivative 0 (R ``calibrate(calfun="raking")``). Without
-    bounds it gives the same weights as ``rake``.
+    Raking ratio calibration, g = exp(xᵀλ), optionally bounded, solved by Newton steps
+    (R ``calibrate(calfun="raking")``): as in R's ``cal.raking``, a unit's derivative is
+    exp(xᵀλ) while xᵀλ lies in (lower − 1, upper − 1) and 0 outside, so units clipped at a
+    bound can move back on later steps. Without bounds it gives the same weights as ``rake``.
 
 For ``linear`` and ``raking`` the variance uses the residuals of one weighted regression
 on the whole calibration model matrix (R ``calibrate``: ``qr.resid`` on √w·X).
@@ -63,6 +64,13 @@ __all__ = [
     "GregResiduals",
     "RakeResiduals",
     "PostStratResiduals",
+    "RowSubsetResiduals",
+    "calibration_sidecar",
+    "calibration_model",
+    "adjustment_from_model",
+    "refit_model",
+    "RefittedCalibration",
+    "recalibrated_replicates",
 ]
 
 CALIBRATION_METHODS = ("rake", "linear", "raking")
@@ -389,8 +397,12 @@ def _newton(cw0: np.ndarray, cells: _Cells, method: str, bounds: tuple[float, fl
     pop = cells.population if pop is None else pop
 
     def fm(u):
+        # R cal.linear / cal.raking: the derivative is non-zero while the *linear
+        # predictor* u lies in (lo - 1, hi - 1). For raking this is wider than the
+        # unclipped range of g = exp(u), so a unit clipped at a bound keeps a
+        # derivative and can move back (testing g itself froze such units for good).
         g = (1.0 + u) if method == "linear" else np.exp(np.minimum(u, 700.0))
-        inside = (g > lo) & (g < hi)
+        inside = (u > lo - 1.0) & (u < hi - 1.0)
         deriv = (np.ones_like(u) if method == "linear" else g) * inside
         return np.clip(g, lo, hi), deriv
 
@@ -648,3 +660,210 @@ def post_stratify(data: pd.DataFrame, weights: Any, margin: Any) -> CalibrationR
     level_codes = cal._cells.level_of_cell[0][cal._cells.codes]
     adjustment = PostStratResiduals(level_codes, res.weights / res.g, res.weights)
     return dataclasses.replace(res, adjustment=adjustment)
+
+
+# ---------------------------------------------------------------------------------------
+# the calibration model recorded with calibrated weights (for linearised variances)
+CALIBRATION_MODEL_FORMAT = "hiddenpop calibration model 1"
+
+
+def calibration_sidecar(path: str) -> str:
+    """Name of the calibration-model sidecar of a weights file: ``cal.csv`` → ``cal.calibration.json``.
+
+    >>> calibration_sidecar("out/weights_calibrated.csv")
+    'out/weights_calibrated.calibration.json'
+    """
+    text = str(path)
+    stem = text[:-4] if text.lower().endswith(".csv") else text
+    return stem + ".calibration.json"
+
+
+def calibration_model(cal: Calibrator, margins: pd.DataFrame, *, weight_col: str,
+                      input_weight_col: str = "precalibration_weight",
+                      from_survey: Any = None) -> dict[str, Any]:
+    """What a linearised variance needs to know about a calibration, as a JSON-ready dict.
+
+    Parameters
+    ----------
+    cal
+        The fitted :class:`Calibrator`.
+    margins
+        The margins it was fitted to (``variable, level, total``).
+    weight_col, input_weight_col
+        Columns of the weights file holding the calibrated and the input weights.
+    from_survey
+        Boolean per margins row: the total was the survey's own estimate (then a
+        linearised variance through the calibration is not available).
+
+    Examples
+    --------
+    >>> d = pd.DataFrame({"sex": ["F", "F", "M"]})
+    >>> m = pd.DataFrame({"variable": "sex", "level": ["F", "M"], "total": [10.0, 5.0]})
+    >>> model = calibration_model(Calibrator("rake").fit(d, np.ones(3), m), m, weight_col="w")
+    >>> model["method"], [r["total"] for r in model["margins"]]
+    ('rake', [10.0, 5.0])
+    """
+    if not hasattr(cal, "result_"):
+        raise DesignError("the calibrator is not fitted", fix="call fit(data, weights, margins) first")
+    own = np.zeros(len(margins), bool) if from_survey is None else np.asarray(from_survey, bool)
+    max_iter, tol, resid = cal._check()
+    return {
+        "format": CALIBRATION_MODEL_FORMAT,
+        "method": cal.method,
+        "bounds": None if cal.bounds is None else [float(cal.bounds[0]), float(cal.bounds[1])],
+        "max_iter": int(max_iter),
+        "tol": float(tol),
+        "variance_residuals": resid,
+        "weight_col": weight_col,
+        "input_weight_col": input_weight_col,
+        "margins": [{"variable": str(r.variable), "level": _level_text(r.level), "total": float(r.total),
+                     "from_survey": bool(o)}
+                    for r, o in zip(margins[["variable", "level", "total"]].itertuples(index=False), own)],
+    }
+
+
+@dataclass(frozen=True, eq=False)
+class RowSubsetResiduals:
+    """A residual step fitted on some rows (``rows``) of a longer table: the other rows
+    (weight 0, outside the calibration) keep their influence values (zero).
+
+    >>> ps = PostStratResiduals(np.array([0, 0]), np.ones(2), np.ones(2))
+    >>> RowSubsetResiduals(np.array([0, 2]), ps).residuals(np.array([1.0, 0.0, 3.0])).tolist()
+    [-1.0, 0.0, 1.0]
+    """
+
+    rows: np.ndarray
+    inner: Any
+
+    def residuals(self, x: np.ndarray) -> np.ndarray:
+        xm = np.array(x, dtype=float)
+        xm[self.rows] = self.inner.residuals(xm[self.rows])
+        return xm
+
+
+def adjustment_from_model(data: pd.DataFrame, model: Mapping[str, Any], *, weights: np.ndarray | None = None,
+                          source: str = "calibration model", rtol: float = 1e-8) -> Any:
+    """The residual step of a recorded calibration for linearised variances (see :func:`refit_model`).
+
+    Examples
+    --------
+    >>> d = pd.DataFrame({"sex": ["F", "F", "M"], "precalibration_weight": 1.0, "w": [5.0, 5.0, 5.0]})
+    >>> m = pd.DataFrame({"variable": "sex", "level": ["F", "M"], "total": [10.0, 5.0]})
+    >>> model = calibration_model(Calibrator("rake").fit(d, np.ones(3), m), m, weight_col="w")
+    >>> adj = adjustment_from_model(d, model)
+    >>> adj.residuals(np.array([1.0, 3.0, 2.0])).round(12).tolist()   # post-stratum means removed
+    [-1.0, 1.0, 0.0]
+    """
+    return refit_model(data, model, weights=weights, source=source, rtol=rtol).adjustment
+
+
+@dataclass(frozen=True, eq=False)
+class RefittedCalibration:
+    """A recorded calibration refitted on a table (see :func:`refit_model`).
+
+    ``calibrator`` is fitted on the rows ``live`` (input weight > 0) with their input
+    weights ``input_weights``; ``adjustment`` is its residual step on all rows.
+    """
+
+    calibrator: Calibrator
+    live: np.ndarray
+    input_weights: np.ndarray
+    adjustment: Any
+
+
+def refit_model(data: pd.DataFrame, model: Mapping[str, Any], *, weights: np.ndarray | None = None,
+                source: str = "calibration model", rtol: float = 1e-8) -> RefittedCalibration:
+    """Refit a recorded calibration on ``data`` (for its residual step and its calibrator).
+
+    The calibration is redone from the input weights (``model["input_weight_col"]``) with
+    the recorded margins and settings; its weights must equal the file's calibrated
+    weights (``weights``, else the column ``model["weight_col"]``) to ``rtol``, otherwise
+    the weights were changed after calibration (trimmed, edited) and the model no longer
+    describes them. Rows with input weight 0 are outside the calibration.
+
+    Raises
+    ------
+    DesignError
+        Malformed model, margins estimated from the survey itself, or weights that do
+        not match the recorded calibration (the message points to replicate variance).
+
+    Examples
+    --------
+    >>> d = pd.DataFrame({"sex": ["F", "F", "M"], "precalibration_weight": 1.0, "w": [5.0, 5.0, 5.0]})
+    >>> m = pd.DataFrame({"variable": "sex", "level": ["F", "M"], "total": [10.0, 5.0]})
+    >>> model = calibration_model(Calibrator("rake").fit(d, np.ones(3), m), m, weight_col="w")
+    >>> refit_model(d, model).calibrator.weights_.tolist()
+    [5.0, 5.0, 5.0]
+    """
+    fix_rep = ("use --variance replicate with replicate weights recalibrated by 'weights calibrate' (rep_*), or "
+               "--calibration none to treat the weights as fixed (the SE then ignores the calibration)")
+    if not isinstance(model, Mapping) or model.get("format") != CALIBRATION_MODEL_FORMAT:
+        raise DesignError("not a calibration model written by 'hiddenpop weights calibrate'", where=source,
+                          fix="give the .calibration.json file written next to the calibrated weights")
+    try:
+        method = str(model["method"])
+        wcol, icol = str(model["weight_col"]), str(model["input_weight_col"])
+        rows = list(model["margins"])
+        bounds = model.get("bounds")
+        bounds = None if bounds is None else (float(bounds[0]), float(bounds[1]))
+    except (KeyError, TypeError, ValueError, IndexError) as err:
+        raise DesignError(f"calibration model is incomplete ({err})", where=source,
+                          fix="write it again with 'hiddenpop weights calibrate'") from None
+    if any(r.get("from_survey") for r in rows):
+        raise DesignError("some calibration totals were estimated from the survey itself ('survey' cells), so a "
+                          "linearised SE through known totals would be too small", where=source, fix=fix_rep)
+    check_columns(data, [icol] + ([] if weights is not None else [wcol]), source=source)
+    w0 = pd.to_numeric(data[icol], errors="coerce").to_numpy(float)
+    w1 = np.asarray(weights, float) if weights is not None else pd.to_numeric(data[wcol], errors="coerce").to_numpy(float)
+    live = np.isfinite(w0) & (w0 > 0)
+    margins = pd.DataFrame(rows)[["variable", "level", "total"]]
+    cal = Calibrator(method, bounds=bounds, max_iter=model.get("max_iter"), tol=model.get("tol"),
+                     variance_residuals=model.get("variance_residuals"), strict=False)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        cal.fit(data.loc[live], w0[live], margins, source=source)
+    gap = np.abs(cal.weights_ - w1[live]) / np.abs(cal.weights_)
+    off = (np.abs(w1[~live]) > 0).any() or not np.all(gap <= rtol)
+    if off:
+        worst = float(np.nanmax(gap)) if gap.size else float("nan")
+        raise DesignError(f"the weights are not those of the recorded calibration (largest relative difference "
+                          f"{worst:.3g}): they were changed after 'weights calibrate' (trimmed or edited), so the "
+                          f"calibration cannot be linearised", where=source, fix=fix_rep)
+    return RefittedCalibration(cal, live, w0, RowSubsetResiduals(np.flatnonzero(live), cal.adjustment_))
+
+
+def recalibrated_replicates(refit: RefittedCalibration, factors: Any, data: pd.DataFrame, *,
+                            source: str = "calibration model") -> Any:
+    """Replicate weights made from the *input* weights and calibrated replicate by replicate
+    (R: ``as.svrepdesign`` on the uncalibrated design, then ``rake``/``calibrate``).
+
+    ``factors`` are :class:`~hiddenpop.weights.replicates.ReplicateFactors` of the design;
+    returns :class:`~hiddenpop.weights.replicates.ReplicateWeights` with the same variance
+    constants. A margin level that a replicate leaves empty is merged into its neighbour in
+    that replicate (as ``weights calibrate`` does).
+
+    Examples
+    --------
+    Post-stratified to sex: every JK1 replicate's weights again add up to the 10 F and 5 M.
+
+    >>> from hiddenpop.weights.design import Design
+    >>> from hiddenpop.weights.replicates import make_replicates
+    >>> d = pd.DataFrame({"sex": ["F", "F", "M", "M"], "c": [1, 2, 3, 4], "precalibration_weight": 1.0})
+    >>> m = pd.DataFrame({"variable": "sex", "level": ["F", "M"], "total": [10.0, 5.0]})
+    >>> cal = Calibrator("rake").fit(d, np.ones(4), m)
+    >>> d["w"] = cal.weights_
+    >>> refit = refit_model(d, calibration_model(cal, m, weight_col="w"))
+    >>> rf = make_replicates(d, Design(weight_col="w", psu_col="c"), method="jk1")
+    >>> rw = recalibrated_replicates(refit, rf, d)
+    >>> rw.weights[:2].sum(axis=0).tolist(), rw.weights[2:].sum(axis=0).tolist()
+    ([10.0, 10.0, 10.0, 10.0], [5.0, 5.0, 5.0, 5.0])
+    """
+    from hiddenpop.weights.pipeline import calibrate_replicates
+    from hiddenpop.weights.replicates import ReplicateWeights
+
+    base = factors.replicate_weights(refit.input_weights)
+    out = np.zeros_like(base)
+    live = refit.live
+    out[live], _ = calibrate_replicates(refit.calibrator, data.loc[live], base[live],
+                                        names=[f"rep_{b + 1}" for b in range(base.shape[1])], source=source)
+    return ReplicateWeights(out, factors.scale, factors.rscales, factors.method, factors.mse)

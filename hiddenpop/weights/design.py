@@ -16,6 +16,13 @@ Conventions (those of R ``survey`` with ``nest=TRUE``):
   PSUs in the stratum's population (values > 1); it must be constant within a stratum.
 * Lonely PSUs (a stratum with one PSU) follow :class:`LonelyPSU`, as R's
   ``options(survey.lonely.psu=)``, but as an explicit field instead of global state.
+* Multistage designs: ``ssu_col`` names the id of the later-stage units (schools within
+  districts; several columns for three or more stages) and ``ssu_fpc_col`` their FPC
+  (sampling fraction ≤ 1 or number of units in the parent's population, constant within
+  a parent unit). Units are nested in their parent. With an FPC at the first stage the
+  variance adds, as R ``svyrecvar`` (``survey.ultimate.cluster=FALSE``), each later
+  stage's within-unit variance times the sampling fractions of the stages above it;
+  ``ultimate_cluster=True`` keeps the first-stage (ultimate cluster) formula only.
 
 References
 ----------
@@ -35,7 +42,7 @@ import pandas as pd
 from hiddenpop._checks import check_columns
 from hiddenpop.errors import DesignError, format_where, truncate_list
 
-__all__ = ["LonelyPSU", "Design", "PreparedDesign", "as_prepared"]
+__all__ = ["LonelyPSU", "Design", "PreparedDesign", "LaterStage", "as_prepared"]
 
 
 class LonelyPSU(enum.StrEnum):
@@ -44,8 +51,9 @@ class LonelyPSU(enum.StrEnum):
     ``fail``
         Raise :class:`~hiddenpop.errors.LonelyPSUError` (R's default).
     ``adjust``
-        The lonely PSU's total of influence values is not centred: it adds its square
-        (centring at the grand mean, since influence values sum to zero).
+        The lonely PSU's total of influence values is centred at the grand mean of the PSU
+        totals, Σ z / Σ_h n_h (R ``survey`` ≥ 4.3; for a mean the influence values sum to
+        zero, so this is centring at 0), with scale 1.
     ``certainty``
         The PSU was selected with certainty: it contributes nothing to the variance.
     ``remove``
@@ -54,6 +62,11 @@ class LonelyPSU(enum.StrEnum):
     ``average``
         The stratum contributes nothing and the variance is multiplied by
         ``n_strata / (n_strata - n_lonely)``.
+
+    For a domain estimate the strata counted (the grand mean of ``adjust``, the
+    ``average`` factor) are those in which the domain has respondents, as R ``svyby``
+    does on its subset designs. A stratum whose one PSU has sampling fraction 1 is taken
+    with certainty and is not lonely.
     """
 
     FAIL = "fail"
@@ -86,6 +99,13 @@ class Design:
         (B-1)/B) or ``other`` (give ``replicate_scale``).
     replicate_scale
         Overall variance scale for ``replicate_cols``; overrides the method's default.
+    ssu_col, ssu_fpc_col
+        Later-stage unit ids (one column per stage after the first, e.g. the school
+        within a district) and their FPCs (one per later stage; needed when the first
+        stage has an FPC). See the module notes.
+    ultimate_cluster
+        Use the first-stage (ultimate cluster) variance only, ignoring the later stages
+        (R ``options(survey.ultimate.cluster=TRUE)``).
     allow_zero_weights
         Accept weights equal to 0 (rows kept in the file on purpose, e.g. referred
         households that turned out not to be eligible, flagged in ``weight_flag``). They
@@ -115,6 +135,9 @@ class Design:
     replicate_method: str | None = None
     replicate_scale: float | None = None
     allow_zero_weights: bool = False
+    ssu_col: str | tuple[str, ...] | None = None
+    ssu_fpc_col: str | tuple[str, ...] | None = None
+    ultimate_cluster: bool = False
 
     def __post_init__(self) -> None:
         for name in ("weight_col", "stratum_col", "psu_col", "fpc_col"):
@@ -123,6 +146,26 @@ class Design:
                 if not isinstance(value, str) or not value:
                     raise DesignError(f"Design field {name!r} must be a non-empty column name, got {value!r}",
                                       fix="pass the name of a column of the survey file")
+        for name in ("ssu_col", "ssu_fpc_col"):
+            value = getattr(self, name)
+            cols = () if value is None else ((value,) if isinstance(value, str) else tuple(value))
+            if any(not isinstance(c, str) or not c for c in cols):
+                raise DesignError(f"Design field {name!r} must hold non-empty column names, got {value!r}",
+                                  fix="pass the later-stage column names of the survey file")
+            object.__setattr__(self, name, cols or None)
+        if self.ssu_col is not None and self.psu_col is None:
+            raise DesignError("a later-stage unit column (ssu_col) needs a first-stage psu_col",
+                              fix="name the first-stage cluster column too (--psu-col district,school)")
+        if self.ssu_fpc_col is not None and (self.ssu_col is None or len(self.ssu_fpc_col) != len(self.ssu_col)):
+            raise DesignError(f"{len(self.ssu_fpc_col)} later-stage FPC column(s) for "
+                              f"{len(self.ssu_col or ())} later stage(s)",
+                              fix="give one FPC column per stage (--fpc-col fpc1,fpc2 with --psu-col psu,ssu)")
+        if (self.ssu_col is not None and self.fpc_col is not None and self.ssu_fpc_col is None
+                and not self.ultimate_cluster):
+            raise DesignError("the first stage has an FPC but the later stage(s) have none, so the "
+                              "multistage variance is not defined",
+                              fix="give one FPC column per stage (--fpc-col fpc1,fpc2), or use the "
+                                  "ultimate-cluster variance (--ultimate-cluster)")
         try:
             object.__setattr__(self, "lonely_psu", LonelyPSU(self.lonely_psu))
         except ValueError:
@@ -144,6 +187,7 @@ class Design:
     def columns(self) -> list[str]:
         """The design columns named by this spec (in a fixed order)."""
         cols = [self.weight_col, self.stratum_col, self.psu_col, self.fpc_col]
+        cols += list(self.ssu_col or ()) + list(self.ssu_fpc_col or ())
         cols += list(self.replicate_cols or ())
         return [c for c in cols if c is not None]
 
@@ -186,7 +230,7 @@ class Design:
         if self.fpc_col is not None:
             fpc_fraction = _fpc_fraction(data[self.fpc_col], stratum_codes, stratum_labels, n_psu_h,
                                          column=self.fpc_col, source=source)
-        lonely = n_psu_h == 1
+        lonely = (n_psu_h == 1) if fpc_fraction is None else (n_psu_h == 1) & (fpc_fraction < 1)
         if lonely.any() and self.lonely_psu == LonelyPSU.FAIL:
             from hiddenpop.errors import LonelyPSUError
 
@@ -197,13 +241,78 @@ class Design:
                 fix="choose a lonely-PSU policy (--lonely-psu adjust|certainty|remove|average) "
                     "or merge the stratum with a similar one")
         psu_keys = pd.DataFrame({"stratum": stratum_labels[psu_stratum], "psu": psu_label})
+        later: tuple[LaterStage, ...] = ()
+        if self.ssu_col is not None and not self.ultimate_cluster and fpc_fraction is not None:
+            later = _later_stages(data, self, psu_codes, fpc_fraction[psu_stratum], source=source)
         return PreparedDesign(
             spec=self, weights=weights, stratum_codes=stratum_codes, psu_codes=psu_codes,
             psu_stratum=psu_stratum, n_psu_h=n_psu_h, stratum_labels=stratum_labels,
             psu_keys=psu_keys, fpc_fraction=fpc_fraction, source=source,
             psu_weight_totals=np.bincount(psu_codes, weights, minlength=len(uniq)),
-            psu_starts=_sorted_starts(psu_codes),
+            psu_starts=_sorted_starts(psu_codes), later_stages=later,
         )
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class LaterStage:
+    """One stage after the first of a multistage design (made by :meth:`Design.prepare`).
+
+    Attributes
+    ----------
+    unit_codes
+        Code of each row's unit at this stage (units nested in their parent).
+    parent
+        Parent unit (previous stage) of each unit at this stage.
+    scale
+        Per parent: (1 - f) n/(n - 1) with n the units sampled in the parent and f their
+        sampling fraction (0 for a parent with one unit, which is taken with certainty or
+        is a lonely unit; see :meth:`Design.prepare`).
+    multiplier
+        Per parent: the product of the sampling fractions of the stages above (R
+        ``svyrecvar`` multiplies each later stage's variance by them).
+    n_parent
+        Number of parents (units of the previous stage).
+    """
+
+    unit_codes: np.ndarray
+    parent: np.ndarray
+    n_units: np.ndarray
+    scale: np.ndarray
+    multiplier: np.ndarray
+    n_parent: int
+
+
+def _later_stages(data: pd.DataFrame, spec: "Design", psu_codes: np.ndarray, psu_fraction: np.ndarray, *,
+                  source: str) -> tuple[LaterStage, ...]:
+    """Codes and scales of the stages after the first (see :class:`LaterStage`)."""
+    stages = []
+    parent_codes, parent_mult = psu_codes, psu_fraction.astype(float)
+    for k, (col, fcol) in enumerate(zip(spec.ssu_col, spec.ssu_fpc_col), start=2):
+        raw, _ = _codes(data[col], column=col, source=source)
+        pair = parent_codes.astype(np.int64) * (int(raw.max()) + 1) + raw
+        uniq, unit_codes = np.unique(pair, return_inverse=True)
+        unit_codes = unit_codes.astype(np.intp)
+        parent = (uniq // (int(raw.max()) + 1)).astype(np.intp)
+        n_parent = len(parent_mult)
+        n_units = np.bincount(parent, minlength=n_parent)
+        labels = np.arange(n_parent).astype(object)
+        frac = _fpc_fraction(data[fcol], parent_codes, labels, n_units, column=fcol, source=source,
+                             within="first-stage unit" if k == 2 else f"stage-{k - 1} unit")
+        lonely = (n_units == 1) & (frac < 1)
+        if lonely.any() and spec.lonely_psu in (LonelyPSU.FAIL, LonelyPSU.AVERAGE):
+            from hiddenpop.errors import LonelyPSUError
+
+            first = int(np.flatnonzero(parent_codes == np.flatnonzero(lonely)[0])[0])
+            raise LonelyPSUError(
+                f"a stage-{k - 1} unit has only one sampled unit at stage {k} (and more in its population)",
+                where=format_where(source, row=first + 2, column=col),
+                fix="choose --lonely-psu adjust, certainty or remove (the unit then adds nothing at this stage, "
+                    "as in R survey), or use the ultimate-cluster variance (--ultimate-cluster)")
+        nf = n_units.astype(float)
+        scale = np.divide((1.0 - frac) * nf, nf - 1, out=np.zeros(n_parent), where=n_units > 1)
+        stages.append(LaterStage(unit_codes, parent, n_units, scale, parent_mult.copy(), n_parent))
+        parent_codes, parent_mult = unit_codes, (parent_mult * frac)[parent]
+    return tuple(stages)
 
 
 @dataclass(frozen=True, slots=True, eq=False)
@@ -243,6 +352,7 @@ class PreparedDesign:
     psu_weight_totals: np.ndarray | None = None
     adjustments: tuple[Any, ...] = field(default_factory=tuple)
     psu_starts: np.ndarray | None = None
+    later_stages: tuple[Any, ...] = ()
 
     @property
     def n(self) -> int:
@@ -365,7 +475,7 @@ def _codes(series: pd.Series, *, column: str, source: str) -> tuple[np.ndarray, 
 
 
 def _fpc_fraction(series: pd.Series, stratum_codes: np.ndarray, stratum_labels: np.ndarray,
-                  n_psu_h: np.ndarray, *, column: str, source: str) -> np.ndarray:
+                  n_psu_h: np.ndarray, *, column: str, source: str, within: str = "stratum") -> np.ndarray:
     values = pd.to_numeric(series, errors="coerce").to_numpy(dtype=float)
     bad = ~np.isfinite(values) | (values <= 0)
     if bad.any():
@@ -380,15 +490,15 @@ def _fpc_fraction(series: pd.Series, stratum_codes: np.ndarray, stratum_labels: 
     varying = vmax - vmin > 1e-12 * np.maximum(1.0, vmax)
     if varying.any():
         h = int(np.flatnonzero(varying)[0])
-        raise DesignError(f"FPC differs within stratum {stratum_labels[h]!r} ({float(vmin[h]):g} vs {float(vmax[h]):g})",
-                          where=f"{source}, column '{column}'", fix="give one FPC value per stratum")
+        raise DesignError(f"FPC differs within {within} {stratum_labels[h]!r} ({float(vmin[h]):g} vs {float(vmax[h]):g})",
+                          where=f"{source}, column '{column}'", fix=f"give one FPC value per {within}")
     if np.all(values <= 1):
         fraction = vmin
     else:
         if np.any(vmin < n_psu_h):
             h = int(np.flatnonzero(vmin < n_psu_h)[0])
-            raise DesignError(f"population PSU count {float(vmin[h]):g} is smaller than the {n_psu_h[h]} sampled PSUs "
-                              f"in stratum {stratum_labels[h]!r}", where=f"{source}, column '{column}'",
+            raise DesignError(f"population unit count {float(vmin[h]):g} is smaller than the {n_psu_h[h]} sampled units "
+                              f"in {within} {stratum_labels[h]!r}", where=f"{source}, column '{column}'",
                               fix="give the number of PSUs in the stratum's population (or fractions ≤ 1 throughout)")
         fraction = n_psu_h / vmin
     return fraction

@@ -147,11 +147,24 @@ def _warn_empty_replicate_domains(empty: dict[str, tuple[int, int]]) -> None:
 
 # ---------------------------------------------------------------------------------------
 # variance context: linearisation or replicates, built once per table
+DOMAIN_DF = ("design", "domain")
+
+
 class _Context:
     def __init__(self, data: pd.DataFrame, design: Design | PreparedDesign, *, variance: str, replicates: Any,
-                 reps: int, rng: Any, level: float, source: str):
+                 reps: int, rng: Any, level: float, source: str, domain_df: str = "design"):
         self.data = data
         self.design = as_prepared(data, design, source=source)
+        if domain_df not in DOMAIN_DF:
+            raise EstimationError(f"unknown domain degrees of freedom {domain_df!r}",
+                                  fix="use 'design' (the whole design's) or 'domain' (the domain's own PSUs, "
+                                      "as R svyby)")
+        self.domain_df = domain_df
+        d = self.design
+        policy = str(d.spec.lonely_psu)
+        # lonely-PSU adjust/average count a domain's own strata (R svyby): only needed when a stratum is lonely
+        self._by_strata = (policy in ("adjust", "average") and bool((d.n_psu_h == 1).any())
+                           and not d.adjustments)
         if not (0 < level < 1):
             raise EstimationError(f"confidence level must lie in (0, 1), got {level!r}", fix="use e.g. 0.95")
         self.level = level
@@ -179,8 +192,26 @@ class _Context:
                 self.replicates = _rep.make_replicates(data, self.design, method=variance, reps=reps, rng=rng)
 
     # -- helpers -------------------------------------------------------------------
-    def variance_of_linear(self, influence: np.ndarray) -> float:
-        return float(linearization_variance(influence, self.design))
+    def variance_of_linear(self, influence: np.ndarray, keep: np.ndarray | None = None) -> float:
+        return float(linearization_variance(influence, self.design, strata_present=self.present(keep)))
+
+    def present(self, keep: np.ndarray | None) -> np.ndarray | None:
+        """Strata in which the domain ``keep`` has respondents, when the lonely-PSU policy
+        needs them (R ``svyby`` runs on a subset design without the other strata); else None."""
+        if keep is None or not self._by_strata:
+            return None
+        d = self.design
+        return np.bincount(d.stratum_codes[keep & (d.weights > 0)], minlength=d.n_strata) > 0
+
+    def df_for(self, keep: np.ndarray | None) -> float:
+        """Degrees of freedom of a domain's t intervals: the whole design's (``domain_df='design'``)
+        or the PSUs minus the strata in which the domain has respondents (``'domain'``, R
+        ``degf()`` of the subset design that ``svyby`` hands to ``svyquantile``/``svyciprop``)."""
+        d = self.design
+        if self.domain_df == "design" or keep is None:
+            return float(d.degf)
+        inset = keep & (d.weights > 0)
+        return float(len(np.unique(d.psu_codes[inset])) - len(np.unique(d.stratum_codes[inset])))
 
     def rep_totals(self, values: np.ndarray) -> np.ndarray:
         """Replicate totals Σ_k w_k^(r) values_k, shape (B,)."""
@@ -281,7 +312,7 @@ def _prep_y(ctx: _Context, variable: str, mask: np.ndarray | None, extra: np.nda
 
 
 def _total(ctx: _Context, variable: str, mask: np.ndarray | None, label: str, statistic: str = "total") -> Estimate:
-    y, wd, _, n = _prep_y(ctx, variable, mask)
+    y, wd, keep, n = _prep_y(ctx, variable, mask)
     if n == 0:
         return _empty(ctx, variable, statistic, label)
     wy = wd * y
@@ -289,7 +320,7 @@ def _total(ctx: _Context, variable: str, mask: np.ndarray | None, label: str, st
     s2, wsum = _svyvar(wd, y, n)
     vsrs = s2 * wsum * (wsum - n) / n
     if ctx.replicates is None:
-        var = ctx.variance_of_linear(wy)
+        var = ctx.variance_of_linear(wy, keep)
     else:
         var = ctx.rep_var(ctx.rep_totals(y), est)
     return _finish(ctx, variable=variable, statistic=statistic, label=label, est=est, var=var, vsrs=vsrs, n=n)
@@ -298,7 +329,8 @@ def _total(ctx: _Context, variable: str, mask: np.ndarray | None, label: str, st
 def _mean(ctx: _Context, variable: str, mask: np.ndarray | None, label: str, statistic: str = "mean",
           want_deff: bool = True) -> Estimate:
     design = ctx.design
-    if mask is None and ctx.replicates is None and not design.adjustments and design.n > 1:
+    if mask is None and ctx.replicates is None and not design.adjustments and not design.later_stages \
+            and design.n > 1:
         # fast path: whole sample, linearisation; a NaN in y shows up in the sum
         y = _column(ctx.data, variable)
         wy = design.weights * y
@@ -332,14 +364,14 @@ def _mean(ctx: _Context, variable: str, mask: np.ndarray | None, label: str, sta
     wsum = design.psu_weight_totals.sum() if full else wd.sum()
     est = swy / wsum
     if ctx.replicates is None:
-        if not design.adjustments:
+        if not design.adjustments and not design.later_stages:
             from hiddenpop.weights.variance import variance_from_psu_totals
 
             t_y = design.psu_totals(wy)
             t_w = design.psu_weight_totals if full else design.psu_totals(wd)
-            var = float(variance_from_psu_totals((t_y - est * t_w) / wsum, design))
+            var = float(variance_from_psu_totals((t_y - est * t_w) / wsum, design, strata_present=ctx.present(keep)))
         else:
-            var = ctx.variance_of_linear(wd * (y - est) / wsum)
+            var = ctx.variance_of_linear(wd * (y - est) / wsum, keep)
     else:
         num = ctx.rep_totals(y)
         den = ctx.rep_totals(np.ones_like(y) if keep is None else keep.astype(float))
@@ -370,7 +402,7 @@ def _ratio(ctx: _Context, numerator: str, denominator: str, mask: np.ndarray | N
     est = (wd * y).sum() / xhat
     resid = (y - est * x) / xhat
     if ctx.replicates is None:
-        var = ctx.variance_of_linear(wd * resid)
+        var = ctx.variance_of_linear(wd * resid, keep)
     else:
         num = ctx.rep_totals(y)
         den = ctx.rep_totals(x)
@@ -406,20 +438,37 @@ def _one_proportion(ctx: _Context, column: str, name: str, mask, label: str, ci:
     e = Estimate(name, "proportion", e.domain, e.estimate, e.se, e.ci_low, e.ci_high, e.deff, e.n, e.method,
                  False, e.df, e.level)
     if ci == "logit" and 0 < e.estimate < 1 and np.isfinite(e.se):
-        t = float(stats.t.ppf(0.5 + ctx.level / 2, ctx.design.degf))
+        keep = None
+        if mask is not None:
+            keep = mask & ~np.isnan(_column(ctx.data, column))
+        df = ctx.df_for(keep)
+        t = float(stats.t.ppf(0.5 + ctx.level / 2, df)) if df > 0 else float("nan")
         eta = math.log(e.estimate / (1 - e.estimate))
         se_eta = e.se / (e.estimate * (1 - e.estimate))
         lo, hi = (1 / (1 + math.exp(-(eta + s * t * se_eta))) for s in (-1, 1))
         e = Estimate(e.variable, e.statistic, e.domain, e.estimate, e.se, lo, hi, e.deff, e.n, e.method, False,
-                     e.df, e.level)
+                     df, e.level)
     elif ci not in ("wald", "logit"):
         raise EstimationError(f"unknown proportion interval {ci!r}", fix="use wald or logit")
     return e
 
 
+_QRULE_TOL = 1e-10
+
+
 def _qrule_math(x_sorted: np.ndarray, cw: np.ndarray, p: float) -> float:
-    """Smallest x with weighted ECDF ≥ p (R ``qrule_math``); ``cw`` = cumulative weights / total."""
-    i = int(np.searchsorted(cw, p, side="left"))
+    """Smallest x with weighted ECDF ≥ p (R ``qrule_math``); ``cw`` = cumulative weights / total.
+
+    Shares are compared with a tolerance of 1e-10: with equal weights the share of the
+    first half of an even sample comes out as 0.4999999999999995 in floating point, and a
+    strict comparison would step one rank past the value whose share is exactly p (R's
+    ``qs()`` accumulates the cumulative weights in extended precision and lands on it).
+
+    >>> w = np.full(6, 0.7)                  # six equal weights: the third share is 0.4999999999999999
+    >>> _qrule_math(np.arange(1.0, 7.0), np.cumsum(w) / w.sum(), 0.5)
+    3.0
+    """
+    i = int(np.searchsorted(cw, p - _QRULE_TOL, side="left"))
     return float(x_sorted[min(max(i, 0), len(x_sorted) - 1)])
 
 
@@ -445,7 +494,7 @@ def _quantile(ctx: _Context, variable: str, p: float, mask: np.ndarray | None, l
     sub.__dict__.update(ctx.__dict__)
     sub.data = pd.DataFrame({"__ind": ind})
     pe = _mean(sub, "__ind", mask, label, want_deff=False)
-    df = ctx.design.degf
+    df = ctx.df_for(keep)
     t = float(stats.t.ppf(0.5 + ctx.level / 2, df)) if df > 0 else float("nan")
     lo = _qrule_math(uniq, cw, pe.estimate - t * pe.se)
     hi = _qrule_math(uniq, cw, pe.estimate + t * pe.se)
@@ -465,9 +514,9 @@ def _empty(ctx: _Context, variable: str, statistic: str, label: str, *, n: int =
 
 # ---------------------------------------------------------------------------------------
 # public single-estimate functions
-def _ctx(data, design, variance, replicates, reps, rng, level) -> _Context:
+def _ctx(data, design, variance, replicates, reps, rng, level, domain_df: str = "design") -> _Context:
     return _Context(data, design, variance=variance, replicates=replicates, reps=reps, rng=rng, level=level,
-                    source="data")
+                    source="data", domain_df=domain_df)
 
 
 def total(data: pd.DataFrame, variable: str, design: Design | PreparedDesign, *, domain: Any = None,
@@ -532,11 +581,12 @@ def mean(data: pd.DataFrame, variable: str, design: Design | PreparedDesign, *, 
 
 def proportion(data: pd.DataFrame, variable: str, design: Design | PreparedDesign, *, domain: Any = None,
                variance: str = "linearization", replicates: Any = None, reps: int = 500, rng: Any = None,
-               level: float = 0.95, ci: str = "wald") -> list[Estimate]:
+               level: float = 0.95, ci: str = "wald", domain_df: str = "design") -> list[Estimate]:
     """Estimated proportions: one for a 0/1 variable, else one per level (``variable=level``).
 
     ``ci="wald"`` gives the normal interval of R ``svymean``; ``ci="logit"`` the interval
-    of R ``svyciprop(method="logit")`` (t with the design degrees of freedom).
+    of R ``svyciprop(method="logit")`` (t with the design degrees of freedom, or in a
+    domain with ``domain_df="domain"`` the domain's own: see :func:`estimate_table`).
 
     Examples
     --------
@@ -544,7 +594,7 @@ def proportion(data: pd.DataFrame, variable: str, design: Design | PreparedDesig
     >>> [(e.variable, e.estimate) for e in proportion(df, "sex", Design(weight_col="w"))]
     [('sex=F', 0.75), ('sex=M', 0.25)]
     """
-    ctx = _ctx(data, design, variance, replicates, reps, rng, level)
+    ctx = _ctx(data, design, variance, replicates, reps, rng, level, domain_df)
     out = _proportions(ctx, variable, domain_mask(data, domain), _domain_label(domain), ci)
     _warn_empty_replicate_domains(ctx.empty_domains)
     _warn_empty_domains(ctx.blank)
@@ -571,12 +621,13 @@ def ratio(data: pd.DataFrame, numerator: str, denominator: str, design: Design |
 
 def quantile(data: pd.DataFrame, variable: str, design: Design | PreparedDesign, *, p: float = 0.5,
              domain: Any = None, variance: str = "linearization", replicates: Any = None, reps: int = 500,
-             rng: Any = None, level: float = 0.95) -> Estimate:
+             rng: Any = None, level: float = 0.95, domain_df: str = "design") -> Estimate:
     """Estimated quantile: the smallest value whose weighted ECDF is ≥ ``p`` (R ``qrule="math"``).
 
     The interval is Woodruff's (R ``interval.type="mean"``): F̂(q̂) ± t·SE(F̂(q̂)) with t on
-    the design degrees of freedom, mapped back through the same rule; the reported SE
-    is (ci_high - ci_low)/(2t).
+    the design degrees of freedom (in a domain with ``domain_df="domain"``, the domain's
+    own, as R ``svyby``), mapped back through the same rule; the reported SE is
+    (ci_high - ci_low)/(2t).
 
     Examples
     --------
@@ -584,7 +635,7 @@ def quantile(data: pd.DataFrame, variable: str, design: Design | PreparedDesign,
     >>> quantile(df, "y", Design(weight_col="w", psu_col="c"), p=0.5).estimate
     2.0
     """
-    ctx = _ctx(data, design, variance, replicates, reps, rng, level)
+    ctx = _ctx(data, design, variance, replicates, reps, rng, level, domain_df)
     out = _quantile(ctx, variable, p, domain_mask(data, domain), _domain_label(domain))
     _warn_empty_replicate_domains(ctx.empty_domains)
     _warn_empty_domains(ctx.blank)
@@ -634,7 +685,8 @@ def estimate_table(data: pd.DataFrame, design: Design | PreparedDesign, *, varia
                    statistic: str = "mean", by: Any = None, variance: str = "linearization",
                    replicates: Any = None, reps: int = 500, rng: Any = None, min_cell: int | None = None,
                    denominator: str | None = None, quantiles: float | Sequence[float] = (0.5,),
-                   level: float = 0.95, proportion_ci: str = "wald", progress: Any = None) -> pd.DataFrame:
+                   level: float = 0.95, proportion_ci: str = "wald", domain_df: str = "design",
+                   progress: Any = None) -> pd.DataFrame:
     """Estimates for many variables × domains, as a table with the §6 columns.
 
     Parameters
@@ -668,6 +720,11 @@ def estimate_table(data: pd.DataFrame, design: Design | PreparedDesign, *, varia
         Confidence level.
     proportion_ci
         ``wald`` or ``logit`` interval for proportions.
+    domain_df
+        Degrees of freedom of the t intervals (quantiles, logit proportions) in a domain:
+        ``design`` (default), the whole design's PSUs minus strata; ``domain``, the PSUs
+        minus the strata in which the domain has respondents, which is what R ``svyby``
+        hands to ``svyquantile`` and ``svyciprop`` (``degf()`` of the subset design).
     progress
         Optional callback ``advance(n)`` called once per variable × domain.
 
@@ -699,7 +756,7 @@ def estimate_table(data: pd.DataFrame, design: Design | PreparedDesign, *, varia
         raise EstimationError(f"min_cell must be ≥ 0, got {min_cell}")
     qs = [quantiles] if isinstance(quantiles, (int, float)) else list(quantiles)
     ctx = _Context(data, design, variance=variance, replicates=replicates, reps=reps, rng=rng, level=level,
-                   source="data")
+                   source="data", domain_df=domain_df)
     crossings = _normalise_by(by) or [[]]
     rows: list[Estimate] = []
     for byvars in crossings:

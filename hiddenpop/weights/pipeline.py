@@ -38,7 +38,7 @@ import pandas as pd
 from hiddenpop._checks import check_columns
 from hiddenpop.errors import DesignError, EstimationError, HiddenPopWarning
 from hiddenpop.weights.nonresponse import cell_labels, nonresponse_factors
-from hiddenpop.weights.referral import (ColumnMap, TwoStageSample, _stage1_weights, base_weights,
+from hiddenpop.weights.referral import (ColumnMap, TwoStageSample, stage1_weights, base_weights,
                                         prepare_sample, referral_share)
 from hiddenpop.weights.stage1 import STAGE1_METHODS, from_manifest
 from hiddenpop.weights.trim import kish_deff  # the one implementation; re-exported here
@@ -127,6 +127,17 @@ def _found_at_point(households: pd.DataFrame, selections: pd.DataFrame | None, c
         ids = selections["hh_id"].astype(str).str.strip()[at_point(selections["found_by"])]
         need = need | households[columns.hh_id].astype(str).str.strip().isin(set(ids)).to_numpy()
     return need
+
+
+def _calibration_model(calibrator: Any, margins: Any) -> dict[str, Any]:
+    """The calibration model of ``compute_weights`` (input ``nonresponse_weight``, output
+    ``final_weight``), for linearised SEs through the calibration (see
+    :func:`hiddenpop.weights.calibrate.calibration_model`)."""
+    from hiddenpop.weights.calibrate import calibration_model
+
+    table = pd.DataFrame([{"variable": m.name, "level": "|".join(lev), "total": float(t)}
+                          for m in calibrator.margins_ for lev, t in zip(m.levels, m.totals)])
+    return calibration_model(calibrator, table, weight_col="final_weight", input_weight_col="nonresponse_weight")
 
 
 def calibrate_replicates(calibrator: Any, data: pd.DataFrame, weights: Any, *, targets: Any = None,
@@ -367,10 +378,9 @@ def _points_table(s: TwoStageSample, points: pd.DataFrame | None, manifest: Any)
                 labels.append(p)
                 strata.append(h)
                 known.add(p)
-    elif isinstance(manifest, dict) and isinstance(manifest.get("strata"), dict):
+    elif manifest is not None:
         seen = pd.Series(strata).value_counts().to_dict()
-        short = {h: (int(info.get("n", 0)), seen.get(str(h), 0)) for h, info in manifest["strata"].items()
-                 if isinstance(info, dict) and int(info.get("n", 0)) > seen.get(str(h), 0)}
+        short = {h: (n, seen.get(str(h), 0)) for h, n in manifest.n_points.items() if n > seen.get(str(h), 0)}
         if short:
             warnings.warn(HiddenPopWarning(
                 "some first-stage points have no household in the data (empty points are valid zeros) but the points "
@@ -395,7 +405,9 @@ def compute_weights(households: pd.DataFrame, *, design_manifest: Any = None, me
         One row per household (data-contract §4); non-respondents found at a point may be
         included with ``responded`` = 0.
     design_manifest
-        The manifest dict of the spatial stage (RGCS stage-1 probabilities from locations).
+        The first-stage design (:class:`hiddenpop.spatial.inclusion.FirstStageDesign`, e.g.
+        :func:`hiddenpop.io.spatial.read_design`) or its manifest dict (RGCS stage-1 probabilities
+        from locations).
     method
         ``gwsm`` (default), ``union`` or ``multiplicity``; overrides ``options.method``.
     selections
@@ -443,7 +455,12 @@ def compute_weights(households: pd.DataFrame, *, design_manifest: Any = None, me
     if method is not None:
         options = dataclasses.replace(options, method=method)
     hh = households.reset_index(drop=True)
-    stage1 = _stage1_table(hh, design_manifest, options, columns, source, selections)
+    design = None
+    if design_manifest is not None:  # decoded once (stage-1 probabilities, strata of the points)
+        from hiddenpop.spatial.inclusion import FirstStageDesign
+
+        design = FirstStageDesign.from_manifest(design_manifest)
+    stage1 = _stage1_table(hh, design, options, columns, source, selections)
     if stage1 is not None and "stratum" in stage1:  # the manifest knows the stratum of each location
         found = stage1["stratum"].where(stage1["stratum"].notna() & (stage1["stratum"].astype(str) != "nan"))
         if columns.stratum in hh:
@@ -453,7 +470,7 @@ def compute_weights(households: pd.DataFrame, *, design_manifest: Any = None, me
     s = prepare_sample(hh, stage1=stage1, selections=selections, columns=columns,
                        referral_target=options.referral_target, redemption_cells=options.redemption_cells,
                        stage1_form=options.stage1_form, source=source)
-    psu_all, psu_stratum_all = _points_table(s, points, design_manifest)
+    psu_all, psu_stratum_all = _points_table(s, points, design)
 
     # rows kept in the weights table: every respondent. Households with no design-based
     # weight stay with weight 0 and a flag, so nothing silently leaves the record count.
@@ -498,7 +515,7 @@ def compute_weights(households: pd.DataFrame, *, design_manifest: Any = None, me
         fs = np.asarray(f[: s.n_psu], float)
         nr = None
         if nr_needed:
-            a0 = _stage1_weights(s, fs, None)
+            a0 = stage1_weights(s, fs, None)
             nr, report = nonresponse_factors(a0, s.responded, cells, eligible=s.in_s1)
             if full:
                 info["nonresponse"] = report
@@ -538,7 +555,8 @@ def compute_weights(households: pd.DataFrame, *, design_manifest: Any = None, me
         info["calibration"] = {"method": calibrator.method, "converged": bool(calibrator.converged_),
                                "n_iter": int(calibrator.n_iter_),
                                "max_margin_error": float(calibrator.max_margin_error_),
-                               "margins": calibrator.result_.margin_table}
+                               "margins": calibrator.result_.margin_table,
+                               "model": _calibration_model(calibrator, margins)}
         p1 = w1_nr > 0
         if p1.any() and not np.array_equal(p1, pos_k):
             from hiddenpop.weights.calibrate import Calibrator

@@ -47,7 +47,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from hiddenpop._checks import check_columns
+from hiddenpop._checks import check_columns, id_text, id_texts
 from hiddenpop.errors import DegreeImputedWarning, DesignError, RecruitmentError, format_where, truncate_list
 
 __all__ = [
@@ -63,6 +63,7 @@ __all__ = [
     "DEEPER_WAVE_METHODS",
     "referral_share",
     "found_by_any",
+    "stage1_weights",
     "responded_mask",
 ]
 
@@ -156,20 +157,6 @@ class BaseWeights:
 # preparation
 # --------------------------------------------------------------------------------------
 
-def _id_text(v: Any) -> str:
-    if v is None or v is pd.NA or (isinstance(v, float) and np.isnan(v)):
-        return ""
-    if isinstance(v, (float, np.floating)) and float(v).is_integer():
-        return str(int(v))
-    return str(v).strip()
-
-
-def _str_ids(values: Any) -> np.ndarray:
-    """Ids as stripped strings ("" for missing; 7.0 and "7" both give "7")."""
-    arr = np.asarray(values, dtype=object)
-    return np.array([_id_text(v) for v in arr], dtype=object)
-
-
 def _num(table: pd.DataFrame, col: str) -> np.ndarray:
     if col not in table:
         return np.full(len(table), np.nan)
@@ -226,14 +213,14 @@ def prepare_sample(households: pd.DataFrame, *, stage1: pd.DataFrame | None = No
     check_columns(households, [c.hh_id, c.found_by], source=source)
     hh = households.reset_index(drop=True)
     n = len(hh)
-    ids = _str_ids(hh[c.hh_id])
+    ids = id_texts(hh[c.hh_id])
     index = pd.Index(ids)
     if index.has_duplicates:
         dup = np.flatnonzero(index.duplicated())[0]
         _fail_row(DesignError, "duplicate household id", source, int(dup), c.hh_id, ids[dup],
                   "keep one row per household; a household reached twice is one row plus one row per "
                   "selection event in the selections table")
-    found = np.array([_id_text(v).lower() for v in hh[c.found_by].to_numpy(dtype=object)], dtype=object)
+    found = np.array([id_text(v).lower() for v in hh[c.found_by].to_numpy(dtype=object)], dtype=object)
     bad = ~np.isin(found, ["point", "referral"])
     if bad.any():
         i = int(np.flatnonzero(bad)[0])
@@ -244,18 +231,18 @@ def prepare_sample(households: pd.DataFrame, *, stage1: pd.DataFrame | None = No
     ev_sources = None
     if selections is None:
         ev = {"hh_id": ids, "found_by": found,
-              "point_id": _str_ids(hh[c.point_id]) if c.point_id in hh else np.full(n, "", dtype=object),
-              "recruiter_id": _str_ids(hh[c.recruiter_id]) if c.recruiter_id in hh else np.full(n, "", dtype=object)}
+              "point_id": id_texts(hh[c.point_id]) if c.point_id in hh else np.full(n, "", dtype=object),
+              "recruiter_id": id_texts(hh[c.recruiter_id]) if c.recruiter_id in hh else np.full(n, "", dtype=object)}
         ev_source, ev_rows = source, np.arange(n)
         id_col, pid_col, rid_col = c.hh_id, c.point_id, c.recruiter_id
     else:
         check_columns(selections, ["hh_id", "found_by"], source="selections")
         sel = selections.reset_index(drop=True)
         m = len(sel)
-        ev = {"hh_id": _str_ids(sel["hh_id"]),
-              "found_by": np.array([_id_text(v).lower() for v in sel["found_by"].to_numpy(dtype=object)], dtype=object),
-              "point_id": _str_ids(sel["point_id"]) if "point_id" in sel else np.full(m, "", dtype=object),
-              "recruiter_id": _str_ids(sel["recruiter_id"]) if "recruiter_id" in sel else np.full(m, "", dtype=object)}
+        ev = {"hh_id": id_texts(sel["hh_id"]),
+              "found_by": np.array([id_text(v).lower() for v in sel["found_by"].to_numpy(dtype=object)], dtype=object),
+              "point_id": id_texts(sel["point_id"]) if "point_id" in sel else np.full(m, "", dtype=object),
+              "recruiter_id": id_texts(sel["recruiter_id"]) if "recruiter_id" in sel else np.full(m, "", dtype=object)}
         ev_source, ev_rows = str(selections.attrs.get("source", "selections")), np.arange(len(sel))
         if {"_source", "_row"} <= set(sel.columns):  # events gathered from several files (e.g. a store)
             ev_sources = sel["_source"].astype(str).to_numpy(dtype=object)
@@ -466,7 +453,7 @@ def prepare_sample(households: pd.DataFrame, *, stage1: pd.DataFrame | None = No
         cell = np.zeros(n, dtype=np.int64)
     else:
         cell = pd.factorize(stratum if redemption_cells == c.stratum or redemption_cells == "stratum"
-                            else _str_ids(hh[redemption_cells]))[0].astype(np.int64)
+                            else id_texts(hh[redemption_cells]))[0].astype(np.int64)
 
     # No coupon handed out to anyone found at a point: the design had no referral stage
     # (or none took place), so no household can be reached through a contact and its only
@@ -514,7 +501,7 @@ def responded_mask(hh: pd.DataFrame, c: ColumnMap) -> np.ndarray:
 # weights for given replicate factors
 # --------------------------------------------------------------------------------------
 
-def _stage1_weights(s: TwoStageSample, factors: np.ndarray, nonresponse: np.ndarray | None) -> np.ndarray:
+def stage1_weights(s: TwoStageSample, factors: np.ndarray, nonresponse: np.ndarray | None) -> np.ndarray:
     """a_j: stage-1 weight of each household (0 outside S1), replicate factors applied."""
     denom = s.stage1_prob if s.stage1_form == "ht" else s.expected_hits
     contrib = factors[s.ev_point_psu] / denom[s.ev_point_hh]
@@ -580,7 +567,7 @@ def gwsm_weights(s: TwoStageSample, factors: np.ndarray | None = None, *,
     [2.0, 1.0, 2.0]
     """
     f = np.ones(s.n_psu) if factors is None else np.asarray(factors, float)
-    a = _stage1_weights(s, f, nonresponse)
+    a = stage1_weights(s, f, nonresponse)
     rate = _redemption_rate(s, a * _pi_or_one(s))
     rho = _rho(s, rate, referral_fraction)
     wave1 = s.wave[s.ev_ref_rec] == 0
@@ -651,7 +638,7 @@ def union_weights(s: TwoStageSample, factors: np.ndarray | None = None, *,
                           f"of referred ones; household {s.ids[i]} has none ({int(miss.sum())} in all)",
                           where=format_where(s.source, row=i + 2, column="stage1_prob"),
                           fix="give household locations with the design manifest, or use --method gwsm")
-    a = _stage1_weights(s, f, nonresponse)
+    a = stage1_weights(s, f, nonresponse)
     rate = _redemption_rate(s, a * _pi_or_one(s))
     kappa, pibar, kd = _kappa_pibar(s, a, rate)
     d = np.nan_to_num(s.degree, nan=0.0)
@@ -678,7 +665,7 @@ def multiplicity_weights(s: TwoStageSample, factors: np.ndarray | None = None, *
     (e.g. exact, in a simulation), else approximated by d_k π̄¹_h κ̂_h (mean field).
     """
     f = np.ones(s.n_psu) if factors is None else np.asarray(factors, float)
-    a = _stage1_weights(s, f, nonresponse)
+    a = stage1_weights(s, f, nonresponse)
     rate = _redemption_rate(s, a * _pi_or_one(s))
     kappa, pibar, kd = _kappa_pibar(s, a, rate)
     d = np.nan_to_num(s.degree, nan=0.0)

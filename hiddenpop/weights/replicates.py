@@ -9,7 +9,8 @@ Methods (as R ``survey::as.svrepdesign``):
 
 ``jk1``
     Delete-one-PSU jackknife ignoring strata: B = number of PSUs, the dropped PSU gets
-    factor 0, every other PSU n/(n-1); scale (n-1)/n, rscales 1.
+    factor 0, every other PSU n/(n-1); scale (1-f)(n-1)/n with f the first-stage
+    sampling fraction of the design's FPC (0 without one), rscales 1.
 ``jkn``
     Stratified delete-one jackknife: in the replicate that drops PSU i of stratum h, PSU i
     gets 0, the other PSUs of h get n_h/(n_h-1), other strata 1; scale 1, rscales
@@ -149,6 +150,10 @@ class ReplicateWeights:
     def replicate_totals(self, values: np.ndarray, weights: np.ndarray | None = None) -> np.ndarray:
         return self.weights.T @ np.asarray(values, dtype=float)
 
+    def replicate_weights(self, weights: np.ndarray | None = None) -> np.ndarray:
+        """The replicate analysis weights (n, B) (``weights`` is ignored: they are stored)."""
+        return self.weights
+
     def variance(self, thetas: np.ndarray, theta: Any) -> np.ndarray:
         return replicate_variance(thetas, theta, self.scale, self.rscales, mse=self.mse)
 
@@ -187,7 +192,21 @@ def jk1_factors(design: PreparedDesign) -> ReplicateFactors:
                       "variance); use jkn for a stratified design", HiddenPopWarning, stacklevel=3)
     f = np.full((n, n), n / (n - 1))
     np.fill_diagonal(f, 0.0)
-    return ReplicateFactors(design.psu_keys, f, (n - 1) / n, np.ones(n), "jk1", design.psu_codes)
+    return ReplicateFactors(design.psu_keys, f, (1.0 - _jk1_fraction(design)) * (n - 1) / n, np.ones(n), "jk1",
+                            design.psu_codes)
+
+
+def _jk1_fraction(design: PreparedDesign) -> float:
+    """First-stage sampling fraction for JK1's scale (1 - f)(n - 1)/n (R ``jk1weights``).
+
+    One stratum: its fraction n/N. Several strata (JK1 treats them as one): the sampled
+    PSUs over the population PSUs of all strata, Σ n_h / Σ (n_h/f_h). No FPC: 0.
+    """
+    f_h = design.fpc_fraction
+    if f_h is None:
+        return 0.0
+    n_h = design.n_psu_h.astype(float)
+    return float(n_h.sum() / np.sum(n_h / f_h))
 
 
 def jkn_factors(design: PreparedDesign) -> ReplicateFactors:

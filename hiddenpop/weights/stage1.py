@@ -29,7 +29,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from hiddenpop._checks import check_columns
+from hiddenpop._checks import check_columns, check_probabilities
 from hiddenpop.errors import DesignError, format_where
 
 __all__ = [
@@ -45,36 +45,8 @@ __all__ = [
 ]
 
 
-def validate_probabilities(values: Any, *, column: str = "stage1_prob", source: str = "households",
-                           ids: Any = None, rows: Any = None) -> np.ndarray:
-    """Return ``values`` as floats after checking each lies in (0, 1].
-
-    The error names the file, the row as a person sees it in a CSV file (header is row 1)
-    and the household id, the column and the value.
-
-    >>> validate_probabilities([0.2, 1.0]).tolist()
-    [0.2, 1.0]
-    >>> validate_probabilities([0.2, 1.5], ids=["h1", "h2"], source="hh.csv")
-    Traceback (most recent call last):
-    ...
-    hiddenpop.errors.DesignError: hh.csv, row 3, column 'stage1_prob', value 1.5: probability outside (0, 1] (household h2; 1 bad row(s) in all). Fix: ...
-    """
-    arr = pd.to_numeric(pd.Series(values), errors="coerce").to_numpy(dtype=float)
-    raw = pd.Series(values).to_numpy(dtype=object)
-    bad = ~((arr > 0) & (arr <= 1))
-    if rows is not None:
-        bad &= np.asarray(rows, bool)
-    if bad.any():
-        i = int(np.flatnonzero(bad)[0])
-        label = f" (household {np.asarray(ids)[i]}" if ids is not None else " ("
-        label += f"{'; ' if ids is not None else ''}{int(bad.sum())} bad row(s) in all)"
-        value = raw[i] if pd.isna(arr[i]) else float(arr[i])
-        raise DesignError(
-            f"probability outside (0, 1]{label}" if not pd.isna(raw[i]) else f"missing probability{label}",
-            where=format_where(source, row=i + 2, column=column, value=value),
-            fix="a probability must be > 0 (the household could be selected) and <= 1; "
-                "check how it was computed or give the design manifest instead")
-    return arr
+#: the package's one probability check (:func:`hiddenpop._checks.check_probabilities`), under its old name
+validate_probabilities = check_probabilities
 
 
 def from_column(households: pd.DataFrame, *, column: str = "stage1_prob", source: str = "households",
@@ -102,7 +74,8 @@ def from_column(households: pd.DataFrame, *, column: str = "stage1_prob", source
 
 
 def in_frame(manifest: Any, lon: Any, lat: Any) -> np.ndarray:
-    """True where a location lies in a unit of the design's frame (after the manifest's CRS).
+    """True where a location lies in a unit of the design's frame (:meth:`FirstStageDesign.in_frame
+    <hiddenpop.spatial.inclusion.FirstStageDesign.in_frame>`; ``manifest``: the design or its manifest dict).
 
     A household outside the frame (e.g. in an excluded park, or beyond the frame's edge)
     cannot be reached by the first stage: its π¹ is 0. It can still be reached by referral,
@@ -116,28 +89,9 @@ def in_frame(manifest: Any, lon: Any, lat: Any) -> np.ndarray:
     >>> in_frame(m, [29.05, 30.0], [41.05, 41.05]).tolist()
     [True, False]
     """
-    import shapely
-    from pyproj import CRS, Transformer
+    from hiddenpop.spatial.inclusion import FirstStageDesign
 
-    lon = np.asarray(lon, float)
-    lat = np.asarray(lat, float)
-    ok = np.isfinite(lon) & np.isfinite(lat) & (np.abs(lat) <= 90) & (np.abs(lon) <= 180)
-    out = np.zeros(len(lon), bool)
-    if not ok.any():
-        return out
-    to_work = Transformer.from_crs(CRS.from_epsg(4326), CRS.from_wkt(manifest["crs"]["wkt"]), always_xy=True)
-    x, y = to_work.transform(lon[ok], lat[ok])
-    pts = shapely.points(np.asarray(x, float), np.asarray(y, float))
-    hit = np.zeros(len(pts), bool)
-    # the spatial stage's reader of the manifest's unit polygons (every manifest format)
-    from hiddenpop.spatial.designs import domain_geometries
-
-    for info in manifest["domains"].values():
-        geoms = np.asarray(domain_geometries(info), dtype=object)
-        idx, _ = shapely.STRtree(geoms).query(pts, predicate="intersects")
-        hit[np.unique(idx)] = True
-    out[np.flatnonzero(ok)] = hit
-    return out
+    return FirstStageDesign.from_manifest(manifest).in_frame(lon, lat)
 
 
 def from_manifest(households: pd.DataFrame, manifest: Any, *, lon_col: str = "lon", lat_col: str = "lat",
@@ -160,8 +114,9 @@ def from_manifest(households: pd.DataFrame, manifest: Any, *, lon_col: str = "lo
     DataFrame with ``stratum``, ``p_hit``, ``expected_hits`` (n p), ``stage1_prob``
     (1 − (1 − p)^n), ``n_points`` and ``in_frame``, aligned with ``households``.
     """
-    from hiddenpop.spatial import first_stage_probabilities
+    from hiddenpop.spatial.inclusion import FirstStageDesign, first_stage_probabilities
 
+    design = FirstStageDesign.from_manifest(manifest)  # decoded once for both questions below
     check_columns(households, [lon_col, lat_col], source=source)
     need = np.ones(len(households), bool) if required is None else np.asarray(required, bool)
     lon = pd.to_numeric(households[lon_col], errors="coerce").to_numpy(float)
@@ -169,7 +124,7 @@ def from_manifest(households: pd.DataFrame, manifest: Any, *, lon_col: str = "lo
     has_loc = np.isfinite(lon) & np.isfinite(lat)
     inside = np.zeros(len(households), bool)
     if has_loc.any():
-        inside[has_loc] = in_frame(manifest, lon[has_loc], lat[has_loc])
+        inside[has_loc] = design.in_frame(lon[has_loc], lat[has_loc])
     bad = need & has_loc & ~inside
     if bad.any():
         i = int(np.flatnonzero(bad)[0])
@@ -184,7 +139,7 @@ def from_manifest(households: pd.DataFrame, manifest: Any, *, lon_col: str = "lo
                        columns=["stratum", "p_hit", "expected_hits", "stage1_prob", "n_points"], dtype=float)
     out["stratum"] = out["stratum"].astype(object)
     if take.any():
-        got = first_stage_probabilities(manifest, households.loc[take], lon_col=lon_col, lat_col=lat_col,
+        got = first_stage_probabilities(design, households.loc[take], lon_col=lon_col, lat_col=lat_col,
                                         source=source)
         got = got.set_axis(households.index[take])
         for col in out.columns:

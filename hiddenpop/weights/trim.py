@@ -4,7 +4,9 @@
 ``lower``) and shares the net amount removed **equally (additively)** among the
 untrimmed units, so Σw is unchanged. Because the share can push some untrimmed weights
 over the bound again, ``strict=True`` repeats the step until no weight is outside the
-bounds (R ``strict=TRUE``); ``strict=False`` does one pass (R's default).
+bounds (R ``strict=TRUE``); ``strict=False`` does one pass (R's default). As in R
+``survey`` ≥ 4.2, a weight trimmed in an earlier pass gets no share of a later pass's
+excess (it stays at its bound).
 
 Kish's design effect due to unequal weighting is deff_w = n Σw²/(Σw)² = 1 + CV², with
 CV the coefficient of variation of the weights (population variance, divisor n).
@@ -116,22 +118,26 @@ def trim_weights(weights: np.ndarray, *, upper: float = np.inf, lower: float = -
                           f"[{lower}, {upper}]", fix="widen the bounds")
     deff_before = kish_deff(w)
     n_trimmed, it = 0, 0
+    has_trimmed = np.zeros(len(w), dtype=bool)
     while True:
         outside = (w > upper) | (w < lower)
         if not outside.any():
             break
         if it >= (max_iter if strict else 1):
             break
-        if outside.all():
-            raise ConvergenceError("every weight is outside the trimming bounds", fix="widen the bounds")
+        # R >= 4.2 (do_trimWeights): a weight trimmed in an earlier pass takes no share
+        can_take = ~outside & ~has_trimmed
+        if not can_take.any():
+            raise ConvergenceError("every weight is outside the trimming bounds or was trimmed before, so the "
+                                   "excess cannot be shared", fix="widen the bounds")
         it += 1
         if it == 1:
             n_trimmed = int(outside.sum())
-        excess = np.sum(w[w > upper] - upper)
-        deficit = np.sum(lower - w[w < lower])
-        w[w > upper] = upper
-        w[w < lower] = lower
-        w[~outside] += (excess - deficit) / np.count_nonzero(~outside)
+        new = np.clip(w, lower, upper)
+        share = np.sum(w - new) / np.count_nonzero(can_take)
+        new[can_take] += share
+        w = new
+        has_trimmed |= outside
     n_outside = int(np.count_nonzero((w > upper) | (w < lower)))
     if strict and n_outside:
         raise ConvergenceError(f"strict trimming left {n_outside} weight(s) outside the bounds after {it} passes",

@@ -189,7 +189,7 @@ def test_prepared_design_locates_households_like_the_one_off_call():
 
     s = sample_points(_frame(), n=9, radius_m=200, rng=2)
     hh = pd.DataFrame({"lon": [28.91, 28.93, 28.95], "lat": [41.01, 41.01, 41.05], "region": ["A", "B", "C"]})
-    design = FirstStageDesign(s.manifest)
+    design = FirstStageDesign.from_manifest(s.manifest)
     first, again = design.probabilities(hh), design.probabilities(hh.iloc[::-1])
     pd.testing.assert_frame_equal(first, first_stage_probabilities(s.manifest, hh))
     pd.testing.assert_frame_equal(again, first.iloc[::-1])

@@ -96,7 +96,10 @@ def test_domains_keep_every_row():
 def test_lonely_psu_policies_match_r(policy):
     # rows lonely_<policy>/... on households_lonely.csv (PRV11 has one PSU); options(survey.lonely.psu=policy)
     design = Design(weight_col="weight", stratum_col="stratum", psu_col="psu", lonely_psu=policy)
-    for stat in ("mean", "total"):
+    # survey >= 4.3 centres a lonely PSU at the grand mean of the PSU totals under 'adjust', which
+    # changes totals (not means) from these 4.1-1 rows: totals with 'adjust' are checked against
+    # survey 4.5 in test_survey45.py
+    for stat in ("mean",) if policy == "adjust" else ("mean", "total"):
         for by in (None, ["registered", "sex_head"]):
             for row in estimate_table(HL, design, variables=VARS, statistic=stat, by=by).to_dict("records"):
                 assert_matches(f"lonely_{policy}", stat, row["variable"], row["domain"], row)

@@ -128,8 +128,9 @@ def flow(tmp_path_factory):
     cal[cal.final_weight > 0].to_csv(d / "cal_positive.csv", index=False)
     _run(runner, ["estimate", d / "cal_positive.csv", "--var", "works", "--stat", "mean",
                   "--variance", "replicate", "--replicate-cols", reps, "-o", d / "est_rep.csv"])
+    # linearised SEs go through the calibration model that 'weights calibrate' wrote next to cal.csv
     _run(runner, ["estimate", d / "cal_positive.csv", "--var", "works", "--stat", "mean", "--by", "registered",
-                  "--lonely-psu", "adjust", "-o", d / "est_lin.csv"])
+                  "--lonely-psu", "adjust", "--calibration", d / "cal.calibration.json", "-o", d / "est_lin.csv"])
     return {"dir": d, "points": points, "manifest": manifest, "log": log, "hh": hh, "w": w, "cal": cal,
             "compute_msg": compute_msg}
 

@@ -19,11 +19,12 @@ def _prep(policy):
 
 def test_stratified_formula_by_hand():
     # z = 1,2,6 in A (mean 3: squares 4,1,9 -> 14, ×3/2 = 21); 4,8 in B (mean 6: 4+4 = 8, ×2 = 16);
-    # C is lonely: certainty/remove -> 0, adjust -> z² = 25, average -> (21+16)·3/2
+    # C is lonely: certainty/remove -> 0, average -> (21+16)·3/2, adjust -> (5 - 26/6)²: survey >= 4.3
+    # centres the lonely PSU at the grand mean of the 6 PSU totals (Σz = 26), not at 0 as 4.1 did
     z = np.array([1.0, 2.0, 6.0, 4.0, 8.0, 5.0])
     assert float(linearization_variance(z, _prep("certainty"))) == pytest.approx(37.0)
     assert float(linearization_variance(z, _prep("remove"))) == pytest.approx(37.0)
-    assert float(linearization_variance(z, _prep("adjust"))) == pytest.approx(37.0 + 25.0)
+    assert float(linearization_variance(z, _prep("adjust"))) == pytest.approx(37.0 + (5.0 - 26.0 / 6.0) ** 2)
     assert float(linearization_variance(z, _prep("average"))) == pytest.approx(37.0 * 3 / 2)
 
 

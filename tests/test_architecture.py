@@ -1,0 +1,205 @@
+"""The package's layers, checked by walking every import of hiddenpop/ with ``ast`` (docs/architecture.md).
+
+Layers, bottom to top: ``hiddenpop`` (errors, _checks) → the library packages (spatial, referrals,
+rds, weights, simulate, report) → ``io`` → ``commands`` and ``cli``. A module may import its own
+layer and the layers below, never a layer above; the import graph has no cycle (imports inside
+functions count: a lazy import still couples two modules); no module imports another module's
+private (``_name``) object.
+"""
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1] / "hiddenpop"
+
+#: private names still imported across modules in files other helpers are editing at the time of
+#: writing (issues #10 and #12); each must be made public there and removed from this list.
+PENDING_PRIVATE = {
+    ("hiddenpop.commands.estimate", "hiddenpop.weights.estimate", "_domains"),
+    ("hiddenpop.commands.estimate", "hiddenpop.weights.estimate", "_normalise_by"),
+    ("hiddenpop.commands.weights", "hiddenpop.weights.calibrate", "_level_text"),
+    ("hiddenpop.commands.weights", "hiddenpop.weights.design", "_check_weights"),
+    ("hiddenpop.weights.calibrate", "hiddenpop.weights.design", "_check_weights"),
+    ("hiddenpop.simulate.sampler", "hiddenpop.spatial.geometry", "_tri_area"),
+    ("hiddenpop.spatial.density", "hiddenpop.spatial.geometry", "_tri_area"),
+}
+
+#: import cycles that came in with code other helpers are editing (issue #12: weights.calibrate imports
+#: weights.pipeline.calibrate_replicates, which imports weights.calibrate.Calibrator); to be broken
+#: there (e.g. calibrate_replicates moved next to Calibrator) and removed from this list.
+PENDING_CYCLES = [["hiddenpop.weights.calibrate", "hiddenpop.weights.pipeline"]]
+
+
+def _modules(root: Path) -> dict[str, Path]:
+    out = {}
+    for p in root.rglob("*.py"):
+        parts = list(p.relative_to(root.parent).with_suffix("").parts)
+        if parts[-1] == "__init__":
+            parts = parts[:-1]
+        out[".".join(parts)] = p
+    return out
+
+
+def import_graph(root: Path = ROOT) -> tuple[dict[str, set[str]], list[tuple[str, str, str]]]:
+    """Module → the hiddenpop modules it imports (anywhere in the file); and private imports."""
+    mods = _modules(root)
+    edges: dict[str, set[str]] = {}
+    private = []
+    for name, path in mods.items():
+        targets: set[str] = set()
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Import):
+                for a in node.names:
+                    if a.name.split(".")[0] == "hiddenpop":
+                        targets.add(a.name if a.name in mods else a.name.rsplit(".", 1)[0])
+            elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module \
+                    and node.module.split(".")[0] == "hiddenpop":
+                for a in node.names:
+                    sub = f"{node.module}.{a.name}"
+                    target = sub if sub in mods else node.module  # `from pkg import module` or a name
+                    targets.add(target)
+                    if (target == node.module != name and a.name.startswith("_")
+                            and not (a.name.startswith("__") and a.name.endswith("__"))):
+                        private.append((name, node.module, a.name))
+        targets.discard(name)
+        edges[name] = {t for t in targets if t in mods}
+    return edges, private
+
+
+def layer(module: str) -> int:
+    """0: base; 1: library packages; 2: io; 3: commands and cli."""
+    parts = module.split(".")
+    if module in ("hiddenpop", "hiddenpop.errors", "hiddenpop._checks"):
+        return 0
+    if parts[1] == "io":
+        return 2
+    if parts[1] in ("commands", "cli"):
+        return 3
+    return 1
+
+
+def cycles(edges: dict[str, set[str]]) -> list[list[str]]:
+    """Strongly connected components with more than one module (Tarjan, iterative)."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    on_stack: set[str] = set()
+    found = []
+    counter = 0
+    for start in sorted(edges):
+        if start in index:
+            continue
+        work = [(start, iter(sorted(edges[start])))]
+        index[start] = low[start] = counter
+        counter += 1
+        stack.append(start)
+        on_stack.add(start)
+        while work:
+            v, it = work[-1]
+            for w in it:
+                if w not in index:
+                    index[w] = low[w] = counter
+                    counter += 1
+                    stack.append(w)
+                    on_stack.add(w)
+                    work.append((w, iter(sorted(edges.get(w, ())))))
+                    break
+                if w in on_stack:
+                    low[v] = min(low[v], index[w])
+            else:
+                work.pop()
+                if work:
+                    low[work[-1][0]] = min(low[work[-1][0]], low[v])
+                if low[v] == index[v]:
+                    comp = []
+                    while True:
+                        w = stack.pop()
+                        on_stack.discard(w)
+                        comp.append(w)
+                        if w == v:
+                            break
+                    if len(comp) > 1:
+                        found.append(sorted(comp))
+    return found
+
+
+EDGES, PRIVATE = import_graph()
+
+
+def test_the_walk_sees_the_package():
+    # the walk must find the modules and the imports we know of, or the other tests prove nothing
+    assert {"hiddenpop.io.store", "hiddenpop.referrals.intake", "hiddenpop.cli"} <= set(EDGES)
+    assert "hiddenpop.referrals.intake" in EDGES["hiddenpop.io.store"]
+    assert "hiddenpop.rds.estimators" in EDGES["hiddenpop.rds.bootstrap"]
+
+
+def test_no_import_cycle():
+    assert [c for c in cycles(EDGES) if c not in PENDING_CYCLES] == []
+    assert [c for c in PENDING_CYCLES if c not in cycles(EDGES)] == []  # fixed: remove it from the list
+
+
+def test_no_upward_import():
+    upward = sorted((m, t) for m, ts in EDGES.items() for t in ts if layer(t) > layer(m))
+    assert upward == [], "lower layers must not import io or commands: " + repr(upward)
+
+
+def test_no_private_name_imported_across_modules():
+    assert sorted(set(PRIVATE) - PENDING_PRIVATE) == []
+
+
+def test_pending_list_is_not_stale():
+    # an entry fixed at merge time must leave the list, so the list never hides a new private import
+    assert sorted(PENDING_PRIVATE - set(PRIVATE)) == []
+
+
+@pytest.mark.parametrize("edges,expected", [
+    ({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}, [["a", "b", "c"]]),
+    ({"a": {"b"}, "b": set()}, []),
+])
+def test_cycle_finder_on_hand_made_graphs(edges, expected):
+    assert cycles(edges) == expected
+
+
+def test_checks_would_catch_the_old_layout(tmp_path):
+    # the layout before issue 9: io.referrals and io.store imported each other, and the field-status
+    # module of the estimators reached up into io. Rebuilt as a tiny package, both are caught.
+    pkg = tmp_path / "hiddenpop"
+    for rel, text in {"__init__.py": "", "io/__init__.py": "", "rds/__init__.py": "",
+                      "io/referrals.py": "def f():\n    from hiddenpop.io.store import DERIVED_COLUMNS\n",
+                      "io/store.py": "from hiddenpop.io.referrals import CORE_COLUMNS\n",
+                      "rds/fieldstatus.py": "from hiddenpop.io.store import _X\n"}.items():
+        (pkg / rel).parent.mkdir(parents=True, exist_ok=True)
+        (pkg / rel).write_text(text)
+    edges, private = import_graph(pkg)
+    assert cycles(edges) == [["hiddenpop.io.referrals", "hiddenpop.io.store"]]
+    assert [(m, t) for m, ts in edges.items() for t in ts if layer(t) > layer(m)] == \
+        [("hiddenpop.rds.fieldstatus", "hiddenpop.io.store")]
+    assert private == [("hiddenpop.rds.fieldstatus", "hiddenpop.io.store", "_X")]
+
+
+def test_every_registry_choice_of_the_cli_resolves():
+    # each --option built from a library registry names an existing registry, and offers its names
+    import click
+
+    from hiddenpop.cli import main
+    from hiddenpop.commands._common import RegistryChoice
+
+    found = []
+
+    def walk(cmd, ctx):
+        for p in cmd.params:
+            if isinstance(p.type, RegistryChoice):
+                found.append(p.type)
+        if isinstance(cmd, click.Group):
+            for name in cmd.list_commands(ctx):
+                walk(cmd.get_command(ctx, name), ctx)
+
+    walk(main, click.Context(main))
+    assert len(found) >= 11
+    for t in found:
+        assert t.choices and not set(t.exclude) & set(t.choices), t.registry
+    from hiddenpop.weights.referral import REFERRAL_METHODS
+    assert any(t.choices == tuple(REFERRAL_METHODS) for t in found)
