@@ -47,6 +47,7 @@ from typing import Any
 import networkx as nx
 import numpy as np
 import pandas as pd
+from pandas.api.types import infer_dtype
 
 from hiddenpop.errors import InputFileError, format_where
 from hiddenpop.io import PathLike, atomic_path, write_csv, write_text
@@ -73,6 +74,7 @@ __all__ = [
     "split_coupons",
     "normalise_table",
     "numeric_or_text",
+    "restore_numbers",
 ]
 
 #: names recognised without a mapping file (after Kobo group prefixes are removed)
@@ -383,6 +385,42 @@ def numeric_or_text(col: pd.Series) -> pd.Series:
         out[bad] = col[bad]
         return out
     return num.astype(float)
+
+
+# in "\0"-joined values: a leading "+" or zero before a digit, white space, "_", or hex/other letters
+# a decimal point, an exponent or 16 digits and more: not for the integer shortcut
+_NOT_PLAIN_INTEGER = re.compile(r"[.eE+]|[0-9]{16}")
+_NOT_PLAIN_NUMBER = re.compile(r"\x00(?:\+|-?0[0-9])|[\s_]|[^0-9.eE+\-\x00]")
+
+
+def restore_numbers(col: pd.Series) -> pd.Series:
+    """A carried-through text column as numbers when every value is one (``int64`` without missing
+    values, else ``float64``); codes with leading zeros such as ``007`` keep the column text."""
+    vals = col.to_numpy(dtype=object)
+    miss = pd.isna(vals)
+    if miss.all() or infer_dtype(vals, skipna=True) != "string":
+        return col
+    present = vals[~miss]
+    joined = "\x00" + "\x00".join(present.tolist()) + "\x00"
+    if _NOT_PLAIN_NUMBER.search(joined):
+        return col  # "007", "+3", "1_000", " 2": codes or unusual text, not numbers
+    if not miss.any() and not _NOT_PLAIN_INTEGER.search(joined):
+        try:  # whole numbers below 2**53 (at most 15 digits), nothing missing: parse as integers directly
+            return pd.Series(vals.astype(np.int64), index=col.index)
+        except (ValueError, TypeError, OverflowError):
+            return col  # e.g. "1-2": not a number (the float route would refuse it too)
+    filled = vals.copy()
+    filled[miss] = "nan"
+    try:
+        v = filled.astype(np.float64)
+    except (ValueError, TypeError):
+        return col
+    if np.isnan(v[~miss]).any() or np.isinf(v).any():
+        return col
+    num = pd.Series(v, index=col.index)
+    if not miss.any() and np.all(np.mod(v, 1) == 0) and np.all(np.abs(v) < 2 ** 53):
+        return num.astype(np.int64)
+    return num
 
 
 def read_referral_log(path: PathLike, *, mapping: ReferralMapping | PathLike | None = None,

@@ -1,51 +1,34 @@
 """The survey store: one SQLite file holding every accepted interview, import and correction.
 
+This module only stores. What an import does with each row (new, unchanged, changed, conflict,
+quarantined, waiting for its recruiter, released) is decided by
+:func:`hiddenpop.referrals.intake.plan_import`, a pure function; the store reads its current rows
+for the planner and applies the plan.
+
 Guarantees
 ----------
-* **Idempotent imports.** A file whose SHA-256 was imported before is a no-op. Rows are
-  identified by respondent id + content hash: a row already stored with the same content (or a
-  content that was later corrected in the store) adds nothing, so cumulative daily exports can be
-  imported every evening.
-* **Atomic imports.** Each import is one SQLite transaction (rollback journal, ``synchronous=FULL``,
-  a page cache large enough that nothing is written before the commit): a crash or ``kill -9``
-  mid-import leaves the store exactly as it was. :meth:`ReferralStore.check_file` is the same
-  import as a dry run.
-* **Quarantine, never half.** Rows with errors (:data:`hiddenpop.referrals.validate.RULES`) and rows
-  recruited below them are kept out of the data and listed in the ``quarantine`` table; the
-  rest lands. With ``strict=True`` any error in the file means nothing lands. *Which* rows land,
-  wait or are quarantined is decided by :func:`hiddenpop.referrals.intake.plan_import` (pure, no
-  SQLite); this module stores, reads back and applies such a plan in one transaction.
-* **Waiting rows come back by themselves.** A quarantined row whose only problem is that its
-  recruiter is not in the store yet (:data:`~hiddenpop.referrals.schema.WAITING_RULES`: its coupon was never issued, its
-  recruiter id is unknown, or its recruiter is itself waiting) is kept in the ``pending`` table
-  and checked again at every later import: it lands as soon as its recruiter does (e.g. a recruit
-  uploaded on day 1 whose recruiter's interview arrives on day 2), keeping its own source file and
-  row. A newer version of the same respondent id in a later file replaces it; ``withdraw`` drops it.
-  Rows with errors of their own (bad values, duplicate ids or coupons, cycles) are not kept: they
-  come back corrected in the next export.
-* **No silent overwrite.** A row whose content changed in a later export is reported as a
-  conflict and left as stored unless ``accept_changes=True``; corrections are explicit
-  (:meth:`ReferralStore.correct`, :meth:`ReferralStore.withdraw`) and every version is kept in
-  the ``history`` table with its reason. An import writes no history row per new row (the
-  ``imports`` table records the file, its checksum and counts, and each stored row keeps its
-  import, file and row); the first change of a row writes the imported version to the history
-  before replacing it, and :meth:`ReferralStore.history` lists unchanged rows from the store.
-* **Privacy.** Personal columns (names, phone numbers; :data:`~hiddenpop.referrals.schema.DEFAULT_PERSONAL`
-  plus the mapping file's ``[privacy] personal``) are replaced by salted SHA-256 hashes before
-  anything is written (the salt is drawn at creation and kept in the store); they are used only
-  to find households interviewed twice, and exports never contain them.
+* **Idempotent.** A file whose SHA-256 was imported before is a no-op; rows already stored with
+  the same content add nothing, so cumulative daily exports can be imported every evening.
+* **Atomic.** An import is one SQLite transaction (rollback journal, ``synchronous=FULL``, a page
+  cache large enough that nothing is written before the commit): a crash or ``kill -9`` mid-import
+  leaves the store exactly as it was. :meth:`ReferralStore.check_file` plans without writing.
+* **Every version kept.** Corrections are explicit (:meth:`ReferralStore.correct`,
+  :meth:`ReferralStore.withdraw`) and every version is kept in ``history`` with its reason. An
+  import writes no history row per new row (``imports`` records the file, checksum and counts;
+  each row keeps its import, file and row); the first change of a row writes the imported version
+  to the history before replacing it.
+* **Privacy.** Personal columns (:data:`~hiddenpop.referrals.schema.DEFAULT_PERSONAL` plus the
+  mapping file's ``[privacy] personal``) reach the store only as salted SHA-256 hashes
+  ``_hash_<column>`` (the salt is drawn at creation and kept in the store); exports never contain them.
 
 Layout
 ------
-The data-contract §3 columns are real SQLite columns of ``respondents`` (and ``pending``): text,
-except the network sizes, which are stored as numbers. Every carried-through column of an import
-(outcomes such as ``registered``, ``_hash_<personal column>``) becomes a text column ``x:<name>``,
-added when a file first brings it, so reading the store back is one ``SELECT``. The content hash
-of a row is the SHA-256 of its non-empty ``column, value`` pairs in column-name order, so a later
-export that adds an empty column does not turn every stored row into a conflict.
-:meth:`ReferralStore.respondents` gives carried-through columns back as numbers when every value
-is one (``"007"``-style codes stay text); :meth:`ReferralStore.raw_respondents` gives the text as
-typed, for exact round trips.
+The data-contract §3 columns are real SQLite columns of ``respondents`` (and ``pending``, the rows
+waiting for their recruiter): text, except the network sizes, stored as numbers. Every
+carried-through column becomes a text column ``x:<name>``, added when a file first brings it, so
+reading the store back is one ``SELECT``. :meth:`ReferralStore.respondents` gives carried-through
+columns back as numbers when every value is one (``"007"``-style codes stay text);
+:meth:`ReferralStore.raw_respondents` gives the text as typed, for exact round trips.
 
 Examples
 --------
@@ -64,10 +47,10 @@ False
 """
 from __future__ import annotations
 
+import dataclasses
 import datetime as _dt
 import json
 import os
-import re
 import secrets
 import sqlite3
 import time
@@ -79,12 +62,12 @@ import numpy as np
 import pandas as pd
 from pandas.api.types import infer_dtype
 
-from hiddenpop.errors import InputFileError, OutputExistsError, RecruitmentError, format_where
+from hiddenpop.errors import InputFileError, OutputExistsError, RecruitmentError
 from hiddenpop.io import PathLike, sha256_file
-from hiddenpop.io.referrals import ReferralMapping, numeric_or_text, read_mapping, read_referrals
+from hiddenpop.io.referrals import ReferralMapping, numeric_or_text, read_mapping, read_referrals, restore_numbers
 from hiddenpop.referrals.derive import derive_columns
-from hiddenpop.referrals.intake import (ImportPlan, ImportResult, cell_text, content_hashes, number_or_text,
-                                        plan_correction, plan_import)
+from hiddenpop.referrals.intake import (ImportPlan, ImportResult, cell_text, content_hashes,
+                                        check_withdrawal, plan_correction, plan_import)
 from hiddenpop.referrals.schema import (CORE_COLUMNS, DERIVED_COLUMNS, HASH_PREFIX, IMPORT_FORMATS, NUMERIC_CORE,
                                         SOURCE_COLUMNS, WAITING_RULES)
 from hiddenpop.referrals.validate import DEFAULT_MAX_NETWORK_SIZE
@@ -156,42 +139,6 @@ def _data_frame(df: pd.DataFrame) -> pd.DataFrame:
     for c in extras:
         out[c[len(_X):]] = df[c]
     return out
-
-
-# in "\0"-joined values: a leading "+" or zero before a digit, white space, "_", or hex/other letters
-# a decimal point, an exponent or 16 digits and more: not for the integer shortcut
-_NOT_PLAIN_INTEGER = re.compile(r"[.eE+]|[0-9]{16}")
-_NOT_PLAIN_NUMBER = re.compile(r"\x00(?:\+|-?0[0-9])|[\s_]|[^0-9.eE+\-\x00]")
-
-
-def _restore_types(col: pd.Series) -> pd.Series:
-    """A carried-through text column as numbers when every value is one (``int64`` without missing
-    values, else ``float64``); codes with leading zeros such as ``007`` keep the column text."""
-    vals = col.to_numpy(dtype=object)
-    miss = pd.isna(vals)
-    if miss.all() or infer_dtype(vals, skipna=True) != "string":
-        return col
-    present = vals[~miss]
-    joined = "\x00" + "\x00".join(present.tolist()) + "\x00"
-    if _NOT_PLAIN_NUMBER.search(joined):
-        return col  # "007", "+3", "1_000", " 2": codes or unusual text, not numbers
-    if not miss.any() and not _NOT_PLAIN_INTEGER.search(joined):
-        try:  # whole numbers below 2**53 (at most 15 digits), nothing missing: parse as integers directly
-            return pd.Series(vals.astype(np.int64), index=col.index)
-        except (ValueError, TypeError, OverflowError):
-            return col  # e.g. "1-2": not a number (the float route would refuse it too)
-    filled = vals.copy()
-    filled[miss] = "nan"
-    try:
-        v = filled.astype(np.float64)
-    except (ValueError, TypeError):
-        return col
-    if np.isnan(v[~miss]).any() or np.isinf(v).any():
-        return col
-    num = pd.Series(v, index=col.index)
-    if not miss.any() and np.all(np.mod(v, 1) == 0) and np.all(np.abs(v) < 2 ** 53):
-        return num.astype(np.int64)
-    return num
 
 
 class ReferralStore:
@@ -386,7 +333,7 @@ class ReferralStore:
 
         The plan must come from :meth:`plan` on this store with no write in between.
         """
-        res = plan.result
+        res = dataclasses.replace(plan.result, problems=list(plan.result.problems))  # the plan stays as planned
         file, now = res.file, _now()
         sleep = float(os.environ.get(TEST_SLEEP_ENV, "0") or 0)
         with self._connect() as con:
@@ -609,7 +556,7 @@ class ReferralStore:
         for c in carried:
             name = f"{c}_reported" if f"{c}_reported" in out.columns and c in DERIVED_COLUMNS else c
             if name in out.columns:
-                out[name] = _restore_types(out[name])
+                out[name] = restore_numbers(out[name])
         return out
 
     def imports(self) -> pd.DataFrame:
@@ -698,16 +645,7 @@ class ReferralStore:
                             (rid, 0, "withdraw-pending", waiting[0], None, waiting[1], reason, _now()))
                 con.execute("COMMIT")
             return
-        t = self.respondents()
-        hit = t.index[t["respondent_id"].astype(str) == rid]
-        if not len(hit):
-            raise RecruitmentError("no such respondent in the store", where=format_where(str(self.path), value=rid),
-                                   fix="check the id")
-        kids = t.loc[t["recruiter_id"] == rid, "respondent_id"].tolist()
-        if kids:
-            raise RecruitmentError(f"cannot withdraw {rid}: this respondent recruited {', '.join(map(str, kids[:5]))}"
-                                   + (" …" if len(kids) > 5 else ""), where=format_where(str(self.path), value=rid),
-                                   fix="correct the recruits' coupons or withdraw the recruits first")
+        check_withdrawal(self.respondents(), rid, source=str(self.path))
         with self._connect() as con:
             con.execute("BEGIN IMMEDIATE")
             self._ensure_history(con, [rid])

@@ -70,7 +70,7 @@ from hiddenpop.referrals.schema import (CORE_COLUMNS, DEFAULT_PERSONAL, DERIVED_
 from hiddenpop.referrals.validate import (DEFAULT_MAX_NETWORK_SIZE, Problem, cascade_quarantine, located_problems,
                                           validate_log)
 
-__all__ = ["ImportResult", "ImportPlan", "plan_import", "plan_correction", "storage_frame", "content_hashes",
+__all__ = ["ImportResult", "ImportPlan", "plan_import", "plan_correction", "check_withdrawal", "storage_frame", "content_hashes",
            "cell_text", "number_or_text", "DEFAULT_SETTINGS"]
 
 #: rule settings of a store created with the defaults
@@ -508,3 +508,22 @@ def plan_correction(raw: pd.DataFrame, respondent_id: str, changes: Mapping[str,
     row = trial.iloc[[i]].drop(columns=list(SOURCE_COLUMNS)).reset_index(drop=True)
     return pd.DataFrame({c: _object([number_or_text(v) if c in NUMERIC_CORE else cell_text(v)
                                      for v in row[c].to_numpy(dtype=object)]) for c in row.columns})
+
+
+def check_withdrawal(respondents: pd.DataFrame, respondent_id: str, *, source: str = "store") -> None:
+    """Refuse to withdraw an unknown respondent or one who recruited others (their recruits would
+    lose their recruiter): :class:`~hiddenpop.errors.RecruitmentError`.
+
+    ``respondents``: the store's respondents with recruiters derived (``ReferralStore.respondents()``).
+    """
+    rid = str(respondent_id)
+    t = respondents
+    hit = t.index[t["respondent_id"].astype(str) == rid]
+    if not len(hit):
+        raise RecruitmentError("no such respondent in the store", where=format_where(source, value=rid),
+                               fix="check the id")
+    kids = t.loc[t["recruiter_id"] == rid, "respondent_id"].tolist()
+    if kids:
+        raise RecruitmentError(f"cannot withdraw {rid}: this respondent recruited {', '.join(map(str, kids[:5]))}"
+                               + (" …" if len(kids) > 5 else ""), where=format_where(source, value=rid),
+                               fix="correct the recruits' coupons or withdraw the recruits first")

@@ -101,3 +101,15 @@ def test_changed_row_is_a_conflict_unless_accepted():
     # strict: a conflict means nothing lands
     strict = plan_import(day2, file="day2.csv", sha256="z", salt="s", stored=_stored(DAY1), strict=True)
     assert not strict.landed and strict.result.n_new == 0
+
+
+def test_store_applies_the_plan_it_made(tmp_path):
+    # the same plan through the SQLite store: what lands is what the plan said, and the plan is unchanged
+    from hiddenpop.io.store import ReferralStore
+
+    st = ReferralStore.create(tmp_path / "s.db")
+    plan = st.plan(DAY1, file="day1.csv", sha256="x")
+    res = st.apply_plan(plan)
+    assert res.import_id == 1 and plan.result.import_id is None
+    assert st.raw_respondents()["respondent_id"].tolist() == plan.fresh["respondent_id"].tolist() == ["S", "A"]
+    assert st.imports()["n_new"].tolist() == [2]
