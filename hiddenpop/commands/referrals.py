@@ -106,9 +106,24 @@ def import_cmd(store, file, mapping, fmt, strict, accept_changes, rules, as_json
         if res.landed and res.n_quarantined:
             click.echo(f"The {res.n_quarantined} quarantined row(s) are not in the data: correct them in the form; "
                        f"the next export brings them in (`hiddenpop referrals status {store}` lists them).")
+            if rules == "field" and _looks_finished(file, fmt):
+                click.echo(f"A finished study from RDSAT or R? `hiddenpop referrals import {store} {file} --rules "
+                           "finished` links it as R's rid.from.coupons does and lands every row.")
     if not res.landed:
         raise RecruitmentError(f"{len(res.errors)} error(s); nothing was imported",
                                where=file, fix="correct the rows listed above, or import without --strict")
+
+
+def _looks_finished(file: str, fmt: str) -> bool:
+    """An RDSAT file or an R RDS file: the output of a finished study, not an evening's export."""
+    if fmt in ("rdsat", "rds-csv"):
+        return True
+    try:
+        with open(file, "rb") as fh:
+            head = fh.read(4).lstrip(b"\xef\xbb\xbf")
+    except OSError:
+        return False
+    return os.path.splitext(file)[1].lower() == ".rdsat" or head.upper().startswith(b"RDS")
 
 
 @referrals.command("validate")

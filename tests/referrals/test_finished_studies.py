@@ -95,6 +95,10 @@ def test_field_rules_quarantine_only_what_changes_the_graph(tmp_path, runner):
     amb = next(p for p in res["problems"] if p["rule"] == "coupon-issuer-ambiguous")
     assert amb["respondent_id"] == "12" and "10" in amb["message"] and "11" in amb["message"]
     assert {"coupon-repeated-on-form", "coupon-issued-twice", "coupon-redeemed-twice"} <= set(_rules(res, "warning"))
+    # in text, the import points to the finished rules (this is an RDSAT file)
+    _invoke(runner, ["referrals", "init", tmp_path / "t.db"])
+    text = _invoke(runner, ["referrals", "import", tmp_path / "t.db", DATA / "quirks.rdsat"]).output
+    assert "--rules finished" in text
     out = _export_r(runner, tmp_path, s)
     got = dict(zip(out["id"], out["recruiter.id"]))
     assert got["7"] == got["8"] == "2" and got["6"] == "2" and got["16"] == "6"
