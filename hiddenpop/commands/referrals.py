@@ -507,11 +507,13 @@ def history_cmd(store, respondent, include_location, as_json) -> None:
     if len(imp):
         tab = pd.DataFrame({"#": imp["import_id"], "file": imp["file"].map(_short_name),
                             "imported": imp["imported_at"].astype(str).str[5:16].str.replace("T", " "),
-                            "status": imp["status"] + imp["rules"].map({"finished": " (finished)"}).fillna(""),
+                            "status": imp["status"] + imp["rules"].map({"finished": "*"}).fillna(""),
                             "rows": imp["n_rows"], "new": imp["n_new"],
                             "chg": imp["n_changed"], "quar": imp["n_quarantined"],
                             "wait": imp["n_pending"]})
         click.echo("imports (--json for checksums and all counts)\n" + tab.to_string(index=False))
+        if (imp["rules"] == "finished").any():
+            click.echo("* imported with --rules finished (a finished study, linked as R's rid.from.coupons)")
     else:
         click.echo("imports\n(none)")
     if len(corr):
