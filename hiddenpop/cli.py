@@ -63,6 +63,7 @@ def main(ctx: click.Context, verbose: int, quiet: int) -> None:
       hiddenpop referrals import STORE LOG    keep the daily referral logs
       hiddenpop weights compute ...           inclusion probabilities and weights
       hiddenpop estimate weights.csv ...      estimates with standard errors
+      hiddenpop model weights.csv ...         regression models with standard errors
     """
     verbosity = verbose - quiet
     ctx.ensure_object(dict)
@@ -77,13 +78,14 @@ def main(ctx: click.Context, verbose: int, quiet: int) -> None:
 
 
 def _register() -> None:
-    from hiddenpop.commands import estimate, frame, rds, referrals, report, simulate, weights
+    from hiddenpop.commands import estimate, frame, model, rds, referrals, report, simulate, weights
 
     main.add_command(frame.frame)
     main.add_command(referrals.referrals)
     main.add_command(rds.rds)
     main.add_command(weights.weights)
     main.add_command(estimate.estimate)
+    main.add_command(model.model)
     main.add_command(simulate.simulate)
     main.add_command(report.report)
 

@@ -77,7 +77,7 @@ def _replicate_columns(data, spec: str | None, *, needed: bool) -> tuple[str, ..
 @click.argument("survey_file", type=click.Path(dir_okay=False, allow_dash=True))
 @click.option("--var", "variables", multiple=True, required=True,
               help="Variable(s) to estimate; repeat or separate with commas.")
-@click.option("--stat", "statistic", type=click.Choice(["mean", "total", "proportion", "ratio", "quantile"]),
+@click.option("--stat", "statistic", type=RegistryChoice("hiddenpop.weights.estimate:STATISTICS"),
               default="mean", show_default=True, help="Statistic.")
 @click.option("--by", multiple=True,
               help="Domain variables crossed together, e.g. registered,sex; repeat --by for several tables.")
@@ -111,7 +111,7 @@ def _replicate_columns(data, spec: str | None, *, needed: bool) -> tuple[str, ..
 @click.option("--calibration", "calibration", default=None,
               help="Calibration model of calibrated weights for linearised SEs (default: <file>.calibration.json "
                    "when it exists); 'none' treats the weights as fixed.")
-@click.option("--lonely-psu", type=click.Choice(["fail", "adjust", "certainty", "remove", "average"]),
+@click.option("--lonely-psu", type=RegistryChoice("hiddenpop.weights.design:LonelyPSU"),
               default="fail", show_default=True, help="Policy for strata with a single PSU.")
 @click.option("--zero-weights", type=click.Choice(["auto", "error", "allow"]), default="auto", show_default=True,
               help="Rows with weight 0: 'auto' accepts them when every such row has a reason in a "
@@ -127,6 +127,16 @@ def _replicate_columns(data, spec: str | None, *, needed: bool) -> tuple[str, ..
 @click.option("--replicate-weights-out", type=click.Path(dir_okay=False), default=None,
               help="Also write the replicate analysis weights (jk1/jkn/bootstrap) for R or Stata.")
 @click.option("--id-col", default=None, help="Id column copied into --replicate-weights-out (default hh_id/child_id).")
+@click.option("--compare", default=None, metavar="VAR",
+              help="Also estimate the difference of every level of VAR (one of the --by variables) against "
+                   "--reference, within each combination of the other --by variables, with its design-based SE, "
+                   "interval and p-value. With -o the differences go to <output>_differences.csv; with --json "
+                   "the output is {\"estimates\": [...], \"differences\": [...]}; CSV on standard output is the "
+                   "differences.")
+@click.option("--reference", default=None, metavar="LEVEL",
+              help="Reference level of --compare (default: the first level in sorted order, e.g. 0).")
+@click.option("--ratio", "compare_ratio", is_flag=True, default=False,
+              help="With --compare, also give the ratio level / reference of the two domain estimates.")
 @click.option("--format", "screen_format", type=click.Choice(["auto", "table", "csv"]), default="auto",
               show_default=True, help="Without -o/--json: a readable table (auto: on a terminal) or CSV "
                                       "(auto: when the output is piped to a file or program).")
@@ -135,8 +145,8 @@ def _replicate_columns(data, spec: str | None, *, needed: bool) -> tuple[str, ..
 @overwrite_option
 def estimate(survey_file, variables, statistic, by, denominator, quantiles, variance, reps, rng_seed, min_cell,
              level, proportion_ci, weight_col, stratum_col, psu_col, fpc_col, ultimate_cluster, domain_df, calibration,
-             lonely_psu, zero_weights, replicate_cols,
-             replicate_method, replicate_scale, replicate_weights_out, id_col, screen_format, output, as_json, overwrite) -> None:
+             lonely_psu, zero_weights, replicate_cols, replicate_method, replicate_scale, replicate_weights_out, id_col,
+             compare, reference, compare_ratio, screen_format, output, as_json, overwrite) -> None:
     """Design-based estimates with standard errors, by domain.
 
     \b
@@ -144,6 +154,7 @@ def estimate(survey_file, variables, statistic, by, denominator, quantiles, vari
       hiddenpop estimate weights.csv --var works --stat mean --by registered,sex -o est.csv
       hiddenpop estimate hh.csv --weight-col weight --var income --stat quantile --quantile 0.5 --json
       hiddenpop estimate weights.csv --var works --variance bootstrap --reps 500 --rng-seed 7 -o est.csv
+      hiddenpop estimate children.csv --var works --by registered,sex --compare registered --reference 1
     """
     from hiddenpop.errors import DesignError
     from hiddenpop.io import OutputSet, check_writable, read_csv
@@ -157,6 +168,10 @@ def estimate(survey_file, variables, statistic, by, denominator, quantiles, vari
                                "the replicates were made, e.g. 1/(B-1) for a bootstrap)")
     if statistic == "ratio" and not denominator:
         raise click.UsageError("--stat ratio needs --denominator COLUMN")
+    if (reference is not None or compare_ratio) and not compare:
+        raise click.UsageError("--reference and --ratio need --compare VAR")
+    if compare and statistic == "quantile":
+        raise click.UsageError("--compare works with --stat mean, total, proportion or ratio, not quantile")
     if replicate_weights_out and variance not in ("jk1", "jkn", "bootstrap"):
         raise click.UsageError("--replicate-weights-out needs --variance jk1, jkn or bootstrap")
     # refuse to clobber before doing any work
@@ -164,6 +179,10 @@ def estimate(survey_file, variables, statistic, by, denominator, quantiles, vari
         check_writable(output, overwrite=overwrite)
     if replicate_weights_out:
         check_writable(replicate_weights_out, overwrite=overwrite)
+    if compare and output and output != "-":
+        from hiddenpop.commands._compare import differences_path
+
+        check_writable(differences_path(output), overwrite=overwrite)
     data = read_csv(survey_file)
     rep_cols = _replicate_columns(data, replicate_cols, needed=variance == "replicate")
     if variance == "replicate" and not rep_cols:
@@ -200,6 +219,7 @@ def estimate(survey_file, variables, statistic, by, denominator, quantiles, vari
     variables_l = _split(variables)
     crossings = _normalise_by(list(_split((b,)) for b in by)) if by else []
     _check_named_columns(data, survey_file, {"--var": variables_l, "--by": [v for c in crossings for v in c],
+                                             "--compare": [compare] if compare else [],
                                              "--denominator": [denominator] if denominator else []})
     replicates = None
     if variance in ("jk1", "jkn", "bootstrap"):
@@ -219,6 +239,15 @@ def estimate(survey_file, variables, statistic, by, denominator, quantiles, vari
                                replicates=replicates, min_cell=min_cell, denominator=denominator,
                                quantiles=list(quantiles) or [0.5], level=level, proportion_ci=proportion_ci,
                                domain_df=domain_df, progress=advance)
+    diffs = None
+    if compare:
+        from hiddenpop.commands._compare import compute_differences
+
+        diffs = compute_differences(data, prepared, crossings=crossings, compare=compare, reference=reference,
+                                    variables=variables_l, statistic=statistic, denominator=denominator,
+                                    variance=variance if replicates is None else "linearization",
+                                    replicates=replicates, min_cell=min_cell, level=level, ratio=compare_ratio,
+                                    source=str(survey_file))
     rep_frame = None
     if replicate_weights_out:
         from hiddenpop.weights.replicates import replicate_weights_frame, stata_svyset_call, svrepdesign_call
@@ -232,6 +261,10 @@ def estimate(survey_file, variables, statistic, by, denominator, quantiles, vari
     with OutputSet(overwrite=overwrite) as out:
         if output and output != "-":
             out.add(output, lambda p: table.to_csv(p, index=False, lineterminator="\n"))
+            if diffs is not None:
+                from hiddenpop.commands._compare import differences_path
+
+                out.add(differences_path(output), lambda p: diffs.to_csv(p, index=False, lineterminator="\n"))
         if rep_frame is not None:
             out.add(replicate_weights_out,
                     lambda p: rep_frame.to_csv(p, index=False, lineterminator="\n", float_format="%.17g"))
@@ -247,6 +280,9 @@ def estimate(survey_file, variables, statistic, by, denominator, quantiles, vari
         echo_err("Stata:\n" + stata_svyset_call(replicates, file=str(replicate_weights_out), weight_col=weight_col))
     if as_json:
         records = [{k: _plain(v) for k, v in row.items()} for row in table.to_dict("records")]
+        if diffs is not None:
+            records = {"estimates": records,
+                       "differences": [{k: _plain(v) for k, v in r.items()} for r in diffs.to_dict("records")]}
         click.echo(json.dumps(records, indent=2, allow_nan=False))
     elif not output or output == "-":
         import shutil
@@ -258,10 +294,19 @@ def estimate(survey_file, variables, statistic, by, denominator, quantiles, vari
 
             width = max(60, min(shutil.get_terminal_size((80, 24)).columns, 160))
             click.echo(format_estimates(table, width=width, level=level))
+            if diffs is not None:
+                from hiddenpop.weights.compare import format_comparisons
+
+                click.echo("\ndifferences\n\n" + format_comparisons(diffs, level=level))
         else:
-            click.echo(table.to_csv(index=False, lineterminator="\n"), nl=False)
+            shown = table if diffs is None else diffs
+            click.echo(shown.to_csv(index=False, lineterminator="\n"), nl=False)
     else:
         echo_err(f"wrote {len(table)} estimate(s) to {output}", level=1)
+        if diffs is not None:
+            from hiddenpop.commands._compare import differences_path
+
+            echo_err(f"wrote {len(diffs)} difference(s) to {differences_path(output)}", level=1)
 
 
 def _calibration(data, survey_file, calibration: str | None, weight_col: str, weights):

@@ -32,7 +32,8 @@ def report(workdir: str, output: str, markdown_path: str | None, title: str, ove
 
     Reads, when present: points.design.json and points.png (design, map), recruitment_tree.png
     (replaced by a legible summary of the chains when the weights hold recruiter_id),
-    weights_calibrated.csv or weights.csv (weight distribution), estimates*.csv (tables).
+    weights_calibrated.csv or weights.csv (weight distribution), estimates*.csv (tables),
+    child_weights.csv (unregistered vs registered differences of the child indicators).
     One self-contained HTML file: images embedded, no scripts, renders offline.
 
     \b
@@ -76,7 +77,9 @@ def report(workdir: str, output: str, markdown_path: str | None, title: str, ove
                   if names else "")
         heading = f"{label.split()[0].capitalize()}{by}"
         inputs.estimates[heading if heading not in inputs.estimates else f"{heading} ({path.name})"] = table
-    if not (inputs.manifest or inputs.images or inputs.estimates):
+    if (wd / "child_weights.csv").exists():
+        inputs.comparisons = _headline_comparisons(wd / "child_weights.csv")
+    if not (inputs.manifest or inputs.images or inputs.estimates or inputs.comparisons is not None):
         from hiddenpop.errors import InputFileError
 
         raise InputFileError("nothing to report: no design manifest, images, weights or estimates found",
@@ -93,3 +96,30 @@ def report(workdir: str, output: str, markdown_path: str | None, title: str, ove
                     png = inputs.images[key][0]
                     out.add(Path(markdown_path).parent / file, lambda p, png=png: p.write_bytes(png))
     echo_err(f"wrote {output}" + (f" and {markdown_path}" if markdown_path else ""))
+
+
+def _headline_comparisons(path: Path):
+    """Unregistered − registered for the child indicators of child_weights.csv (None when not possible).
+
+    The design is the one the estimates used: final_weight, stratum/psu when present, and the
+    bootstrap replicate columns rep_* when present (else linearisation).
+    """
+    import re
+
+    from hiddenpop.errors import HiddenPopError
+    from hiddenpop.io import read_csv
+    from hiddenpop.weights.compare import headline_comparisons
+    from hiddenpop.weights.design import Design
+
+    kids = read_csv(path)
+    if not {"registered", "final_weight"} <= set(kids.columns):
+        return None
+    reps = tuple(sorted((c for c in kids.columns if re.fullmatch(r"rep_\d+", str(c))), key=lambda c: int(c[4:])))
+    design = Design(weight_col="final_weight", stratum_col="stratum" if "stratum" in kids else None,
+                    psu_col="psu" if "psu" in kids else None, lonely_psu="adjust", replicate_cols=reps or None,
+                    replicate_method="bootstrap" if reps else None, allow_zero_weights=True)
+    try:
+        return headline_comparisons(kids, design, variance="replicate" if reps else "linearization", reference=1)
+    except HiddenPopError as exc:
+        echo_err(f"note: no registered/unregistered comparison in the report ({exc})")
+        return None

@@ -44,7 +44,8 @@ from statsmodels.tools.sm_exceptions import SpecificationWarning
 from hiddenpop._checks import check_rng
 from hiddenpop.errors import DesignError, EstimationError
 
-__all__ = ["REGRESSION_FAMILIES", "rds_regression", "replicate_weights", "replicate_regression"]
+__all__ = ["REGRESSION_FAMILIES", "rds_regression", "replicate_weights", "replicate_regression", "rds_model",
+           "MODEL_VARIANCES"]
 
 REGRESSION_FAMILIES: dict[str, Callable[[], Any]] = {
     "gaussian": sm.families.Gaussian,
@@ -254,3 +255,84 @@ def replicate_regression(sample: Any, formula: str, rep_weights: pd.DataFrame, *
     return pd.DataFrame({"estimate": full.params.to_numpy(), "se": r.std(axis=0, ddof=1),
                          "ci_low": np.quantile(r, 0.025, axis=0), "ci_high": np.quantile(r, 0.975, axis=0),
                          "reps": int(good.sum())}, index=X.columns)
+
+
+#: variance methods of :func:`rds_model`: bootstraps that need no outcome grouping, or "chain"
+MODEL_VARIANCES = ("tree", "neighbourhood", "chain")
+
+
+def rds_model(sample: Any, formula: str, *, family: str = "gaussian", estimator: str = "rds-ii",
+              variance: str = "tree", reps: int = 1000, rng: Any = None, level: float = 0.95, ratios: bool = False,
+              population_size: Any = None, degree_rule: str = "max",
+              progress: Callable[[int], None] | None = None) -> pd.DataFrame:
+    """A weighted regression on an RDS sample with bootstrap (or chain-clustered) standard errors.
+
+    The same shape of answer as :func:`hiddenpop.weights.model.fit_model` for a survey:
+    one row per coefficient with ``term, estimate, se, ci_low, ci_high, z, p_value`` (and
+    ``ratio, ratio_ci_low, ratio_ci_high`` = exp of the estimate and interval ends with
+    ``ratios=True``: odds ratios for binomial, rate ratios for poisson), plus ``reps`` (the
+    bootstrap replicates that converged) and ``method``.
+
+    * ``variance="tree"`` / ``"neighbourhood"``: the model is refitted with every bootstrap
+      replicate's weights (:func:`replicate_weights` → :func:`replicate_regression`); the SE is
+      the replicates' standard deviation.
+    * ``variance="chain"``: cluster-robust SEs with the recruitment chain as cluster
+      (:func:`rds_regression`); unreliable with fewer than ~20 chains.
+
+    Intervals are estimate ± z·SE at ``level`` and p-values two-sided normal (as the RDS
+    estimates' default ``t`` interval). Models the data cannot identify (collinear columns, a
+    perfectly separated outcome) are refused naming the columns, as in the survey model.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> from hiddenpop.rds.sample import rds_sample_from_table
+    >>> g = np.random.default_rng(0)
+    >>> t = pd.DataFrame({"id": range(1, 61), "recruiter.id": [0] * 6 + [i // 2 for i in range(2, 56)],
+    ...                   "network.size": g.integers(2, 9, 60), "age": g.integers(18, 60, 60)})
+    >>> t["y"] = 0.05 * t["age"] + g.normal(size=60)
+    >>> m = rds_model(rds_sample_from_table(t), "y ~ age", reps=50, rng=3)
+    >>> m.columns.tolist()[:7], int(m["reps"].iloc[0])
+    (['term', 'estimate', 'se', 'ci_low', 'ci_high', 'z', 'p_value'], 50)
+    """
+    from scipy import stats
+
+    from hiddenpop.weights.model import check_identifiable, readable_term
+
+    if family not in REGRESSION_FAMILIES:
+        raise DesignError(f"unknown family {family!r}", fix=f"use one of {', '.join(REGRESSION_FAMILIES)}")
+    if variance not in MODEL_VARIANCES:
+        raise DesignError(f"unknown variance method {variance!r} for a model",
+                          fix=f"use one of {', '.join(MODEL_VARIANCES)}")
+    if ratios and family == "gaussian":
+        raise EstimationError("odds or rate ratios need family binomial or poisson",
+                              fix="drop the ratio option, or fit a binomial/poisson model")
+    y, X = _design(sample.data, formula)
+    w = _weights(sample, estimator, population_size=population_size, degree_rule=degree_rule, outcome=None)
+    rows = y.index.to_numpy()
+    used = w[rows] > 0
+    names = [readable_term(str(c)) for c in X.columns]
+    check_identifiable(y.to_numpy()[used, 0], X.to_numpy()[used], names,
+                       {"gaussian": "gaussian", "binomial": "quasibinomial", "poisson": "quasipoisson"}[family],
+                       outcome=str(y.columns[0]))
+    if variance == "chain":
+        fit = rds_regression(sample, formula, weights=w, family=family)
+        est, se = fit.params.to_numpy(), fit.bse.to_numpy()
+        n_reps = np.nan
+    else:
+        rw = replicate_weights(sample, estimator=estimator, method=variance, reps=reps, rng=rng,
+                               population_size=population_size, degree_rule=degree_rule, progress=progress)
+        out = replicate_regression(sample, formula, rw, family=family)
+        est, se = out["estimate"].to_numpy(), out["se"].to_numpy()
+        n_reps = int(out["reps"].iloc[0])
+    z = float(stats.norm.ppf(0.5 + level / 2))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        zstat = est / se
+    table = pd.DataFrame({"term": names, "estimate": est, "se": se, "ci_low": est - z * se, "ci_high": est + z * se,
+                          "z": zstat, "p_value": 2 * stats.norm.sf(np.abs(zstat))})
+    if ratios:
+        for c, src in (("ratio", "estimate"), ("ratio_ci_low", "ci_low"), ("ratio_ci_high", "ci_high")):
+            table[c] = np.exp(table[src])
+    table["reps"] = n_reps
+    table["method"] = variance
+    return table

@@ -32,6 +32,7 @@ import numpy as np
 import pandas as pd
 from pandas.api.types import infer_dtype
 
+from hiddenpop._checks import id_text
 from hiddenpop.errors import RecruitmentError, format_where
 from hiddenpop.referrals.schema import COUPON_SEP, RULE_SETS
 
@@ -41,17 +42,6 @@ __all__ = ["CouponLinks", "LINK_RULES", "normalise_coupons", "link_coupons", "re
 COUPON_STATUSES = ("redeemed", "outstanding", "expired")
 _SPACE = re.compile(r"\s")
 _EDGE_SPACE = re.compile(r"\x00\s|\s\x00")
-
-
-def _cell(v: Any) -> str:
-    if v is None or v is pd.NA or v is pd.NaT:
-        return ""
-    if isinstance(v, (float, np.floating)):
-        if np.isnan(v):
-            return ""
-        # integer-valued floats (e.g. ids read as numbers) print without ".0"
-        return str(int(v)) if float(v).is_integer() else str(v)
-    return str(v).strip()
 
 
 def _text(col: Any, n: int) -> np.ndarray:
@@ -68,7 +58,7 @@ def _text(col: Any, n: int) -> np.ndarray:
             out[pd.isna(out)] = ""
             return out
     out = np.empty(n, dtype=object)
-    out[:] = [v.strip() if type(v) is str else _cell(v) for v in vals]
+    out[:] = [v.strip() if type(v) is str else id_text(v) for v in vals]
     return out
 
 

@@ -55,6 +55,7 @@ class ReportInputs:
     replicate_method: str | None = None
     labels: dict[str, str] = field(default_factory=dict)
     value_labels: dict[str, dict[str, str]] = field(default_factory=dict)
+    comparisons: pd.DataFrame | None = None   # hiddenpop.weights.compare.headline_comparisons
 
 
 def weight_figure(weights: pd.DataFrame, *, weight_col: str = "final_weight", by: str = "found_by"):
@@ -594,6 +595,13 @@ def build_report(inputs: ReportInputs, *, image_links: dict[str, str] | None = N
             if notes:
                 h.append("<p class='foot'>" + "<br>".join(html.escape(t) for t in notes) + "</p>")
                 m.append("\n".join(notes) + "\n")
+    if inputs.comparisons is not None and len(inputs.comparisons):
+        from hiddenpop.report.comparisons import comparison_section
+
+        heading("Registered and unregistered compared")
+        ch, cm = comparison_section(inputs.comparisons, labels={**VARIABLE_LABELS, **inputs.labels})
+        h.append(ch)
+        m.append(cm)
     details = _technical(inputs.manifest or {})
     if details:
         h.append("<details><summary>Technical details</summary><ul>"

@@ -1,0 +1,153 @@
+"""``hiddenpop model``: a survey-weighted regression model from the command line (R ``svyglm``).
+
+The design options are those of ``hiddenpop estimate`` (weights, strata, PSUs, FPC,
+lonely-PSU policy, replicate weight columns), so the same survey file gives estimates,
+differences and models with the same standard errors.
+"""
+from __future__ import annotations
+
+import click
+
+from hiddenpop.commands._common import echo_err, json_option, output_option, overwrite_option
+
+__all__ = ["model"]
+
+_VARIANCES = ["linearization", "jk1", "jkn", "bootstrap", "replicate"]
+
+
+@click.command()
+@click.argument("survey_file", type=click.Path(dir_okay=False, allow_dash=True))
+@click.option("--formula", required=True,
+              help='Model, outcome ~ predictors, e.g. "works ~ registered + sex + C(age_group)" '
+                   "(C(...) for a categorical predictor; its first level is the reference).")
+@click.option("--family", type=click.Choice(["gaussian", "binomial", "poisson"]), default="gaussian",
+              show_default=True,
+              help="gaussian: linear model; binomial: logistic, for a 0/1 outcome (R quasibinomial); poisson: "
+                   "log-linear, for counts (R quasipoisson).")
+@click.option("--ratios", is_flag=True, default=False,
+              help="Also show odds ratios (binomial) or rate ratios (poisson): exp(coefficient) and its interval.")
+@click.option("--variance", type=click.Choice(_VARIANCES), default="linearization", show_default=True,
+              help="Variance method (replicate = replicate weight columns named by --replicate-cols).")
+@click.option("--reps", type=click.IntRange(2), default=500, show_default=True, help="Bootstrap replicates.")
+@click.option("--rng-seed", type=int, default=None, help="Seed of the random number generator (bootstrap).")
+@click.option("--level", type=click.FloatRange(0, 1, min_open=True, max_open=True), default=0.95,
+              show_default=True, help="Confidence level.")
+@click.option("--weight-col", default="final_weight", show_default=True, help="Weight column.")
+@click.option("--stratum-col", default="stratum", show_default=True, help="Stratum column ('none' for none).")
+@click.option("--psu-col", default="psu", show_default=True,
+              help="PSU column ('none': each row is a PSU); for a multistage design the unit id of every stage, "
+                   "e.g. district,school.")
+@click.option("--fpc-col", default=None,
+              help="FPC column: sampling fraction (≤1) or population PSU count; one per stage for a multistage "
+                   "design, e.g. fpc1,fpc2.")
+@click.option("--ultimate-cluster", is_flag=True, default=False,
+              help="Multistage design: first-stage (ultimate cluster) variance only.")
+@click.option("--calibration", "calibration", default=None,
+              help="Calibration model of calibrated weights (default: <file>.calibration.json when it exists); "
+                   "'none' treats the weights as fixed. As in hiddenpop estimate.")
+@click.option("--lonely-psu", type=click.Choice(["fail", "adjust", "certainty", "remove", "average"]),
+              default="fail", show_default=True, help="Policy for strata with a single PSU.")
+@click.option("--zero-weights", type=click.Choice(["auto", "error", "allow"]), default="auto", show_default=True,
+              help="Rows with weight 0: as in hiddenpop estimate.")
+@click.option("--replicate-cols", default=None,
+              help="Replicate weight columns for --variance replicate: a comma list or a pattern such as 'rep_*' "
+                   "(default: rep_1 ... rep_B).")
+@click.option("--replicate-method", type=click.Choice(["bootstrap", "jk1", "other"]), default="bootstrap",
+              show_default=True, help="How the --replicate-cols were made (sets the variance scale).")
+@click.option("--replicate-scale", type=click.FloatRange(0, min_open=True), default=None,
+              help="Variance scale of --replicate-method other (R svrepdesign scale).")
+@output_option(required=False, help="Write the coefficient table as CSV here (default: a readable table).")
+@json_option
+@overwrite_option
+def model(survey_file, formula, family, ratios, variance, reps, rng_seed, level, weight_col, stratum_col, psu_col,
+          fpc_col, ultimate_cluster, calibration, lonely_psu, zero_weights, replicate_cols, replicate_method, replicate_scale, output, as_json,
+          overwrite) -> None:
+    """Fit a regression model with design-based standard errors (as R svyglm).
+
+    Prints, for every coefficient: the estimate, its standard error, interval and p-value
+    (t on the design's residual degrees of freedom) and its design effect. A model that
+    cannot be estimated (collinear columns, or an outcome a predictor separates perfectly)
+    is refused with the columns named. Rows with a missing model variable are left out.
+
+    \b
+    Examples:
+      hiddenpop model child_weights.csv --formula "works ~ registered + sex + C(age_group)" \\
+          --family binomial --ratios
+      hiddenpop model hh.csv --weight-col weight --formula "children_working ~ registered + n_children" \\
+          --family poisson --variance jkn --json
+    """
+    import json
+
+    from hiddenpop.commands.estimate import _allow_zero_weights, _calibration, _none, _replicate_columns, _split
+    from hiddenpop.errors import EstimationError
+    from hiddenpop.io import OutputSet, check_writable, read_csv
+    from hiddenpop.weights.design import Design
+    from hiddenpop.weights.model import fit_model, format_model
+
+    if variance == "bootstrap" and rng_seed is None:
+        raise click.UsageError("--variance bootstrap needs --rng-seed N (same seed, same replicates)")
+    if replicate_method == "other" and variance == "replicate" and replicate_scale is None:
+        raise click.UsageError("--replicate-method other needs --replicate-scale")
+    if ratios and family == "gaussian":
+        raise click.UsageError("--ratios needs --family binomial (odds ratios) or poisson (rate ratios)")
+    if output and output != "-":
+        check_writable(output, overwrite=overwrite)
+    data = read_csv(survey_file)
+    rep_cols = _replicate_columns(data, replicate_cols, needed=variance == "replicate")
+    if variance == "replicate" and not rep_cols:
+        raise click.UsageError(f"--variance replicate: {survey_file} has no rep_1 ... rep_B columns; "
+                               "name the replicate weight columns with --replicate-cols")
+    ctx = click.get_current_context()
+    for name in ("stratum_col", "psu_col"):
+        # the default design columns are optional: a survey without them is unstratified / unclustered
+        value = stratum_col if name == "stratum_col" else psu_col
+        if ctx.get_parameter_source(name) == click.core.ParameterSource.DEFAULT and value not in data.columns:
+            if name == "stratum_col":
+                stratum_col = None
+            else:
+                psu_col = None
+    psu_cols = _split((psu_col,)) if _none(psu_col) else []
+    fpc_cols = _split((fpc_col,)) if _none(fpc_col) else []
+    if len(fpc_cols) > 1 and len(fpc_cols) != len(psu_cols):
+        raise click.UsageError(f"--fpc-col names {len(fpc_cols)} columns for {len(psu_cols)} stage(s) in --psu-col; "
+                               "give one FPC column per stage (e.g. --psu-col district,school --fpc-col fpc1,fpc2)")
+    design = Design(weight_col=weight_col, stratum_col=_none(stratum_col), psu_col=psu_cols[0] if psu_cols else None,
+                    fpc_col=fpc_cols[0] if fpc_cols else None, ssu_col=tuple(psu_cols[1:]) or None,
+                    ssu_fpc_col=tuple(fpc_cols[1:]) or None, ultimate_cluster=ultimate_cluster,
+                    lonely_psu=lonely_psu, replicate_cols=rep_cols,
+                    replicate_method=replicate_method if rep_cols else None,
+                    replicate_scale=replicate_scale if rep_cols else None,
+                    allow_zero_weights=_allow_zero_weights(data, weight_col, zero_weights))
+    prepared = design.prepare(data, source=str(survey_file))
+    # calibrated weights: linearise through the recorded calibration, or calibrate every replicate (as estimate)
+    refit = None
+    if variance in ("linearization", "jk1", "jkn", "bootstrap"):
+        refit = _calibration(data, survey_file, calibration, weight_col, prepared.weights)
+    if refit is not None and variance == "linearization":
+        prepared = prepared.with_weights(prepared.weights, adjustment=refit.adjustment)
+    replicates = None
+    if variance in ("jk1", "jkn", "bootstrap"):
+        from hiddenpop.weights.replicates import make_replicates
+
+        replicates = make_replicates(data, prepared, method=variance, reps=reps, rng=rng_seed)
+        if refit is not None:
+            from hiddenpop.weights.calibrate import recalibrated_replicates
+
+            replicates = recalibrated_replicates(refit, replicates, data, source=str(survey_file))
+    try:
+        result = fit_model(data, formula, prepared, family=family, variance=variance, replicates=replicates,
+                           reps=reps, rng=rng_seed, level=level, ratios=ratios)
+    except EstimationError as exc:    # name the file
+        if exc.where:
+            raise
+        raise EstimationError(exc.message, where=str(survey_file), fix=exc.fix) from None
+    if output and output != "-":
+        with OutputSet(overwrite=overwrite) as out:
+            out.add(output, lambda p: result.table.to_csv(p, index=False, lineterminator="\n", float_format="%.17g"))
+        echo_err(f"wrote {len(result.table)} coefficient(s) to {output}", level=1)
+    if as_json:
+        click.echo(json.dumps(result.to_dict(), indent=2, allow_nan=False))
+    elif output == "-":
+        click.echo(result.table.to_csv(index=False, lineterminator="\n"), nl=False)
+    elif not output:
+        click.echo(format_model(result))
