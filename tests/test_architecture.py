@@ -16,7 +16,8 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1] / "hiddenpop"
 
 #: private names still imported across modules in files other helpers are editing at the time of
-#: writing (issues #10 and #12); each must be made public there and removed from this list.
+#: writing (issues #10, #12 and the model/compare work); each must be made public there and removed
+#: from this list (test_pending_list_is_not_stale fails once one is fixed, so the list only shrinks).
 PENDING_PRIVATE = {
     ("hiddenpop.commands.estimate", "hiddenpop.weights.estimate", "_domains"),
     ("hiddenpop.commands.estimate", "hiddenpop.weights.estimate", "_normalise_by"),
@@ -25,6 +26,18 @@ PENDING_PRIVATE = {
     ("hiddenpop.weights.calibrate", "hiddenpop.weights.design", "_check_weights"),
     ("hiddenpop.simulate.sampler", "hiddenpop.spatial.geometry", "_tri_area"),
     ("hiddenpop.spatial.density", "hiddenpop.spatial.geometry", "_tri_area"),
+    # came with main after issue 9 landed (model / compare commands): shared helpers of commands.estimate
+    # and weights.estimate to be made public (e.g. in commands/_common.py and weights/estimate.py)
+    ("hiddenpop.commands.model", "hiddenpop.commands.estimate", "_allow_zero_weights"),
+    ("hiddenpop.commands.model", "hiddenpop.commands.estimate", "_calibration"),
+    ("hiddenpop.commands.model", "hiddenpop.commands.estimate", "_none"),
+    ("hiddenpop.commands.model", "hiddenpop.commands.estimate", "_replicate_columns"),
+    ("hiddenpop.commands.model", "hiddenpop.commands.estimate", "_split"),
+    ("hiddenpop.commands.rds", "hiddenpop.weights.estimate", "_round_sig"),
+    ("hiddenpop.weights.compare", "hiddenpop.weights.estimate", "_Context"),
+    ("hiddenpop.weights.compare", "hiddenpop.weights.estimate", "_column"),
+    ("hiddenpop.weights.compare", "hiddenpop.weights.estimate", "_round_sig"),
+    ("hiddenpop.weights.model", "hiddenpop.weights.estimate", "_round_sig"),
 }
 
 #: import cycles that came in with code other helpers are editing (issue #12: weights.calibrate imports
@@ -198,7 +211,7 @@ def test_every_registry_choice_of_the_cli_resolves():
                 walk(cmd.get_command(ctx, name), ctx)
 
     walk(main, click.Context(main))
-    assert len(found) >= 11
+    assert len(found) >= 13
     for t in found:
         assert t.choices and not set(t.exclude) & set(t.choices), t.registry
     from hiddenpop.weights.referral import REFERRAL_METHODS

@@ -77,7 +77,7 @@ def _replicate_columns(data, spec: str | None, *, needed: bool) -> tuple[str, ..
 @click.argument("survey_file", type=click.Path(dir_okay=False, allow_dash=True))
 @click.option("--var", "variables", multiple=True, required=True,
               help="Variable(s) to estimate; repeat or separate with commas.")
-@click.option("--stat", "statistic", type=click.Choice(["mean", "total", "proportion", "ratio", "quantile"]),
+@click.option("--stat", "statistic", type=RegistryChoice("hiddenpop.weights.estimate:STATISTICS"),
               default="mean", show_default=True, help="Statistic.")
 @click.option("--by", multiple=True,
               help="Domain variables crossed together, e.g. registered,sex; repeat --by for several tables.")
@@ -111,7 +111,7 @@ def _replicate_columns(data, spec: str | None, *, needed: bool) -> tuple[str, ..
 @click.option("--calibration", "calibration", default=None,
               help="Calibration model of calibrated weights for linearised SEs (default: <file>.calibration.json "
                    "when it exists); 'none' treats the weights as fixed.")
-@click.option("--lonely-psu", type=click.Choice(["fail", "adjust", "certainty", "remove", "average"]),
+@click.option("--lonely-psu", type=RegistryChoice("hiddenpop.weights.design:LonelyPSU"),
               default="fail", show_default=True, help="Policy for strata with a single PSU.")
 @click.option("--zero-weights", type=click.Choice(["auto", "error", "allow"]), default="auto", show_default=True,
               help="Rows with weight 0: 'auto' accepts them when every such row has a reason in a "

@@ -48,6 +48,7 @@ False
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import datetime as _dt
 import json
 import os
@@ -241,7 +242,7 @@ class ReferralStore:
     # ---------------------------------------------------------------------------------- import
     def import_file(self, path: PathLike, *, mapping: ReferralMapping | PathLike | None = None,
                     fmt: str = "auto", strict: bool = False, accept_changes: bool = False,
-                    progress: Callable[[int], None] | None = None) -> ImportResult:
+                    progress: Callable[[int], None] | None = None, rules: str = "field") -> ImportResult:
         """Import a referral log (CSV/XLSX export, RDSAT file or R ``RDS`` CSV).
 
         The rows are read (:func:`~hiddenpop.io.referrals.read_referrals`), the import is planned
@@ -265,6 +266,13 @@ class ReferralStore:
             one stays in the history). Otherwise they are reported as conflicts and left alone.
         progress
             Called with the number of rows written, as they are written.
+        rules
+            ``"field"`` (default, the evening loop) or ``"finished"`` (a completed study from another
+            tool: linked like R's ``rid.from.coupons``, every row that can be stored lands, problems
+            are warnings); see :func:`~hiddenpop.referrals.intake.plan_import`. The same file imported
+            again under the same rules is a no-op; under the other rules it is planned again (rows kept
+            out before may land) and recorded. Once a finished import landed, the store derives
+            recruiters with the finished rules.
 
         Returns
         -------
@@ -277,17 +285,19 @@ class ReferralStore:
             mapping = read_mapping(mapping)
         digest = sha256_file(p)
         with self._connect() as con:
-            done = con.execute("SELECT import_id FROM imports WHERE sha256=? AND status='done' ORDER BY import_id "
-                               "LIMIT 1", (digest,)).fetchone()
-        if done is not None:
-            return ImportResult(file=str(p), sha256=digest, import_id=done[0], already_imported=True)
+            done = [(i, json.loads(h or "{}").get("link_rules", "field")) for i, h in con.execute(
+                "SELECT import_id, hints FROM imports WHERE sha256=? AND status='done' ORDER BY import_id",
+                (digest,)).fetchall()]
+        same = [i for i, r in done if r == rules]
+        if same:
+            return ImportResult(file=str(p), sha256=digest, import_id=same[0], already_imported=True)
         table = read_referrals(p, fmt, mapping)
         plan = self.plan(table, file=str(p), sha256=digest, mapping=mapping, strict=strict,
-                         accept_changes=accept_changes)
+                         accept_changes=accept_changes, rules=rules)
         return self.apply_plan(plan, strict=strict, progress=progress)
 
     def check_file(self, path: PathLike, *, mapping: ReferralMapping | PathLike | None = None,
-                   fmt: str = "auto") -> ImportResult:
+                   fmt: str = "auto", rules: str = "field") -> ImportResult:
         """What :meth:`import_file` would do with ``path``, without changing the store (a dry run).
 
         The file is checked together with the stored rows and the rows waiting for their
@@ -300,10 +310,10 @@ class ReferralStore:
         if mapping is not None and not isinstance(mapping, ReferralMapping):
             mapping = read_mapping(mapping)
         table = read_referrals(p, fmt, mapping)
-        return self.plan(table, file=str(p), sha256=sha256_file(p), mapping=mapping).result
+        return self.plan(table, file=str(p), sha256=sha256_file(p), mapping=mapping, rules=rules).result
 
     def plan(self, table: pd.DataFrame, *, file: str, sha256: str, mapping: ReferralMapping | None = None,
-             strict: bool = False, accept_changes: bool = False) -> ImportPlan:
+             strict: bool = False, accept_changes: bool = False, rules: str = "field") -> ImportPlan:
         """Plan the import of ``table`` against what the store holds now (nothing is written)."""
         settings = self.settings
         with self._connect() as con:
@@ -319,7 +329,7 @@ class ReferralStore:
             settings = {**settings, "printed_coupons": known}
         return plan_import(table, file=file, sha256=sha256, salt=salt, stored=stored, pending=pending,
                            versions=[(str(r), str(h)) for r, h in versions], settings=settings, mapping=mapping,
-                           strict=strict, accept_changes=accept_changes)
+                           strict=strict, accept_changes=accept_changes, rules=rules)
 
     # ---------------------------------------------------------------------- printed coupons
     @staticmethod
@@ -414,7 +424,7 @@ class ReferralStore:
 
         The plan must come from :meth:`plan` on this store with no write in between.
         """
-        res = plan.result
+        res = dataclasses.replace(plan.result, problems=list(plan.result.problems))  # the plan stays as planned
         file, now = res.file, _now()
         sleep = float(os.environ.get(TEST_SLEEP_ENV, "0") or 0)
         with self._connect() as con:
@@ -602,6 +612,9 @@ class ReferralStore:
                                                            "ORDER BY import_id").fetchall() if h]
         for h in hints:
             out.attrs.update(h)
+        # the linking of the stored rows: finished once a finished import landed (its rows may hold links
+        # only those rules resolve, e.g. a coupon nobody issued)
+        out.attrs["link_rules"] = "finished" if any(h.get("link_rules") == "finished" for h in hints) else "field"
         out.attrs["source"] = str(self.path)
         return out
 
@@ -638,11 +651,14 @@ class ReferralStore:
         return out
 
     def imports(self) -> pd.DataFrame:
-        """One row per import (file, checksum, time, status, counts)."""
+        """One row per import (file, checksum, time, status, linking rules, counts)."""
         with self._connect() as con:
-            return pd.read_sql_query("SELECT import_id, file, sha256, format, imported_at, status, strict, n_rows, "
-                                     "n_new, n_unchanged, n_changed, n_conflicts, n_quarantined, n_released, "
-                                     "n_pending, n_warnings FROM imports ORDER BY import_id", con)
+            out = pd.read_sql_query("SELECT import_id, file, sha256, format, imported_at, status, strict, n_rows, "
+                                    "n_new, n_unchanged, n_changed, n_conflicts, n_quarantined, n_released, "
+                                    "n_pending, n_warnings, hints FROM imports ORDER BY import_id", con)
+        rules = [json.loads(h or "{}").get("link_rules", "field") for h in out.pop("hints")]
+        out.insert(out.columns.get_loc("status") + 1, "rules", rules)
+        return out
 
     def quarantine(self, *, import_id: int | None = None) -> pd.DataFrame:
         """Quarantined rows with their problems (latest import by default; ``0`` for all)."""
