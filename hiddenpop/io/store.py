@@ -66,6 +66,7 @@ from pandas.api.types import infer_dtype
 from hiddenpop.errors import InputFileError, OutputExistsError, RecruitmentError
 from hiddenpop.io import PathLike, sha256_file
 from hiddenpop.io.referrals import ReferralMapping, numeric_or_text, read_mapping, read_referrals, restore_numbers
+from hiddenpop.referrals.coupons import normalise_coupons
 from hiddenpop.referrals.derive import derive_columns
 from hiddenpop.referrals.intake import (ImportPlan, ImportResult, cell_text, content_hashes,
                                         check_withdrawal, plan_correction, plan_import)
@@ -338,15 +339,16 @@ class ReferralStore:
             is not None
 
     def _used_codes(self, con: sqlite3.Connection) -> set[str]:
-        """Every coupon number in the stored and waiting rows (issued or redeemed)."""
+        """Every coupon number in the stored and waiting rows (issued or redeemed), as typed and as
+        matched (``100014.0`` is ``100014``: :func:`hiddenpop.referrals.coupons.normalise_coupons`)."""
         out: set[str] = set()
         for table in ("respondents", "pending"):
             for red, iss in con.execute(f"SELECT redeemed_coupon, issued_coupons FROM {table}"):
                 if red:
-                    out.add(str(red))
+                    out.add(str(red).strip())
                 if iss:
-                    out.update(c for c in str(iss).split(";") if c)
-        return out
+                    out.update(c.strip() for c in str(iss).split(";") if c.strip())
+        return out | set(normalise_coupons(np.array(sorted(out), dtype=object)).tolist())
 
     def _known_coupons(self, con: sqlite3.Connection) -> frozenset[str] | None:
         """Printed numbers plus every number already in the data; ``None`` before any coupon is printed."""
@@ -411,10 +413,12 @@ class ReferralStore:
             if not self._has_printed(con):
                 return pd.DataFrame({c: pd.Series([], dtype=object) for c in cols + ["status"]})
             t = _select(con, f"SELECT {', '.join(cols)} FROM printed_coupons ORDER BY serial")
-            red = {r[0] for r in con.execute("SELECT redeemed_coupon FROM respondents WHERE withdrawn=0 AND "
-                                             "redeemed_coupon IS NOT NULL")}
-            iss = {c for (cell,) in con.execute("SELECT issued_coupons FROM respondents WHERE withdrawn=0 AND "
-                                                "issued_coupons IS NOT NULL") for c in str(cell).split(";")}
+            red = {str(r[0]).strip() for r in con.execute("SELECT redeemed_coupon FROM respondents WHERE withdrawn=0 "
+                                                          "AND redeemed_coupon IS NOT NULL")}
+            iss = {c.strip() for (cell,) in con.execute("SELECT issued_coupons FROM respondents WHERE withdrawn=0 AND "
+                                                        "issued_coupons IS NOT NULL") for c in str(cell).split(";")}
+        # as matched: a number typed 100014.0 or 0100014 is coupon 100014
+        red, iss = ({*x, *normalise_coupons(np.array(sorted(x), dtype=object)).tolist()} for x in (red, iss))
         t["status"] = ["redeemed" if c in red else "issued" if c in iss else "printed" for c in t["code"]]
         return t
 

@@ -28,8 +28,8 @@ rule                            severity  meaning
 ``network-size-not-number``     error *w* network size is text, not a number
 ``network-size-negative``       error *w* network size below 0
 ``recruiter-quarantined``       error     (store only) the recruiter's row was quarantined
-``coupon-check-digit``          error     (printed coupons) the coupon number's check digit is wrong
-``coupon-not-printed``          error     (printed coupons) a well-formed number that was never printed
+``coupon-check-digit``          error *w* (printed coupons) the coupon number's check digit is wrong
+``coupon-not-printed``          error *w* (printed coupons) a well-formed number that was never printed
 ``coupon-redeemed-twice``       warning   two people came with the same coupon, one issuer: both
                                           are linked to that issuer (as R and RDSAT do)
 ``coupon-issued-twice``         warning   a coupon nobody redeemed was issued to two respondents
@@ -82,7 +82,7 @@ import numpy as np
 import pandas as pd
 
 from hiddenpop.errors import format_where
-from hiddenpop.referrals.coupons import CouponLinks, link_coupons, parse_times, source_rows
+from hiddenpop.referrals.coupons import CouponLinks, link_coupons, normalise_coupons, parse_times, source_rows
 from hiddenpop.rds.tree import children_csr
 
 __all__ = ["Problem", "RULES", "validate_log", "located_problems", "quarantine_rows", "cascade_quarantine",
@@ -142,13 +142,16 @@ RULES: dict[str, tuple[str, str]] = {
 #: rules that are warnings under the ``finished`` rules (the others keep their severity)
 FINISHED_WARNINGS = frozenset({"coupon-issuer-ambiguous", "coupon-never-issued", "self-recruitment",
                                "unknown-recruiter", "recruiter-mismatch", "seed-without-point", "time-not-iso",
-                               "network-size-not-number", "network-size-negative"})
+                               "network-size-not-number", "network-size-negative", "coupon-check-digit",
+                               "coupon-not-printed"})
 #: what the ``finished`` rules did instead (added to the warning's message)
 _FINISHED_ACTION = {
     "coupon-never-issued": "the respondent is a seed, as in R's rid.from.coupons",
     "self-recruitment": "the respondent is a seed (R refuses such a file)",
     "unknown-recruiter": "the respondent is a seed",
     "recruiter-mismatch": "the coupon decides, as in R's rid.from.coupons",
+    "coupon-check-digit": "kept as typed: it links only to a form that lists the same number",
+    "coupon-not-printed": "kept as typed: it links only to a form that lists the same number",
 }
 
 
@@ -491,17 +494,25 @@ def _check(table: pd.DataFrame, *, source: str | None, design_requires_point: bo
 
 
 def _check_printed(out: "_Collector", links: CouponLinks, known: frozenset[str]) -> None:
-    """``coupon-check-digit`` / ``coupon-not-printed`` on the redeemed and the issued coupons."""
+    """``coupon-check-digit`` / ``coupon-not-printed`` on the redeemed and the issued coupons.
+
+    Numbers are checked as matched (:func:`~hiddenpop.referrals.coupons.normalise_coupons`: a
+    spreadsheet's ``100014.0`` or a leading zero is not a typing error of the digits; printed numbers
+    never start with 0), against the known numbers spelled the same way (a number already in the data
+    as ``01901`` stays valid); problems show the number as typed.
+    """
     from hiddenpop.field.codes import is_valid_code
 
-    for column, pos, codes in (("redeemed_coupon", np.flatnonzero(links.redeemed != ""), None),
-                               ("issued_coupons", links.coupon_issuer, links.coupon)):
-        vals = links.redeemed[pos] if codes is None else codes
+    known = frozenset(known) | frozenset(normalise_coupons(np.array(sorted(known), dtype=object)).tolist())
+    red = np.flatnonzero(links.redeemed != "")
+    for column, pos, vals, typed in (("redeemed_coupon", red, links.redeemed[red], links.redeemed_raw[red]),
+                                     ("issued_coupons", links.coupon_issuer, links.coupon, links.coupon_raw)):
         unknown = np.array([v not in known for v in vals], dtype=bool)
         if not unknown.any():
             continue
         valid = np.array([is_valid_code(v) for v in vals], dtype=bool)
-        what = "redeemed coupon" if codes is None else "issued coupon"
+        what = "redeemed coupon" if column == "redeemed_coupon" else "issued coupon"
+        vals = typed
         bad = unknown & ~valid
         out.add("coupon-check-digit", pos[bad], column, vals[bad],
                 lambda k, i, vb=vals[bad], w=what: f"{w} {vb[k]} is not a valid coupon number (wrong check digit "

@@ -194,6 +194,31 @@ def test_printed_coupon_rules_report_row_column_value_and_fix(tmp_path, rule):
     assert not [q for q in validate_log(read_referral_log(p)) if q.rule == rule]
 
 
+def test_printed_coupon_rules_check_numbers_as_matched_and_soften_under_finished(tmp_path):
+    # the rules by harm match 01901 = 1901 and 100014.0 = 100014 (coupon-spelling-differs); the printed-coupon
+    # check must see the same numbers: a number already in the data as typed ('01901', a legacy book number)
+    # stays valid, a spreadsheet's '.0' is no typing error, and a wrong check digit is reported as typed.
+    # 100041 swaps two digits of 100014 (a Damm check digit rejects every adjacent transposition)
+    p = tmp_path / "log.csv"
+    p.write_text(HEAD + "S,,01901;100014;100023,,P1,5,2,2024-05-01T10:00\nA,01901,,,,3,,2024-05-02T10:00\n"
+                 "B,100014.0,,,,3,,2024-05-02T11:00\nC,0100041,,,,3,,2024-05-02T12:00\n")
+    known = PRINTED | {"01901"}
+    field = validate_log(read_referral_log(p), printed_coupons=known)
+    assert [(q.respondent_id, q.rule, q.severity, q.value) for q in field] == [
+        ("B", "coupon-spelling-differs", "warning", "100014.0"),
+        ("C", "coupon-check-digit", "error", "0100041"),
+        ("C", "coupon-never-issued", "error", "0100041")]
+    # a finished study lands every row: both printed-coupon rules are warnings that say what was done
+    p.write_text(HEAD + "S,,100014;999999,,P1,5,2,2024-05-01T10:00\nC,100041,,,,3,,2024-05-02T12:00\n")
+    fin = validate_log(read_referral_log(p), printed_coupons=PRINTED, rules="finished")
+    assert [(q.respondent_id, q.rule, q.severity) for q in fin] == [
+        ("S", "coupon-not-printed", "warning"), ("C", "coupon-check-digit", "warning"),
+        ("C", "coupon-never-issued", "warning")]
+    assert all("kept as typed" in q.message for q in fin if q.rule in ("coupon-not-printed", "coupon-check-digit"))
+    assert {q.rule for q in validate_log(read_referral_log(p), printed_coupons=PRINTED) if q.severity == "error"} \
+        == {"coupon-not-printed", "coupon-check-digit", "coupon-never-issued"}
+
+
 @pytest.mark.parametrize("rule", sorted(BAD))
 def test_validation_rule_reports_row_column_value_and_fix(tmp_path, rule):
     body, row = BAD[rule]
