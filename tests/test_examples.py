@@ -38,11 +38,14 @@ def test_store_import_quarantines_exactly_the_deliberate_errors(runner, tmp_path
         outputs.append(res.output)  # click >= 8.2: output holds stdout and stderr
     text = "\n".join(outputs)
     assert "duplicate respondent id" in outputs[1]
-    assert "already redeemed" in outputs[2] and "never issued" in outputs[2] and "'100203'" in outputs[2]
+    assert "never issued" in outputs[2] and "'100203'" in outputs[2]
+    # rules by harm: R09001 came with a coupon another recruit of the same recruiter brought too; the recruiter
+    # is not in doubt, so both are linked to them with a warning (as R and RDSAT do), not quarantined
+    assert "also redeemed" in outputs[2]
     assert "950" in outputs[2]                           # implausible network size reported
-    assert text.count("ERROR") == 3                       # nothing else is an error
+    assert text.count("ERROR") == 2                       # nothing else is an error
     res = runner.invoke(main, ["referrals", "status", str(store)])
-    assert "R09001" in res.output and "R09002" in res.output
+    assert "R09002" in res.output
 
 
 def test_first_day_is_clean(runner):

@@ -121,9 +121,13 @@ def _clean(v: Any) -> Any:
 
 @rds.command("estimate")
 @click.argument("data", type=click.Path(dir_okay=False))
-@click.option("--outcome", "outcomes", multiple=True, required=True,
+@click.option("--outcome", "outcomes", multiple=True,
               help="Outcome column (repeat for several). Text and 0/1 columns give one proportion per level; "
                    "other numbers give a mean.")
+@click.option("--categorical", "categorical", multiple=True, metavar="COL",
+              help="Outcome coded as numbers that are categories (1/2/3, as in RDSAT files and most forms): one "
+                   "proportion per level, as R RDS gives for a factor (to.factor=TRUE). Repeatable; implies "
+                   "--outcome COL.")
 @click.option("--estimator", "estimators", type=click.Choice(list(ESTIMATORS)), multiple=True,
               help="Estimator (repeatable) [default: ss when a population size is known, else rds-ii]. "
                    "ss and hcg need --population-size.")
@@ -143,7 +147,7 @@ def _clean(v: Any) -> Any:
 @click.option("--weights-output", type=click.Path(dir_okay=False), default=None,
               help="Also write per-respondent weights (id, outcome, estimator, population_size, weight) as CSV.")
 @overwrite_option
-def estimate_cmd(data, outcomes, estimators, id_col, recruiter_col, degree_col, seed_marker, time_col,
+def estimate_cmd(data, outcomes, categorical, estimators, id_col, recruiter_col, degree_col, seed_marker, time_col,
                  population_size, degree_rule, ss_method, variance, reps, ci_type, conf_level, rng_seed, as_json,
                  output, weights_output, overwrite):
     """Population proportions / means from an RDS sample.
@@ -157,11 +161,16 @@ def estimate_cmd(data, outcomes, estimators, id_col, recruiter_col, degree_col, 
     With low,mid,high population sizes, SS and HCG are estimated at each (column scenario), so you
     see how much the answer depends on N; the other estimators do not use N.
     Without --variance the se/ci columns are empty (no interval is computed).
+    A column of category codes (1 = Kurdish, 2 = Arab, …) gives a mean unless declared with
+    --categorical COL.
     """
     from hiddenpop.io import check_writable, write_csv
     from hiddenpop.rds.estimators import estimate, rds_weights
 
     pops = _parse_population(population_size)
+    outcomes = tuple(outcomes) + tuple(c for c in dict.fromkeys(categorical) if c not in outcomes)
+    if not outcomes:
+        raise click.UsageError("name the outcome: --outcome COL (or --categorical COL for category codes)")
     if (variance or ss_method == "simulation") and rng_seed is None:
         raise click.UsageError("--rng-seed is required with --variance or --ss-method simulation")
     for p in (output, weights_output):
@@ -169,6 +178,8 @@ def estimate_cmd(data, outcomes, estimators, id_col, recruiter_col, degree_col, 
             check_writable(p, overwrite=overwrite)
     sample = load_rds_sample(data, id_col=id_col, recruiter_col=recruiter_col, degree_col=degree_col,
                              seed_marker=seed_marker, time_col=time_col, population_size=pops)
+    if categorical:
+        sample = sample.with_categorical(list(dict.fromkeys(categorical)))
     if not estimators:
         estimators = ("ss",) if sample.population_size[1] is not None else ("rds-ii",)
     if "hcg" in estimators and sample.time is None:
@@ -318,6 +329,8 @@ def model_cmd(data, formula, family, estimator, id_col, recruiter_col, degree_co
 @click.argument("data", type=click.Path(dir_okay=False))
 @click.option("--var", "variables", multiple=True, required=True,
               help="Categorical variable to diagnose (repeat for several).")
+@click.option("--categorical", "categorical", multiple=True, metavar="COL",
+              help="A --var coded as numbers that are categories (1/2/3): treat its codes as levels (repeatable).")
 @click.option("--estimator", type=click.Choice(list(ESTIMATORS)), default=None,
               help="Estimator for the convergence/bottleneck curves, population homophily and differential "
                    "activity [default: ss when N is known, else rds-ii].")
@@ -326,7 +339,7 @@ def model_cmd(data, formula, family, estimator, id_col, recruiter_col, degree_co
 @click.option("-o", "--output", "outdir", type=click.Path(file_okay=False), required=True,
               help="Folder for the plots and tables.")
 @overwrite_option
-def diagnose_cmd(data, variables, estimator, id_col, recruiter_col, degree_col, seed_marker, time_col,
+def diagnose_cmd(data, variables, categorical, estimator, id_col, recruiter_col, degree_col, seed_marker, time_col,
                  population_size, degree_rule, ss_method, rng_seed, outdir, overwrite):
     """Convergence and bottleneck plots, homophily, transition matrices.
 
@@ -350,6 +363,8 @@ def diagnose_cmd(data, variables, estimator, id_col, recruiter_col, degree_col, 
     pops = _parse_population(population_size)
     sample = load_rds_sample(data, id_col=id_col, recruiter_col=recruiter_col, degree_col=degree_col,
                              seed_marker=seed_marker, time_col=time_col, population_size=pops)
+    if categorical:
+        sample = sample.with_categorical(list(dict.fromkeys(categorical)))
     est = estimator or dg.default_diagnostic_estimator(sample)
     if est == "hcg" and sample.time is None:
         echo_err("note: no interview times (--time-col), so HCG orders respondents by wave, as R does")

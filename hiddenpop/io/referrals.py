@@ -80,7 +80,7 @@ __all__ = [
 #: names recognised without a mapping file (after Kobo group prefixes are removed)
 _ALIASES: dict[str, tuple[str, ...]] = {
     "respondent_id": ("respondent_id", "hh_id", "id"),
-    "redeemed_coupon": ("redeemed_coupon", "coupon_redeemed", "own_coupon"),
+    "redeemed_coupon": ("redeemed_coupon", "coupon_redeemed", "own_coupon", "own.coupon"),
     "issued_coupons": ("issued_coupons", "coupons_issued"),
     "recruiter_id": ("recruiter_id", "recruiter.id"),
     "point_id": ("point_id",),
@@ -396,6 +396,8 @@ def normalise_table(raw: pd.DataFrame, *, mapping: ReferralMapping | None = None
     if not coupon_cols:
         pat = re.compile(re.escape(mapping.coupon_prefix) + r"(\d+)$")
         numbered = [(int(m.group(1)), c) for c in raw.columns if (m := pat.match(c))]
+        if not numbered and mapping.coupon_prefix == "coupon_":  # R RDS's layout: coupon.1, coupon.2, ...
+            numbered = [(int(m.group(1)), c) for c in raw.columns if (m := re.match(r"coupon\.(\d+)$", c))]
         coupon_cols = [c for _, c in sorted(numbered)]
     # the QR-scan copy of a coupon number (`hiddenpop field form`: coupon_1_scan fills coupon_1)
     scans = [f"{c}_scan" for c in coupon_cols if f"{c}_scan" in raw.columns]
@@ -676,11 +678,16 @@ def read_rds_csv(path: PathLike, *, id_col: str = "id", recruiter_col: str = "re
 
 
 def write_rds_csv(path: PathLike, table: pd.DataFrame, *, seed_marker: str | None = None,
-                  degree_col: str | None = None, overwrite: bool = False) -> None:
+                  degree_col: str | None = None, wave: Any = None, seed: Any = None,
+                  overwrite: bool = False) -> None:
     """Write a referral table (with ``recruiter_id`` derived) as R ``RDS``-style CSV.
 
     Columns: ``id, recruiter.id, <degree_col>`` then the carried-through columns (in the original
-    order when the data came from an RDS CSV). Personal columns are never written.
+    order when the data came from an RDS CSV), then ``wave`` and ``seed`` when given (what R's
+    ``get.wave`` and ``get.seed.id`` give; a carried-through column of that name is kept in place
+    when it agrees, else kept as ``wave_reported`` / ``seed_reported``). Seeds carry ``seed_marker``
+    as recruiter id (default: the one of the source file, else ``seed`` as R's ``rid.from.coupons``).
+    Personal columns are never written.
     """
     hints = table.attrs.get("rds_csv", {})
     seed_marker = seed_marker if seed_marker is not None else (hints.get("seed_marker") or "seed")
@@ -699,6 +706,18 @@ def write_rds_csv(path: PathLike, table: pd.DataFrame, *, seed_marker: str | Non
     order = hints.get("column_order")
     if order and set(order) <= set(out.columns):
         out = out[list(order) + [c for c in out.columns if c not in order]]
+    for name, values in (("wave", wave), ("seed", seed)):
+        if values is None:
+            continue
+        derived = pd.Series([None if v is None else str(v) for v in np.asarray(values, dtype=object)],
+                            index=out.index, dtype=object)
+        if name in out.columns:
+            carried = out[name].astype(object).where(out[name].notna(), None).map(
+                lambda v: None if v is None else str(_format_number(v)))
+            if carried.tolist() == derived.tolist():
+                continue
+            out = out.rename(columns={name: f"{name}_reported"})
+        out[name] = derived
     write_csv(path, out, overwrite=overwrite)
 
 
@@ -788,13 +807,22 @@ def write_rdsat(path: PathLike, table: pd.DataFrame, *, max_coupons: int | None 
     columns are never written.
     """
     hints = table.attrs.get("rdsat", {})
-    na = na_symbol if na_symbol is not None else hints.get("na_symbol", "-1")
     delim = delimiter if delimiter is not None else hints.get("delimiter", "\t")
     own, issued = _coupons_for_export(table)
     k = max([len(x) for x in issued] + [0])
     k = max(k, max_coupons if max_coupons is not None else hints.get("max_coupons", 0))
     varnames = [c for c in hints.get("varnames", []) if c in table.columns]
     varnames += [c for c in _extra_columns(table) if c not in varnames]
+    # the NA symbol must not be a value anywhere (RDSAT and R read every such cell as missing)
+    used = {str(_format_number(v)) for c in ["respondent_id", "network_size"] + varnames
+            for v in table[c].dropna().tolist()} | {str(x) for lst in issued for x in lst} | \
+        {str(v) for v in own if v is not None}
+    na = na_symbol if na_symbol is not None else hints.get("na_symbol")
+    if na is None or (na_symbol is None and na in used):
+        na = next(c for c in ("-1", "-9", "-99", "-999", "-9999", "NA", ".") if c not in used)
+    elif na in used:
+        raise InputFileError(f"the NA symbol {na!r} is also a value in the data: RDSAT and R would read those "
+                             "cells as missing", where=str(path), fix="choose another NA symbol (na_symbol=)")
     for v in varnames + ["respondent_id"]:
         vals = table[v].dropna().astype(str)
         if (vals.str.contains(re.escape(delim) if delim != " " else r"\s", regex=True)).any():
