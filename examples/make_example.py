@@ -8,8 +8,9 @@
 4. The field stages on those points: households in the 250 m circles, two coupons for
    unregistered contacts each, 85% of coupons redeemed.
 5. The records a field team would hand over: three daily Kobo-style referral-log exports
-   (with four deliberate errors for the validator: a duplicated row, a coupon redeemed twice,
-   a mistyped coupon, an implausible network size), the household and child records, the
+   (with four deliberate faults for the validator: a duplicated row, a coupon redeemed twice
+   (one recruiter: a warning, both recruits are linked to them), a mistyped coupon, an
+   implausible network size), the household and child records, the
    repeat selections (households reached twice), and registry margins.
 
 The exports have exactly the columns of the questionnaire `hiddenpop field form` generates

@@ -81,6 +81,58 @@ def check_probabilities(values: Any, *, column: str = "stage1_prob", source: str
     return arr
 
 
+def check_unique_ids(table: pd.DataFrame, *, source: str = "table", columns: Iterable[str] = ("child_id", "hh_id")) -> None:
+    """Refuse a table whose row id (the first of ``columns`` present) repeats.
+
+    A household (or child) twice in a weights file counts twice in every total and mean.
+
+    >>> check_unique_ids(pd.DataFrame({"hh_id": ["H1", "H2", "H1"]}), source="w.csv")
+    Traceback (most recent call last):
+    ...
+    hiddenpop.errors.DesignError: w.csv, row 4, column 'hh_id', value 'H1': duplicate id (1 repeated row(s); first seen on row 2). Fix: keep one row per household (or child): remove the repeated rows, or give each its own id.
+    """
+    from hiddenpop.errors import format_where
+
+    col = next((c for c in columns if c in table.columns), None)
+    if col is None:
+        return
+    ids = table[col]
+    dup = ids.duplicated() & ids.notna()
+    if dup.any():
+        k = int(np.flatnonzero(dup.to_numpy())[0])
+        first = int(np.flatnonzero((ids == ids.iloc[k]).to_numpy())[0])
+        raise DesignError(f"duplicate id ({int(dup.sum())} repeated row(s); first seen on row {first + 2})",
+                          where=format_where(source, row=k + 2, column=col, value=_plain(ids.iloc[k])),
+                          fix="keep one row per household (or child): remove the repeated rows, or give each its own id")
+
+
+def check_probability_columns(table: pd.DataFrame, *, source: str = "table", suffix: str = "_prob") -> None:
+    """Refuse probability columns (``*_prob``) with a value below 0 or above 1 (empty cells allowed).
+
+    >>> check_probability_columns(pd.DataFrame({"stage1_prob": [0.2, 1.4]}), source="w.csv")
+    Traceback (most recent call last):
+    ...
+    hiddenpop.errors.DesignError: w.csv, row 3, column 'stage1_prob', value 1.4: a probability must lie between 0 and 1 (1 row(s) do not). Fix: check how the file was made: 'hiddenpop weights compute' writes probabilities in [0, 1]; a percentage must be divided by 100.
+    """
+    from hiddenpop.errors import format_where
+
+    for col in [c for c in table.columns if str(c).endswith(suffix)]:
+        raw = table[col]
+        vals = pd.to_numeric(raw, errors="coerce").to_numpy(dtype=float)
+        bad = (raw.notna().to_numpy() & ~np.isfinite(vals)) | (vals < 0) | (vals > 1)
+        if bad.any():
+            k = int(np.flatnonzero(bad)[0])
+            raise DesignError(f"a probability must lie between 0 and 1 ({int(bad.sum())} row(s) do not)",
+                              where=format_where(source, row=k + 2, column=str(col), value=_plain(raw.iloc[k])),
+                              fix="check how the file was made: 'hiddenpop weights compute' writes probabilities "
+                                  "in [0, 1]; a percentage must be divided by 100")
+
+
+def _plain(value: Any) -> Any:
+    """numpy scalars as Python ones (messages show ``1.4``, not ``np.float64(1.4)``)."""
+    return value.item() if isinstance(value, np.generic) else value
+
+
 def id_text(value: Any) -> str:
     """An id as stripped text: ``""`` for missing, ``7.0`` and ``"7"`` both give ``"7"``.
 

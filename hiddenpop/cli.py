@@ -4,8 +4,10 @@ The root group only handles cross-cutting concerns (verbosity, logging, ``--vers
 turning hiddenpop errors into one-line messages). Each command group lives in its own
 module under :mod:`hiddenpop.commands` and stays thin over library functions.
 
-Exit codes: 0 success, 1 a problem with the data or files (one line on stderr; the full
-traceback with ``-v``), 2 a usage error (bad option).
+Exit codes (:data:`EXIT_CODES`, the README's table): 0 done, 1 a problem with the data or files
+(one line on stderr; the full traceback with ``-v``), 2 a usage error (bad option), 3 imported
+with rows quarantined (``referrals import``: the good rows landed), 70 an internal error (a bug:
+one line with the version, the traceback with ``-v``), 130 interrupted (Ctrl-C).
 """
 from __future__ import annotations
 
@@ -18,15 +20,34 @@ import warnings
 import click
 
 from hiddenpop import __version__
+from hiddenpop.commands._common import EXIT_CODES, EXIT_INTERNAL, EXIT_INTERRUPTED, EXIT_QUARANTINED
 from hiddenpop.errors import HiddenPopError
 
-__all__ = ["main"]
+__all__ = ["main", "EXIT_CODES", "EXIT_INTERNAL", "EXIT_INTERRUPTED", "EXIT_QUARANTINED"]
+
+
+def _command_words(group: click.Group, args: list[str]) -> str:
+    """``'hiddenpop frame sample'`` from the arguments: the leading words that name (sub)commands."""
+    words, cmd = ["hiddenpop"], group
+    for word in args:
+        if not isinstance(cmd, click.Group) or word not in cmd.commands:
+            break
+        words.append(word)
+        cmd = cmd.commands[word]
+    return " ".join(words)
+
+
+def _internal_error_line(what: str, exc: BaseException) -> str:
+    """The one line printed for an exception that is not a known user error."""
+    return (f"Error: internal error in '{what}' ({type(exc).__name__}; hiddenpop {__version__}): "
+            f"run again with -v for the details and report it")
 
 
 class _HiddenPopGroup(click.Group):
     """A click group that turns hiddenpop errors into one-line messages."""
 
     def invoke(self, ctx: click.Context):
+        what = _command_words(self, [*getattr(ctx, "_protected_args", []), *ctx.args])
         try:
             return super().invoke(ctx)
         except BrokenPipeError:
@@ -36,13 +57,26 @@ class _HiddenPopGroup(click.Group):
                 os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
             ctx.exit(0)
         except (HiddenPopError, OSError) as exc:
-            verbosity = (ctx.obj or {}).get("verbosity", 0) if isinstance(ctx.obj, dict) else 0
-            if verbosity > 0:
+            if _verbosity(ctx) > 0:
                 raise
             message = str(exc)
             if isinstance(exc, OSError) and not isinstance(exc, HiddenPopError):
                 message = f"{exc.filename or ''}: {exc.strerror or exc}".lstrip(": ")
             raise click.ClickException(" ".join(message.split())) from None
+        except (click.exceptions.ClickException, click.exceptions.Exit, click.exceptions.Abort):
+            raise
+        except KeyboardInterrupt:
+            click.echo("Interrupted; nothing half-written is left.", err=True)
+            ctx.exit(EXIT_INTERRUPTED)
+        except Exception as exc:  # the last line of defence: a bug, not a user error
+            if _verbosity(ctx) > 0:
+                raise
+            click.echo(_internal_error_line(what, exc), err=True)
+            ctx.exit(EXIT_INTERNAL)
+
+
+def _verbosity(ctx: click.Context) -> int:
+    return (ctx.obj or {}).get("verbosity", 0) if isinstance(ctx.obj, dict) else 0
 
 
 def _showwarning(message, category, filename, lineno, file=None, line=None):

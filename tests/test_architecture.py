@@ -16,7 +16,8 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1] / "hiddenpop"
 
 #: private names still imported across modules in files other helpers are editing at the time of
-#: writing (issues #10 and #12); each must be made public there and removed from this list.
+#: writing (issues #10, #12 and the model/compare work); each must be made public there and removed
+#: from this list (test_pending_list_is_not_stale fails once one is fixed, so the list only shrinks).
 PENDING_PRIVATE = {
     ("hiddenpop.commands.estimate", "hiddenpop.weights.estimate", "_domains"),
     ("hiddenpop.commands.estimate", "hiddenpop.weights.estimate", "_normalise_by"),
@@ -198,7 +199,7 @@ def test_every_registry_choice_of_the_cli_resolves():
                 walk(cmd.get_command(ctx, name), ctx)
 
     walk(main, click.Context(main))
-    assert len(found) >= 10   # estimate --variance is spelled out (test_cli_vocabulary keeps it equal)
+    assert len(found) >= 10   # estimate --stat/--variance/--lonely-psu are spelled out (test_cli_vocabulary)
     for t in found:
         assert t.choices and not set(t.exclude) & set(t.choices), t.registry
     from hiddenpop.weights.referral import REFERRAL_METHODS

@@ -92,9 +92,11 @@ def test_choices_spelled_out_for_speed_equal_the_library_registries():
     assert tuple(SS_METHODS) == cmd.SS_METHODS
     # and so does estimate --variance
     from hiddenpop.commands import estimate as est_cmd
-    from hiddenpop.weights.estimate import VARIANCE_METHODS
+    from hiddenpop.weights.design import LonelyPSU
+    from hiddenpop.weights.estimate import STATISTICS, VARIANCE_METHODS
 
-    assert tuple(VARIANCE_METHODS) == est_cmd.VARIANCE_METHODS
+    assert tuple(VARIANCE_METHODS) == est_cmd.VARIANCE_METHODS and tuple(STATISTICS) == est_cmd.STATISTICS
+    assert tuple(str(k) for k in LonelyPSU) == est_cmd.LONELY_PSU
 
 
 def test_help_and_version_import_no_heavy_library():

@@ -19,7 +19,23 @@ import click
 __all__ = ["overwrite_option", "rng_seed_option", "output_option", "json_option", "progress", "verbosity",
            "echo_err", "renamed_option", "screen_format_option", "wants_table", "text_table", "format_intervals",
            "add_result", "json_summary_option", "RegistryChoice", "none_value", "split_values",
-           "replicate_columns", "allow_zero_weights", "refit_calibration"]
+           "replicate_columns", "allow_zero_weights", "refit_calibration", "EXIT_CODES", "EXIT_INTERNAL",
+           "EXIT_INTERRUPTED", "EXIT_QUARANTINED"]
+
+#: exit codes of the command line (``hiddenpop.cli`` uses them; the README's table lists them)
+EXIT_QUARANTINED = 3
+EXIT_INTERNAL = 70  # EX_SOFTWARE of sysexits.h
+EXIT_INTERRUPTED = 130  # 128 + SIGINT, as shells report it
+
+#: Every exit code of the command line and its meaning (the README's table).
+EXIT_CODES = {
+    0: "done",
+    1: "input error: a file or value does not fit (one line says which and what to do); nothing was written",
+    2: "usage error: an unknown option or a missing argument",
+    EXIT_QUARANTINED: "imported with rows quarantined: the good rows landed, the quarantined ones are listed",
+    EXIT_INTERNAL: "internal error: a bug in hiddenpop; run again with -v and report the details",
+    EXIT_INTERRUPTED: "interrupted (Ctrl-C); nothing half-written is left",
+}
 
 overwrite_option = click.option("--overwrite", is_flag=True, default=False,
                                 help="Replace output files that already exist (otherwise refuse).")

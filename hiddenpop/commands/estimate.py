@@ -25,8 +25,11 @@ from hiddenpop.commands._common import (allow_zero_weights, echo_err, json_optio
 __all__ = ["estimate"]
 
 #: spelled out so that ``estimate --help`` does not import the estimators (scipy, pandas);
-#: tests/test_cli_vocabulary.py keeps it equal to hiddenpop.weights.estimate.VARIANCE_METHODS
+#: tests/test_cli_vocabulary.py keeps them equal to hiddenpop.weights.estimate.VARIANCE_METHODS,
+#: hiddenpop.weights.estimate.STATISTICS and hiddenpop.weights.design.LonelyPSU
 VARIANCE_METHODS = ("linearization", "jk1", "jkn", "bootstrap", "replicate")
+STATISTICS = ("mean", "total", "proportion", "ratio", "quantile")
+LONELY_PSU = ('fail', 'adjust', 'certainty', 'remove', 'average')
 
 
 def _plain(value):
@@ -44,7 +47,7 @@ def _plain(value):
 @click.argument("survey_file", type=click.Path(dir_okay=False, allow_dash=True))
 @click.option("--var", "variables", multiple=True, required=True,
               help="Variable(s) to estimate; repeat or separate with commas.")
-@click.option("--stat", "statistic", type=click.Choice(["mean", "total", "proportion", "ratio", "quantile"]),
+@click.option("--stat", "statistic", type=click.Choice(STATISTICS),
               default="mean", show_default=True, help="Statistic.")
 @click.option("--by", multiple=True,
               help="Domain variables crossed together, e.g. registered,sex; repeat --by for several tables.")
@@ -84,7 +87,7 @@ def _plain(value):
 @click.option("--calibration", "calibration", default=None,
               help="Calibration model of calibrated weights for linearised SEs (default: <file>.calibration.json "
                    "when it exists); 'none' treats the weights as fixed.")
-@click.option("--lonely-psu", type=click.Choice(["fail", "adjust", "certainty", "remove", "average"]),
+@click.option("--lonely-psu", type=click.Choice(LONELY_PSU),
               default="fail", show_default=True, help="Policy for strata with a single PSU.")
 @click.option("--zero-weights", type=click.Choice(["auto", "error", "allow"]), default="auto", show_default=True,
               help="Rows with weight 0: 'auto' accepts them when every such row has a reason in a "
@@ -158,6 +161,11 @@ def estimate(survey_file, variables, statistic, by, subpop, denominator, quantil
 
         check_writable(differences_path(output), overwrite=overwrite)
     data = read_csv(survey_file)
+    from hiddenpop._checks import check_unique_ids
+
+    # one row per household (or child): a file of persons (person_id, member_id) may repeat hh_id
+    if id_col or not {"person_id", "member_id", "individual_id"} & set(data.columns):
+        check_unique_ids(data, source=str(survey_file), columns=(id_col,) if id_col else ("child_id", "hh_id"))
     rep_cols = replicate_columns(data, replicate_cols, needed=variance == "replicate")
     if variance == "replicate" and not rep_cols:
         raise click.UsageError(f"--variance replicate: {survey_file} has no rep_1 ... rep_B columns; "
@@ -247,21 +255,20 @@ def estimate(survey_file, variables, statistic, by, subpop, denominator, quantil
                                             id_col=id_col or "id", weight_col=weight_col)
     with OutputSet(overwrite=overwrite) as out:
         if output and output != "-":
-            out.add(output, lambda p: table.to_csv(p, index=False, lineterminator="\n"))
+            out.add_csv(output, table)
             if diffs is not None:
                 from hiddenpop.commands._compare import differences_path
 
-                out.add(differences_path(output), lambda p: diffs.to_csv(p, index=False, lineterminator="\n"))
+                out.add_csv(differences_path(output), diffs)
         if rep_frame is not None:
-            out.add(replicate_weights_out,
-                    lambda p: rep_frame.to_csv(p, index=False, lineterminator="\n", float_format="%.17g"))
+            out.add_csv(replicate_weights_out, rep_frame, float_format="%.17g")
             if not __import__("numpy").allclose(replicates.rscales, replicates.rscales[0]):
                 import pandas as pd
 
                 side = str(replicate_weights_out).rsplit(".", 1)[0] + ".rscales.csv"
                 rs = pd.DataFrame({"replicate": [f"rep_{i + 1}" for i in range(replicates.n_replicates)],
                                    "rscale": replicates.rscales})
-                out.add(side, lambda p: rs.to_csv(p, index=False, lineterminator="\n", float_format="%.17g"))
+                out.add_csv(side, rs, float_format="%.17g")
     if rep_frame is not None:
         echo_err("R:\n" + svrepdesign_call(replicates, file=str(replicate_weights_out), weight_col=weight_col))
         echo_err("Stata:\n" + stata_svyset_call(replicates, file=str(replicate_weights_out), weight_col=weight_col))
@@ -288,8 +295,9 @@ def estimate(survey_file, variables, statistic, by, subpop, denominator, quantil
 
                 click.echo("\ndifferences\n\n" + format_comparisons(diffs, level=level))
         else:
-            shown = table if diffs is None else diffs
-            click.echo(shown.to_csv(index=False, lineterminator="\n"), nl=False)
+            from hiddenpop.io import write_csv
+
+            write_csv("-", table if diffs is None else diffs)
     else:
         echo_err(f"wrote {len(table)} estimate(s) to {output}", level=1)
         if diffs is not None:

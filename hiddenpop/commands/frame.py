@@ -26,6 +26,7 @@ _frame_args = [
     click.option("--size-col", default=None, help="Measure of size (e.g. registered refugees), numbers >= 0."),
     click.option("--crs", "assign_crs", default=None,
                  help="CRS to assign when the frame file has none (e.g. EPSG:4326)."),
+    click.option("--layer", default=None, help="Layer of a file with several (GeoPackage)."),
 ]
 
 
@@ -63,7 +64,7 @@ def frame() -> None:
 @_with(_frame_args)
 @click.option("--working-crs", default=None, help="Metric CRS for areas/distances (default: LAEA centred on the frame).")
 @json_option
-def check(frame_path, id_col, stratum_col, size_col, assign_crs, working_crs, as_json):
+def check(frame_path, id_col, stratum_col, size_col, assign_crs, layer, working_crs, as_json):
     """Validate FRAME and print a summary table per stratum.
 
     The table gives units, area and size per stratum, and the working CRS.
@@ -85,7 +86,7 @@ def check(frame_path, id_col, stratum_col, size_col, assign_crs, working_crs, as
     from hiddenpop.spatial import choose_working_crs
     from hiddenpop.spatial.frame import check_overlaps, check_stratum_sizes
 
-    fr = read_frame(frame_path, id_col=id_col, stratum_col=stratum_col, size_col=size_col, crs=assign_crs)
+    fr = read_frame(frame_path, id_col=id_col, stratum_col=stratum_col, size_col=size_col, crs=assign_crs, layer=layer)
     crs, info = choose_working_crs(fr, working_crs)
     geoms = fr.to_crs(crs).to_numpy()
     check_overlaps(fr, geoms)
@@ -167,7 +168,7 @@ def _summary_table(frame_path, fr, rows: list[dict], total_area_m2: float, info:
 @output_option(help="Points file; its suffix picks the format (.gpkg .geojson .csv .gpx .kml .odk.csv). "
                     "The manifest goes to <stem>.design.json, the map to <stem>.png.")
 @overwrite_option
-def sample(frame_path, id_col, stratum_col, size_col, assign_crs, n, method, balance, density, raster, allocation,
+def sample(frame_path, id_col, stratum_col, size_col, assign_crs, layer, n, method, balance, density, raster, allocation,
            variability_col, radius, reserve, min_distance, exclude, working_crs, n_candidates, formats, no_map,
            rng_seed, output, overwrite):
     """Draw stratified first-stage points from FRAME, with reserves.
@@ -195,7 +196,7 @@ def sample(frame_path, id_col, stratum_col, size_col, assign_crs, n, method, bal
     stem = str(out)[: -len(FORMAT_SUFFIX[main_fmt])] if str(out).lower().endswith(FORMAT_SUFFIX[main_fmt]) else str(out.with_suffix(""))
     fmts = [main_fmt] + [f for f in (list(POINT_FORMATS) if "all" in formats else formats) if f != main_fmt]
     fmts = list(dict.fromkeys(fmts))
-    fr = read_frame(frame_path, id_col=id_col, stratum_col=stratum_col, size_col=size_col, crs=assign_crs)
+    fr = read_frame(frame_path, id_col=id_col, stratum_col=stratum_col, size_col=size_col, crs=assign_crs, layer=layer)
     excl = read_exclusion(exclude) if exclude else None
     rast = read_raster(raster) if raster else None
     alloc = _allocation_table(allocation, fr.strata) if allocation.lower().endswith(".csv") else allocation

@@ -144,11 +144,13 @@ def model(survey_file, formula, family, ratios, variance, reps, rng_seed, level,
         raise EstimationError(exc.message, where=str(survey_file), fix=exc.fix) from None
     if output and output != "-":
         with OutputSet(overwrite=overwrite) as out:
-            out.add(output, lambda p: result.table.to_csv(p, index=False, lineterminator="\n", float_format="%.17g"))
+            out.add_csv(output, result.table, float_format="%.17g")
         echo_err(f"wrote {len(result.table)} coefficient(s) to {output}", level=1)
     if as_json:
         click.echo(json.dumps(result.to_dict(), indent=2, allow_nan=False))
     elif output == "-":
-        click.echo(result.table.to_csv(index=False, lineterminator="\n"), nl=False)
+        from hiddenpop.io import write_csv
+
+        write_csv("-", result.table)
     elif not output:
         click.echo(format_model(result))

@@ -132,6 +132,10 @@ def _clean(v: Any) -> Any:
               help="Variable to estimate (repeat, or separate with commas). Text and 0/1 columns give one "
                    "proportion per level; other numbers give a mean.")
 @renamed_option("--outcome", "--var", "old_outcomes", multiple=True)
+@click.option("--categorical", "categorical", multiple=True, metavar="COL",
+              help="Variable coded as numbers that are categories (1/2/3, as in RDSAT files and most forms): one "
+                   "proportion per level, as R RDS gives for a factor (to.factor=TRUE). Repeatable; implies "
+                   "--var COL.")
 @click.option("--estimator", "estimators", type=click.Choice(list(ESTIMATORS)), multiple=True,
               help="Estimator (repeatable) [default: ss when a population size is known, else rds-ii]. "
                    "ss and hcg need --population-size.")
@@ -152,7 +156,7 @@ def _clean(v: Any) -> Any:
 @click.option("--weights-output", type=click.Path(dir_okay=False), default=None,
               help="Also write per-respondent weights (id, outcome, estimator, population_size, weight) as CSV.")
 @overwrite_option
-def estimate_cmd(data, outcomes, old_outcomes, estimators, id_col, recruiter_col, degree_col, seed_marker, time_col,
+def estimate_cmd(data, outcomes, old_outcomes, categorical, estimators, id_col, recruiter_col, degree_col, seed_marker, time_col,
                  population_size, degree_rule, ss_method, variance, reps, ci_type, conf_level, rng_seed, as_json,
                  output, screen_format, weights_output, overwrite):
     """Population proportions / means from an RDS sample.
@@ -166,6 +170,8 @@ def estimate_cmd(data, outcomes, old_outcomes, estimators, id_col, recruiter_col
     With low,mid,high population sizes, SS and HCG are estimated at each (column scenario), so you
     see how much the answer depends on N; the other estimators do not use N.
     Without --variance the se/ci columns are empty (no interval is computed).
+    A column of category codes (1 = Kurdish, 2 = Arab, …) gives a mean unless declared with
+    --categorical COL.
     """
     import numpy as np
     import pandas as pd
@@ -175,8 +181,10 @@ def estimate_cmd(data, outcomes, old_outcomes, estimators, id_col, recruiter_col
     from hiddenpop.rds.estimators import estimate, rds_weights
 
     outcomes = [v.strip() for item in (*outcomes, *old_outcomes) for v in str(item).split(",") if v.strip()]
+    outcomes = tuple(outcomes) + tuple(c for c in dict.fromkeys(categorical) if c not in outcomes)
     if not outcomes:
-        raise click.UsageError("name the variable to estimate with --var COLUMN")
+        raise click.UsageError("name the variable to estimate with --var COLUMN (or --categorical COLUMN for "
+                               "category codes)")
     pops = _parse_population(population_size)
     if (variance or ss_method == "simulation") and rng_seed is None:
         raise click.UsageError("--rng-seed is required with --variance or --ss-method simulation")
@@ -185,6 +193,8 @@ def estimate_cmd(data, outcomes, old_outcomes, estimators, id_col, recruiter_col
             check_writable(p, overwrite=overwrite)
     sample = load_rds_sample(data, id_col=id_col, recruiter_col=recruiter_col, degree_col=degree_col,
                              seed_marker=seed_marker, time_col=time_col, population_size=pops)
+    if categorical:
+        sample = sample.with_categorical(list(dict.fromkeys(categorical)))
     if not estimators:
         estimators = ("ss",) if sample.population_size[1] is not None else ("rds-ii",)
     if "hcg" in estimators and sample.time is None:
@@ -347,6 +357,8 @@ def model_cmd(data, formula, family, estimator, id_col, recruiter_col, degree_co
 @click.argument("data", type=click.Path(dir_okay=False))
 @click.option("--var", "variables", multiple=True, required=True,
               help="Categorical variable to diagnose (repeat for several).")
+@click.option("--categorical", "categorical", multiple=True, metavar="COL",
+              help="A --var coded as numbers that are categories (1/2/3): treat its codes as levels (repeatable).")
 @click.option("--estimator", type=click.Choice(list(ESTIMATORS)), default=None,
               help="Estimator for the convergence/bottleneck curves, population homophily and differential "
                    "activity [default: ss when N is known, else rds-ii].")
@@ -355,7 +367,7 @@ def model_cmd(data, formula, family, estimator, id_col, recruiter_col, degree_co
 @click.option("-o", "--output", "outdir", type=click.Path(file_okay=False), required=True,
               help="Folder for the plots and tables.")
 @overwrite_option
-def diagnose_cmd(data, variables, estimator, id_col, recruiter_col, degree_col, seed_marker, time_col,
+def diagnose_cmd(data, variables, categorical, estimator, id_col, recruiter_col, degree_col, seed_marker, time_col,
                  population_size, degree_rule, ss_method, rng_seed, outdir, overwrite):
     """Convergence and bottleneck plots, homophily, transition matrices.
 
@@ -379,6 +391,8 @@ def diagnose_cmd(data, variables, estimator, id_col, recruiter_col, degree_col, 
     pops = _parse_population(population_size)
     sample = load_rds_sample(data, id_col=id_col, recruiter_col=recruiter_col, degree_col=degree_col,
                              seed_marker=seed_marker, time_col=time_col, population_size=pops)
+    if categorical:
+        sample = sample.with_categorical(list(dict.fromkeys(categorical)))
     est = estimator or dg.default_diagnostic_estimator(sample)
     if est == "hcg" and sample.time is None:
         echo_err("note: no interview times (--time-col), so HCG orders respondents by wave, as R does")
@@ -405,5 +419,5 @@ def diagnose_cmd(data, variables, estimator, id_col, recruiter_col, degree_col, 
             outputs.add(out / name, lambda p, f=fig: f.savefig(p, format="png", dpi=120, metadata={"Software": None},
                                                                bbox_inches="tight"))
         for name, tab in tables.items():
-            outputs.add(out / name, lambda p, t=tab: t.to_csv(p, index=False, lineterminator="\n"))
+            outputs.add_csv(out / name, tab)
     echo_err(f"wrote {len(figures) + len(tables)} files to {out}/ (estimator {est})")

@@ -16,7 +16,7 @@ import click
 
 from hiddenpop.commands._common import (echo_err, json_option, json_summary_option, output_option,
                                         overwrite_option, progress, renamed_option)
-from hiddenpop.referrals.schema import IMPORT_FORMATS  # names only, no heavy imports
+from hiddenpop.referrals.schema import IMPORT_FORMATS, RULE_SETS  # names only, no heavy imports
 
 __all__ = ["referrals"]
 
@@ -71,17 +71,25 @@ def init_cmd(store, requires_point, max_coupons, expiry_days, max_network_size, 
 @click.option("--strict", is_flag=True, help="Import nothing if any row has an error.")
 @click.option("--accept-changes", is_flag=True,
               help="Rows changed since the last import replace the stored version (kept in the history).")
+@click.option("--rules", type=click.Choice(list(RULE_SETS)), default="field", show_default=True,
+              help="field: the evening loop (rows whose recruiter is ambiguous or not in yet are kept out); "
+                   "finished: a completed study from RDSAT/R/another tool, linked like R's rid.from.coupons, "
+                   "every row lands and problems are warnings.")
 @json_option
-def import_cmd(store, file, mapping, fmt, strict, accept_changes, as_json) -> None:
+def import_cmd(store, file, mapping, fmt, strict, accept_changes, rules, as_json) -> None:
     """Import a day's export FILE into STORE (bad rows are quarantined).
 
-    Importing the same file twice adds nothing. A first-stage point where no refugee
-    household was found is a valid zero: it has no row in the log, it stays in the points
-    file, and it is never replaced by another point.
+    Exit code 0 when every row landed, 3 when the good rows landed and some were
+    quarantined, 1 when nothing was imported.
+
+    Importing the same file twice adds nothing (under other --rules it is planned again and
+    recorded). A first-stage point where no refugee household was found is a valid zero: it has
+    no row in the log, it stays in the points file, and it is never replaced by another point.
 
     \b
     Example:
       hiddenpop referrals import survey.hpstore examples/data/referral_log_2024-03-04.csv
+      hiddenpop referrals import study.hpstore tests/referrals/data/study264.rdsat --rules finished
     """
     from hiddenpop.errors import RecruitmentError
     from hiddenpop.io.store import ReferralStore
@@ -89,11 +97,13 @@ def import_cmd(store, file, mapping, fmt, strict, accept_changes, as_json) -> No
     st = ReferralStore.open(store)
     with progress(0, "importing") as advance:
         res = st.import_file(file, mapping=mapping, fmt=fmt, strict=strict, accept_changes=accept_changes,
-                             progress=advance)
+                             progress=advance, rules=rules)
     if as_json:
         click.echo(json.dumps({"summary": res.summary(), "import_id": res.import_id, "landed": res.landed,
-                               "already_imported": res.already_imported, "n_new": res.n_new,
-                               "n_quarantined": res.n_quarantined,
+                               "already_imported": res.already_imported, "rules": rules, "n_rows": res.n_rows,
+                               "n_new": res.n_new, "n_unchanged": res.n_unchanged,
+                               "n_quarantined": res.n_quarantined, "n_pending": res.n_pending,
+                               "n_warnings": len(res.warnings),
                                "problems": [p.to_dict() for p in res.problems]}, indent=1, default=str))
     else:
         click.echo(res.summary())
@@ -101,9 +111,28 @@ def import_cmd(store, file, mapping, fmt, strict, accept_changes, as_json) -> No
         if res.landed and res.n_quarantined:
             click.echo(f"The {res.n_quarantined} quarantined row(s) are not in the data: correct them in the form; "
                        f"the next export brings them in (`hiddenpop referrals status {store}` lists them).")
+            if rules == "field" and _looks_finished(file, fmt):
+                click.echo(f"A finished study from RDSAT or R? `hiddenpop referrals import {store} {file} --rules "
+                           "finished` links it as R's rid.from.coupons does and lands every row.")
     if not res.landed:
         raise RecruitmentError(f"{len(res.errors)} error(s); nothing was imported",
                                where=file, fix="correct the rows listed above, or import without --strict")
+    if res.n_quarantined:
+        from hiddenpop.commands._common import EXIT_QUARANTINED
+
+        click.get_current_context().exit(EXIT_QUARANTINED)  # the good rows landed; scripts can tell
+
+
+def _looks_finished(file: str, fmt: str) -> bool:
+    """An RDSAT file or an R RDS file: the output of a finished study, not an evening's export."""
+    if fmt in ("rdsat", "rds-csv"):
+        return True
+    try:
+        with open(file, "rb") as fh:
+            head = fh.read(4).lstrip(b"\xef\xbb\xbf")
+    except OSError:
+        return False
+    return os.path.splitext(file)[1].lower() == ".rdsat" or head.upper().startswith(b"RDS")
 
 
 @referrals.command("validate")
@@ -117,8 +146,10 @@ def import_cmd(store, file, mapping, fmt, strict, accept_changes, as_json) -> No
 @click.option("--max-coupons", type=click.IntRange(min=1), default=None, help="Without --store.")
 @click.option("--max-network-size", type=click.FloatRange(min=1), default=None, help="Without --store.")
 @click.option("--all", "show_all", is_flag=True, help=f"List every problem (default: {_SHOW} per rule).")
+@click.option("--rules", type=click.Choice(list(RULE_SETS)), default="field", show_default=True,
+              help="As for import: field (evening loop) or finished (a completed study, linked like R).")
 @json_option
-def validate_cmd(file, store, mapping, fmt, requires_point, max_coupons, max_network_size, show_all,
+def validate_cmd(file, store, mapping, fmt, requires_point, max_coupons, max_network_size, show_all, rules,
                  as_json) -> None:
     """Check FILE without writing anything: one line per problem.
 
@@ -137,13 +168,13 @@ def validate_cmd(file, store, mapping, fmt, requires_point, max_coupons, max_net
     from hiddenpop.referrals.validate import DEFAULT_MAX_NETWORK_SIZE, quarantine_rows, validate_log
 
     if store is not None:
-        res = ReferralStore.open(store).check_file(file, mapping=mapping, fmt=fmt)
+        res = ReferralStore.open(store).check_file(file, mapping=mapping, fmt=fmt, rules=rules)
         problems = res.problems
         n_rows, n_bad = res.n_rows, res.n_quarantined
     else:
         table = read_referrals(file, fmt, mapping)
         problems = validate_log(table, source=file, design_requires_point=requires_point, max_coupons=max_coupons,
-                                max_network_size=max_network_size or DEFAULT_MAX_NETWORK_SIZE)
+                                max_network_size=max_network_size or DEFAULT_MAX_NETWORK_SIZE, rules=rules)
         n_rows, n_bad = len(table), len(quarantine_rows(table, problems))
     errors = [p for p in problems if p.severity == "error"]
     if as_json:
@@ -171,7 +202,9 @@ def validate_cmd(file, store, mapping, fmt, requires_point, max_coupons, max_net
 
 @referrals.command("status")
 @click.argument("store", type=click.Path(dir_okay=False))
-@click.option("--as-of", default=None, help="Reference time for expiry (ISO 8601; default: now).")
+@click.option("--as-of", default=None,
+              help="Reference time for 'days quiet' and coupon expiry (ISO 8601; default: the latest interview in "
+                   "the store, so a finished study is seen as it ended).")
 @click.option("--stall-days", type=float, default=7.0, show_default=True,
               help="A chain with no interview for this many days but coupons out is 'stalled'.")
 @click.option("--reminders", type=click.Path(dir_okay=False), default=None,
@@ -194,7 +227,7 @@ def status_cmd(store, as_of, stall_days, reminders, overwrite, as_json) -> None:
     from hiddenpop.referrals.households import possible_duplicates
 
     st = ReferralStore.open(store)
-    as_of = as_of or dt.datetime.now(dt.timezone.utc).isoformat()
+    given = as_of is not None
     expiry = st.settings.get("expiry_days")
     t = st.respondents(as_of=as_of)
     coupons = coupon_table(t, expiry_days=expiry, as_of=as_of) if len(t) else None  # one matching for both
@@ -217,6 +250,9 @@ def status_cmd(store, as_of, stall_days, reminders, overwrite, as_json) -> None:
                                "possible_duplicates": dups.to_dict("records")}, indent=1, default=str))
         return
     click.echo(_summary_lines(store, summary))
+    if summary.get("as_of"):
+        when = dt.datetime.fromisoformat(summary["as_of"]).strftime("%Y-%m-%d %H:%M UTC")
+        click.echo(f"as of {when} " + ("(--as-of)" if given else "(the latest interview; --as-of for another time)"))
     if waves is not None:
         w = waves.copy()
         if "return_rate" in w:
@@ -340,16 +376,32 @@ def _summary_lines(store: str, summary: dict) -> str:
 @click.option("--category", "level", default=None,
               help="Bottleneck: the value of --var to follow (default: the last one).")
 @renamed_option("--level", "--category", "old_level", default=None)
+@click.option("--labels", default=None, metavar="CODE=NAME,…",
+              help="Tree: names of the codes of --var for the key, e.g. '1=unregistered,2=registered' (a 0/1 "
+                   "variable is named 'not VAR'/'VAR' without it).")
 @output_option(help="PNG file.")
 @overwrite_option
-def plot_cmd(store, kind, var, level, old_level, output, overwrite) -> None:
+def plot_cmd(store, kind, var, level, old_level, labels, output, overwrite) -> None:
     """Recruitment trees, convergence or bottleneck plot as PNG.
+
+    The tree plot draws every chain; with more than 60 chains, those of at most one wave are
+    counted in one line under the plot instead of drawn.
 
     \b
     Example:
       hiddenpop referrals plot survey.hpstore --kind tree --var registered -o trees.png
+      hiddenpop referrals plot study.hpstore --kind tree --var registered \\
+          --labels 1=unregistered,2=registered -o trees.png
     """
     level = level if level is not None else old_level
+    names = None
+    if labels:
+        names = {}
+        for part in labels.split(","):
+            code, sep, name = part.partition("=")
+            if not sep or not code.strip() or not name.strip():
+                raise click.BadParameter(f"'{part}' is not CODE=NAME (e.g. 1=unregistered)", param_hint="--labels")
+            names[code.strip()] = name.strip()
     from hiddenpop.errors import RecruitmentError
     from hiddenpop.io import save_figure
     from hiddenpop.io.store import ReferralStore
@@ -365,7 +417,7 @@ def plot_cmd(store, kind, var, level, old_level, output, overwrite) -> None:
         raise RecruitmentError(f"'{var}' is a personal field: the store keeps it only as a salted hash",
                                where=f"--var {var}", fix="plot an answer column instead (e.g. --var registered)")
     if kind == "tree":
-        fig = plot_recruitment_trees(t, color_by=var)
+        fig = plot_recruitment_trees(t, color_by=var, labels=names)
     elif kind == "convergence":
         fig = plot_convergence(t, var)
     else:
@@ -404,10 +456,16 @@ def export_cmd(store, fmt, include_location, output, overwrite) -> None:
     st = ReferralStore.open(store)
     if fmt == "csv":
         write_weighting_csv(output, st.respondents(), include_location=include_location, overwrite=overwrite)
-    elif fmt in ("rdsat", "rds-csv"):
+    elif fmt == "rdsat":
         raw = st.raw_respondents()
         raw["recruiter_id"] = recruiter_ids(raw)
-        (write_rdsat if fmt == "rdsat" else write_rds_csv)(output, raw, overwrite=overwrite)
+        write_rdsat(output, raw, overwrite=overwrite)
+    elif fmt == "rds-csv":  # R's recruiter.id, wave and seed (get.wave, get.seed.id) with the survey variables
+        raw = st.raw_respondents()
+        derived = st.respondents()
+        raw["recruiter_id"] = derived["recruiter_id"].to_numpy(dtype=object)
+        write_rds_csv(output, raw, wave=derived["wave"].to_numpy(), seed=derived["seed_id"].to_numpy(dtype=object),
+                      overwrite=overwrite)
     elif fmt == "events":
         write_csv(output, selection_events(st.respondents(include_personal_hashes=True)), overwrite=overwrite)
     else:
@@ -465,10 +523,13 @@ def history_cmd(store, respondent, include_location, as_json) -> None:
     if len(imp):
         tab = pd.DataFrame({"#": imp["import_id"], "file": imp["file"].map(_short_name),
                             "imported": imp["imported_at"].astype(str).str[5:16].str.replace("T", " "),
-                            "status": imp["status"], "rows": imp["n_rows"], "new": imp["n_new"],
+                            "status": imp["status"] + imp["rules"].map({"finished": "*"}).fillna(""),
+                            "rows": imp["n_rows"], "new": imp["n_new"],
                             "chg": imp["n_changed"], "quar": imp["n_quarantined"],
                             "wait": imp["n_pending"]})
         click.echo("imports (--json for checksums and all counts)\n" + tab.to_string(index=False))
+        if (imp["rules"] == "finished").any():
+            click.echo("* imported with --rules finished (a finished study, linked as R's rid.from.coupons)")
     else:
         click.echo("imports\n(none)")
     if len(corr):

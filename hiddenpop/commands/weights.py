@@ -185,10 +185,10 @@ def compute(households_path, children_path, children_out, design_path, points_pa
         "children_out": str(children_out) if children_out else None,
     }
     with OutputSet(overwrite=overwrite) as out:
-        out.add(output, lambda p: table.to_csv(p, index=False, lineterminator="\n"))
+        out.add_csv(output, table)
         out.add(settings_path(output), lambda p: p.write_text(json.dumps(settings, indent=2) + "\n", encoding="utf-8"))
         if kids is not None:
-            out.add(children_out, lambda p: kids.to_csv(p, index=False, lineterminator="\n"))
+            out.add_csv(children_out, kids)
         if model is not None:
             # the calibration model, so that 'estimate' linearises through it (docs/estimation.md, calibration)
             from hiddenpop.io import json_text
@@ -326,6 +326,10 @@ def calibrate(weights_path, margins_path, method, bounds, max_iter, weight_col, 
         check_writable(children_out, overwrite=overwrite)
     table = read_csv(weights_path, dtype={"hh_id": str, "child_id": str, "psu": str, "stratum": str})
     margins = read_margins(margins_path)
+    from hiddenpop._checks import check_probability_columns, check_unique_ids
+
+    check_unique_ids(table, source=str(weights_path))
+    check_probability_columns(table, source=str(weights_path))
     from hiddenpop.weights.design import _check_weights
 
     from hiddenpop._checks import check_columns

@@ -10,6 +10,10 @@ Rules every writer follows
   first, writes them all to temporary files, and renames them together at the end.
 * **Deterministic.** Writers produce byte-identical files for identical inputs (no
   timestamps unless the caller passes one).
+* **Safe to open in a spreadsheet.** Every CSV goes through :func:`csv_to`, which neutralises
+  text cells that a spreadsheet would run as a formula (:func:`neutralise_formulas`, OWASP
+  "CSV injection"): a respondent id or a name typed as ``=HYPERLINK(...)`` in a field form must
+  not become a live formula on the coordinator's laptop.
 
 Submodules add format-specific readers and writers (``hiddenpop.io.spatial``,
 ``hiddenpop.io.referrals``, ``hiddenpop.io.store``, ``hiddenpop.io.tables``).
@@ -54,6 +58,9 @@ __all__ = [
     "write_bytes",
     "write_json",
     "write_csv",
+    "neutralise_formulas",
+    "csv_to",
+    "FORMULA_STARTS",
     "save_figure",
     "read_csv",
     "read_json",
@@ -138,9 +145,10 @@ class OutputSet:
         self._pending.append((path, tmp_path))
         writer(tmp_path)
 
-    def add_csv(self, path: PathLike, table: pd.DataFrame, *, index: bool = False) -> None:
+    def add_csv(self, path: PathLike, table: pd.DataFrame, *, index: bool = False,
+                float_format: str | None = None) -> None:
         """Add ``table`` as CSV, written as :func:`write_csv` writes it."""
-        self.add(path, lambda tmp: _csv_to(tmp, table, index=index))
+        self.add(path, lambda tmp: csv_to(tmp, table, index=index, float_format=float_format))
 
     def add_figure(self, path: PathLike, figure: Any, *, dpi: int = 120) -> None:
         """Add a matplotlib figure as PNG, saved as :func:`save_figure` saves it."""
@@ -200,19 +208,82 @@ def _json_default(obj: Any) -> Any:
     raise TypeError(f"cannot write {type(obj).__name__} to JSON")
 
 
-def write_csv(path: PathLike, table: pd.DataFrame, *, overwrite: bool = False, index: bool = False) -> None:
-    """Write ``table`` as CSV atomically (``-`` writes to standard output)."""
+def write_csv(path: PathLike, table: pd.DataFrame, *, overwrite: bool = False, index: bool = False,
+              float_format: str | None = None) -> None:
+    """Write ``table`` as CSV atomically (``-`` writes to standard output); formulas neutralised."""
     if str(path) == "-":
         import sys
 
-        _csv_to(sys.stdout, table, index=index)
+        csv_to(sys.stdout, table, index=index, float_format=float_format)
         return
     with atomic_path(path, overwrite=overwrite) as tmp:
-        _csv_to(tmp, table, index=index)
+        csv_to(tmp, table, index=index, float_format=float_format)
 
 
-def _csv_to(target: Any, table: pd.DataFrame, *, index: bool = False) -> None:
-    table.to_csv(target, index=index, lineterminator="\n")
+#: First characters that make a spreadsheet treat a cell as a formula (OWASP, "CSV injection").
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def neutralise_formulas(table: pd.DataFrame) -> pd.DataFrame:
+    """Prefix ``'`` to text cells (and column names) that a spreadsheet would run as a formula.
+
+    A cell is changed when it is text, starts with one of :data:`FORMULA_STARTS`, and is not a
+    number (``-3.5`` and ``+7`` stay as they are). Numeric columns are never touched. This is
+    the OWASP advice for CSV files that may be opened in Excel, LibreOffice or Google Sheets;
+    the leading quote shows in the cell and tells the reader the value was text.
+
+    >>> import pandas as pd
+    >>> t = pd.DataFrame({"id": ["=1+1", "-2.5", "@SUM(A1)", "R01", "-R02"], "w": [1.0, -2.0, 3.0, 4.0, 5.0]})
+    >>> neutralise_formulas(t)["id"].tolist()
+    ["'=1+1", '-2.5', "'@SUM(A1)", 'R01', "'-R02"]
+    """
+    def fix(values: pd.Series) -> pd.Series | None:
+        text = values.map(lambda v: isinstance(v, str) and v.startswith(FORMULA_STARTS))
+        if not text.any():
+            return None
+        cand = values[text]
+        numeric = pd.to_numeric(cand, errors="coerce").notna()
+        bad = cand.index[~numeric.to_numpy()]
+        if len(bad) == 0:
+            return None
+        out = values.astype(object).copy()
+        out.loc[bad] = "'" + out.loc[bad].astype(str)
+        return out
+
+    changed = {}
+    for i, col in enumerate(table.columns):
+        s = table.iloc[:, i]
+        if s.dtype == object or isinstance(s.dtype, pd.StringDtype) or isinstance(s.dtype, pd.CategoricalDtype):
+            new = fix(s.astype(object) if isinstance(s.dtype, pd.CategoricalDtype) else s)
+            if new is not None:
+                changed[i] = new
+    names = pd.Series([c if isinstance(c, str) else c for c in table.columns], dtype=object)
+    new_names = fix(names)
+    index_fix = fix(pd.Series(table.index, dtype=object)) if table.index.dtype == object else None
+    if not changed and new_names is None and index_fix is None:
+        return table
+    out = table.copy()
+    for i, new in changed.items():
+        out.isetitem(i, new.to_numpy())
+    if new_names is not None:
+        out.columns = new_names.tolist()
+    if index_fix is not None:
+        out.index = pd.Index(index_fix.to_numpy(), name=table.index.name)
+    return out
+
+
+def csv_to(target: Any, table: pd.DataFrame, *, index: bool = False, float_format: str | None = None) -> None:
+    """Write ``table`` as CSV to a path or an open text file (not atomic: for writers that are
+    given a temporary path, e.g. inside :class:`OutputSet`).
+
+    The one place where hiddenpop writes CSV: formulas neutralised (:func:`neutralise_formulas`),
+    ``\\n`` line ends.
+    """
+    neutralise_formulas(table).to_csv(target, index=index, lineterminator="\n", float_format=float_format)
+
+
+#: old name of :func:`csv_to`, kept so code written before the rename still runs
+_csv_to = csv_to
 
 
 def save_figure(path: PathLike, figure: Any, *, overwrite: bool = False, dpi: int = 120) -> None:

@@ -79,7 +79,7 @@ __all__ = [
 #: names recognised without a mapping file (after Kobo group prefixes are removed)
 _ALIASES: dict[str, tuple[str, ...]] = {
     "respondent_id": ("respondent_id", "hh_id", "id"),
-    "redeemed_coupon": ("redeemed_coupon", "coupon_redeemed", "own_coupon"),
+    "redeemed_coupon": ("redeemed_coupon", "coupon_redeemed", "own_coupon", "own.coupon"),
     "issued_coupons": ("issued_coupons", "coupons_issued"),
     "recruiter_id": ("recruiter_id", "recruiter.id"),
     "point_id": ("point_id",),
@@ -219,16 +219,76 @@ def _cell_text(v: Any) -> str | None:
     return s or None
 
 
+def _check_csv_shape(path: Path) -> None:
+    """Refuse a CSV with NUL bytes, rows with more or fewer fields than the header, or no data rows.
+
+    pandas fills a short row with empty cells without a word (a respondent's coupons or network
+    size silently lost) and stops at a NUL byte; both are signs of a damaged or hand-edited export.
+    """
+    import csv
+
+    data = path.read_bytes()
+    nul = data.find(b"\x00")
+    if nul >= 0:
+        raise InputFileError("the file contains NUL bytes (it is binary, or damaged in transfer)",
+                             where=format_where(path, row=data.count(b"\n", 0, nul) + 1),
+                             fix="export the log again from the server as UTF-8 CSV")
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise InputFileError(f"the file is not UTF-8 text (byte {exc.start}: {data[exc.start:exc.start + 1]!r})",
+                             where=str(path), fix="save it as 'CSV UTF-8' (Excel) or export it again") from exc
+    import io
+
+    records = csv.reader(io.StringIO(text, newline=""))
+    header, n_rows = None, 0
+    try:
+        for rec in records:
+            if not rec or rec == [""]:
+                continue
+            if header is None:
+                header = rec
+                continue
+            n_rows += 1
+            if len(rec) != len(header):
+                row = n_rows + 1  # rows as a spreadsheet numbers them, header = row 1 (quoted line breaks aside)
+                raise InputFileError(f"row has {len(rec)} fields but the header has {len(header)}"
+                                     + (" (cells missing: the row is cut short)" if len(rec) < len(header)
+                                        else " (a comma inside an unquoted cell?)"),
+                                     where=format_where(path, row=row),
+                                     fix="export the log again; if it was edited by hand, quote cells that contain "
+                                         "commas and keep one cell per column")
+    except csv.Error as exc:
+        raise InputFileError(f"cannot read as CSV ({exc})", where=format_where(path, row=n_rows + 2),
+                             fix="export the log again as UTF-8 CSV") from exc
+    if header is not None and n_rows == 0:
+        raise InputFileError("the file has a header but no data rows", where=str(path),
+                             fix="export the day's interviews (check the export's date filter); if there were none, "
+                                 "there is nothing to import")
+
+
 def _read_raw(path: Path, *, sheet: str | int | None = None) -> pd.DataFrame:
     if not path.exists():
         raise InputFileError("file not found", where=str(path), fix="check the path and the current folder")
+    if path.is_dir():
+        raise InputFileError("a folder was given, not a file", where=str(path), fix="give the exported CSV or XLSX file")
     suffix = path.suffix.lower()
-    try:
-        if suffix in (".xlsx", ".xlsm", ".xls"):
+    if suffix in (".xlsx", ".xlsm", ".xls"):
+        try:
             raw = pd.read_excel(path, sheet_name=0 if sheet is None else sheet, dtype=object)
-            raw.columns = [str(c).strip() for c in raw.columns]
-            return pd.DataFrame({c: [_cell_text(v) for v in raw[c].tolist()] for c in raw.columns},
-                                dtype=object)
+        except Exception as exc:  # zipfile.BadZipFile, openpyxl's InvalidFileException, KeyError for a missing part, …
+            text = " ".join(str(exc).split())[:200]
+            raise InputFileError(f"cannot read the spreadsheet ({type(exc).__name__}: {text})", where=str(path),
+                                 fix="the file is truncated or damaged, or not an Excel file: download or export it "
+                                     "again (or export the log as UTF-8 CSV)") from exc
+        raw.columns = [str(c).strip() for c in raw.columns]
+        if len(raw) == 0:
+            raise InputFileError("the spreadsheet has a header but no data rows", where=str(path),
+                                 fix="export the day's interviews (check the export's date filter)")
+        return pd.DataFrame({c: [_cell_text(v) for v in raw[c].tolist()] for c in raw.columns},
+                            dtype=object)
+    _check_csv_shape(path)
+    try:
         raw = pd.read_csv(path, dtype=str, keep_default_na=False, na_values=[], encoding="utf-8-sig",
                           skipinitialspace=False)
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError, ValueError) as exc:
@@ -335,10 +395,13 @@ def normalise_table(raw: pd.DataFrame, *, mapping: ReferralMapping | None = None
     if not coupon_cols:
         pat = re.compile(re.escape(mapping.coupon_prefix) + r"(\d+)$")
         numbered = [(int(m.group(1)), c) for c in raw.columns if (m := pat.match(c))]
+        if not numbered and mapping.coupon_prefix == "coupon_":  # R RDS's layout: coupon.1, coupon.2, ...
+            numbered = [(int(m.group(1)), c) for c in raw.columns if (m := re.match(r"coupon\.(\d+)$", c))]
         coupon_cols = [c for _, c in sorted(numbered)]
     # the QR-scan copy of a coupon number (`hiddenpop field form`: coupon_1_scan fills coupon_1)
     scans = [f"{c}_scan" for c in coupon_cols if f"{c}_scan" in raw.columns]
     raw = raw.drop(columns=scans)
+    _check_id_cells(raw, source=source, first_row=first_row, names=orig_of, rename=rename, extra=coupon_cols)
     n = len(raw)
     if coupon_cols and "issued_coupons" in raw.columns:
         raise InputFileError(f"both an issued_coupons column and numbered coupon columns ({coupon_cols[0]}, …)",
@@ -370,6 +433,42 @@ def normalise_table(raw: pd.DataFrame, *, mapping: ReferralMapping | None = None
                         "original_columns": original_columns,
                         "column_names": {c: column_names.get(c, c) for c in CORE_COLUMNS}})
     return table
+
+
+#: Longest id or coupon code accepted (longer cells are pasted text, not codes).
+MAX_ID_LENGTH = 200
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+_CONTROL_NOT_NUL = re.compile(r"[\x01-\x1f\x7f]")
+
+
+def _check_id_cells(raw: pd.DataFrame, *, source: str, first_row: int, names: dict, rename: dict,
+                    extra: Iterable[str] = ()) -> None:
+    """Refuse ids and coupon codes with line breaks or other control characters, or thousands of characters.
+
+    Such a cell is a paste accident or a broken export; stored, it would break every file the
+    ids go to (one line per respondent in RDSAT, GraphML, call lists).
+    """
+    back = {canon: theirs for theirs, canon in rename.items()}
+    for col in ("respondent_id", "recruiter_id", "redeemed_coupon", "issued_coupons", *extra):
+        if col not in raw.columns:
+            continue
+        cells = raw[col].astype(object)
+        present = [v for v in cells.tolist() if type(v) is str]
+        # one C-level search of the whole column first (NUL cannot occur: CSVs with NUL are refused)
+        if not present or (max(map(len, present)) <= MAX_ID_LENGTH and not _CONTROL_NOT_NUL.search("\x00".join(present))):
+            continue
+        text = cells.where(cells.map(type) == str)
+        bad = np.flatnonzero((text.str.len().gt(MAX_ID_LENGTH) | text.str.contains(_CONTROL, na=False)).to_numpy(bool))
+        if len(bad):
+            k = int(bad[0])
+            v = str(cells.iloc[k])
+            theirs = back.get(col, col)
+            what = (f"is {len(v)} characters long (at most {MAX_ID_LENGTH})" if len(v) > MAX_ID_LENGTH
+                    else "contains a line break or another control character")
+            raise InputFileError(f"an id or coupon code {what} ({len(bad)} such cells in the column)",
+                                 where=format_where(source, row=first_row + k, column=names.get(theirs, theirs),
+                                                    value=v[:40] + ("…" if len(v) > 40 else "")),
+                                 fix="correct the cell in the form or the export: an id is one short code on one line")
 
 
 def _kobo_geopoints(raw: pd.DataFrame, mapping: ReferralMapping) -> pd.DataFrame:
@@ -578,11 +677,16 @@ def read_rds_csv(path: PathLike, *, id_col: str = "id", recruiter_col: str = "re
 
 
 def write_rds_csv(path: PathLike, table: pd.DataFrame, *, seed_marker: str | None = None,
-                  degree_col: str | None = None, overwrite: bool = False) -> None:
+                  degree_col: str | None = None, wave: Any = None, seed: Any = None,
+                  overwrite: bool = False) -> None:
     """Write a referral table (with ``recruiter_id`` derived) as R ``RDS``-style CSV.
 
     Columns: ``id, recruiter.id, <degree_col>`` then the carried-through columns (in the original
-    order when the data came from an RDS CSV). Personal columns are never written.
+    order when the data came from an RDS CSV), then ``wave`` and ``seed`` when given (what R's
+    ``get.wave`` and ``get.seed.id`` give; a carried-through column of that name is kept in place
+    when it agrees, else kept as ``wave_reported`` / ``seed_reported``). Seeds carry ``seed_marker``
+    as recruiter id (default: the one of the source file, else ``seed`` as R's ``rid.from.coupons``).
+    Personal columns are never written.
     """
     hints = table.attrs.get("rds_csv", {})
     seed_marker = seed_marker if seed_marker is not None else (hints.get("seed_marker") or "seed")
@@ -601,6 +705,18 @@ def write_rds_csv(path: PathLike, table: pd.DataFrame, *, seed_marker: str | Non
     order = hints.get("column_order")
     if order and set(order) <= set(out.columns):
         out = out[list(order) + [c for c in out.columns if c not in order]]
+    for name, values in (("wave", wave), ("seed", seed)):
+        if values is None:
+            continue
+        derived = pd.Series([None if v is None else str(v) for v in np.asarray(values, dtype=object)],
+                            index=out.index, dtype=object)
+        if name in out.columns:
+            carried = out[name].astype(object).where(out[name].notna(), None).map(
+                lambda v: None if v is None else str(_format_number(v)))
+            if carried.tolist() == derived.tolist():
+                continue
+            out = out.rename(columns={name: f"{name}_reported"})
+        out[name] = derived
     write_csv(path, out, overwrite=overwrite)
 
 
@@ -690,13 +806,22 @@ def write_rdsat(path: PathLike, table: pd.DataFrame, *, max_coupons: int | None 
     columns are never written.
     """
     hints = table.attrs.get("rdsat", {})
-    na = na_symbol if na_symbol is not None else hints.get("na_symbol", "-1")
     delim = delimiter if delimiter is not None else hints.get("delimiter", "\t")
     own, issued = _coupons_for_export(table)
     k = max([len(x) for x in issued] + [0])
     k = max(k, max_coupons if max_coupons is not None else hints.get("max_coupons", 0))
     varnames = [c for c in hints.get("varnames", []) if c in table.columns]
     varnames += [c for c in _extra_columns(table) if c not in varnames]
+    # the NA symbol must not be a value anywhere (RDSAT and R read every such cell as missing)
+    used = {str(_format_number(v)) for c in ["respondent_id", "network_size"] + varnames
+            for v in table[c].dropna().tolist()} | {str(x) for lst in issued for x in lst} | \
+        {str(v) for v in own if v is not None}
+    na = na_symbol if na_symbol is not None else hints.get("na_symbol")
+    if na is None or (na_symbol is None and na in used):
+        na = next(c for c in ("-1", "-9", "-99", "-999", "-9999", "NA", ".") if c not in used)
+    elif na in used:
+        raise InputFileError(f"the NA symbol {na!r} is also a value in the data: RDSAT and R would read those "
+                             "cells as missing", where=str(path), fix="choose another NA symbol (na_symbol=)")
     for v in varnames + ["respondent_id"]:
         vals = table[v].dropna().astype(str)
         if (vals.str.contains(re.escape(delim) if delim != " " else r"\s", regex=True)).any():

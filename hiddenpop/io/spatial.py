@@ -31,7 +31,7 @@ import numpy as np
 import pandas as pd
 
 from hiddenpop.errors import FrameError, InputFileError, format_where
-from hiddenpop.io import PathLike, read_json, sha256_file, write_json
+from hiddenpop.io import PathLike, csv_to, read_json, sha256_file, write_json
 
 __all__ = ["read_frame", "read_exclusion", "read_raster", "read_manifest", "read_design", "write_manifest", "POINT_FORMATS",
            "format_from_suffix", "read_points", "FORMAT_SUFFIX"]
@@ -40,34 +40,63 @@ __all__ = ["read_frame", "read_exclusion", "read_raster", "read_manifest", "read
 GPKG_DATE = "2000-01-01T00:00:00.000Z"
 
 
-def _read_vector(path: PathLike, what: str) -> gpd.GeoDataFrame:
+#: Suffixes of tables that hold no geometry (a frame must be a map layer, not a spreadsheet).
+_TABLE_SUFFIXES = (".csv", ".tsv", ".txt", ".xlsx", ".xlsm", ".xls", ".ods")
+
+
+def _read_vector(path: PathLike, what: str, *, layer: str | None = None) -> gpd.GeoDataFrame:
     p = Path(path)
     if not p.exists():
         raise InputFileError("file not found", where=str(p), fix="check the path and the current folder")
+    if p.is_dir() and p.suffix.lower() not in (".gdb",):
+        raise InputFileError(f"a folder was given for the {what}", where=str(p), fix="give the map file itself")
+    fix_format = "give a GeoPackage, GeoJSON, Shapefile or GeoParquet file"
     from hiddenpop.io import is_excel
 
     if is_excel(p):
-        raise InputFileError(f"this is an Excel file: a {what} needs polygons with coordinates, which a spreadsheet "
-                             "does not hold", where=str(p),
-                             fix="give a GeoPackage, GeoJSON, Shapefile or GeoParquet file (in QGIS: join the table "
-                                 "to the polygons, then Export > Save Features As)")
+        raise InputFileError(f"this is an Excel file, and a table has no geometry: a {what} needs polygons with "
+                             "coordinates, which a spreadsheet does not hold", where=str(p),
+                             fix=f"{fix_format} (in QGIS: join the table to the polygons, then Export > Save "
+                                 "Features As)")
+    if p.suffix.lower() in _TABLE_SUFFIXES:
+        raise InputFileError(f"a table has no geometry: the {what} must be a map layer with polygons", where=str(p),
+                             fix=f"{fix_format} (in QGIS: load the table, join it to the polygons, "
+                                 "Export > Save Features As GeoPackage)")
     try:
         if p.suffix.lower() == ".parquet":
             gdf = gpd.read_parquet(p)
         else:
+            import pyogrio
+
+            layers = [str(row[0]) for row in pyogrio.list_layers(p)]
+            if layer is None and len(layers) > 1:
+                raise InputFileError(f"the file holds {len(layers)} layers ({', '.join(layers[:10])}"
+                                     f"{', …' if len(layers) > 10 else ''}) and it is not clear which is the {what}",
+                                     where=str(p), fix=f"name one with --layer, e.g. --layer {layers[0]}" if what == "frame"
+                                     else f"save the {what} as a file of its own (one layer)")
+            if layer is not None and layer not in layers:
+                raise InputFileError(f"no layer {layer!r} in the file (layers: {', '.join(layers[:10])})",
+                                     where=str(p), fix="give one of the layer names listed")
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", RuntimeWarning)
-                gdf = gpd.read_file(p, engine="pyogrio")
-    except Exception as exc:  # pyogrio raises its own DataSourceError family
-        raise InputFileError(f"cannot read the {what} ({exc})", where=str(p),
-                             fix="give a GeoPackage, GeoJSON, Shapefile or GeoParquet file") from exc
+                gdf = gpd.read_file(p, engine="pyogrio", layer=layer)
+    except InputFileError:
+        raise
+    except Exception as exc:  # pyogrio raises its own DataSourceError family; parquet, zip, … their own
+        text = " ".join(str(exc).split())[:300]
+        raise InputFileError(f"cannot read the {what} ({type(exc).__name__}: {text})", where=str(p),
+                             fix=f"{fix_format}; if it is one, the file may be truncated or damaged: export it again") from exc
+    if not isinstance(gdf, gpd.GeoDataFrame) or gdf.geometry.name not in gdf.columns or \
+            (len(gdf) and gdf.geometry.isna().all()):
+        raise InputFileError(f"the layer has no geometry: the {what} must be a map layer with polygons",
+                             where=str(p), fix=fix_format)
     gdf.attrs["source"] = str(path)
     gdf.attrs["sha256"] = sha256_file(p)
     return gdf
 
 
 def read_frame(path: PathLike, *, id_col: str = "unit_id", stratum_col: str | None = None,
-               size_col: str | None = None, crs: Any = None):
+               size_col: str | None = None, crs: Any = None, layer: str | None = None):
     """Read and validate a sampling frame from any file GeoPandas reads.
 
     Parameters
@@ -78,6 +107,9 @@ def read_frame(path: PathLike, *, id_col: str = "unit_id", stratum_col: str | No
         Column names (see :class:`~hiddenpop.spatial.SamplingFrame`).
     crs
         CRS to *assign* when the file has none (e.g. ``"EPSG:4326"``); it never reprojects.
+    layer
+        Layer to read from a file with several (GeoPackage); a file with several layers and no
+        ``layer`` is refused with their names.
 
     Returns
     -------
@@ -94,19 +126,47 @@ def read_frame(path: PathLike, *, id_col: str = "unit_id", stratum_col: str | No
     """
     from hiddenpop.spatial.frame import SamplingFrame
 
-    gdf = _read_vector(path, "frame")
+    gdf = _read_vector(path, "frame", layer=layer)
     if gdf.crs is None and crs is not None:
-        gdf = gdf.set_crs(crs)
+        try:
+            gdf = gdf.set_crs(crs)
+        except Exception as exc:
+            raise FrameError(f"unknown CRS {crs!r}", where="--crs",
+                             fix="give an EPSG code such as EPSG:4326 or EPSG:32636") from exc
     return SamplingFrame(gdf, id_col=id_col, stratum_col=stratum_col, size_col=size_col, source=str(path),
                          source_sha256=gdf.attrs["sha256"])
 
 
-def read_exclusion(path: PathLike) -> gpd.GeoDataFrame:
-    """Read an exclusion layer (polygons where no point may fall); keeps source and SHA-256 in ``attrs``."""
-    gdf = _read_vector(path, "exclusion layer")
+def read_exclusion(path: PathLike, *, layer: str | None = None) -> gpd.GeoDataFrame:
+    """Read an exclusion layer (polygons where no point may fall); keeps source and SHA-256 in ``attrs``.
+
+    Refused with the feature named: no CRS, coordinates outside the CRS's range, a feature that
+    is not a polygon (points, lines), an invalid polygon.
+    """
+    import shapely
+
+    from hiddenpop.spatial.frame import check_coordinate_range
+
+    gdf = _read_vector(path, "exclusion layer", layer=layer)
     if gdf.crs is None:
         raise FrameError("the exclusion layer has no coordinate reference system", where=str(path),
                          fix="set the CRS in the file (e.g. QGIS 'Assign projection')")
+    geom = gdf.geometry.to_numpy()
+    present = ~(pd.isna(geom) | shapely.is_empty(geom))
+    kinds = np.where(present, shapely.get_type_id(geom), 3)
+    bad = np.flatnonzero(~np.isin(kinds, [3, 6]))
+    if len(bad):
+        k = int(bad[0])
+        raise FrameError(f"feature {k + 1} is a {geom[k].geom_type}, not a polygon ({len(bad)} such features)",
+                         where=str(path), fix="an exclusion layer holds areas (Polygon/MultiPolygon): buffer points "
+                                              "or lines into areas first (QGIS 'Buffer')")
+    invalid = np.flatnonzero(present & ~shapely.is_valid(geom))
+    if len(invalid):
+        k = int(invalid[0])
+        raise FrameError(f"feature {k + 1} is an invalid polygon ({shapely.is_valid_reason(geom[k])}; "
+                         f"{len(invalid)} invalid features)", where=str(path),
+                         fix="repair it (QGIS 'Fix geometries' or shapely.make_valid) and save the layer again")
+    check_coordinate_range(gdf.geometry, source=str(path), what="exclusion layer")
     return gdf
 
 
@@ -216,7 +276,7 @@ def _fixed7(values: Any) -> list[str]:
 def _write_csv(points: gpd.GeoDataFrame, path: Path) -> None:
     tab = pd.DataFrame(points.drop(columns="geometry"))
     tab["lon"], tab["lat"] = _fixed7(tab["lon"]), _fixed7(tab["lat"])
-    tab.to_csv(path, index=False, lineterminator="\n")
+    csv_to(path, tab)
 
 
 def _desc(p: dict) -> str:
@@ -303,7 +363,7 @@ def _write_odk(points: gpd.GeoDataFrame, path: Path) -> None:
         "radius_m": points["radius_m"] if "radius_m" in points else "",
         "reserve_rank": points["reserve_rank"],
     })
-    tab.to_csv(path, index=False, lineterminator="\n")
+    csv_to(path, tab)
 
 
 #: Point formats: name → writer(points GeoDataFrame, path).

@@ -48,6 +48,7 @@ False
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import datetime as _dt
 import json
 import os
@@ -65,6 +66,7 @@ from pandas.api.types import infer_dtype
 from hiddenpop.errors import InputFileError, OutputExistsError, RecruitmentError
 from hiddenpop.io import PathLike, sha256_file
 from hiddenpop.io.referrals import ReferralMapping, numeric_or_text, read_mapping, read_referrals, restore_numbers
+from hiddenpop.referrals.coupons import normalise_coupons
 from hiddenpop.referrals.derive import derive_columns
 from hiddenpop.referrals.intake import (ImportPlan, ImportResult, cell_text, content_hashes,
                                         check_withdrawal, plan_correction, plan_import)
@@ -241,7 +243,7 @@ class ReferralStore:
     # ---------------------------------------------------------------------------------- import
     def import_file(self, path: PathLike, *, mapping: ReferralMapping | PathLike | None = None,
                     fmt: str = "auto", strict: bool = False, accept_changes: bool = False,
-                    progress: Callable[[int], None] | None = None) -> ImportResult:
+                    progress: Callable[[int], None] | None = None, rules: str = "field") -> ImportResult:
         """Import a referral log (CSV/XLSX export, RDSAT file or R ``RDS`` CSV).
 
         The rows are read (:func:`~hiddenpop.io.referrals.read_referrals`), the import is planned
@@ -265,6 +267,13 @@ class ReferralStore:
             one stays in the history). Otherwise they are reported as conflicts and left alone.
         progress
             Called with the number of rows written, as they are written.
+        rules
+            ``"field"`` (default, the evening loop) or ``"finished"`` (a completed study from another
+            tool: linked like R's ``rid.from.coupons``, every row that can be stored lands, problems
+            are warnings); see :func:`~hiddenpop.referrals.intake.plan_import`. The same file imported
+            again under the same rules is a no-op; under the other rules it is planned again (rows kept
+            out before may land) and recorded. Once a finished import landed, the store derives
+            recruiters with the finished rules.
 
         Returns
         -------
@@ -277,17 +286,19 @@ class ReferralStore:
             mapping = read_mapping(mapping)
         digest = sha256_file(p)
         with self._connect() as con:
-            done = con.execute("SELECT import_id FROM imports WHERE sha256=? AND status='done' ORDER BY import_id "
-                               "LIMIT 1", (digest,)).fetchone()
-        if done is not None:
-            return ImportResult(file=str(p), sha256=digest, import_id=done[0], already_imported=True)
+            done = [(i, json.loads(h or "{}").get("link_rules", "field")) for i, h in con.execute(
+                "SELECT import_id, hints FROM imports WHERE sha256=? AND status='done' ORDER BY import_id",
+                (digest,)).fetchall()]
+        same = [i for i, r in done if r == rules]
+        if same:
+            return ImportResult(file=str(p), sha256=digest, import_id=same[0], already_imported=True)
         table = read_referrals(p, fmt, mapping)
         plan = self.plan(table, file=str(p), sha256=digest, mapping=mapping, strict=strict,
-                         accept_changes=accept_changes)
+                         accept_changes=accept_changes, rules=rules)
         return self.apply_plan(plan, strict=strict, progress=progress)
 
     def check_file(self, path: PathLike, *, mapping: ReferralMapping | PathLike | None = None,
-                   fmt: str = "auto") -> ImportResult:
+                   fmt: str = "auto", rules: str = "field") -> ImportResult:
         """What :meth:`import_file` would do with ``path``, without changing the store (a dry run).
 
         The file is checked together with the stored rows and the rows waiting for their
@@ -300,10 +311,10 @@ class ReferralStore:
         if mapping is not None and not isinstance(mapping, ReferralMapping):
             mapping = read_mapping(mapping)
         table = read_referrals(p, fmt, mapping)
-        return self.plan(table, file=str(p), sha256=sha256_file(p), mapping=mapping).result
+        return self.plan(table, file=str(p), sha256=sha256_file(p), mapping=mapping, rules=rules).result
 
     def plan(self, table: pd.DataFrame, *, file: str, sha256: str, mapping: ReferralMapping | None = None,
-             strict: bool = False, accept_changes: bool = False) -> ImportPlan:
+             strict: bool = False, accept_changes: bool = False, rules: str = "field") -> ImportPlan:
         """Plan the import of ``table`` against what the store holds now (nothing is written)."""
         settings = self.settings
         with self._connect() as con:
@@ -319,7 +330,7 @@ class ReferralStore:
             settings = {**settings, "printed_coupons": known}
         return plan_import(table, file=file, sha256=sha256, salt=salt, stored=stored, pending=pending,
                            versions=[(str(r), str(h)) for r, h in versions], settings=settings, mapping=mapping,
-                           strict=strict, accept_changes=accept_changes)
+                           strict=strict, accept_changes=accept_changes, rules=rules)
 
     # ---------------------------------------------------------------------- printed coupons
     @staticmethod
@@ -328,15 +339,16 @@ class ReferralStore:
             is not None
 
     def _used_codes(self, con: sqlite3.Connection) -> set[str]:
-        """Every coupon number in the stored and waiting rows (issued or redeemed)."""
+        """Every coupon number in the stored and waiting rows (issued or redeemed), as typed and as
+        matched (``100014.0`` is ``100014``: :func:`hiddenpop.referrals.coupons.normalise_coupons`)."""
         out: set[str] = set()
         for table in ("respondents", "pending"):
             for red, iss in con.execute(f"SELECT redeemed_coupon, issued_coupons FROM {table}"):
                 if red:
-                    out.add(str(red))
+                    out.add(str(red).strip())
                 if iss:
-                    out.update(c for c in str(iss).split(";") if c)
-        return out
+                    out.update(c.strip() for c in str(iss).split(";") if c.strip())
+        return out | set(normalise_coupons(np.array(sorted(out), dtype=object)).tolist())
 
     def _known_coupons(self, con: sqlite3.Connection) -> frozenset[str] | None:
         """Printed numbers plus every number already in the data; ``None`` before any coupon is printed."""
@@ -401,10 +413,12 @@ class ReferralStore:
             if not self._has_printed(con):
                 return pd.DataFrame({c: pd.Series([], dtype=object) for c in cols + ["status"]})
             t = _select(con, f"SELECT {', '.join(cols)} FROM printed_coupons ORDER BY serial")
-            red = {r[0] for r in con.execute("SELECT redeemed_coupon FROM respondents WHERE withdrawn=0 AND "
-                                             "redeemed_coupon IS NOT NULL")}
-            iss = {c for (cell,) in con.execute("SELECT issued_coupons FROM respondents WHERE withdrawn=0 AND "
-                                                "issued_coupons IS NOT NULL") for c in str(cell).split(";")}
+            red = {str(r[0]).strip() for r in con.execute("SELECT redeemed_coupon FROM respondents WHERE withdrawn=0 "
+                                                          "AND redeemed_coupon IS NOT NULL")}
+            iss = {c.strip() for (cell,) in con.execute("SELECT issued_coupons FROM respondents WHERE withdrawn=0 AND "
+                                                        "issued_coupons IS NOT NULL") for c in str(cell).split(";")}
+        # as matched: a number typed 100014.0 or 0100014 is coupon 100014
+        red, iss = ({*x, *normalise_coupons(np.array(sorted(x), dtype=object)).tolist()} for x in (red, iss))
         t["status"] = ["redeemed" if c in red else "issued" if c in iss else "printed" for c in t["code"]]
         return t
 
@@ -414,7 +428,7 @@ class ReferralStore:
 
         The plan must come from :meth:`plan` on this store with no write in between.
         """
-        res = plan.result
+        res = dataclasses.replace(plan.result, problems=list(plan.result.problems))  # the plan stays as planned
         file, now = res.file, _now()
         sleep = float(os.environ.get(TEST_SLEEP_ENV, "0") or 0)
         with self._connect() as con:
@@ -602,6 +616,9 @@ class ReferralStore:
                                                            "ORDER BY import_id").fetchall() if h]
         for h in hints:
             out.attrs.update(h)
+        # the linking of the stored rows: finished once a finished import landed (its rows may hold links
+        # only those rules resolve, e.g. a coupon nobody issued)
+        out.attrs["link_rules"] = "finished" if any(h.get("link_rules") == "finished" for h in hints) else "field"
         out.attrs["source"] = str(self.path)
         return out
 
@@ -638,11 +655,14 @@ class ReferralStore:
         return out
 
     def imports(self) -> pd.DataFrame:
-        """One row per import (file, checksum, time, status, counts)."""
+        """One row per import (file, checksum, time, status, linking rules, counts)."""
         with self._connect() as con:
-            return pd.read_sql_query("SELECT import_id, file, sha256, format, imported_at, status, strict, n_rows, "
-                                     "n_new, n_unchanged, n_changed, n_conflicts, n_quarantined, n_released, "
-                                     "n_pending, n_warnings FROM imports ORDER BY import_id", con)
+            out = pd.read_sql_query("SELECT import_id, file, sha256, format, imported_at, status, strict, n_rows, "
+                                    "n_new, n_unchanged, n_changed, n_conflicts, n_quarantined, n_released, "
+                                    "n_pending, n_warnings, hints FROM imports ORDER BY import_id", con)
+        rules = [json.loads(h or "{}").get("link_rules", "field") for h in out.pop("hints")]
+        out.insert(out.columns.get_loc("status") + 1, "rules", rules)
+        return out
 
     def quarantine(self, *, import_id: int | None = None) -> pd.DataFrame:
         """Quarantined rows with their problems (latest import by default; ``0`` for all)."""

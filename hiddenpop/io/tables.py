@@ -78,19 +78,55 @@ def read_margins(path: PathLike) -> pd.DataFrame:
         raise InputFileError(f"level {table['level'].iloc[i]!r} of {table['variable'].iloc[i]!r} is given twice",
                              where=format_where(path, row=i + 2, column="level"), fix="keep one total per level")
     table = table.reset_index(drop=True)
+    _check_subtotals(table, path)
     table.attrs["source"] = str(path)
     return table
+
+
+def _check_subtotals(table: pd.DataFrame, path: PathLike) -> None:
+    """Refuse margins whose subtotals contradict each other.
+
+    A margin on ``region`` and a combined margin ``region x registered`` describe the same
+    people: the combined cells of each region must add up to the region's total. When they do
+    not, no weights can meet both; calibration would stop at the closest compromise, far from
+    every target. Cells marked ``survey`` are left out (their totals are not known yet).
+    """
+    names = {v: [x.strip() for x in v.split(" x ")] for v in table["variable"].unique()}
+    known = table[~table["from_survey"]]
+    for small, vs in names.items():
+        for big, vb in names.items():
+            if small == big or not set(vs) < set(vb):
+                continue
+            big_rows = table[table["variable"] == big]
+            if big_rows["from_survey"].any():
+                continue  # a sum over unknown cells cannot be checked
+            parts = big_rows["level"].str.split("|", expand=True)
+            if parts.shape[1] != len(vb):
+                continue
+            key = parts[[vb.index(v) for v in vs]].agg("|".join, axis=1)
+            sums = big_rows["total"].groupby(key.to_numpy()).sum()
+            rows = known[known["variable"] == small]
+            for i, (level, total) in zip(rows.index, zip(rows["level"], rows["total"])):
+                if level not in sums.index:
+                    continue
+                sub = float(sums[level])
+                if abs(sub - total) > 1e-6 * max(abs(total), abs(sub), 1.0):
+                    raise InputFileError(
+                        f"level {level!r} of {small!r} has total {total:.10g}, but the cells of {big!r} for that "
+                        f"level add up to {sub:.10g}: no weights can meet both",
+                        where=format_where(path, row=int(i) + 2, column="total", value=f"{total:.10g}"),
+                        fix=f"make the {small!r} totals equal the sums of the {big!r} cells (or drop one of the margins)")
 
 
 def write_replicate_weights(path: PathLike, frame: pd.DataFrame, *, rscales: np.ndarray | None = None,
                             overwrite: bool = False) -> None:
     """Write replicate weights (and, when the rscales vary, ``<name>.rscales.csv``) atomically."""
     with OutputSet(overwrite=overwrite) as out:
-        out.add(path, lambda p: frame.to_csv(p, index=False, lineterminator="\n", float_format="%.17g"))
+        out.add_csv(path, frame, float_format="%.17g")
         if rscales is not None and not np.allclose(rscales, rscales[0]):
             side = str(path).rsplit(".", 1)[0] + ".rscales.csv"
             table = pd.DataFrame({"replicate": [f"rep_{i + 1}" for i in range(len(rscales))], "rscale": rscales})
-            out.add(side, lambda p: table.to_csv(p, index=False, lineterminator="\n", float_format="%.17g"))
+            out.add_csv(side, table, float_format="%.17g")
 
 
 def write_estimates(path: PathLike, table: pd.DataFrame, *, overwrite: bool = False) -> None:

@@ -62,7 +62,8 @@ def _categorical(sample: RDSSample, outcome: str) -> tuple[np.ndarray, list[str]
     codes, levels, kind = outcome_codes(sample.outcome(outcome))
     if kind != "categorical":
         raise EstimationError(f"{outcome!r} is numeric; this diagnostic needs a categorical variable",
-                              fix="use a categorical variable (or a 0/1 indicator)")
+                              fix="use a categorical variable (or a 0/1 indicator); if the numbers are category "
+                                  "codes (1/2/3), declare them with --categorical " + str(outcome))
     return codes, levels
 
 

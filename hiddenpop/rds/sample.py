@@ -192,6 +192,42 @@ class RDSSample:
         """A copy with another ``(low, mid, high)`` population size."""
         return replace(self, population_size=parse_population_size(population_size))
 
+    def with_categorical(self, names: Sequence[str]) -> RDSSample:
+        """A copy in which the columns ``names`` are categorical: one proportion per level.
+
+        Field data and RDSAT files code categories as integers (1 = Kurdish, 2 = Arab, 3 = other);
+        by default such a column is a number and gets a mean. Declaring it categorical is R
+        ``RDS``'s ``to.factor = TRUE`` (or ``factor()`` on the column): every estimator, bootstrap
+        and diagnostic then sees the levels. Missing values stay missing. Levels are ordered
+        numerically (R orders factor levels alphabetically, so with ten or more codes R lists
+        ``"10"`` before ``"2"``; the proportion of each level is the same).
+
+        Raises
+        ------
+        DesignError
+            A name that is not a column.
+
+        Examples
+        --------
+        >>> t = pd.DataFrame({"id": [1, 2, 3], "recruiter.id": [0, 1, 1], "network.size": [2, 2, 4],
+        ...                   "group": [1, 3, 3]})
+        >>> s = rds_sample_from_table(t).with_categorical(["group"])
+        >>> s.data["group"].cat.categories.tolist()
+        [1, 3]
+        """
+        data = self.data.copy()
+        for name in names:
+            col = self.outcome(name)
+            if isinstance(col.dtype, pd.CategoricalDtype):
+                continue
+            present = pd.unique(col[col.notna()])
+            try:
+                levels = sorted(present, key=float)
+            except (TypeError, ValueError):
+                levels = sorted(present, key=str)
+            data[name] = pd.Categorical(col, categories=levels)
+        return replace(self, data=data)
+
     def subset(self, positions: Sequence[int] | np.ndarray) -> RDSSample:
         """Sub-sample of the given positions; respondents whose recruiter is dropped become seeds
         (as R ``[.rds.data.frame``). The population size is kept unchanged."""

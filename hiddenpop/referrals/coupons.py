@@ -32,26 +32,16 @@ import numpy as np
 import pandas as pd
 from pandas.api.types import infer_dtype
 
+from hiddenpop._checks import id_text
 from hiddenpop.errors import RecruitmentError, format_where
-from hiddenpop.referrals.schema import COUPON_SEP
+from hiddenpop.referrals.schema import COUPON_SEP, RULE_SETS
 
-__all__ = ["CouponLinks", "link_coupons", "recruiter_ids", "recruiter_positions", "coupon_table",
+__all__ = ["CouponLinks", "LINK_RULES", "normalise_coupons", "link_coupons", "recruiter_ids", "recruiter_positions", "coupon_table",
            "coupons_per_recruiter", "parse_times", "source_rows", "COUPON_STATUSES"]
 
 COUPON_STATUSES = ("redeemed", "outstanding", "expired")
 _SPACE = re.compile(r"\s")
 _EDGE_SPACE = re.compile(r"\x00\s|\s\x00")
-
-
-def _cell(v: Any) -> str:
-    if v is None or v is pd.NA or v is pd.NaT:
-        return ""
-    if isinstance(v, (float, np.floating)):
-        if np.isnan(v):
-            return ""
-        # integer-valued floats (e.g. ids read as numbers) print without ".0"
-        return str(int(v)) if float(v).is_integer() else str(v)
-    return str(v).strip()
 
 
 def _text(col: Any, n: int) -> np.ndarray:
@@ -68,7 +58,40 @@ def _text(col: Any, n: int) -> np.ndarray:
             out[pd.isna(out)] = ""
             return out
     out = np.empty(n, dtype=object)
-    out[:] = [v.strip() if type(v) is str else _cell(v) for v in vals]
+    out[:] = [v.strip() if type(v) is str else id_text(v) for v in vals]
+    return out
+
+
+#: linking policies: ``field`` (the evening loop) and ``finished`` (a completed study from another tool)
+LINK_RULES: dict[str, str] = {
+    "field": "a redeemed coupon with two issuers, or never issued, leaves the recruiter unknown (the row is "
+             "quarantined or waits for its recruiter)",
+    "finished": "link like R RDS's rid.from.coupons: the recruiter is the last row (in file order) whose issued "
+                "coupons hold the redeemed coupon; a coupon nobody issued makes the respondent a seed",
+}
+assert tuple(LINK_RULES) == RULE_SETS
+_DIGITS = re.compile(r"^\+?0*(\d+?)(?:\.0*)?$")
+# something to normalise in "\0"-joined codes: a leading "+" or zero before a digit, or a decimal point
+_NOT_PLAIN_CODE = re.compile(r"\x00(?:\+|0\d)|\.")
+
+
+def normalise_coupons(codes: np.ndarray) -> np.ndarray:
+    """Coupon codes as matched: whole numbers without leading zeros, ``+`` or a ``.0`` tail.
+
+    A coupon number that went through a spreadsheet comes back as ``1401.0``; one typed with the
+    book's leading zeros is ``01401``: both are coupon 1401. Codes that are not whole numbers
+    (``C0012``) are kept as they are. Input: stripped strings (``""`` for none).
+
+    >>> normalise_coupons(np.array(["01901", "1401.0", "0", "000", "C0012", "", "+7"], dtype=object)).tolist()
+    ['1901', '1401', '0', '0', 'C0012', '', '7']
+    """
+    if not len(codes) or not _NOT_PLAIN_CODE.search("\x00" + "\x00".join(codes.tolist())):
+        return codes
+    out = codes.copy()
+    for i, c in enumerate(codes.tolist()):
+        m = _DIGITS.match(c) if c else None
+        if m is not None:
+            out[i] = m.group(1)
     return out
 
 
@@ -79,32 +102,77 @@ class CouponLinks:
     Attributes
     ----------
     ids : respondent ids (strings).
-    coupon, coupon_issuer : every issued coupon code and the position of the respondent it was issued to.
-    coupon_first : True for the first issuance of each code (later ones are "issued twice").
-    coupon_redeemer : position of the first respondent who redeemed the coupon, -1 if nobody.
-    redeemed : the coupon each respondent came with ("" for none).
-    redeemed_issuer : issuer position of the redeemed coupon; -1 no coupon; -2 coupon never issued.
+    rules : the linking policy used (:data:`LINK_RULES`).
+    coupon, coupon_issuer : every issued coupon (normalised code) and the position of the respondent it
+        was issued to, once per respondent (a code written twice on one form counts once).
+    coupon_raw : the code as typed (first spelling on that form).
+    repeated_issuer, repeated_coupon : a code written again on the same form (position, code as typed).
+    coupon_first : True for the first respondent a code was issued to (later ones: "issued twice").
+    coupon_n_issuers : number of different respondents each code was issued to.
+    coupon_redeemer : position of the first respondent linked through this issuance, -1 if nobody.
+    redeemed : the coupon each respondent came with (normalised; ``""`` for none).
+    redeemed_raw : the same as typed.
+    redeemed_issuer : issuer position of the redeemed coupon; -1 no coupon; -2 coupon never issued;
+        -3 issued to several respondents (under ``finished``: the last of them, as R).
     redeem_first : True unless an earlier row redeemed the same coupon.
+    spelling_differs : the redeemed coupon matched an issued one only once spelled alike ("01901" = "1901").
     explicit : explicit recruiter id per row ("" for none); explicit_pos its position (-1 none, -2 unknown).
     parent : resolved recruiter position (coupon first, explicit id otherwise), -1 for seeds and
-        unresolvable links.
+        unresolvable links (never issued, ambiguous under ``field``); a self-recruitment stays in
+        ``parent`` under ``field`` (validation reports it) and is a seed under ``finished``.
     """
 
     ids: np.ndarray
+    rules: str
     coupon: np.ndarray
+    coupon_raw: np.ndarray
     coupon_issuer: np.ndarray
+    repeated_issuer: np.ndarray
+    repeated_coupon: np.ndarray
     coupon_first: np.ndarray
+    coupon_n_issuers: np.ndarray
     coupon_redeemer: np.ndarray
     redeemed: np.ndarray
+    redeemed_raw: np.ndarray
     redeemed_issuer: np.ndarray
     redeem_first: np.ndarray
+    spelling_differs: np.ndarray
     explicit: np.ndarray
     explicit_pos: np.ndarray
     parent: np.ndarray
 
 
-def link_coupons(table: pd.DataFrame) -> CouponLinks:
-    """Match redeemed coupons to the respondents they were issued to (linear time)."""
+def _rules(table: pd.DataFrame, rules: str | None) -> str:
+    rules = rules if rules is not None else table.attrs.get("link_rules", "field")
+    if rules not in LINK_RULES:
+        raise RecruitmentError(f"unknown linking rules '{rules}'", fix=f"use one of {', '.join(LINK_RULES)}")
+    return rules
+
+
+def link_coupons(table: pd.DataFrame, *, rules: str | None = None) -> CouponLinks:
+    """Match redeemed coupons to the respondents they were issued to (linear time).
+
+    Parameters
+    ----------
+    table
+        Referral table (normalised columns).
+    rules
+        ``"field"`` or ``"finished"`` (:data:`LINK_RULES`); default ``table.attrs["link_rules"]``, else
+        ``"field"``. Both link every redeemer of a coupon with one issuer to that issuer (also when two
+        people came with it) and match ``01901``, ``1901`` and ``1901.0``. They differ where the
+        recruiter is not known: a coupon issued to several respondents, or to nobody.
+
+    Examples
+    --------
+    >>> t = pd.DataFrame({"respondent_id": ["A", "B", "C", "D", "E"],
+    ...                   "redeemed_coupon": [None, "07", "7.0", "9", "5"],
+    ...                   "issued_coupons": ["7;9", "9", None, None, None]})
+    >>> link_coupons(t).parent.tolist()          # 9 was issued to A and B: D's recruiter is unknown
+    [-1, 0, 0, -1, -1]
+    >>> link_coupons(t, rules="finished").parent.tolist()   # R: the last row that lists 9 (B)
+    [-1, 0, 0, 1, -1]
+    """
+    rules = _rules(table, rules)
     n = len(table)
     ids = _text(table["respondent_id"], n)
     issued = _text(table["issued_coupons"] if "issued_coupons" in table else None, n)
@@ -114,28 +182,51 @@ def link_coupons(table: pd.DataFrame) -> CouponLinks:
     parts = big.split(COUPON_SEP) if big else []
     if _SPACE.search(big):
         parts = [c.strip() for c in parts]
-    flat = np.empty(len(parts), dtype=object)
-    flat[:] = parts
+    raw_flat = np.empty(len(parts), dtype=object)
+    raw_flat[:] = parts
     issuer = np.repeat(np.arange(n), lengths)
-    keep = flat != ""
+    keep = raw_flat != ""
     if not keep.all():
-        flat, issuer = flat[keep], issuer[keep]
-    coupon_first = ~pd.Series(flat, dtype=object).duplicated(keep="first").to_numpy()
-    first_codes = pd.Index(flat[coupon_first])
-    first_issuer = issuer[coupon_first]
+        raw_flat, issuer = raw_flat[keep], issuer[keep]
+    flat = normalise_coupons(raw_flat)
+    # codes as integers (one hash pass); flat is in row order, so issuers are non-decreasing
+    code_id, uniques = pd.factorize(flat) if len(flat) else (np.zeros(0, np.int64), [])
+    uniques = pd.Index(uniques, dtype=object)
+    code_id = np.asarray(code_id, dtype=np.int64)
+    # a code written twice on one form: once
+    pair_key = code_id * max(n, 1) + issuer
+    again = pd.Series(pair_key).duplicated(keep="first").to_numpy() if len(flat) else np.zeros(0, bool)
+    repeated_issuer, repeated_coupon = issuer[again], raw_flat[again]
+    if again.any():
+        flat, raw_flat, issuer, code_id, pair_key = (flat[~again], raw_flat[~again], issuer[~again],
+                                                     code_id[~again], pair_key[~again])
+    k = len(uniques)
+    first_at = np.full(k, -1, dtype=np.int64)
+    first_at[code_id[::-1]] = np.arange(len(code_id))[::-1]   # first position of each code
+    last_at = np.full(k, -1, dtype=np.int64)
+    last_at[code_id] = np.arange(len(code_id))                  # last position (R: later rows overwrite)
+    coupon_first = np.zeros(len(flat), dtype=bool)
+    coupon_first[first_at[first_at >= 0]] = True
+    per_code = np.bincount(code_id, minlength=k)
+    n_issuers = per_code[code_id]
 
-    redeemed = _text(table["redeemed_coupon"] if "redeemed_coupon" in table else None, n)
+    redeemed_raw = _text(table["redeemed_coupon"] if "redeemed_coupon" in table else None, n)
+    redeemed = normalise_coupons(redeemed_raw)
     has_red = redeemed != ""
-    loc = first_codes.get_indexer(redeemed)
-    fi = np.concatenate((first_issuer, [-2])).astype(np.int64)  # loc == -1 picks the sentinel
-    redeemed_issuer = np.where(has_red, np.where(loc >= 0, fi[loc], -2), -1)
+    rcode = uniques.get_indexer(redeemed) if k else np.full(n, -1, dtype=np.int64)
+    rcode = np.where(has_red, rcode, -1)
+    known = rcode >= 0
+    safe = np.maximum(rcode, 0)
+    redeemed_issuer = np.where(has_red, -2, -1).astype(np.int64)
+    if k:
+        redeemed_issuer[known] = issuer[first_at[safe[known]]]
+        several = known & (per_code[safe] > 1)
+        if several.any():
+            redeemed_issuer[several] = -3 if rules == "field" else issuer[last_at[safe[several]]]
     redeem_first = ~(pd.Series(redeemed, dtype=object).duplicated(keep="first").to_numpy() & has_red)
-
-    # first redeemer of each issued coupon
-    coupon_redeemer = np.full(len(flat), -1, dtype=np.int64)
-    red_rows = np.flatnonzero(has_red & redeem_first & (loc >= 0))
-    first_pos = np.flatnonzero(coupon_first)
-    coupon_redeemer[first_pos[loc[red_rows]]] = red_rows
+    spelling = np.zeros(n, dtype=bool)
+    if k:
+        spelling[known] = redeemed_raw[known] != raw_flat[first_at[safe[known]]]
 
     explicit = _text(table["recruiter_id"] if "recruiter_id" in table else None, n)
     first_id = ~pd.Series(ids, dtype=object).duplicated(keep="first").to_numpy()
@@ -143,20 +234,31 @@ def link_coupons(table: pd.DataFrame) -> CouponLinks:
     has_explicit = explicit != ""
     epos = id_index.get_indexer(explicit) if has_explicit.any() else np.full(n, -1, dtype=np.int64)
     fpos = np.concatenate((np.flatnonzero(first_id), [-2])).astype(np.int64)
-    explicit_pos = np.where(explicit == "", -1, np.where(epos >= 0, fpos[epos], -2))
+    explicit_pos = np.where(explicit == "", -1, np.where(epos >= 0, fpos[epos], -2)).astype(np.int64)
 
     parent = np.where(redeemed_issuer >= 0, redeemed_issuer,
                       np.where(~has_red & (explicit_pos >= 0), explicit_pos, -1)).astype(np.int64)
-    parent[has_red & ~redeem_first] = -1
-    return CouponLinks(ids=ids, coupon=flat, coupon_issuer=issuer, coupon_first=coupon_first,
-                       coupon_redeemer=coupon_redeemer, redeemed=redeemed, redeemed_issuer=redeemed_issuer,
-                       redeem_first=redeem_first, explicit=explicit, explicit_pos=explicit_pos.astype(np.int64),
-                       parent=parent)
+    if rules == "finished":
+        parent[parent == np.arange(n)] = -1  # R cannot place a self-recruitment either: a seed
+
+    # the first respondent linked through each issuance (coupon, issuer)
+    coupon_redeemer = np.full(len(flat), -1, dtype=np.int64)
+    linked = np.flatnonzero(known & (redeemed_issuer >= 0) & (parent >= 0))
+    if len(linked):
+        hit = pd.Index(pair_key).get_indexer(rcode[linked] * max(n, 1) + parent[linked])
+        ok = hit >= 0
+        first_hit = ~pd.Series(hit[ok]).duplicated(keep="first").to_numpy()
+        coupon_redeemer[hit[ok][first_hit]] = linked[ok][first_hit]
+    return CouponLinks(ids=ids, rules=rules, coupon=flat, coupon_raw=raw_flat, coupon_issuer=issuer,
+                       repeated_issuer=repeated_issuer, repeated_coupon=repeated_coupon, coupon_first=coupon_first,
+                       coupon_n_issuers=n_issuers, coupon_redeemer=coupon_redeemer, redeemed=redeemed,
+                       redeemed_raw=redeemed_raw, redeemed_issuer=redeemed_issuer, redeem_first=redeem_first,
+                       spelling_differs=spelling, explicit=explicit, explicit_pos=explicit_pos, parent=parent)
 
 
 def recruiter_positions(table: pd.DataFrame, *, source: str = "referral data",
-                        links: CouponLinks | None = None) -> np.ndarray:
-    """Recruiter position of every respondent (``-1`` for seeds); raises on any unmatched link.
+                        links: CouponLinks | None = None, rules: str | None = None) -> np.ndarray:
+    """Recruiter position of every respondent (``-1`` for seeds); raises on any unresolved link.
 
     Use on a validated table (the store's respondents). For a full list of problems, use
     :func:`hiddenpop.referrals.validate.validate_log`.
@@ -164,16 +266,22 @@ def recruiter_positions(table: pd.DataFrame, *, source: str = "referral data",
     Raises
     ------
     RecruitmentError
-        A redeemed coupon that was never issued or was redeemed twice, or an unknown recruiter id.
+        A redeemed coupon that was never issued or was issued to several respondents (``field``
+        rules), an unknown recruiter id, or a respondent who recruited themself.
     """
-    links = link_coupons(table) if links is None else links
+    links = link_coupons(table, rules=rules) if links is None else links
+    if links.rules == "finished":  # everything unresolved is a seed, as in R
+        return links.parent
     rows = source_rows(table)
+    n = len(links.ids)
     for mask, what, col, vals in (
-            (links.redeemed_issuer == -2, "redeemed coupon was never issued", "redeemed_coupon", links.redeemed),
-            ((links.redeemed != "") & ~links.redeem_first, "coupon was already redeemed by an earlier respondent",
-             "redeemed_coupon", links.redeemed),
+            (links.redeemed_issuer == -2, "redeemed coupon was never issued", "redeemed_coupon", links.redeemed_raw),
+            (links.redeemed_issuer == -3, "redeemed coupon was issued to several respondents", "redeemed_coupon",
+             links.redeemed_raw),
             ((links.redeemed == "") & (links.explicit_pos == -2), "recruiter id is not a respondent in the data",
-             "recruiter_id", links.explicit)):
+             "recruiter_id", links.explicit),
+            (links.parent == np.arange(n), "respondent redeemed a coupon issued to themself", "redeemed_coupon",
+             links.redeemed_raw)):
         if mask.any():
             i = int(np.flatnonzero(mask)[0])
             raise RecruitmentError(f"{what} ({int(mask.sum())} row(s), e.g. respondent {links.ids[i]})",
@@ -190,9 +298,10 @@ def source_rows(table: pd.DataFrame) -> np.ndarray:
     return np.arange(2, len(table) + 2)
 
 
-def recruiter_ids(table: pd.DataFrame, *, source: str = "referral data") -> pd.Series:
-    """Recruiter id of every respondent (``None`` for seeds), via coupons or explicit recruiter ids."""
-    links = link_coupons(table)
+def recruiter_ids(table: pd.DataFrame, *, source: str = "referral data", rules: str | None = None) -> pd.Series:
+    """Recruiter id of every respondent (``None`` for seeds), via coupons or explicit recruiter ids
+    (``rules`` as in :func:`link_coupons`)."""
+    links = link_coupons(table, rules=rules)
     parent = recruiter_positions(table, source=source, links=links)
     ids = links.ids
     out = np.where(parent >= 0, ids[np.maximum(parent, 0)] if len(ids) else None, None)

@@ -44,7 +44,7 @@ from hiddenpop.referrals.schema import CORE_COLUMNS, DERIVED_COLUMNS, HASH_PREFI
 
 __all__ = ["TEAM_COLUMNS", "variable_names", "reminder_list", "recruitment_by_wave", "recruitment_by_seed",
            "cumulative_composition",
-           "seed_composition", "recruitment_homophily", "status_summary"]
+           "seed_composition", "recruitment_homophily", "status_summary", "reference_time"]
 
 
 def _need(table: pd.DataFrame, cols: tuple[str, ...]) -> None:
@@ -126,7 +126,8 @@ def recruitment_by_seed(table: pd.DataFrame, *, stall_days: float = 7.0, as_of: 
     """
     _need(table, ("seed_id", "wave"))
     times = parse_times(table["interview_time"]) if "interview_time" in table else pd.Series(pd.NaT, index=table.index)
-    ref = pd.Timestamp(as_of, tz="UTC") if as_of is not None else times.max()
+    ref = reference_time(table, as_of)
+    ref = pd.NaT if ref is None else ref
     out_c = pd.to_numeric(table.get("coupons_outstanding", pd.Series(0, index=table.index)), errors="coerce")
     df = pd.DataFrame({"seed_id": table["seed_id"], "wave": table["wave"], "t": times, "out": out_c.fillna(0)})
     g = df.groupby("seed_id", sort=False)
@@ -224,16 +225,38 @@ def recruitment_homophily(table: pd.DataFrame, var: str) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def reference_time(table: pd.DataFrame, as_of: Any = None) -> pd.Timestamp | None:
+    """The time "days quiet" and coupon expiry are counted to: ``as_of`` (UTC), else the latest
+    interview in ``table`` (so a finished study from 2024 is seen as it was when it ended, not as
+    1,000 days quiet), else ``None``.
+
+    >>> t = pd.DataFrame({"interview_time": ["2024-03-04T09:00+03:00", "2024-03-08T10:00+03:00"]})
+    >>> str(reference_time(t)), str(reference_time(t, "2024-04-01"))
+    ('2024-03-08 07:00:00+00:00', '2024-04-01 00:00:00+00:00')
+    """
+    if as_of is not None:
+        ts = pd.Timestamp(as_of)
+        return ts.tz_localize("UTC") if ts.tzinfo is None else ts.tz_convert("UTC")
+    if "interview_time" not in table or not len(table):
+        return None
+    latest = parse_times(table["interview_time"]).max()
+    return None if pd.isna(latest) else latest
+
+
 def status_summary(table: pd.DataFrame, *, expiry_days: float | None = None, as_of: Any = None,
                    coupons: pd.DataFrame | None = None) -> dict[str, Any]:
     """Headline numbers for the evening report (plain dict, JSON-ready).
 
+    ``as_of`` in the result is the reference time (:func:`reference_time`: the given ``as_of``, else
+    the latest interview) as ISO 8601 in UTC, ``None`` without interview times.
     ``coupons``: :func:`~hiddenpop.referrals.coupons.coupon_table` of ``table`` with the same
     ``expiry_days`` and ``as_of``, if already computed (the status report shares one).
     """
     ct = coupon_table(table, expiry_days=expiry_days, as_of=as_of) if coupons is None else coupons
     counts = ct["status"].value_counts()
+    ref = reference_time(table, as_of)
     return {
+        "as_of": None if ref is None else ref.isoformat(),
         "respondents": int(len(table)),
         "seeds": int(table["is_seed"].sum()) if "is_seed" in table else None,
         "max_wave": int(table["wave"].max()) if len(table) else 0,

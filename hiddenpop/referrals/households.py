@@ -143,8 +143,8 @@ def join_referrals(households: pd.DataFrame, respondents: pd.DataFrame, *, sourc
         A household that is not in the store (naming its row of ``source``).
     """
     st = respondents.rename(columns={"respondent_id": "hh_id"})
-    st["hh_id"] = st["hh_id"].astype(str).str.strip()
-    key = households["hh_id"].astype(str).str.strip()
+    st["hh_id"] = id_texts(st["hh_id"])
+    key = pd.Series(id_texts(households["hh_id"]), index=households.index)
     pos = st.set_index("hh_id").index.get_indexer(key)
     if (pos < 0).any():
         i = int(np.flatnonzero(pos < 0)[0])

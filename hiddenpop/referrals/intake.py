@@ -24,10 +24,14 @@ New and changed rows are then validated **together with** the stored rows and th
 from earlier imports (:func:`hiddenpop.referrals.validate.located_problems`), so a coupon issued in
 an earlier file is known. Only problems on the incoming and waiting rows count:
 
-* a row with an error (:data:`hiddenpop.referrals.validate.RULES`; e.g. a **duplicate coupon**:
-  ``coupon-issued-twice`` when a code was already issued to an earlier row, ``coupon-redeemed-twice``
-  when an earlier row already redeemed it) is **quarantined**, and so is every row recruited below
-  it (``recruiter-quarantined``, :func:`hiddenpop.referrals.validate.cascade_quarantine`);
+* a row with an error (:data:`hiddenpop.referrals.validate.RULES`, which go by harm: e.g. a coupon
+  it redeemed that is on the forms of two respondents, ``coupon-issuer-ambiguous``; a coupon two
+  people came with from one recruiter only warns, and both are linked to that recruiter) is
+  **quarantined**, and so is every row recruited below it (``recruiter-quarantined``,
+  :func:`hiddenpop.referrals.validate.cascade_quarantine`). A coupon made ambiguous by a new row
+  while its redeemers are all stored is reported on that new row. Under ``rules="finished"`` (a
+  completed study) the rows are linked like R's ``rid.from.coupons`` and only missing or repeated
+  ids and recruitment cycles are errors;
 * a quarantined **new** row whose only problems are :data:`~hiddenpop.referrals.schema.WAITING_RULES`
   (its coupon was never issued, its recruiter is unknown or itself waiting) **waits** for its
   recruiter instead of being dropped, and lands at the import that brings the recruiter;
@@ -38,13 +42,15 @@ an earlier file is known. Only problems on the incoming and waiting rows count:
 Examples
 --------
 >>> import pandas as pd
->>> incoming = pd.DataFrame({"respondent_id": ["A", "B", "C"], "redeemed_coupon": [None, "c1", "c1"],
-...                          "issued_coupons": ["c1;c2", None, None], "source_row": [2, 3, 4]})
+>>> incoming = pd.DataFrame({"respondent_id": ["A", "B", "C", "D"], "redeemed_coupon": [None, "c1", "c1", "c2"],
+...                          "issued_coupons": ["c1;c2", "c2", None, None], "source_row": [2, 3, 4, 5]})
 >>> plan = plan_import(incoming, file="day1.csv", sha256="0" * 64, salt="s")
 >>> plan.result.n_new, plan.result.n_quarantined, [p.rule for p in plan.result.errors]
-(2, 1, ['coupon-redeemed-twice'])
->>> plan.fresh["respondent_id"].tolist()
-['A', 'B']
+(3, 1, ['coupon-issuer-ambiguous'])
+>>> plan.fresh["respondent_id"].tolist(), [p.rule for p in plan.result.warnings if p.rule.startswith("coupon")]
+(['A', 'B', 'C'], ['coupon-redeemed-twice'])
+>>> plan_import(incoming, file="day1.csv", sha256="0" * 64, salt="s", rules="finished").result.n_new
+4
 """
 from __future__ import annotations
 
@@ -58,7 +64,7 @@ import pandas as pd
 from pandas.api.types import infer_dtype
 
 from hiddenpop.errors import RecruitmentError, format_where
-from hiddenpop.referrals.coupons import link_coupons
+from hiddenpop.referrals.coupons import LINK_RULES, link_coupons
 from hiddenpop.referrals.schema import (CORE_COLUMNS, DEFAULT_PERSONAL, DERIVED_COLUMNS, HASH_PREFIX, NUMERIC_CORE,
                                         SOURCE_COLUMNS, WAITING_RULES)
 from hiddenpop.referrals.validate import (DEFAULT_MAX_NETWORK_SIZE, Problem, cascade_quarantine, located_problems,
@@ -293,7 +299,8 @@ def _frame(table: pd.DataFrame | None, columns: tuple[str, ...]) -> pd.DataFrame
 
 def plan_import(table: pd.DataFrame, *, file: str, sha256: str, salt: str, stored: pd.DataFrame | None = None,
                 pending: pd.DataFrame | None = None, versions: Any = (), settings: Mapping[str, Any] = DEFAULT_SETTINGS,
-                mapping: Any = None, strict: bool = False, accept_changes: bool = False) -> ImportPlan:
+                mapping: Any = None, strict: bool = False, accept_changes: bool = False,
+                rules: str = "field") -> ImportPlan:
     """Plan the import of a normalised referral table (see the module docstring for the rules).
 
     Parameters
@@ -319,11 +326,18 @@ def plan_import(table: pd.DataFrame, *, file: str, sha256: str, salt: str, store
         The :class:`~hiddenpop.io.referrals.ReferralMapping` used to read the file (recorded).
     strict, accept_changes
         As :meth:`hiddenpop.io.store.ReferralStore.import_file`.
+    rules
+        ``"field"`` (the evening loop) or ``"finished"`` (a completed study: link like R's
+        ``rid.from.coupons``, every rule but missing/duplicate ids and cycles a warning); see
+        :data:`hiddenpop.referrals.coupons.LINK_RULES` and :mod:`hiddenpop.referrals.validate`.
+        Recorded in ``hints["link_rules"]``.
 
     Returns
     -------
     ImportPlan
     """
+    if rules not in LINK_RULES:
+        raise RecruitmentError(f"unknown rules '{rules}'", fix=f"use one of {', '.join(LINK_RULES)}")
     stored = _frame(stored, CORE_COLUMNS + SOURCE_COLUMNS + ("content_hash",))
     pending = _frame(pending, CORE_COLUMNS + _META)
     fmt = table.attrs.get("format", "csv")
@@ -372,10 +386,10 @@ def plan_import(table: pd.DataFrame, *, file: str, sha256: str, salt: str, store
     items: list = []
     links = None
     if C + P:  # nothing new and nothing waiting (a re-export of stored rows): nothing to check
-        links = link_coupons(combined)
+        links = link_coupons(combined, rules=rules)
         items = located_problems(combined, source=file, design_requires_point=settings["design_requires_point"],
                                  max_coupons=settings["max_coupons"], max_network_size=settings["max_network_size"],
-                                 links=links, printed_coupons=settings.get("printed_coupons"))
+                                 links=links, accepted=S, printed_coupons=settings.get("printed_coupons"))
     bad: dict[int, list] = {}
     problems_at: list[tuple[int, Any]] = []
     for i, _, q in sorted(items, key=lambda t: (t[0], t[1])):
@@ -429,7 +443,8 @@ def plan_import(table: pd.DataFrame, *, file: str, sha256: str, salt: str, store
     quarantine = tuple(q for i in sorted(quarantined, key=lambda i: (i < S + P, i)) for q in quarantined[i]) \
         + tuple(conflict_problems)
     return ImportPlan(result=res, fmt=fmt, mapping=mapping.to_dict() if mapping else None,
-                      hints={k: table.attrs[k] for k in ("rds_csv", "rdsat") if k in table.attrs},
+                      hints={**{k: table.attrs[k] for k in ("rds_csv", "rdsat") if k in table.attrs},
+                             "link_rules": rules},
                       extras=tuple(extras), released=keep_pending.iloc[released].reset_index(drop=True),
                       fresh=rows(new_k), changed=rows(chg_k),
                       waiting_kept=keep_pending.iloc[old_w].reset_index(drop=True), waiting_new=rows(new_w),

@@ -30,7 +30,7 @@ from hiddenpop.errors import RecruitmentError  # noqa: E402
 from hiddenpop.referrals.fieldstatus import cumulative_composition, seed_composition  # noqa: E402
 from hiddenpop.rds.tree import build_tree  # noqa: E402
 
-__all__ = ["tree_layout", "plot_recruitment_trees", "plot_convergence", "plot_bottleneck"]
+__all__ = ["tree_layout", "level_names", "plot_recruitment_trees", "plot_convergence", "plot_bottleneck"]
 
 
 def tree_layout(table: pd.DataFrame) -> pd.DataFrame:
@@ -71,16 +71,71 @@ def _natural(levels: list[str]) -> list[str]:
     return real + (["(missing)"] if "(missing)" in levels else [])
 
 
+def level_names(values: pd.Series, name: str, labels: dict[str, str] | None = None) -> dict[str, str]:
+    """Names of the levels of a variable for keys and legends.
+
+    ``labels`` maps a level as text (``"1"``) to its name (``"unregistered"``). Without it, a 0/1 (or
+    true/false) variable is named after itself: ``0`` is ``not <name>``, ``1`` is ``<name>``.
+
+    >>> level_names(pd.Series([0, 1, None]), "registered")
+    {'0': 'not registered', '1': 'registered'}
+    >>> level_names(pd.Series([1, 2]), "registered", {"1": "unregistered", "2": "registered"})
+    {'1': 'unregistered', '2': 'registered'}
+    """
+    if labels:
+        return {str(k): str(v) for k, v in labels.items()}
+    present = set(values.dropna().astype(str).str.strip())
+    if present and present <= {"0", "1", "0.0", "1.0"}:
+        return {"0": f"not {name}", "1": name}
+    if present and present <= {"False", "True"}:
+        return {"False": f"not {name}", "True": name}
+    return {}
+
+
 def plot_recruitment_trees(table: pd.DataFrame, *, color_by: str | None = None, title: str | None = None,
-                           max_levels: int = 12, label_seeds: int = 60) -> Figure:
+                           max_levels: int = 12, label_seeds: int = 60, labels: dict[str, str] | None = None,
+                           max_chains: int = 60) -> Figure:
     """All recruitment trees in one figure, respondents coloured by ``color_by``.
 
     Seeds are squares at wave 0 (labelled with their id when there are at most ``label_seeds``
     of them), recruits are dots, lines go from recruiter to recruit; trees are side by side,
     largest first. A categorical variable (or a numeric one with at most ``max_levels`` values)
     gets one colour per level with a key above the plot (missing values grey, rare levels
-    pooled as ``(other)``); a numeric variable with more values gets a colour scale.
+    pooled as ``(other)``); a numeric variable with more values gets a colour scale. The key names
+    the levels (:func:`level_names`: ``labels``, or ``not registered``/``registered`` for a 0/1
+    variable) and counts every respondent.
+
+    A finished study often has hundreds of chains that stopped after one wave. With more than
+    ``max_chains`` chains, the chains of at most one wave are summarised in one line under the
+    title instead of drawn (and if that still leaves too many, the smallest of the rest too), so the
+    deep chains stay readable.
     """
+    from hiddenpop.rds.tree import build_tree as _build
+
+    full = table.reset_index(drop=True)
+    hidden_note = ""
+    if len(full):
+        tr = _build(full["respondent_id"], full["recruiter_id"])
+        seed_pos = tr.seed
+        n_chains = int(tr.is_seed.sum())
+        if n_chains > max_chains:
+            depth_of = np.zeros(tr.n, dtype=np.int64)
+            np.maximum.at(depth_of, seed_pos, tr.wave)
+            roots = np.flatnonzero(tr.is_seed)
+            deep = roots[depth_of[roots] >= 2]
+            deep = deep[np.argsort(-tr.chain_size[deep], kind="stable")][:max_chains]
+            shown = np.isin(seed_pos, deep)
+            short = roots[~np.isin(roots, deep)]
+            one_wave = int((depth_of[short] <= 1).sum())
+            n_hidden = int((~shown).sum())
+            parts = []
+            if one_wave:
+                parts.append(f"{one_wave} chains of at most one wave")
+            if len(short) - one_wave:
+                parts.append(f"{len(short) - one_wave} smaller deeper chains")
+            hidden_note = (f"not drawn: {' and '.join(parts)} ({n_hidden} respondents, "
+                           f"{int((~shown & ~tr.is_seed).sum())} of them recruits)")
+            table = full[shown].reset_index(drop=True)
     lay = tree_layout(table)
     n = len(lay)
     width = float(min(40.0, max(7.0, lay["x"].max() / 12.0 + 3))) if n else 7.0
@@ -116,15 +171,22 @@ def plot_recruitment_trees(table: pd.DataFrame, *, color_by: str | None = None, 
             fig.colorbar(sc, ax=ax, label=color_by + (" (grey: missing)" if (~ok).any() else ""), shrink=0.8,
                          pad=0.01)
         else:
+            names = level_names(full[color_by], color_by, labels)
             vals = raw.astype(object).where(raw.notna(), None).to_numpy(dtype=object)
-            if numeric:  # 1.0 and 1 are the same level; print whole numbers without ".0"
-                vals = np.array([None if v is None else (str(int(float(v))) if float(v).is_integer() else str(v))
-                                 for v in vals], dtype=object)
-            vals = np.array(["(missing)" if v is None else str(v) for v in vals], dtype=object)
-            counts = pd.Series(vals).value_counts()
+            all_vals = full[color_by].astype(object).where(full[color_by].notna(), None).to_numpy(dtype=object)
+            def as_levels(v_arr: np.ndarray) -> np.ndarray:
+                if numeric:  # 1.0 and 1 are the same level; print whole numbers without ".0"
+                    v_arr = np.array([None if v is None else (str(int(float(v))) if float(v).is_integer()
+                                                              else str(v)) for v in v_arr], dtype=object)
+                return np.array(["(missing)" if v is None else str(v) for v in v_arr], dtype=object)
+
+            vals, all_vals = as_levels(vals), as_levels(all_vals)
+            counts = pd.Series(all_vals).value_counts()
             top = [lv for lv in counts.index if lv != "(missing)"][:max_levels]
             vals = np.where(np.isin(vals, top + ["(missing)"]), vals, "(other)")
-            levels = _natural(list(set(vals) - {"(other)"})) + (["(other)"] if (vals == "(other)").any() else [])
+            all_vals = np.where(np.isin(all_vals, top + ["(missing)"]), all_vals, "(other)")
+            levels = _natural(list(set(all_vals) - {"(other)"})) + (["(other)"] if (all_vals == "(other)").any()
+                                                                     else [])
             cmap = plt.get_cmap("tab10" if len(levels) <= 10 else "tab20")
             k = 0
             for lv in levels:
@@ -137,12 +199,15 @@ def plot_recruitment_trees(table: pd.DataFrame, *, color_by: str | None = None, 
                 ax.scatter(x[m & ~seed], y[m & ~seed], s=size, color=colour, zorder=2)
                 ax.scatter(x[m & seed], y[m & seed], s=size * 2.2, color=colour, marker="s", zorder=3)
                 handles.append(Line2D([], [], ls="", marker="o", color=colour, markersize=7,
-                                      label=f"{lv} ({int(m.sum())})"))
+                                      label=f"{names.get(lv, lv)} ({int((all_vals == lv).sum())})"))
     shape = [Line2D([], [], ls="", marker="s", color="0.3", markersize=7, label="seed"),
              Line2D([], [], ls="", marker="o", color="0.3", markersize=6, label="recruit")]
+    key_rows = 1
     if handles:
+        ncol = min(len(handles) + 2, max(2, int(width // 1.8)))
+        key_rows = -(-(len(handles) + 2) // ncol)
         ax.legend(handles=handles + shape, title=f"{color_by} (respondents)", loc="lower left",
-                  bbox_to_anchor=(0.0, 1.01), ncol=min(len(handles) + 2, max(2, int(width // 1.8))), frameon=False,
+                  bbox_to_anchor=(0.0, 1.01), ncol=ncol, frameon=False,
                   alignment="left", fontsize=9, title_fontsize=9, handletextpad=0.2, columnspacing=1.2)
     else:
         ax.legend(handles=shape, loc="lower left", bbox_to_anchor=(0.0, 1.01), ncol=2, frameon=False, fontsize=9)
@@ -165,8 +230,12 @@ def plot_recruitment_trees(table: pd.DataFrame, *, color_by: str | None = None, 
     ax.set_ylim(-depth - 0.4, 0.6 if n_seeds <= label_seeds else 0.4)
     for side in ("top", "right", "bottom"):
         ax.spines[side].set_visible(False)
-    ax.set_title(title or f"Recruitment trees: {n} respondents in {n_seeds} chains (largest first)", pad=40 if
-                 handles else 24, loc="left")
+    if hidden_note:
+        head = f"Recruitment trees: {len(full)} respondents, {n_chains} chains ({n_seeds} deepest drawn)"
+        ax.text(0.0, -0.02, hidden_note, transform=ax.transAxes, ha="left", va="top", fontsize=9, color="0.25")
+    else:
+        head = f"Recruitment trees: {n} respondents in {n_seeds} chains (largest first)"
+    ax.set_title(title or head, pad=(26 + 14 * key_rows) if handles else 24, loc="left")
     fig.tight_layout()
     return fig
 

@@ -14,7 +14,7 @@ True
 from __future__ import annotations
 
 __all__ = ["CORE_COLUMNS", "NUMERIC_CORE", "COUPON_SEP", "DEFAULT_PERSONAL", "DERIVED_COLUMNS", "SOURCE_COLUMNS",
-           "LOCATION_COLUMNS", "WAITING_RULES", "IMPORT_FORMATS", "HASH_PREFIX"]
+           "LOCATION_COLUMNS", "WAITING_RULES", "IMPORT_FORMATS", "HASH_PREFIX", "RULE_SETS"]
 
 #: data-contract §3 columns of every referral table, in this order
 CORE_COLUMNS = ("respondent_id", "redeemed_coupon", "issued_coupons", "recruiter_id", "point_id",
@@ -39,3 +39,6 @@ DERIVED_COLUMNS = ("wave", "seed_id", "is_seed", "n_recruits", "chain_size", "co
 WAITING_RULES = frozenset({"coupon-never-issued", "unknown-recruiter", "recruiter-quarantined"})
 #: file formats a referral log can be read from (``auto`` looks at the extension and first line)
 IMPORT_FORMATS = ("auto", "log", "rds-csv", "rdsat")
+#: import policies (``referrals import --rules``): the evening loop, and a finished study from another tool
+#: (meanings: :data:`hiddenpop.referrals.coupons.LINK_RULES`)
+RULE_SETS = ("field", "finished")

@@ -37,12 +37,12 @@ import shapely
 from pyproj import CRS, Transformer
 
 from hiddenpop._checks import check_rng
-from hiddenpop.errors import CRSMismatchWarning, DesignError, FrameError, truncate_list
+from hiddenpop.errors import CRSMismatchWarning, DesignError, FrameError, HiddenPopWarning, truncate_list
 from hiddenpop.spatial.allocation import allocate, parse_allocation
 from hiddenpop.spatial.balanced import BALANCED_METHODS, reserve_order, spatial_balance
 from hiddenpop.spatial.density import PointDensity, RasterLayer
 from hiddenpop.spatial.frame import SamplingFrame, check_overlaps, check_stratum_sizes, choose_working_crs
-from hiddenpop.spatial.geometry import snap_to_grid
+from hiddenpop.spatial.geometry import polygon_parts, snap_to_grid
 
 __all__ = [
     "PointSample",
@@ -128,7 +128,41 @@ def _unb64z(text: str) -> bytes:
     return zlib.decompress(base64.b64decode(text))
 
 
-def _pack_geometries(geoms: Any, *, where: str = "frame") -> tuple[dict, np.ndarray]:
+def _repair_projected(frame: SamplingFrame, geoms: np.ndarray) -> np.ndarray:
+    """Repair polygons that are valid in the frame's CRS but self-intersect once projected.
+
+    Projecting only moves vertices, so two long edges that pass close to each other (Sudan and
+    Mozambique in Natural Earth's 1:110m countries, projected to a LAEA centred on Africa) can
+    cross. Such a unit is repaired (GEOS ``make_valid``, polygonal parts kept) with a warning that
+    names it and the relative change of its area; a change above 1e-4 is refused (the crossing
+    is then more than a digitising artefact).
+    """
+    bad = np.flatnonzero(~shapely.is_valid(geoms))
+    if len(bad) == 0:
+        return geoms
+    geoms = geoms.copy()
+    ids = frame.unit_ids.to_numpy()
+    for k in bad:
+        reason = shapely.is_valid_reason(geoms[k])
+        fixed = shapely.make_valid(geoms[k], method="structure", keep_collapsed=False)
+        parts = polygon_parts(fixed)
+        fixed = shapely.multipolygons(parts) if len(parts) > 1 else (parts[0] if parts else fixed)
+        before, after = float(shapely.area(geoms[k])), float(shapely.area(fixed))
+        change = abs(after - before) / max(abs(before), 1e-300)
+        where = f"{frame.source or 'frame'}, feature {k + 1}, column '{frame.id_col}', value {ids[k]!r}"
+        if not parts or change > 1e-4:
+            raise FrameError(f"the polygon crosses itself in the working CRS "
+                             f"({reason}) and cannot be repaired without changing its "
+                             f"area by {change:.2g}", where=where,
+                             fix="split the frame into smaller regions, or pass a local --working-crs (e.g. a UTM zone)")
+        geoms[k] = fixed
+        warnings.warn(f"{where}: the polygon crosses itself once projected to the working CRS "
+                      f"({reason}); repaired (area changed by {change:.1e} relative)", HiddenPopWarning, stacklevel=3)
+    return geoms
+
+
+def _pack_geometries(geoms: Any, *, where: str = "frame", features: Any = None, ids: Any = None,
+                     id_col: str = "unit_id") -> tuple[dict, np.ndarray]:
     """Polygons → a compact, deterministic text block, and the polygons the block decodes to.
 
     Coordinates are rounded to the 1 mm grid (:data:`GRID_M`); a polygon that rounding would
@@ -141,8 +175,11 @@ def _pack_geometries(geoms: Any, *, where: str = "frame") -> tuple[dict, np.ndar
     q = snap_to_grid(geoms, GRID_M)
     gone = np.flatnonzero(shapely.is_empty(q) | (shapely.area(q) <= 0))
     if len(gone):
-        raise FrameError(f"{len(gone)} polygon(s) vanish when coordinates are rounded to {GRID_M * 1000:g} mm",
-                         where=f"{where}, feature {int(gone[0]) + 1}",
+        k = int(gone[0])
+        feature = int(features[k]) + 1 if features is not None else k + 1
+        raise FrameError(f"{len(gone)} polygon(s) vanish when coordinates are rounded to {GRID_M * 1000:g} mm "
+                         f"(a sliver of {float(shapely.area(np.asarray(geoms, dtype=object)[k])):.3g} m²)",
+                         where=f"{where}, feature {feature}" + (f", column '{id_col}', value {ids[k]!r}" if ids is not None else ""),
                          fix="remove slivers smaller than a millimetre (QGIS 'Remove small parts')")
     single = shapely.get_type_id(q) == 3
     gtype, coords, offsets = shapely.to_ragged_array(q)
@@ -446,7 +483,7 @@ def sample_points(
                 fix="reproject the raster to the frame's CRS (gdalwarp -t_srs) or the frame to the raster's")
 
     working, crs_info = choose_working_crs(frame, crs)
-    units_w = frame.to_crs(working).to_numpy()
+    units_w = _repair_projected(frame, frame.to_crs(working).to_numpy())
     excl = _exclusion_geometry(exclusion, working)
     labels = frame.stratum_labels.to_numpy()
     ids = frame.unit_ids.to_numpy()
@@ -461,7 +498,8 @@ def sample_points(
     stored = np.empty(len(units_w), dtype=object)  # the polygons as the manifest holds them (1 mm grid)
     for label in strata:
         sel = np.flatnonzero(labels == label)
-        block, stored[sel] = _pack_geometries(units_w[sel], where=frame.source or "frame")
+        block, stored[sel] = _pack_geometries(units_w[sel], where=frame.source or "frame", features=sel,
+                                              ids=ids[sel], id_col=frame.id_col)
         domains[label] = {"units": [{"unit_id": str(ids[i]), "size": None if sizes is None else float(sizes[i])}
                                     for i in sel],
                           "geometry": block}

@@ -34,7 +34,7 @@ from pyproj import CRS
 from hiddenpop.errors import FrameError, format_where, truncate_list
 from hiddenpop.spatial.geometry import snap_to_grid
 
-__all__ = ["SamplingFrame", "choose_working_crs", "scale_distortion", "ALL_STRATUM", "find_overlaps",
+__all__ = ["SamplingFrame", "check_coordinate_range", "choose_working_crs", "scale_distortion", "ALL_STRATUM", "find_overlaps",
            "check_overlaps", "check_stratum_sizes", "OVERLAP_TOLERANCE"]
 
 #: Stratum label used when the frame has no stratum column.
@@ -45,6 +45,124 @@ def _feature_where(source: str | None, pos: int, column: str | None = None, valu
     """``frame.gpkg, feature 3, column 'pop', value -1`` (features are numbered from 1 as in QGIS)."""
     rest = format_where(column=column, value=value)
     return f"{source or 'frame'}, feature {pos + 1}" + (f", {rest}" if rest else "")
+
+
+def check_coordinate_range(geoms: Any, *, source: str | None = None, what: str = "frame",
+                           ids: Any = None, id_col: str | None = None) -> None:
+    """Refuse coordinates that cannot be right for the layer's declared CRS.
+
+    * Geographic CRS (degrees): every longitude within ±180 and latitude within ±90. Values in
+      the thousands are metres or feet labelled as degrees; a latitude beyond ±90 with
+      longitudes that would fit as latitudes is a lon/lat swap. A unit spanning more than 180°
+      of longitude crosses the antimeridian (or wraps the globe): it is refused rather than
+      drawn in the wrong hemisphere.
+    * Projected CRS: the coordinates must map back to lon/lat inside the CRS's area of use
+      (with a generous margin); degrees labelled as metres land a few hundred metres from the
+      projection's origin and are caught the same way.
+
+    Raises
+    ------
+    FrameError
+        Naming the feature, its id and its coordinates, and what to do.
+
+    Examples
+    --------
+    >>> import geopandas as gpd
+    >>> from shapely.geometry import box
+    >>> check_coordinate_range(gpd.GeoSeries([box(29, 41, 29.1, 41.1)], crs=4326))
+    >>> check_coordinate_range(gpd.GeoSeries([box(41, 129, 41.1, 129.1)], crs=4326), source="f.gpkg")
+    Traceback (most recent call last):
+    ...
+    hiddenpop.errors.FrameError: f.gpkg, feature 1: latitude 129.1 is beyond ±90 ...
+    """
+    series = geoms if isinstance(geoms, gpd.GeoSeries) else gpd.GeoSeries(geoms)
+    crs = series.crs
+    if crs is None or len(series) == 0:
+        return
+    arr = series.to_numpy()
+    present = ~(pd.isna(arr) | shapely.is_empty(arr))
+    if not present.any():
+        return
+    b = np.full((len(arr), 4), np.nan)
+    b[present] = shapely.bounds(arr[present])
+
+    def where(k: int) -> str:
+        text = f"{source or what}, feature {k + 1}"
+        if ids is not None:
+            text += f", column '{id_col}', value {ids[k]!r}"
+        return text
+
+    if not np.isfinite(b[present]).all():
+        k = int(np.flatnonzero(present & ~np.isfinite(b).all(axis=1))[0])
+        raise FrameError("coordinates are not finite numbers (NaN or infinity)", where=where(k),
+                         fix="repair or redraw the feature")
+    if crs.is_geographic:
+        minx, miny, maxx, maxy = b.T
+        big = present & ((np.abs(b) > 1000).any(axis=1))
+        if big.any():
+            k = int(np.flatnonzero(big)[0])
+            raise FrameError(f"coordinates such as ({b[k, 0]:.6g}, {b[k, 1]:.6g}) are metres or feet, not degrees, "
+                             f"but the file says {crs.name} (degrees)", where=where(k),
+                             fix="assign the CRS the coordinates were made in (QGIS 'Assign projection', or "
+                                 "--crs with a file that has no CRS), e.g. the UTM zone or state plane code")
+        tol = 1e-7  # degrees (1 cm): digitised borders overshoot ±180/±90 by rounding noise
+        bad_lat = present & ((np.abs(miny) > 90 + tol) | (np.abs(maxy) > 90 + tol))
+        if bad_lat.any():
+            k = int(np.flatnonzero(bad_lat)[0])
+            lat = maxy[k] if abs(maxy[k]) > 90 else miny[k]
+            swapped = (np.abs(b[present][:, [0, 2]]) <= 90 + tol).all()
+            raise FrameError(f"latitude {lat:.6g} is beyond ±90"
+                             + (" (longitude and latitude look swapped)" if swapped else ""), where=where(k),
+                             fix="write coordinates as longitude, latitude (x = east, y = north)"
+                                 if swapped else "check the coordinates and the CRS of the file")
+        bad_lon = present & ((np.abs(minx) > 180 + tol) | (np.abs(maxx) > 180 + tol))
+        if bad_lon.any():
+            k = int(np.flatnonzero(bad_lon)[0])
+            lon = maxx[k] if abs(maxx[k]) > 180 else minx[k]
+            raise FrameError(f"longitude {lon:.6g} is beyond ±180", where=where(k),
+                             fix="use longitudes between -180 and 180 (subtract 360 from those above 180), "
+                                 "and split a unit that crosses the 180° meridian into two")
+        wide = present & (maxx - minx > 180)
+        if wide.any():
+            k = int(np.flatnonzero(wide)[0])
+            raise FrameError(f"the unit spans longitudes {minx[k]:.6g} to {maxx[k]:.6g}: it crosses the "
+                             "antimeridian (180°) or wraps the globe, so no local working CRS can hold it",
+                             where=where(k),
+                             fix="split the frame at 180° into two frames (ogr2ogr -wrapdateline), each with a local "
+                                 "projected CRS, and draw each on its own")
+        return
+    coords = b[present]
+    if (np.abs(coords[:, [0, 2]]) <= 180).all() and (np.abs(coords[:, [1, 3]]) <= 90).all():
+        k = int(np.flatnonzero(present)[0])
+        raise FrameError(f"coordinates such as ({b[k, 0]:.6g}, {b[k, 1]:.6g}) look like degrees, but the file says "
+                         f"{crs.name} (metres or feet): every unit would lie within 200 m of the projection's origin",
+                         where=where(k),
+                         fix="assign EPSG:4326 (lon/lat degrees) to the file, e.g. QGIS 'Assign projection', or --crs "
+                             "EPSG:4326 for a file without a CRS")
+    area = crs.area_of_use
+    if area is None:
+        return
+    from pyproj import Transformer
+
+    to_ll = Transformer.from_crs(crs, "EPSG:4326", always_xy=True)
+    xs = np.concatenate([b[present][:, 0], b[present][:, 2], b[present][:, 0], b[present][:, 2]])
+    ys = np.concatenate([b[present][:, 1], b[present][:, 3], b[present][:, 3], b[present][:, 1]])
+    with np.errstate(all="ignore"):
+        lon, lat = to_ll.transform(xs, ys, errcheck=False)
+    lon, lat = np.asarray(lon, float), np.asarray(lat, float)
+    margin = 10.0  # degrees: a frame may extend a little past a zone's official area of use
+    w_, e_ = area.west - margin, area.east + margin
+    ok_lon = (lon >= w_) & (lon <= e_) if area.west <= area.east else ((lon >= w_) | (lon <= e_))
+    ok = np.isfinite(lon) & np.isfinite(lat) & ok_lon & (lat >= area.south - margin) & (lat <= area.north + margin)
+    if not ok.all():
+        n_p = int(present.sum())
+        k_rel = int(np.flatnonzero(~ok)[0]) % n_p
+        k = int(np.flatnonzero(present)[k_rel])
+        degrees = (np.abs(b[present]) <= 180).all()
+        raise FrameError(f"coordinates such as ({b[k, 0]:.6g}, {b[k, 1]:.6g}) fall outside the area where "
+                         f"{crs.name} is used ({area.name})"
+                         + ("; they look like degrees" if degrees else ""), where=where(k),
+                         fix="assign the CRS the coordinates were made in (e.g. EPSG:4326 for lon/lat degrees)")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -143,6 +261,24 @@ class SamplingFrame:
             raise FrameError(f"invalid geometry ({reason}; {len(invalid)} invalid features)",
                              where=_feature_where(src, pos, self.id_col, ids.iloc[pos]),
                              fix="repair it (QGIS 'Fix geometries' or shapely.make_valid) and save the frame again")
+        check_coordinate_range(units.geometry, source=src, ids=ids.to_numpy(), id_col=self.id_col)
+        if units.crs.is_geographic:
+            minx, _, maxx, _ = units.total_bounds
+            if maxx - minx > 180:
+                raise FrameError(f"the frame spans longitudes {minx:.6g} to {maxx:.6g}: it crosses the antimeridian "
+                                 "(180°) or is too wide for one local working CRS", where=src,
+                                 fix="split the frame into regions (at 180° if it crosses it) and draw each on its own")
+        text_ids = ids.astype(str)
+        padded = np.flatnonzero((text_ids != text_ids.str.strip()).to_numpy())
+        if len(padded):
+            stripped = text_ids.str.strip()
+            clash = np.flatnonzero(stripped.duplicated(keep=False).to_numpy())
+            pos = int(clash[0]) if len(clash) else int(padded[0])
+            raise FrameError("unit id has spaces at its start or end"
+                             + (f" and then equals another unit's id {stripped.iloc[pos]!r}" if len(clash) else "")
+                             + f" ({len(padded)} such ids)",
+                             where=_feature_where(src, pos, self.id_col, ids.iloc[pos]),
+                             fix="remove the spaces around the ids (in QGIS: Field calculator, trim(\"id\"))")
         if self.size_col is not None:
             size = pd.to_numeric(units[self.size_col], errors="coerce")
             bad = np.flatnonzero(~(np.isfinite(size.to_numpy(dtype=float)) & (size.to_numpy(dtype=float) >= 0)))
@@ -151,6 +287,14 @@ class SamplingFrame:
                 raise FrameError(f"sizes must be numbers >= 0 ({len(bad)} are not)",
                                  where=_feature_where(src, pos, self.size_col, units[self.size_col].iloc[pos]),
                                  fix="put 0 for areas with no population, and a number everywhere else")
+            total = float(np.sum(size.to_numpy(dtype=float)))
+            if not np.isfinite(total) or total > 1e15:
+                pos = int(np.argmax(size.to_numpy(dtype=float)))
+                raise FrameError(f"sizes are too large to add up (total {total:.3g}; a size is a count of people "
+                                 "or households)", where=_feature_where(src, pos, self.size_col,
+                                                                        units[self.size_col].iloc[pos]),
+                                 fix="check the size column: give counts, not areas in square millimetres or "
+                                     "coded values")
         if self.stratum_col is not None:
             na = np.flatnonzero(units[self.stratum_col].isna().to_numpy())
             if len(na):

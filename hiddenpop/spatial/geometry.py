@@ -366,8 +366,7 @@ def triangulate_parts(parts: Any) -> tuple[np.ndarray, np.ndarray]:
         last_ring = np.searchsorted(ring_owner, np.arange(len(big)), side="right")
         area = shapely.area(parts[big])
     for j, k in enumerate(big):
-        r0, r1 = first_ring[j], last_ring[j]
-        r0, r1 = first_ring[k], last_ring[k]
+        r0, r1 = first_ring[j], last_ring[j]  # ring tables are indexed by position in ``big``, not in ``parts``
         v0, v1 = ring_start[r0], ring_end[r1 - 1]
         local = xy[v0:v1] - xy[v0]
         idx = mapbox_earcut.triangulate_float64(local, (ring_end[r0:r1] - v0).astype(np.uint32))

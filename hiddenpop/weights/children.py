@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from hiddenpop._checks import check_columns
+from hiddenpop._checks import check_columns, id_texts
 from hiddenpop.errors import DesignError, format_where
 
 __all__ = ["child_weights"]
@@ -62,12 +62,12 @@ def child_weights(children: pd.DataFrame, household_weights: pd.DataFrame, *, hh
         weight_cols = [c for c in household_weights.columns
                        if c in ("base_weight", "final_weight") or c.startswith("rep_")]
     weight_cols = list(weight_cols)
-    key = household_weights[hh_id_col].astype(str).str.strip()
+    key = pd.Series(id_texts(household_weights[hh_id_col]), index=household_weights.index)
     if key.duplicated().any():
         raise DesignError("household weights have a duplicated hh_id",
                           where=format_where("weights", column=hh_id_col, value=key[key.duplicated()].iloc[0]),
                           fix="keep one row per household in the weights table")
-    pos = pd.Index(key).get_indexer(children[hh_id_col].astype(str).str.strip())
+    pos = pd.Index(key).get_indexer(id_texts(children[hh_id_col]))
     if (pos < 0).any():
         i = int(np.flatnonzero(pos < 0)[0])
         raise DesignError("child of a household that has no weight",

@@ -35,7 +35,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from hiddenpop._checks import check_columns
+from hiddenpop._checks import check_columns, id_texts
 from hiddenpop.errors import DesignError, EstimationError, HiddenPopWarning
 from hiddenpop.weights.nonresponse import cell_labels, nonresponse_factors
 from hiddenpop.weights.referral import (ColumnMap, TwoStageSample, stage1_weights, base_weights,
@@ -124,8 +124,8 @@ def _found_at_point(households: pd.DataFrame, selections: pd.DataFrame | None, c
 
     need = at_point(households[columns.found_by]) if columns.found_by in households else np.ones(len(households), bool)
     if selections is not None and {"hh_id", "found_by"} <= set(selections.columns):
-        ids = selections["hh_id"].astype(str).str.strip()[at_point(selections["found_by"])]
-        need = need | households[columns.hh_id].astype(str).str.strip().isin(set(ids)).to_numpy()
+        ids = id_texts(selections["hh_id"])[at_point(selections["found_by"])]
+        need = need | np.isin(id_texts(households[columns.hh_id]), list(set(ids)))
     return need
 
 
@@ -365,7 +365,7 @@ def _points_table(s: TwoStageSample, points: pd.DataFrame | None, manifest: Any)
                               fix="give the points file written by 'hiddenpop frame sample'")
         if "reserve_rank" in points:
             points = points[pd.to_numeric(points["reserve_rank"], errors="coerce").fillna(0) == 0]
-        pid = points["point_id"].astype(str).str.strip().to_numpy()
+        pid = id_texts(points["point_id"])
         pst = (points["stratum"].astype(str).to_numpy() if "stratum" in points else np.full(len(pid), ""))
         known = set(labels)
         missing = sorted(known - set(pid))

@@ -44,8 +44,8 @@ def example_dashboard(tmp_path_factory):
     _invoke(runner, ["field", "form", POINTS.with_name("points.design.json"), "--points", POINTS, "-o",
                      d / "survey.xlsx"])
     _invoke(runner, ["referrals", "init", store, "--expiry-days", "14", "--max-coupons", "2"])
-    for log in LOGS:
-        _invoke(runner, ["referrals", "import", store, log, "--mapping", mapping])
+    for log, code in zip(LOGS, (0, 3, 3)):  # exit code 3: days 2 and 3 quarantine rows
+        _invoke(runner, ["referrals", "import", store, log, "--mapping", mapping], code=code)
     html = d / "dashboard.html"
     _invoke(runner, ["referrals", "dashboard", store, "--points", POINTS, "--as-of", AS_OF, "-o", html])
     return store, html
@@ -67,8 +67,9 @@ def test_dashboard_figures_agree_with_the_store(example_dashboard):
     ct = coupon_table(t, expiry_days=14, as_of=AS_OF)
     # second route for each figure: counted directly from the store's tables
     # 504 households (examples/make_example.py prints "504 households") + R09003, whose network size of
-    # 950 is a warning, not an error, so it is imported; R09001 and R09002 stay in quarantine
-    assert int(_figure(page, "interviews")) == len(t) == 505
+    # 950 is a warning, + R09001 (a coupon redeemed twice, one issuer: a warning under the rules by harm);
+    # only R09002 (the mistyped coupon) stays in quarantine: 506
+    assert int(_figure(page, "interviews")) == len(t) == 506
     assert int(_figure(page, "seeds")) == int(t["recruiter_id"].isna().sum())
     assert int(_figure(page, "coupons_issued")) == len(ct)
     assert int(_figure(page, "coupons_returned")) == int(ct["redeemed_by"].notna().sum())
@@ -80,7 +81,7 @@ def test_dashboard_figures_agree_with_the_store(example_dashboard):
     cells = [int(x) for x in re.findall(r"<td>(\d+)</td>", row)]
     assert sum(cells[:-1]) == cells[-1] == day1
     # the quarantined rows and their messages are listed
-    assert "R09001" in page and "coupon-redeemed-twice" in page
+    assert "R09002" in page and "coupon-never-issued" in page
     # the self-containment rules: no script, no external resource
     assert "<script" not in page and not re.search(r'(src|href)="(https?:)?//', page)
 

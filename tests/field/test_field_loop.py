@@ -84,7 +84,7 @@ def test_import_catches_a_mistyped_and_an_unprinted_coupon(store, tmp_path, runn
         "network_size": [4, 5, 3, 3, 3], "interview_time": ["2024-03-07T09:00", "2024-03-07T09:30",
                                                             "2024-03-08T10:00", "2024-03-08T11:00",
                                                             "2024-03-08T12:00"]}).to_csv(log, index=False)
-    r = _invoke(runner, ["referrals", "import", store, log])
+    r = _invoke(runner, ["referrals", "import", store, log], code=3)  # 3: the good rows landed
     assert "2 quarantined" in r.output
     q = ReferralStore.open(store).quarantine()
     rules = q.groupby("respondent_id")["rule"].agg(set).to_dict()
@@ -103,6 +103,33 @@ def test_import_catches_a_mistyped_and_an_unprinted_coupon(store, tmp_path, runn
     _invoke(runner, ["referrals", "dashboard", store, "--as-of", "2024-03-09", "-o", html])
     assert 'data-figure="coupons_printed_not_issued">0<' in html.read_text()
     assert "X2" in html.read_text() and "coupon-check-digit" in html.read_text()
+
+
+def test_finished_import_lands_mistyped_coupons_and_spellings_count_as_the_printed_number(store, tmp_path, runner):
+    _invoke(runner, ["field", "coupons", store, "--seeds", "2", "--issue-date", "2024-03-07", "-o",
+                     tmp_path / "c.pdf"])
+    codes = ReferralStore.open(store).printed_coupons()["code"].tolist()
+    typo = codes[1][:2] + codes[1][3] + codes[1][2] + codes[1][4:]    # two adjacent digits swapped
+    assert codes[1][2] != codes[1][3] and not is_valid_code(typo)
+    log = tmp_path / "final.csv"
+    pd.DataFrame({
+        "respondent_id": ["S1", "X1", "X2"], "point_id": ["P-EAST-0001", None, None],
+        # X1's coupon went through a spreadsheet ('.0'): the same printed number, linked to S1
+        "redeemed_coupon": [None, codes[0] + ".0", typo],
+        "coupon_1": [codes[0], None, None], "coupon_2": [codes[1], None, None], "network_size": [4, 3, 3],
+        "interview_time": ["2024-03-07T09:00", "2024-03-08T10:00", "2024-03-08T11:00"]}).to_csv(log, index=False)
+    # the field rules quarantine the typo (a fixable typing error in the evening loop) ...
+    r = _invoke(runner, ["referrals", "validate", log, "--store", store], code=1)
+    assert [x for x in r.output.splitlines() if x.startswith("ERROR") and "row 4" in x and "check digit" in x]
+    # ... a finished study lands every row: the typo is a warning and X2 is a seed, as R's rid.from.coupons does
+    r = _invoke(runner, ["referrals", "import", store, log, "--rules", "finished"])
+    assert "0 quarantined" in r.output
+    assert [x for x in r.output.splitlines() if x.startswith("WARNING") and "check digit" in x and "kept as typed" in x]
+    st = ReferralStore.open(store)
+    t = st.respondents().set_index("respondent_id")
+    assert t.loc["X1", "recruiter_id"] == "S1" and pd.isna(t.loc["X2", "recruiter_id"])
+    status = st.printed_coupons().set_index("code")["status"]
+    assert status[codes[0]] == "redeemed" and status[codes[1]] == "issued"
 
 
 def test_stores_without_printed_coupons_accept_any_coupon_names(tmp_path, runner):

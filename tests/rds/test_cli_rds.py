@@ -154,3 +154,84 @@ def test_hcg_without_times_says_it_uses_wave_order(runner):
                                "--population-size", "1000"])
     assert res.exit_code == 0, res.output
     assert "no interview times (--time-col), so HCG orders respondents by wave" in res.stderr
+
+
+# ------------------------------------------------------------------ integer-coded categories (#11 item 4)
+Y_CODES = {"black": 1, "blue": 2, "green": 3}  # alphabetical = numeric order, so levels line up 1:1
+
+
+@pytest.fixture
+def faux_coded(tmp_path):
+    """faux.csv with Y coded 1/2/3 (as RDSAT files and most forms code categories), Y kept as text in Ytext."""
+    t = pd.read_csv(FAUX, dtype={"id": str, "recruiter.id": str})
+    t["Ytext"] = t["Y"]
+    t["Y"] = t["Y"].map(Y_CODES)
+    path = tmp_path / "faux_coded.csv"
+    t.to_csv(path, index=False)
+    return str(path)
+
+
+def test_categorical_integer_codes_give_r_factor_proportions(runner, faux_coded):
+    # Source: reference.csv rows faux / Y / {black, blue, green} for RDS-I, RDS-I (DS), RDS-II and the
+    # arithmetic mean (R RDS 0.9-10 on the factor Y); code k is the k-th level in alphabetical order.
+    res = runner.invoke(main, ["rds", "estimate", faux_coded, "--categorical", "Y", "--estimator", "rds-i",
+                               "--estimator", "rds-i-ds", "--estimator", "rds-ii", "--estimator", "mean", "--json"])
+    assert res.exit_code == 0, res.output
+    rows = json.loads(res.stdout)
+    assert {r["kind"] for r in rows} == {"categorical"}
+    got = {(r["estimator"], r["level"]): r["estimate"] for r in rows}
+    for est in ("rds-i", "rds-i-ds", "rds-ii", "mean"):
+        ref = reference_rows("faux", "Y", est)
+        assert sorted(lev for e, lev in got if e == est) == ["1", "2", "3"]
+        for name, code in Y_CODES.items():
+            assert got[(est, str(code))] == pytest.approx(ref[name], abs=1e-9)
+    # without the declaration the codes are a number: one mean (1*share1 + 2*share2 + 3*share3)
+    res = runner.invoke(main, ["rds", "estimate", faux_coded, "--outcome", "Y", "--estimator", "rds-ii", "--json"])
+    rows = json.loads(res.stdout)
+    ref = reference_rows("faux", "Y", "rds-ii")
+    assert [r["kind"] for r in rows] == ["numeric"]
+    assert rows[0]["estimate"] == pytest.approx(sum(Y_CODES[k] * ref[k] for k in Y_CODES), abs=1e-9)
+
+
+def test_categorical_codes_and_text_levels_agree_with_bootstrap_and_ss(runner, faux_coded):
+    # two routes: Y as codes declared categorical, and the same variable as text (Ytext); with the same seed the
+    # bootstrap draws the same replicates, so estimates, SEs and intervals agree level by level
+    common = ["--estimator", "ss", "--estimator", "hcg", "--population-size", "1000", "--variance", "tree",
+              "--reps", "20", "--rng-seed", "5", "--json"]
+    a = runner.invoke(main, ["rds", "estimate", faux_coded, "--categorical", "Y", *common])
+    b = runner.invoke(main, ["rds", "estimate", faux_coded, "--outcome", "Ytext", *common])
+    assert a.exit_code == 0 and b.exit_code == 0, a.output + b.output
+    ra, rb = json.loads(a.stdout), json.loads(b.stdout)
+    inv = {str(v): k for k, v in Y_CODES.items()}
+    assert [(r["estimator"], inv[r["level"]]) for r in ra] == [(r["estimator"], r["level"]) for r in rb]
+    for x, y in zip(ra, rb):
+        for k in ("estimate", "se", "ci_low", "ci_high"):
+            assert x[k] == pytest.approx(y[k], abs=1e-12)
+    # Gile's SS of R (simulation based) agrees within Monte Carlo error (README: about 0.005)
+    ref = reference_rows("faux", "Y", "ss")
+    for r in ra:
+        if r["estimator"] == "ss":
+            assert r["estimate"] == pytest.approx(ref[inv[r["level"]]], abs=0.005)
+
+
+def test_categorical_without_outcome_and_unknown_column(runner, faux_coded):
+    res = runner.invoke(main, ["rds", "estimate", faux_coded])
+    assert res.exit_code == 2 and "--categorical" in res.stderr
+    res = runner.invoke(main, ["rds", "estimate", faux_coded, "--categorical", "race"])
+    assert res.exit_code == 1 and "no outcome column 'race'" in res.stderr
+
+
+def test_diagnose_integer_codes_need_the_declaration(runner, faux_coded, tmp_path):
+    res = runner.invoke(main, ["rds", "diagnose", faux_coded, "--var", "Y", "-o", str(tmp_path / "a")])
+    assert res.exit_code == 1 and "--categorical Y" in res.stderr
+    # declared, the codes give the same transition counts as the text levels (two routes)
+    res = runner.invoke(main, ["rds", "diagnose", faux_coded, "--var", "Y", "--categorical", "Y", "-o",
+                               str(tmp_path / "b")])
+    assert res.exit_code == 0, res.output
+    res = runner.invoke(main, ["rds", "diagnose", faux_coded, "--var", "Ytext", "-o", str(tmp_path / "c")])
+    assert res.exit_code == 0, res.output
+    b = pd.read_csv(tmp_path / "b" / "transitions_Y.csv")
+    c = pd.read_csv(tmp_path / "c" / "transitions_Ytext.csv")
+    assert b.shape == c.shape
+    num_b, num_c = b.iloc[:, 1:].to_numpy(dtype=float), c.iloc[:, 1:].to_numpy(dtype=float)
+    assert (abs(num_b - num_c) < 1e-12).all()

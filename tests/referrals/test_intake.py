@@ -46,18 +46,35 @@ def test_first_import_all_new():
 
 
 def test_duplicate_coupon_against_stored_rows_is_quarantined_with_its_recruits():
-    # day 2 (cumulative export): S and A again (unchanged), B redeems c1 which A already redeemed
-    # (coupon-redeemed-twice), C redeems c4 issued to B: C is quarantined below B. B has an error of its
-    # own and is dropped (it comes back corrected); C's only problem is a waiting rule, so C waits for B.
+    # day 2 (cumulative export): S and A again (unchanged); B redeems c2 and was given c3, which A holds already;
+    # C redeems c3: issued to A and to B, so C's recruiter is ambiguous (coupon-issuer-ambiguous, an error of
+    # C's own: dropped, it comes back corrected); D redeems c5 issued to C: quarantined below C, and as that is a
+    # waiting rule, D waits for C. B lands (its coupon c2 is fine; the double c3 is C's problem).
     day2 = _log([("S", None, "c1;c2", "5", "2024-05-01T10:00"), ("A", "c1", "c3", "3", "2024-05-02T10:00"),
-                 ("B", "c1", "c4", "2", "2024-05-03T10:00"), ("C", "c4", None, "2", "2024-05-04T10:00")])
+                 ("B", "c2", "c3", "2", "2024-05-03T10:00"), ("C", "c3", "c5", "2", "2024-05-04T10:00"),
+                 ("D", "c5", None, "2", "2024-05-05T10:00")])
     plan = plan_import(day2, file="day2.csv", sha256="y", salt="s", stored=_stored(DAY1))
     r = plan.result
-    assert (r.n_unchanged, r.n_new, r.n_quarantined, r.n_pending) == (2, 0, 2, 1)
+    assert (r.n_unchanged, r.n_new, r.n_quarantined, r.n_pending) == (2, 1, 2, 1)
     rules = {(q.respondent_id, q.rule) for q in plan.quarantine}
-    assert rules == {("B", "coupon-redeemed-twice"), ("C", "recruiter-quarantined")}
-    assert len(plan.fresh) == 0
-    assert plan.waiting_new["respondent_id"].tolist() == ["C"]
+    assert rules == {("C", "coupon-issuer-ambiguous"), ("D", "recruiter-quarantined")}
+    assert plan.fresh["respondent_id"].tolist() == ["B"]
+    assert plan.waiting_new["respondent_id"].tolist() == ["D"]
+
+
+def test_coupon_redeemed_twice_with_one_issuer_links_both_and_late_issuer_is_quarantined():
+    # B came with c1 too (A already did): one issuer (S), so B lands with a warning, linked to S
+    day2 = _log([("S", None, "c1;c2", "5", "2024-05-01T10:00"), ("A", "c1", "c3", "3", "2024-05-02T10:00"),
+                 ("B", "c1", None, "2", "2024-05-03T10:00")])
+    plan = plan_import(day2, file="day2.csv", sha256="y", salt="s", stored=_stored(DAY1))
+    assert (plan.result.n_new, plan.result.n_quarantined) == (1, 0)
+    assert [(q.respondent_id, q.rule) for q in plan.warnings] == [("B", "coupon-redeemed-twice")]
+    # E is given c1 again after A (stored) redeemed it: A's recruiter would become ambiguous, and A cannot be
+    # quarantined any more, so the new row E carries the error
+    day3 = _log([("E", "c2", "c1", "2", "2024-05-06T10:00")])
+    plan = plan_import(day3, file="day3.csv", sha256="z", salt="s", stored=_stored(DAY1))
+    assert [(q.respondent_id, q.rule) for q in plan.quarantine] == [("E", "coupon-issuer-ambiguous")]
+    assert "S (row 2" in plan.quarantine[0].message and "A (row 3" in plan.quarantine[0].message
 
 
 def test_recruit_before_recruiter_waits_then_is_released():
@@ -84,3 +101,15 @@ def test_changed_row_is_a_conflict_unless_accepted():
     # strict: a conflict means nothing lands
     strict = plan_import(day2, file="day2.csv", sha256="z", salt="s", stored=_stored(DAY1), strict=True)
     assert not strict.landed and strict.result.n_new == 0
+
+
+def test_store_applies_the_plan_it_made(tmp_path):
+    # the same plan through the SQLite store: what lands is what the plan said, and the plan is unchanged
+    from hiddenpop.io.store import ReferralStore
+
+    st = ReferralStore.create(tmp_path / "s.db")
+    plan = st.plan(DAY1, file="day1.csv", sha256="x")
+    res = st.apply_plan(plan)
+    assert res.import_id == 1 and plan.result.import_id is None
+    assert st.raw_respondents()["respondent_id"].tolist() == plan.fresh["respondent_id"].tolist() == ["S", "A"]
+    assert st.imports()["n_new"].tolist() == [2]

@@ -52,7 +52,7 @@ def test_random_valid_forest_is_accepted(data):
     assert frame["wave"].tolist() == waves
 
 
-CORRUPTIONS = ["duplicate-id", "coupon-never-issued", "coupon-redeemed-twice", "coupon-issued-twice",
+CORRUPTIONS = ["duplicate-id", "coupon-never-issued", "coupon-redeemed-twice", "coupon-issuer-ambiguous",
                "self-recruitment", "recruit-before-recruiter", "network-size-negative", "network-size-not-number",
                "missing-id", "time-not-iso", "recruitment-cycle", "seed-without-point"]
 
@@ -100,7 +100,7 @@ def test_each_corruption_is_reported(data, corruption, pick):
             t.loc[r, "issued_coupons"] = "LOOP" if pd.isna(prev) else prev + ";LOOP"
             t.loc[s, "redeemed_coupon"] = "LOOP"
             row = s
-    elif corruption == "coupon-issued-twice":
+    elif corruption == "coupon-issuer-ambiguous":  # r's coupon also written on another form: r's recruiter?
         if not recruits:
             return
         r = pick.draw(st.sampled_from(recruits))
@@ -108,7 +108,7 @@ def test_each_corruption_is_reported(data, corruption, pick):
         j = pick.draw(st.integers(0, n - 1).filter(lambda j: j != parents[r]))
         prev = t.loc[j, "issued_coupons"]
         t.loc[j, "issued_coupons"] = code if pd.isna(prev) else prev + ";" + code
-        row = j if j > parents[r] else parents[r]
+        row = r  # reported on the redeemer, whose recruiter is ambiguous
     elif corruption == "network-size-negative":
         t.loc[i, "network_size"] = -float(pick.draw(st.integers(1, 9)))
         row = i
@@ -135,3 +135,51 @@ def test_each_corruption_is_reported(data, corruption, pick):
     # building the graph either works or raises a hiddenpop error, nothing else
     with contextlib.suppress(HiddenPopError):
         graph_frame(t)
+
+
+@st.composite
+def messy_logs(draw):
+    """Random coupon logs with every quirk: codes on several forms, twice on one form, redeemed by several
+    people, never issued, and a respondent's own coupon on their own form."""
+    n = draw(st.integers(1, 30))
+    codes = [f"K{k}" for k in range(draw(st.integers(1, 25)))]
+    rows = []
+    for i in range(n):
+        issued = draw(st.lists(st.sampled_from(codes), max_size=4))
+        own = draw(st.one_of(st.none(), st.sampled_from(codes + ["NEVER"])))
+        rows.append({"respondent_id": f"R{i}", "redeemed_coupon": own,
+                     "issued_coupons": ";".join(issued) or None})
+    return pd.DataFrame(rows)
+
+
+def _rid_from_coupons(table: pd.DataFrame) -> list:
+    """R RDS 0.9-10's rid.from.coupons, line by line: for each row in order, every respondent whose own
+    coupon is among the row's issued coupons gets this row as recruiter (later rows overwrite)."""
+    own = table["redeemed_coupon"].tolist()
+    rec = [None] * len(table)
+    for row, given in enumerate(table["issued_coupons"].tolist()):
+        given = set(given.split(";")) if isinstance(given, str) else set()
+        for j, c in enumerate(own):
+            if c is not None and c in given:
+                rec[j] = row
+    return rec
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(messy_logs())
+def test_finished_rules_link_exactly_like_r(table):
+    from hiddenpop.referrals.coupons import link_coupons
+
+    # independent route: the R loop above; where R would link a respondent to themself (R then stops with
+    # "recruited themselves"), the finished rules make the respondent a seed
+    expected = [-1 if r is None or r == i else r for i, r in enumerate(_rid_from_coupons(table))]
+    assert link_coupons(table, rules="finished").parent.tolist() == expected
+    # the field rules link the same respondents where exactly one respondent was issued the coupon, else none
+    field = link_coupons(table, rules="field").parent.tolist()
+    issuers = {}
+    for i, given in enumerate(table["issued_coupons"].tolist()):
+        for c in (set(given.split(";")) if isinstance(given, str) else set()):
+            issuers.setdefault(c, set()).add(i)
+    for i, c in enumerate(table["redeemed_coupon"].tolist()):
+        one = c is not None and len(issuers.get(c, ())) == 1
+        assert field[i] == (next(iter(issuers[c])) if one else -1)

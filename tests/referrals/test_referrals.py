@@ -64,7 +64,11 @@ def test_rds_csv_round_trip_through_store(tmp_path, runner, name):
     assert res.exit_code == 0, res.output
     a = pd.read_csv(src, dtype=str, keep_default_na=False)
     b = pd.read_csv(tmp_path / "out.csv", dtype=str, keep_default_na=False)
-    pd.testing.assert_frame_equal(a, b)
+    # the file comes back as it was (faux and fauxmadrona carry R's own wave and seed columns, which agree);
+    # an export always has R's wave and seed (get.wave, get.seed.id: the source's .wave and .seed_id)
+    pd.testing.assert_frame_equal(a, b[a.columns])
+    assert list(b.columns[len(a.columns):]) == [c for c in ("wave", "seed") if c not in a.columns]
+    assert b["wave"].tolist() == a[".wave"].tolist() and b["seed"].tolist() == a[".seed_id"].tolist()
 
 
 def test_rdsat_round_trip_through_store(tmp_path):
@@ -135,7 +139,10 @@ OK_SEED = "S,,c1;c2,,P1,5,2,2024-05-01T10:00\n"
 BAD = {  # rule -> (rows after the header, expected row number of the problem)
     "missing-id": (OK_SEED + ",c1,,,,3,,2024-05-02T10:00\n", 3),
     "duplicate-id": (OK_SEED + "S,c1,,,,3,,2024-05-02T10:00\n", 3),
-    "coupon-issued-twice": (OK_SEED + "A,c1,c2,,,3,,2024-05-02T10:00\n", 3),
+    "coupon-issued-twice": (OK_SEED + "A,c1,c2,,,3,,2024-05-02T10:00\n", 3),  # c2 unredeemed: a warning
+    "coupon-issuer-ambiguous": (OK_SEED + "A,c1,c2,,,3,,2024-05-02T10:00\nB,c2,,,,3,,2024-05-02T11:00\n", 4),
+    "coupon-repeated-on-form": ("S,,c1;c1,,P1,5,,2024-05-01T10:00\n", 2),
+    "coupon-spelling-differs": ("S,,0101;c2,,P1,5,,2024-05-01T10:00\nA,101.0,,,,3,,2024-05-02T10:00\n", 3),
     "coupon-never-issued": (OK_SEED + "A,c9,,,,3,,2024-05-02T10:00\n", 3),
     "coupon-redeemed-twice": (OK_SEED + "A,c1,,,,3,,2024-05-02T10:00\nB,c1,,,,3,,2024-05-02T11:00\n", 4),
     "self-recruitment": ("S,c1,c1,,P1,5,,2024-05-01T10:00\n", 2),
@@ -185,6 +192,31 @@ def test_printed_coupon_rules_report_row_column_value_and_fix(tmp_path, rule):
     assert len(hits) == 1 and hits[0].row == row and "Fix:" in str(hits[0]), [str(q) for q in problems]
     # without printed coupons (older stores) the same numbers are not checked
     assert not [q for q in validate_log(read_referral_log(p)) if q.rule == rule]
+
+
+def test_printed_coupon_rules_check_numbers_as_matched_and_soften_under_finished(tmp_path):
+    # the rules by harm match 01901 = 1901 and 100014.0 = 100014 (coupon-spelling-differs); the printed-coupon
+    # check must see the same numbers: a number already in the data as typed ('01901', a legacy book number)
+    # stays valid, a spreadsheet's '.0' is no typing error, and a wrong check digit is reported as typed.
+    # 100041 swaps two digits of 100014 (a Damm check digit rejects every adjacent transposition)
+    p = tmp_path / "log.csv"
+    p.write_text(HEAD + "S,,01901;100014;100023,,P1,5,2,2024-05-01T10:00\nA,01901,,,,3,,2024-05-02T10:00\n"
+                 "B,100014.0,,,,3,,2024-05-02T11:00\nC,0100041,,,,3,,2024-05-02T12:00\n")
+    known = PRINTED | {"01901"}
+    field = validate_log(read_referral_log(p), printed_coupons=known)
+    assert [(q.respondent_id, q.rule, q.severity, q.value) for q in field] == [
+        ("B", "coupon-spelling-differs", "warning", "100014.0"),
+        ("C", "coupon-check-digit", "error", "0100041"),
+        ("C", "coupon-never-issued", "error", "0100041")]
+    # a finished study lands every row: both printed-coupon rules are warnings that say what was done
+    p.write_text(HEAD + "S,,100014;999999,,P1,5,2,2024-05-01T10:00\nC,100041,,,,3,,2024-05-02T12:00\n")
+    fin = validate_log(read_referral_log(p), printed_coupons=PRINTED, rules="finished")
+    assert [(q.respondent_id, q.rule, q.severity) for q in fin] == [
+        ("S", "coupon-not-printed", "warning"), ("C", "coupon-check-digit", "warning"),
+        ("C", "coupon-never-issued", "warning")]
+    assert all("kept as typed" in q.message for q in fin if q.rule in ("coupon-not-printed", "coupon-check-digit"))
+    assert {q.rule for q in validate_log(read_referral_log(p), printed_coupons=PRINTED) if q.severity == "error"} \
+        == {"coupon-not-printed", "coupon-check-digit", "coupon-never-issued"}
 
 
 @pytest.mark.parametrize("rule", sorted(BAD))

@@ -174,7 +174,7 @@ def test_cli_import_reports_released_rows(tmp_path, runner):
     s = str(tmp_path / "s.db")
     assert runner.invoke(main, ["referrals", "init", s]).exit_code == 0
     r = runner.invoke(main, ["referrals", "import", s, str(_write(tmp_path / "day1.csv", DAY1))])
-    assert r.exit_code == 0 and "2 row(s) waiting for their recruiter" in r.output
+    assert r.exit_code == 3 and "2 row(s) waiting for their recruiter" in r.output  # 3: rows held back
     r = runner.invoke(main, ["referrals", "status", s])
     assert r.exit_code == 0 and "2 row(s) wait for their recruiter's interview" in r.output
     r = runner.invoke(main, ["referrals", "import", s, str(_write(tmp_path / "day2.csv", DAY2))])
