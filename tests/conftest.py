@@ -30,22 +30,6 @@ def survey_reference() -> Path:
     return SURVEY_REFERENCE
 
 
-@pytest.fixture(scope="session")
-def demo_run(tmp_path_factory):
-    """``examples/demo.py`` run once per test process: (work folder, its stdout).
-
-    A guard against a hang, not a speed test: the demo takes about 40 s on an idle 2-core
-    machine (it prints its own time) but several times that under load.
-    """
-    import subprocess
-    import sys
-
-    out = tmp_path_factory.mktemp("demo") / "demo-output"
-    root = Path(__file__).resolve().parents[1]
-    res = subprocess.run([sys.executable, str(root / "examples" / "demo.py"), "--out", str(out)],
-                         capture_output=True, text=True, timeout=900)
-    assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
-    return out, res.stdout
 @pytest.fixture(autouse=True)
 def _no_internal_error(request, monkeypatch):
     """Fail any test in which a command reaches the CLI's internal-error path (exit 70).
@@ -66,3 +50,21 @@ def _no_internal_error(request, monkeypatch):
     yield
     if seen and request.node.get_closest_marker("internal_error") is None:
         pytest.fail("a command reached the internal-error path (exit 70): " + "; ".join(seen), pytrace=False)
+
+
+@pytest.fixture(scope="session")
+def demo_run(tmp_path_factory):
+    """``examples/demo.py`` run once per test process: (work folder, its stdout).
+
+    A guard against a hang, not a speed test: the demo takes about 40 s on an idle 2-core
+    machine (it prints its own time) but several times that under load.
+    """
+    import subprocess
+    import sys
+
+    out = tmp_path_factory.mktemp("demo") / "demo-output"
+    root = Path(__file__).resolve().parents[1]
+    res = subprocess.run([sys.executable, str(root / "examples" / "demo.py"), "--out", str(out)],
+                         capture_output=True, text=True, timeout=900)
+    assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
+    return out, res.stdout

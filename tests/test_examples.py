@@ -41,14 +41,13 @@ def test_store_import_quarantines_exactly_the_deliberate_errors(runner, tmp_path
     # is not in doubt, so both are linked to them with a warning (as R and RDSAT do), not quarantined
     assert "also redeemed" in outputs[2]
     assert "950" in outputs[2]                           # implausible network size reported
-    # nothing else is an error: every ERROR line names one of the two deliberately wrong rows that are
-    # errors (the duplicated row of day 2 gets one line per problem: its id and the coupons it repeats;
-    # the mistyped coupon is the second-to-last row of day 3)
-    import re
-
+    # nothing else is an error: the ERROR lines name the two deliberately wrong rows that are quarantined,
+    # the duplicated last row of day 2 and R09002 (the last row of day 3; R09001 on the row before it is a
+    # warning). Row numbers count the header as row 1 (a run of the three imports: rows 170 and 171)
     rows = {(Path(m.group(1)).name, int(m.group(2)))
             for m in re.finditer(r"ERROR: (\S+\.csv), row (\d+),", text)}
     assert rows == {(LOGS[1].name, len(pd.read_csv(LOGS[1])) + 1), (LOGS[2].name, len(pd.read_csv(LOGS[2])))}, rows
+    assert text.count("ERROR") == 2
     res = runner.invoke(main, ["referrals", "status", str(store)])
     assert "R09002" in res.output
 

@@ -156,8 +156,8 @@ def _clean(v: Any) -> Any:
 @click.option("--weights-output", type=click.Path(dir_okay=False), default=None,
               help="Also write per-respondent weights (id, outcome, estimator, population_size, weight) as CSV.")
 @overwrite_option
-def estimate_cmd(data, outcomes, old_outcomes, categorical, estimators, id_col, recruiter_col, degree_col, seed_marker, time_col,
-                 population_size, degree_rule, ss_method, variance, reps, ci_type, conf_level, rng_seed, as_json,
+def estimate_cmd(data, outcomes, old_outcomes, categorical, estimators, id_col, recruiter_col, degree_col, seed_marker,
+                 time_col, population_size, degree_rule, ss_method, variance, reps, ci_type, conf_level, rng_seed, as_json,
                  output, screen_format, weights_output, overwrite):
     """Population proportions / means from an RDS sample.
 
