@@ -6,8 +6,8 @@ from pathlib import Path
 
 import click
 
-from hiddenpop.commands._common import (echo_err, json_option, overwrite_option, progress, renamed_option,
-                                        rng_seed_option)
+from hiddenpop.commands._common import (EXIT_INTERRUPTED, echo_err, json_option, overwrite_option, progress,
+                                        renamed_option, rng_seed_option)
 
 __all__ = ["simulate"]
 
@@ -134,4 +134,4 @@ def study_cmd(popdir: str, design_path: str, replications: int | None, old_reps:
     if result.interrupted:
         echo_err(f"interrupted: wrote the {done} replication(s) finished so far (of {reps}) to {out}/ "
                  "(summary.md, summary.csv, replicates.csv)")
-        sys.exit(130)
+        sys.exit(EXIT_INTERRUPTED)

@@ -80,12 +80,7 @@ def read_point_visits(path: PathLike) -> pd.DataFrame:
     from hiddenpop.io import read_csv
 
     p = Path(path)
-    if p.suffix.lower() in (".xlsx", ".xls"):
-        if not p.exists():
-            raise InputFileError("file not found", where=str(p), fix="check the path and the current folder")
-        t = pd.read_excel(p, dtype=str)
-    else:
-        t = read_csv(p, dtype=str, keep_default_na=False)
+    t = read_csv(p, dtype=str, keep_default_na=False)  # an Excel workbook: its first sheet (io.read_excel_table)
     t.columns = [str(c).rsplit("/", 1)[-1] for c in t.columns]
     missing = [c for c in ("point_id", "visit_result") if c not in t.columns]
     if missing:

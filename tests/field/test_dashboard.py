@@ -155,6 +155,12 @@ def test_dashboard_tells_zero_points_from_points_not_visited(example_dashboard, 
                      "-o", html])
     page = html.read_text()
     assert _figure(page, "points_zero") == "1" and _figure(page, "points_not_visited") == "0"
+    # the same export as an Excel workbook (Kobo's XLSX download; empty cells stay empty): the same figures
+    visits.to_excel(tmp_path / "points_export.xlsx", index=False)
+    _invoke(runner, ["referrals", "dashboard", store, "--points", POINTS, "--visits", tmp_path / "points_export.xlsx",
+                     "--as-of", AS_OF, "-o", tmp_path / "dx.html"])
+    page_x = (tmp_path / "dx.html").read_text()
+    assert _figure(page_x, "points_zero") == "1" and _figure(page_x, "points_not_visited") == "0"
     r = _invoke(runner, ["referrals", "dashboard", store, "--visits", vfile, "-o", tmp_path / "x.html"], code=2)
     assert "--visits needs --points" in r.output
     visits.loc[0, "visit_result"] = "empty"
