@@ -186,7 +186,7 @@ def test_categorical_integer_codes_give_r_factor_proportions(runner, faux_coded)
         for name, code in Y_CODES.items():
             assert got[(est, str(code))] == pytest.approx(ref[name], abs=1e-9)
     # without the declaration the codes are a number: one mean (1*share1 + 2*share2 + 3*share3)
-    res = runner.invoke(main, ["rds", "estimate", faux_coded, "--outcome", "Y", "--estimator", "rds-ii", "--json"])
+    res = runner.invoke(main, ["rds", "estimate", faux_coded, "--var", "Y", "--estimator", "rds-ii", "--json"])
     rows = json.loads(res.stdout)
     ref = reference_rows("faux", "Y", "rds-ii")
     assert [r["kind"] for r in rows] == ["numeric"]
@@ -199,7 +199,7 @@ def test_categorical_codes_and_text_levels_agree_with_bootstrap_and_ss(runner, f
     common = ["--estimator", "ss", "--estimator", "hcg", "--population-size", "1000", "--variance", "tree",
               "--reps", "20", "--rng-seed", "5", "--json"]
     a = runner.invoke(main, ["rds", "estimate", faux_coded, "--categorical", "Y", *common])
-    b = runner.invoke(main, ["rds", "estimate", faux_coded, "--outcome", "Ytext", *common])
+    b = runner.invoke(main, ["rds", "estimate", faux_coded, "--var", "Ytext", *common])
     assert a.exit_code == 0 and b.exit_code == 0, a.output + b.output
     ra, rb = json.loads(a.stdout), json.loads(b.stdout)
     inv = {str(v): k for k, v in Y_CODES.items()}
