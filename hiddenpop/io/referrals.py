@@ -1,6 +1,6 @@
 """Referral logs in and out: CSV/XLSX field exports, mapping files, RDSAT, R ``RDS`` CSV, graph files.
 
-Every reader returns the **normalised referral table** of ``data-contract.md`` §3, one row per
+Every reader returns the **normalised referral table** of ``docs/data-contract.md`` ("Referral log"), one row per
 interview, all values kept as the text the user typed (so a round trip gives the same data):
 
 ==========================  ==================================================================
@@ -905,7 +905,7 @@ def write_graphml(path: PathLike, graph: nx.DiGraph, *, overwrite: bool = False)
 
 
 def weighting_table(table: pd.DataFrame, *, include_location: bool = False) -> pd.DataFrame:
-    """Households table for the weighting engine (``data-contract.md`` §4) from store respondents.
+    """Households table for the weighting engine (``docs/data-contract.md``, "Survey records") from store respondents.
 
     Columns: ``hh_id, found_by, point_id, recruiter_id, network_size, network_size_eligible,
     referrals_given`` (= coupons issued), ``coupons_redeemed, interview_time, wave, seed_id``, then

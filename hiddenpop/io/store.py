@@ -23,7 +23,7 @@ Guarantees
 
 Layout
 ------
-The data-contract §3 columns are real SQLite columns of ``respondents`` (and ``pending``, the rows
+The referral-log columns of docs/data-contract.md are real SQLite columns of ``respondents`` (and ``pending``, the rows
 waiting for their recruiter): text, except the network sizes, stored as numbers. Every
 carried-through column becomes a text column ``x:<name>``, added when a file first brings it, so
 reading the store back is one ``SELECT``. :meth:`ReferralStore.respondents` gives carried-through
@@ -634,7 +634,7 @@ class ReferralStore:
                     as_of: Any = None) -> pd.DataFrame:
         """Accepted respondents with the derived recruitment columns.
 
-        Columns: data-contract §3 (``respondent_id, redeemed_coupon, issued_coupons, recruiter_id,
+        Columns: docs/data-contract.md, "Referral log" (``respondent_id, redeemed_coupon, issued_coupons, recruiter_id,
         point_id, network_size, network_size_eligible, interview_time``), the derived
         :data:`DERIVED_COLUMNS` (``wave, seed_id, is_seed, n_recruits, chain_size, coupons_issued,
         coupons_redeemed, …, found_by``), then the carried-through columns (numbers when every

@@ -1,7 +1,7 @@
 """Coupon matching: who recruited whom, and which coupons are redeemed, outstanding or expired.
 
 The recruiter of a respondent is the respondent who was **issued** the coupon they **redeemed**
-(``data-contract.md`` §3). Sources without coupon numbers (R ``RDS`` CSV) give the recruiter id
+(``docs/data-contract.md``, "Referral log"). Sources without coupon numbers (R ``RDS`` CSV) give the recruiter id
 directly in ``recruiter_id``; both ways can be mixed in one table. Everything here is vectorised
 (pandas/numpy, linear in the number of coupons), so 10^5 respondents take well under a second.
 

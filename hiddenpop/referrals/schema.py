@@ -16,7 +16,7 @@ from __future__ import annotations
 __all__ = ["CORE_COLUMNS", "NUMERIC_CORE", "COUPON_SEP", "DEFAULT_PERSONAL", "DERIVED_COLUMNS", "SOURCE_COLUMNS",
            "LOCATION_COLUMNS", "WAITING_RULES", "IMPORT_FORMATS", "HASH_PREFIX", "RULE_SETS"]
 
-#: data-contract §3 columns of every referral table, in this order
+#: the columns (docs/data-contract.md, "Referral log") of every referral table, in this order
 CORE_COLUMNS = ("respondent_id", "redeemed_coupon", "issued_coupons", "recruiter_id", "point_id",
                 "network_size", "network_size_eligible", "interview_time")
 #: core columns holding numbers (the raw text is kept when a cell is not a number)

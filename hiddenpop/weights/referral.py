@@ -628,8 +628,8 @@ def union_weights(s: TwoStageSample, factors: np.ndarray | None = None, *,
     """Union probability π = 1 − (1 − π¹)(1 − π²), **for comparison only**.
 
     π²_k = 1 − (1 − π̄¹_h κ̂_h)^{d_k} for referral-eligible households, 0 otherwise.
-    It assumes the two routes are independent, which local networks violate (methods
-    §7.2). Needs π¹ of every household, also of those found only by referral.
+    It assumes the two routes are independent, which local networks violate (docs/methods.md,
+    "Comparison weights"). Needs π¹ of every household, also of those found only by referral.
     """
     f = np.ones(s.n_psu) if factors is None else np.asarray(factors, float)
     miss = found_by_any(s.in_s1, s.wave) & ~((s.stage1_prob > 0) & (s.stage1_prob <= 1))
