@@ -372,3 +372,47 @@ def allow_zero_weights(data, weight_col: str, policy: str) -> bool:
     w = pd.to_numeric(data[weight_col], errors="coerce")
     flag = data["weight_flag"].astype(object).fillna("").astype(str).str.strip()
     return bool(((w != 0) | (flag != "")).all())
+
+
+def prepared_design(data, survey_file, *, weight_col: str, stratum_col: str | None, psu_col: str | None,
+                    fpc_col: str | None, ultimate_cluster: bool, lonely_psu: str, rep_cols, replicate_method,
+                    replicate_scale, zero_weights: str, calibration: str | None, variance: str,
+                    optional_defaults: bool):
+    """The survey design of ``estimate`` and ``model``, built once from their shared options.
+
+    ``--psu-col a,b`` / ``--fpc-col f1,f2`` give a multistage design (one FPC column per stage).
+    With ``optional_defaults`` the default stratum/PSU column names may be absent from the file
+    (an unstratified / unclustered survey). Calibrated weights are refitted through their recorded
+    calibration for linearised SEs (as R's ``svymean`` on a calibrated design).
+
+    Returns ``(prepared, refit, stratum_col, psu_col)``: the prepared design, the refitted
+    calibration (or None) and the stratum/PSU columns actually used.
+    """
+    from hiddenpop.weights.design import Design
+
+    if optional_defaults:
+        ctx = click.get_current_context()
+        if ctx.get_parameter_source("stratum_col") == click.core.ParameterSource.DEFAULT \
+                and stratum_col not in data.columns:
+            stratum_col = None
+        if ctx.get_parameter_source("psu_col") == click.core.ParameterSource.DEFAULT and psu_col not in data.columns:
+            psu_col = None
+    psu_cols = split_values((psu_col,)) if none_value(psu_col) else []
+    fpc_cols = split_values((fpc_col,)) if none_value(fpc_col) else []
+    if len(fpc_cols) > 1 and len(fpc_cols) != len(psu_cols):
+        raise click.UsageError(f"--fpc-col names {len(fpc_cols)} columns for {len(psu_cols)} stage(s) in --psu-col; "
+                               "give one FPC column per stage (e.g. --psu-col district,school --fpc-col fpc1,fpc2)")
+    design = Design(weight_col=weight_col, stratum_col=none_value(stratum_col),
+                    psu_col=psu_cols[0] if psu_cols else None, fpc_col=fpc_cols[0] if fpc_cols else None,
+                    ssu_col=tuple(psu_cols[1:]) or None, ssu_fpc_col=tuple(fpc_cols[1:]) or None,
+                    ultimate_cluster=ultimate_cluster, lonely_psu=lonely_psu, replicate_cols=rep_cols,
+                    replicate_method=replicate_method if rep_cols else None,
+                    replicate_scale=replicate_scale if rep_cols else None,
+                    allow_zero_weights=allow_zero_weights(data, weight_col, zero_weights))
+    prepared = design.prepare(data, source=str(survey_file))
+    refit = None
+    if variance in ("linearization", "jk1", "jkn", "bootstrap"):
+        refit = refit_calibration(data, survey_file, calibration, weight_col, prepared.weights)
+    if refit is not None and variance == "linearization":
+        prepared = prepared.with_weights(prepared.weights, adjustment=refit.adjustment)
+    return prepared, refit, stratum_col, psu_col

@@ -18,9 +18,8 @@ import json
 
 import click
 
-from hiddenpop.commands._common import (allow_zero_weights, echo_err, json_option, none_value, output_option,
-                                        overwrite_option, progress, refit_calibration, replicate_columns,
-                                        split_values)
+from hiddenpop.commands._common import (echo_err, json_option, output_option, overwrite_option, prepared_design,
+                                        progress, replicate_columns, split_values)
 
 __all__ = ["estimate"]
 
@@ -135,7 +134,6 @@ def estimate(survey_file, variables, statistic, by, subpop, denominator, quantil
     """
     from hiddenpop.errors import DesignError
     from hiddenpop.io import OutputSet, check_writable, read_csv
-    from hiddenpop.weights.design import Design
     from hiddenpop.weights.estimate import _domains, _normalise_by, estimate_table
 
     if variance == "bootstrap" and rng_seed is None:
@@ -170,34 +168,12 @@ def estimate(survey_file, variables, statistic, by, subpop, denominator, quantil
     if variance == "replicate" and not rep_cols:
         raise click.UsageError(f"--variance replicate: {survey_file} has no rep_1 ... rep_B columns; "
                                "name the replicate weight columns with --replicate-cols")
-    if variance == "replicate":
-        # replicate weights carry the design: the default stratum/psu columns are optional then
-        ctx = click.get_current_context()
-        for name in ("stratum_col", "psu_col"):
-            default = ctx.get_parameter_source(name) == click.core.ParameterSource.DEFAULT
-            if default and locals()[name] not in data.columns:
-                if name == "stratum_col":
-                    stratum_col = None
-                else:
-                    psu_col = None
-    psu_cols = split_values((psu_col,)) if none_value(psu_col) else []
-    fpc_cols = split_values((fpc_col,)) if none_value(fpc_col) else []
-    if len(fpc_cols) > 1 and len(fpc_cols) != len(psu_cols):
-        raise click.UsageError(f"--fpc-col names {len(fpc_cols)} columns for {len(psu_cols)} stage(s) in --psu-col; "
-                               "give one FPC column per stage (e.g. --psu-col district,school --fpc-col fpc1,fpc2)")
-    design = Design(weight_col=weight_col, stratum_col=none_value(stratum_col), psu_col=psu_cols[0] if psu_cols else None,
-                    fpc_col=fpc_cols[0] if fpc_cols else None, ssu_col=tuple(psu_cols[1:]) or None,
-                    ssu_fpc_col=tuple(fpc_cols[1:]) or None, ultimate_cluster=ultimate_cluster,
-                    lonely_psu=lonely_psu, replicate_cols=rep_cols,
-                    replicate_method=replicate_method if rep_cols else None,
-                    replicate_scale=replicate_scale if rep_cols else None,
-                    allow_zero_weights=allow_zero_weights(data, weight_col, zero_weights))
-    prepared = design.prepare(data, source=str(survey_file))
-    refit = None
-    if variance in ("linearization", "jk1", "jkn", "bootstrap"):
-        refit = refit_calibration(data, survey_file, calibration, weight_col, prepared.weights)
-    if refit is not None and variance == "linearization":
-        prepared = prepared.with_weights(prepared.weights, adjustment=refit.adjustment)
+    # replicate weights carry the design: the default stratum/psu columns are optional then
+    prepared, refit, stratum_col, psu_col = prepared_design(
+        data, survey_file, weight_col=weight_col, stratum_col=stratum_col, psu_col=psu_col, fpc_col=fpc_col,
+        ultimate_cluster=ultimate_cluster, lonely_psu=lonely_psu, rep_cols=rep_cols,
+        replicate_method=replicate_method, replicate_scale=replicate_scale, zero_weights=zero_weights,
+        calibration=calibration, variance=variance, optional_defaults=variance == "replicate")
     variables_l = split_values(variables)
     crossings = _normalise_by(list(split_values((b,)) for b in by)) if by else []
     _check_named_columns(data, survey_file, {"--var": variables_l, "--by": [v for c in crossings for v in c],

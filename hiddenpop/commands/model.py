@@ -78,11 +78,9 @@ def model(survey_file, formula, family, ratios, variance, reps, rng_seed, level,
     """
     import json
 
-    from hiddenpop.commands._common import (allow_zero_weights, none_value, refit_calibration, replicate_columns,
-                                            split_values)
+    from hiddenpop.commands._common import prepared_design, replicate_columns
     from hiddenpop.errors import EstimationError
     from hiddenpop.io import OutputSet, check_writable, read_csv
-    from hiddenpop.weights.design import Design
     from hiddenpop.weights.model import fit_model, format_model
 
     if variance == "bootstrap" and rng_seed is None:
@@ -98,34 +96,12 @@ def model(survey_file, formula, family, ratios, variance, reps, rng_seed, level,
     if variance == "replicate" and not rep_cols:
         raise click.UsageError(f"--variance replicate: {survey_file} has no rep_1 ... rep_B columns; "
                                "name the replicate weight columns with --replicate-cols")
-    ctx = click.get_current_context()
-    for name in ("stratum_col", "psu_col"):
-        # the default design columns are optional: a survey without them is unstratified / unclustered
-        value = stratum_col if name == "stratum_col" else psu_col
-        if ctx.get_parameter_source(name) == click.core.ParameterSource.DEFAULT and value not in data.columns:
-            if name == "stratum_col":
-                stratum_col = None
-            else:
-                psu_col = None
-    psu_cols = split_values((psu_col,)) if none_value(psu_col) else []
-    fpc_cols = split_values((fpc_col,)) if none_value(fpc_col) else []
-    if len(fpc_cols) > 1 and len(fpc_cols) != len(psu_cols):
-        raise click.UsageError(f"--fpc-col names {len(fpc_cols)} columns for {len(psu_cols)} stage(s) in --psu-col; "
-                               "give one FPC column per stage (e.g. --psu-col district,school --fpc-col fpc1,fpc2)")
-    design = Design(weight_col=weight_col, stratum_col=none_value(stratum_col), psu_col=psu_cols[0] if psu_cols else None,
-                    fpc_col=fpc_cols[0] if fpc_cols else None, ssu_col=tuple(psu_cols[1:]) or None,
-                    ssu_fpc_col=tuple(fpc_cols[1:]) or None, ultimate_cluster=ultimate_cluster,
-                    lonely_psu=lonely_psu, replicate_cols=rep_cols,
-                    replicate_method=replicate_method if rep_cols else None,
-                    replicate_scale=replicate_scale if rep_cols else None,
-                    allow_zero_weights=allow_zero_weights(data, weight_col, zero_weights))
-    prepared = design.prepare(data, source=str(survey_file))
-    # calibrated weights: linearise through the recorded calibration, or calibrate every replicate (as estimate)
-    refit = None
-    if variance in ("linearization", "jk1", "jkn", "bootstrap"):
-        refit = refit_calibration(data, survey_file, calibration, weight_col, prepared.weights)
-    if refit is not None and variance == "linearization":
-        prepared = prepared.with_weights(prepared.weights, adjustment=refit.adjustment)
+    # the default design columns are optional: a survey without them is unstratified / unclustered
+    prepared, refit, stratum_col, psu_col = prepared_design(
+        data, survey_file, weight_col=weight_col, stratum_col=stratum_col, psu_col=psu_col, fpc_col=fpc_col,
+        ultimate_cluster=ultimate_cluster, lonely_psu=lonely_psu, rep_cols=rep_cols,
+        replicate_method=replicate_method, replicate_scale=replicate_scale, zero_weights=zero_weights,
+        calibration=calibration, variance=variance, optional_defaults=True)
     replicates = None
     if variance in ("jk1", "jkn", "bootstrap"):
         from hiddenpop.weights.replicates import make_replicates
