@@ -150,8 +150,9 @@ class RegistryChoice(click.Choice):
         return self._names
 
     @choices.setter
-    def choices(self, value: Iterable[str]) -> None:  # click.Choice.__init__ assigns; the registry decides
-        pass
+    def choices(self, value: Iterable[str]) -> None:
+        """Ignore the value click.Choice.__init__ assigns: the registry decides, on first use."""
+        self._names = None
 
 
 def renamed_option(old: str, new: str, dest: str, **kwargs) -> Callable:
@@ -302,11 +303,13 @@ def split_values(values: tuple[str, ...]) -> list[str]:
     return [v.strip() for item in values for v in item.split(",") if v.strip()]
 
 
-def replicate_columns(data, spec: str | None, *, needed: bool) -> tuple[str, ...] | None:
+def replicate_columns(data, spec: str | None, *, needed: bool, source: str = "the survey file"
+                      ) -> tuple[str, ...] | None:
     """Expand ``--replicate-cols``: a comma list, shell-style patterns, or (default) ``rep_1 … rep_B``.
 
     Columns matched by a pattern are ordered by the number they end with, so ``rep_10``
-    follows ``rep_9``.
+    follows ``rep_9``. When ``needed`` (``--variance replicate``) and ``source`` has no
+    ``rep_1 … rep_B`` columns, the user is told how to name them.
     """
     import fnmatch
     import re
@@ -319,7 +322,10 @@ def replicate_columns(data, spec: str | None, *, needed: bool) -> tuple[str, ...
         if not needed:
             return None
         cols = [c for c in data.columns if re.fullmatch(r"rep_\d+", str(c))]
-        return tuple(sorted(cols, key=number)) or None
+        if not cols:
+            raise click.UsageError(f"--variance replicate: {source} has no rep_1 ... rep_B columns; "
+                                   "name the replicate weight columns with --replicate-cols")
+        return tuple(sorted(cols, key=number))
     out: list[str] = []
     for item in split_values((spec,)):
         if any(ch in item for ch in "*?["):

@@ -164,10 +164,7 @@ def estimate(survey_file, variables, statistic, by, subpop, denominator, quantil
     # one row per household (or child): a file of persons (person_id, member_id) may repeat hh_id
     if id_col or not {"person_id", "member_id", "individual_id"} & set(data.columns):
         check_unique_ids(data, source=str(survey_file), columns=(id_col,) if id_col else ("child_id", "hh_id"))
-    rep_cols = replicate_columns(data, replicate_cols, needed=variance == "replicate")
-    if variance == "replicate" and not rep_cols:
-        raise click.UsageError(f"--variance replicate: {survey_file} has no rep_1 ... rep_B columns; "
-                               "name the replicate weight columns with --replicate-cols")
+    rep_cols = replicate_columns(data, replicate_cols, needed=variance == "replicate", source=str(survey_file))
     # replicate weights carry the design: the default stratum/psu columns are optional then
     prepared, refit, stratum_col, psu_col = prepared_design(
         data, survey_file, weight_col=weight_col, stratum_col=stratum_col, psu_col=psu_col, fpc_col=fpc_col,

@@ -92,10 +92,7 @@ def model(survey_file, formula, family, ratios, variance, reps, rng_seed, level,
     if output and output != "-":
         check_writable(output, overwrite=overwrite)
     data = read_csv(survey_file)
-    rep_cols = replicate_columns(data, replicate_cols, needed=variance == "replicate")
-    if variance == "replicate" and not rep_cols:
-        raise click.UsageError(f"--variance replicate: {survey_file} has no rep_1 ... rep_B columns; "
-                               "name the replicate weight columns with --replicate-cols")
+    rep_cols = replicate_columns(data, replicate_cols, needed=variance == "replicate", source=str(survey_file))
     # the default design columns are optional: a survey without them is unstratified / unclustered
     prepared, refit, stratum_col, psu_col = prepared_design(
         data, survey_file, weight_col=weight_col, stratum_col=stratum_col, psu_col=psu_col, fpc_col=fpc_col,

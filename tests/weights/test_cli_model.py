@@ -187,3 +187,13 @@ def test_calibrated_weights_through_the_cli_match_r(runner, tmp_path):
     d = json.loads(res.stdout)["differences"][0]
     r = _ref(CMP, "hhcal_mean_children_working_by_registered", "linearization").iloc[0]
     assert d["se"] == pytest.approx(r["se"], rel=1e-8) and d["estimate"] == pytest.approx(r["estimate"], rel=1e-8)
+
+
+@pytest.mark.parametrize("command", [["estimate", "--var", "api00"], ["model", "--formula", "api00 ~ ell"]])
+def test_replicate_variance_without_replicate_columns_names_the_file(runner, command):
+    # R's api_strat has no rep_* columns: estimate and model (one shared check) say which file and what to do
+    path = str(DIR / "api_strat.csv")
+    res = runner.invoke(main, [command[0], path, *command[1:], "--weight-col", "pw", "--variance", "replicate"])
+    assert res.exit_code == 2, res.output
+    assert "Traceback" not in res.output
+    assert f"{path} has no rep_1 ... rep_B columns" in res.output and "--replicate-cols" in res.output
