@@ -1,4 +1,4 @@
-"""Shared validation helpers (private): columns, probabilities, random generators."""
+"""Shared validation helpers (private): columns, probabilities, weights, ids, random generators."""
 from __future__ import annotations
 
 from collections.abc import Iterable
@@ -9,7 +9,7 @@ import pandas as pd
 
 from hiddenpop.errors import DesignError, format_where, truncate_list
 
-__all__ = ["check_columns", "check_probabilities", "check_rng", "id_text", "id_texts"]
+__all__ = ["check_columns", "check_probabilities", "check_weights", "check_rng", "id_text", "id_texts"]
 
 
 def check_rng(rng: Any) -> np.random.Generator:
@@ -79,6 +79,45 @@ def check_probabilities(values: Any, *, column: str = "stage1_prob", source: str
             fix="a probability must be > 0 (the household could be selected) and <= 1; "
                 "check how it was computed or give the design manifest instead")
     return arr
+
+
+def check_weights(series: pd.Series, *, column: str, source: str, allow_zero: bool = False,
+                  fix: str | None = None) -> np.ndarray:
+    """Return the weights as floats after checking each is > 0 (or >= 0 with ``allow_zero``).
+
+    The package's one weight check (next to :func:`check_probabilities`): the error names the
+    file, the row as a person sees it in a CSV file (header is row 1), the column and the value.
+    With ``allow_zero``, zeros are accepted but not a column of zeros only. ``fix`` replaces
+    the default advice.
+
+    >>> check_weights(pd.Series([1.5, 2]), column="w", source="w.csv").tolist()
+    [1.5, 2.0]
+    >>> check_weights(pd.Series([1.5, 0.0, None]), column="w", source="w.csv")
+    Traceback (most recent call last):
+    ...
+    hiddenpop.errors.DesignError: w.csv, row 3, column 'w', value 0: weight not > 0; 2 row(s) have a missing, non-numeric or non-positive weight. Fix: ...
+    """
+    values = pd.to_numeric(series, errors="coerce").to_numpy(dtype=float)
+    bad = ~np.isfinite(values) | ((values < 0) if allow_zero else (values <= 0))
+    if bad.any():
+        pos = int(np.flatnonzero(bad)[0])
+        raw = series.iloc[pos]
+        raw = raw.item() if hasattr(raw, "item") else raw
+        if isinstance(raw, float) and raw.is_integer():
+            raw = int(raw)
+        what = "missing" if pd.isna(raw) else ("not a number" if not np.isfinite(values[pos]) else
+                                               ("negative" if allow_zero else "not > 0"))
+        kinds = "missing, non-numeric or negative" if allow_zero else "missing, non-numeric or non-positive"
+        fix = fix or ("every respondent needs a weight >= 0; recompute the weights" if allow_zero else
+               "every respondent needs a weight > 0; drop out-of-scope rows or recompute the weights "
+               "(a zero weight that keeps a record in the file on purpose is accepted with --zero-weights allow)")
+        raise DesignError(
+            f"weight {what}; {int(bad.sum())} row(s) have a {kinds} weight",
+            where=format_where(source, row=pos + 2, column=column, value=None if pd.isna(raw) else raw), fix=fix)
+    if allow_zero and len(values) and not (values > 0).any():
+        raise DesignError("every weight is zero", where=f"{source}, column '{column}'",
+                          fix="check that the right weight column is named")
+    return values
 
 
 def check_unique_ids(table: pd.DataFrame, *, source: str = "table", columns: Iterable[str] = ("child_id", "hh_id")) -> None:

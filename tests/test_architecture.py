@@ -15,25 +15,6 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1] / "hiddenpop"
 
-#: private names still imported across modules in files other helpers are editing at the time of
-#: writing (issues #10, #12 and the model/compare work); each must be made public there and removed
-#: from this list (test_pending_list_is_not_stale fails once one is fixed, so the list only shrinks).
-PENDING_PRIVATE = {
-    ("hiddenpop.commands.estimate", "hiddenpop.weights.estimate", "_domains"),
-    ("hiddenpop.commands.estimate", "hiddenpop.weights.estimate", "_normalise_by"),
-    ("hiddenpop.commands.weights", "hiddenpop.weights.calibrate", "_level_text"),
-    ("hiddenpop.commands.weights", "hiddenpop.weights.design", "_check_weights"),
-    ("hiddenpop.weights.calibrate", "hiddenpop.weights.design", "_check_weights"),
-    ("hiddenpop.simulate.sampler", "hiddenpop.spatial.geometry", "_tri_area"),
-    ("hiddenpop.spatial.density", "hiddenpop.spatial.geometry", "_tri_area"),
-}
-
-#: import cycles that came in with code other helpers are editing (issue #12: weights.calibrate imports
-#: weights.pipeline.calibrate_replicates, which imports weights.calibrate.Calibrator); to be broken
-#: there (e.g. calibrate_replicates moved next to Calibrator) and removed from this list.
-PENDING_CYCLES = [["hiddenpop.weights.calibrate", "hiddenpop.weights.pipeline"]]
-
-
 def _modules(root: Path) -> dict[str, Path]:
     out = {}
     for p in root.rglob("*.py"):
@@ -138,8 +119,7 @@ def test_the_walk_sees_the_package():
 
 
 def test_no_import_cycle():
-    assert [c for c in cycles(EDGES) if c not in PENDING_CYCLES] == []
-    assert [c for c in PENDING_CYCLES if c not in cycles(EDGES)] == []  # fixed: remove it from the list
+    assert cycles(EDGES) == []
 
 
 def test_no_upward_import():
@@ -148,12 +128,7 @@ def test_no_upward_import():
 
 
 def test_no_private_name_imported_across_modules():
-    assert sorted(set(PRIVATE) - PENDING_PRIVATE) == []
-
-
-def test_pending_list_is_not_stale():
-    # an entry fixed at merge time must leave the list, so the list never hides a new private import
-    assert sorted(PENDING_PRIVATE - set(PRIVATE)) == []
+    assert sorted(set(PRIVATE)) == []
 
 
 @pytest.mark.parametrize("edges,expected", [

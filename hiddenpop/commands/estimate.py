@@ -134,7 +134,7 @@ def estimate(survey_file, variables, statistic, by, subpop, denominator, quantil
     """
     from hiddenpop.errors import DesignError
     from hiddenpop.io import OutputSet, check_writable, read_csv
-    from hiddenpop.weights.estimate import _domains, _normalise_by, estimate_table
+    from hiddenpop.weights.estimate import domains, estimate_table, normalise_by
 
     if variance == "bootstrap" and rng_seed is None:
         raise click.UsageError("--variance bootstrap needs --rng-seed N (same seed, same replicates)")
@@ -172,7 +172,7 @@ def estimate(survey_file, variables, statistic, by, subpop, denominator, quantil
         replicate_method=replicate_method, replicate_scale=replicate_scale, zero_weights=zero_weights,
         calibration=calibration, variance=variance, optional_defaults=variance == "replicate")
     variables_l = split_values(variables)
-    crossings = _normalise_by(list(split_values((b,)) for b in by)) if by else []
+    crossings = normalise_by(list(split_values((b,)) for b in by)) if by else []
     _check_named_columns(data, survey_file, {"--var": variables_l, "--by": [v for c in crossings for v in c],
                                              "--compare": [compare] if compare else [],
                                              "--denominator": [denominator] if denominator else []})
@@ -197,7 +197,7 @@ def estimate(survey_file, variables, statistic, by, subpop, denominator, quantil
             from hiddenpop.weights.calibrate import recalibrated_replicates
 
             replicates = recalibrated_replicates(refit, replicates, data, source=str(survey_file))
-    n_cells = sum(len(_domains(data, c)) for c in crossings) if crossings else 1
+    n_cells = sum(len(domains(data, c)) for c in crossings) if crossings else 1
     with progress(n_cells * len(variables_l), "estimating") as advance:
         table = estimate_table(data, prepared, variables=variables_l, statistic=statistic,
                                by=crossings or None, variance=variance if replicates is None else "linearization",

@@ -330,13 +330,13 @@ def calibrate(weights_path, margins_path, method, bounds, max_iter, weight_col, 
 
     check_unique_ids(table, source=str(weights_path))
     check_probability_columns(table, source=str(weights_path))
-    from hiddenpop.weights.design import _check_weights
+    from hiddenpop._checks import check_weights
 
     from hiddenpop._checks import check_columns
 
     import numpy as np
 
-    from hiddenpop.weights.pipeline import calibrate_replicates
+    from hiddenpop.weights.calibrate import calibrate_replicates
 
     check_columns(table, [weight_col], source=str(weights_path))
     # rows that 'weights compute' kept with weight 0 and a flag (e.g. referred but not
@@ -345,10 +345,10 @@ def calibrate(weights_path, margins_path, method, bounds, max_iter, weight_col, 
         else np.zeros(len(table), bool)
     zero = flagged & (pd.to_numeric(table[weight_col], errors="coerce").to_numpy(float) == 0)
     w = np.zeros(len(table))
-    w[~zero] = _check_weights(table.loc[~zero, weight_col], column=weight_col, source=str(weights_path),
-                              fix="every household needs a weight > 0 (rows kept with weight 0 need a reason in "
-                                  "weight_flag, as 'weights compute' writes); correct the weight or name the "
-                                  "weight column with --weight-col")
+    w[~zero] = check_weights(table.loc[~zero, weight_col], column=weight_col, source=str(weights_path),
+                             fix="every household needs a weight > 0 (rows kept with weight 0 need a reason in "
+                                 "weight_flag, as 'weights compute' writes); correct the weight or name the "
+                                 "weight column with --weight-col")
     _check_margin_variables(margins, table, margins_path, weights_path)
     cal_method = "raking" if (bounds is not None and method == "rake") else method
     live = table.loc[~zero]
@@ -451,7 +451,7 @@ def trim(weights_path, upper, upper_median, lower, strict, weight_col, output, o
 
     from hiddenpop._checks import check_columns
     from hiddenpop.io import check_writable, read_csv, write_csv
-    from hiddenpop.weights.design import _check_weights
+    from hiddenpop._checks import check_weights
     from hiddenpop.weights.trim import kish_deff, trim_weights
 
     if (upper is None) == (upper_median is None):
@@ -463,9 +463,9 @@ def trim(weights_path, upper, upper_median, lower, strict, weight_col, output, o
         if "weight_flag" in table else np.zeros(len(table), bool)
     zero = flagged & (pd.to_numeric(table[weight_col], errors="coerce").to_numpy(float) == 0)
     w = np.zeros(len(table))
-    w[~zero] = _check_weights(table.loc[~zero, weight_col], column=weight_col, source=str(weights_path),
-                              fix="every row needs a weight > 0 (rows kept with weight 0 need a reason in "
-                                  "weight_flag); correct the weight or name the column with --weight-col")
+    w[~zero] = check_weights(table.loc[~zero, weight_col], column=weight_col, source=str(weights_path),
+                             fix="every row needs a weight > 0 (rows kept with weight 0 need a reason in "
+                                 "weight_flag); correct the weight or name the column with --weight-col")
     live = ~zero
     bound = upper if upper is not None else upper_median * float(np.median(w[live]))
     low = -np.inf if lower is None else lower
@@ -555,7 +555,7 @@ def _survey_cell_masks(own_rows, data, margins_path) -> list:
     """Row masks of the margin cells whose target is the survey's own estimate."""
     import numpy as np
 
-    from hiddenpop.weights.calibrate import _level_text
+    from hiddenpop.weights.calibrate import level_text
 
     masks = []
     for _, r in own_rows.iterrows():
@@ -563,7 +563,7 @@ def _survey_cell_masks(own_rows, data, margins_path) -> list:
         levels = [v.strip() for v in str(r["level"]).split("|")]
         mask = np.ones(len(data), bool)
         for v, lev in zip(variables, levels):
-            mask &= data[v].map(_level_text).astype(str).str.strip().to_numpy() == lev
+            mask &= data[v].map(level_text).astype(str).str.strip().to_numpy() == lev
         masks.append(mask)
     return masks
 

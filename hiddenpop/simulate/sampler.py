@@ -165,7 +165,7 @@ class Sampler:
     """
 
     def __init__(self, population: Any, design: dict[str, Any] | None = None):
-        from hiddenpop.spatial.geometry import DiscAreaCalculator, _tri_area, triangulate
+        from hiddenpop.spatial.geometry import DiscAreaCalculator, triangle_areas, triangulate
 
         self.population = population
         self.design = merge_design(design)
@@ -193,7 +193,7 @@ class Sampler:
         self._p = np.zeros(len(hh))
         for s in self.strata_names:
             tri = triangulate(regions[s])
-            tri_area = np.abs(_tri_area(tri))
+            tri_area = np.abs(triangle_areas(tri))
             self._triangles[s] = (tri, tri_area / tri_area.sum())
             rows = np.flatnonzero(self._stratum == s)
             calc = DiscAreaCalculator(regions[s], max_radius=radius)

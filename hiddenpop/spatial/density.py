@@ -44,7 +44,7 @@ import shapely
 from pyproj import CRS, Transformer
 
 from hiddenpop.errors import DesignError, FrameError
-from hiddenpop.spatial.geometry import (DiscAreaCalculator, _tri_area, polygon_parts, sample_in_triangles,
+from hiddenpop.spatial.geometry import (DiscAreaCalculator, triangle_areas, polygon_parts, sample_in_triangles,
                                         triangulate_parts)
 
 __all__ = ["PointDensity", "RasterLayer", "DENSITIES"]
@@ -250,7 +250,7 @@ class PointDensity:
         if len(parts) == 0:
             return
         tri, owner = triangulate_parts(self._parts[parts])
-        area = np.abs(_tri_area(tri))
+        area = np.abs(triangle_areas(tri))
         counts = np.bincount(owner, minlength=len(parts))
         first_slot = len(self._slot_start) - 1
         slots = first_slot + np.arange(len(parts))

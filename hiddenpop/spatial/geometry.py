@@ -40,7 +40,7 @@ import shapely
 from scipy.spatial import cKDTree
 
 __all__ = ["disc_area_in_polygon", "DiscAreaCalculator", "triangulate", "triangulate_parts", "sample_in_triangles",
-           "polygon_parts", "snap_to_grid"]
+           "polygon_parts", "snap_to_grid", "triangle_areas"]
 
 
 def polygon_parts(geometry: Any) -> list:
@@ -294,7 +294,7 @@ def triangulate(geometry: Any) -> np.ndarray:
 
     >>> from shapely.geometry import box
     >>> tri = triangulate(box(0, 0, 2, 1))
-    >>> tri.shape, float(np.abs(_tri_area(tri)).sum())
+    >>> tri.shape, float(np.abs(triangle_areas(tri)).sum())
     ((2, 3, 2), 2.0)
     """
     parts = polygon_parts(geometry)
@@ -346,7 +346,7 @@ def triangulate_parts(parts: Any) -> tuple[np.ndarray, np.ndarray]:
     >>> from shapely.geometry import Polygon, box
     >>> ring = Polygon(box(0, 0, 4, 4).exterior.coords, [box(1, 1, 3, 3).exterior.coords])
     >>> tri, owner = triangulate_parts([box(0, 0, 1, 1), ring])
-    >>> np.bincount(owner).tolist(), float(np.abs(_tri_area(tri[owner == 1])).sum())
+    >>> np.bincount(owner).tolist(), float(np.abs(triangle_areas(tri[owner == 1])).sum())
     ([2, 8], 12.0)
     """
     import mapbox_earcut
@@ -371,7 +371,7 @@ def triangulate_parts(parts: Any) -> tuple[np.ndarray, np.ndarray]:
         local = xy[v0:v1] - xy[v0]
         idx = mapbox_earcut.triangulate_float64(local, (ring_end[r0:r1] - v0).astype(np.uint32))
         tri = local[idx.reshape(-1, 3)] + xy[v0]
-        if abs(float(np.abs(_tri_area(tri)).sum()) - area[j]) > 1e-9 * area[j]:
+        if abs(float(np.abs(triangle_areas(tri)).sum()) - area[j]) > 1e-9 * area[j]:
             failed.append(int(k))
             continue
         out_tri.append(tri)
@@ -388,7 +388,12 @@ def triangulate_parts(parts: Any) -> tuple[np.ndarray, np.ndarray]:
     return tri[order], owner[order]
 
 
-def _tri_area(tri: np.ndarray) -> np.ndarray:
+def triangle_areas(tri: np.ndarray) -> np.ndarray:
+    """Signed areas of triangles ``tri`` (shape ``(k, 3, 2)``): positive when counter-clockwise.
+
+    >>> triangle_areas(np.array([[[0, 0], [2, 0], [0, 1]], [[0, 0], [0, 1], [2, 0]]], float)).tolist()
+    [1.0, -1.0]
+    """
     a, b, c = tri[:, 0], tri[:, 1], tri[:, 2]
     return 0.5 * ((b[:, 0] - a[:, 0]) * (c[:, 1] - a[:, 1]) - (c[:, 0] - a[:, 0]) * (b[:, 1] - a[:, 1]))
 

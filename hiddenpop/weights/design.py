@@ -39,7 +39,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from hiddenpop._checks import check_columns
+from hiddenpop._checks import check_columns, check_weights
 from hiddenpop.errors import DesignError, format_where, truncate_list
 
 __all__ = ["LonelyPSU", "Design", "PreparedDesign", "LaterStage", "as_prepared"]
@@ -203,8 +203,8 @@ class Design:
             A stratum has one PSU and ``lonely_psu="fail"``.
         """
         check_columns(data, self.columns, source=source)
-        weights = _check_weights(data[self.weight_col], column=self.weight_col, source=source,
-                                 allow_zero=self.allow_zero_weights)
+        weights = check_weights(data[self.weight_col], column=self.weight_col, source=source,
+                                allow_zero=self.allow_zero_weights)
         n = len(weights)
         if n == 0:
             raise DesignError("the survey table has no rows", where=source, fix="give a file with respondents")
@@ -438,31 +438,6 @@ def _row_where(source: str, index: Any, position: int, column: str, value: Any) 
     # CSV files: header is row 1, first data row is row 2 (RangeIndex assumed from read_csv)
     row = position + 2
     return format_where(source, row=row, column=column, value=value)
-
-
-def _check_weights(series: pd.Series, *, column: str, source: str, allow_zero: bool = False,
-                   fix: str | None = None) -> np.ndarray:
-    values = pd.to_numeric(series, errors="coerce").to_numpy(dtype=float)
-    bad = ~np.isfinite(values) | ((values < 0) if allow_zero else (values <= 0))
-    if bad.any():
-        pos = int(np.flatnonzero(bad)[0])
-        raw = series.iloc[pos]
-        raw = raw.item() if hasattr(raw, "item") else raw
-        if isinstance(raw, float) and raw.is_integer():
-            raw = int(raw)
-        what = "missing" if pd.isna(raw) else ("not a number" if not np.isfinite(values[pos]) else
-                                               ("negative" if allow_zero else "not > 0"))
-        kinds = "missing, non-numeric or negative" if allow_zero else "missing, non-numeric or non-positive"
-        fix = fix or ("every respondent needs a weight >= 0; recompute the weights" if allow_zero else
-               "every respondent needs a weight > 0; drop out-of-scope rows or recompute the weights "
-               "(a zero weight that keeps a record in the file on purpose is accepted with --zero-weights allow)")
-        raise DesignError(
-            f"weight {what}; {int(bad.sum())} row(s) have a {kinds} weight",
-            where=_row_where(source, series.index, pos, column, None if pd.isna(raw) else raw), fix=fix)
-    if allow_zero and len(values) and not (values > 0).any():
-        raise DesignError("every weight is zero", where=f"{source}, column '{column}'",
-                          fix="check that the right weight column is named")
-    return values
 
 
 def _codes(series: pd.Series, *, column: str, source: str) -> tuple[np.ndarray, np.ndarray]:

@@ -58,6 +58,8 @@ __all__ = [
     "quantile",
     "estimate_table",
     "domain_mask",
+    "domains",
+    "normalise_by",
 ]
 
 ESTIMATE_COLUMNS = ["variable", "statistic", "domain", "estimate", "se", "ci_low", "ci_high", "deff", "cv", "n",
@@ -707,7 +709,15 @@ STATISTICS = ("mean", "total", "proportion", "ratio", "quantile")
 
 
 # ---------------------------------------------------------------------------------------
-def _normalise_by(by: Any) -> list[list[str]]:
+def normalise_by(by: Any) -> list[list[str]]:
+    """The domain crossings asked for by ``by``: a list of lists of column names.
+
+    ``None`` → none; ``"sex, region"`` or ``["sex", "region"]`` → one crossing of both; a list
+    holding lists (``["sex", ["region", "registered"]]``) → one crossing per entry.
+
+    >>> normalise_by("sex, region"), normalise_by(["sex", ["region", "registered"]])
+    ([['sex', 'region']], [['sex'], ['region', 'registered']])
+    """
     if by is None:
         return []
     if isinstance(by, str):
@@ -718,7 +728,16 @@ def _normalise_by(by: Any) -> list[list[str]]:
     return [[b] if isinstance(b, str) else list(b) for b in by]
 
 
-def _domains(data: pd.DataFrame, byvars: list[str]) -> list[tuple[str, np.ndarray]]:
+def domains(data: pd.DataFrame, byvars: list[str]) -> list[tuple[str, np.ndarray | None]]:
+    """The domains of one crossing present in ``data``: ``(label, row mask)`` in sorted level order.
+
+    Rows with a missing value in a ``byvars`` column belong to no domain. No ``byvars``: the one
+    domain ``("all", None)`` (every row).
+
+    >>> d = pd.DataFrame({"sex": ["F", "M", "F", None], "age": [1.0, 1.0, 2.0, 1.0]})
+    >>> [(label, mask.nonzero()[0].tolist()) for label, mask in domains(d, ["sex", "age"])]
+    [('sex=F, age=1', [0]), ('sex=F, age=2', [2]), ('sex=M, age=1', [1])]
+    """
     check_columns(data, byvars, source="data")
     if not byvars:
         return [("all", None)]
@@ -820,10 +839,10 @@ def estimate_table(data: pd.DataFrame, design: Design | PreparedDesign, *, varia
     qs = [quantiles] if isinstance(quantiles, (int, float)) else list(quantiles)
     ctx = EstimationContext(data, design, variance=variance, replicates=replicates, reps=reps, rng=rng, level=level,
                    source="data", domain_df=domain_df)
-    crossings = _normalise_by(by) or [[]]
+    crossings = normalise_by(by) or [[]]
     rows: list[Estimate] = []
     for byvars in crossings:
-        for label, mask in _domains(data, byvars):
+        for label, mask in domains(data, byvars):
             for var in variables:
                 if statistic == "mean":
                     ests = [_mean(ctx, var, mask, label)]

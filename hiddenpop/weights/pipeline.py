@@ -36,19 +36,15 @@ import numpy as np
 import pandas as pd
 
 from hiddenpop._checks import check_columns, id_texts
-from hiddenpop.errors import DesignError, EstimationError, HiddenPopWarning
+from hiddenpop.errors import DesignError, HiddenPopWarning
+from hiddenpop.weights.calibrate import calibrate_replicates
 from hiddenpop.weights.nonresponse import cell_labels, nonresponse_factors
 from hiddenpop.weights.referral import (ColumnMap, TwoStageSample, stage1_weights, base_weights,
                                         prepare_sample, referral_share)
 from hiddenpop.weights.stage1 import STAGE1_METHODS, from_manifest
 from hiddenpop.weights.trim import kish_deff  # the one implementation; re-exported here
 
-__all__ = ["WeightingOptions", "WeightsResult", "compute_weights", "kish_deff", "calibrate_replicates",
-           "EMPTY_LEVEL_POLICIES", "deeper_wave_summary"]
-
-#: what :func:`calibrate_replicates` does with a margin level that is empty in a replicate
-EMPTY_LEVEL_POLICIES = ("collapse", "fail")
-
+__all__ = ["WeightingOptions", "WeightsResult", "compute_weights", "kish_deff", "deeper_wave_summary"]
 
 @dataclass(frozen=True)
 class WeightingOptions:
@@ -138,130 +134,6 @@ def _calibration_model(calibrator: Any, margins: Any) -> dict[str, Any]:
     table = pd.DataFrame([{"variable": m.name, "level": "|".join(lev), "total": float(t)}
                           for m in calibrator.margins_ for lev, t in zip(m.levels, m.totals)])
     return calibration_model(calibrator, table, weight_col="final_weight", input_weight_col="nonresponse_weight")
-
-
-def calibrate_replicates(calibrator: Any, data: pd.DataFrame, weights: Any, *, targets: Any = None,
-                         names: Any = None, empty_levels: str = "collapse",
-                         source: str = "margins") -> tuple[np.ndarray, dict]:
-    """Calibrate replicate weights (n × B) to the margins, handling levels a replicate lost.
-
-    A bootstrap or jackknife replicate drops some first-stage points. When every row of a
-    margin level sits in dropped points, the level's replicate total is 0 and no factor
-    can reach its registry total: R ``survey`` then fails (division by zero in
-    ``rake``/``calibrate``). Here the choice is explicit:
-
-    ``collapse`` (default)
-        In that replicate only, the empty level is merged into the next level of the same
-        margin (the previous one for the last level), which receives its total, so every
-        margin still adds up to the same population. This is the rule a statistician
-        applies to the full sample when a level is empty; the number of replicates and
-        levels collapsed is reported.
-    ``fail``
-        Raise :class:`~hiddenpop.errors.EstimationError` naming the replicate, the margin and
-        the level (R's behaviour, made readable).
-
-    Parameters
-    ----------
-    calibrator
-        A fitted :class:`~hiddenpop.weights.calibrate.Calibrator`, fitted on ``data``.
-    data
-        Rows the calibrator was fitted on (all with a positive full-sample weight).
-    weights
-        Replicate weights of these rows, shape (n, B) (zeros for rows out of a replicate).
-    targets
-        Per-replicate margin totals, shape (L, B) (see :meth:`Calibrator.apply`); default:
-        the totals the calibrator was fitted to, in every replicate.
-    names
-        Labels of the B replicates (e.g. ``rep_3``) for error messages.
-
-    Returns
-    -------
-    (calibrated weights (n, B), report) with ``report = {"n_replicates": …, "levels":
-    {"margin=level": count}}``.
-
-    Examples
-    --------
-    Replicate 2 lost every row of level "1"; it is merged into level "0" (total 30 + 70):
-
-    >>> from hiddenpop.weights.calibrate import Calibrator
-    >>> d = pd.DataFrame({"registered": ["0", "0", "1"]})
-    >>> m = pd.DataFrame({"variable": "registered", "level": ["0", "1"], "total": [30.0, 70.0]})
-    >>> cal = Calibrator("rake").fit(d, np.ones(3), m)
-    >>> import warnings
-    >>> with warnings.catch_warnings(record=True):  # the collapse is reported as a warning
-    ...     out, rep = calibrate_replicates(cal, d, np.array([[1.0, 2.0], [1.0, 1.0], [1.0, 0.0]]))
-    >>> out.round(6).tolist(), rep
-    ([[15.0, 66.666667], [15.0, 33.333333], [70.0, 0.0]], {'n_replicates': 1, 'levels': {'registered=1': 1}})
-    """
-    from hiddenpop.weights.calibrate import Calibrator
-
-    if empty_levels not in EMPTY_LEVEL_POLICIES:
-        raise DesignError(f"unknown policy for empty replicate levels {empty_levels!r}",
-                          fix=f"use one of {', '.join(EMPTY_LEVEL_POLICIES)}")
-    w = np.asarray(weights, float)
-    one = w.ndim == 1
-    w = w[:, None] if one else w
-    # every row's level of every margin is known from the fit: no re-coding of the data per call
-    cells = calibrator._cells
-    ms = cells.margins
-    totals = []
-    for m, level_of_cell in zip(ms, cells.level_of_cell):
-        t = np.zeros((len(m.levels), w.shape[1]))
-        np.add.at(t, level_of_cell[cells.codes], w)
-        totals.append(t)
-    goal = None
-    if targets is not None:
-        goal = np.asarray(targets, float)
-        goal = goal[:, None] if goal.ndim == 1 else goal
-        goal_of = np.split(goal, np.cumsum([len(m.levels) for m in ms])[:-1])
-    empty = np.zeros(w.shape[1], bool)
-    for t in totals:
-        empty |= (t <= 0).any(axis=0)
-    out = np.zeros_like(w)
-    if (~empty).any():
-        out[:, ~empty] = calibrator.apply(w[:, ~empty], targets=None if goal is None else goal[:, ~empty],
-                                          names=None if names is None else [names[b] for b in np.flatnonzero(~empty)])
-    report: dict[str, Any] = {"n_replicates": int(empty.sum()), "levels": {}}
-    data = data.reset_index(drop=True) if empty.any() else data
-    label = (lambda b: b + 1) if names is None else (lambda b: names[b])
-    for b in np.flatnonzero(empty):
-        new = []
-        for mi, (m, t) in enumerate(zip(ms, totals)):
-            gone = t[:, b] <= 0
-            if not gone.any():
-                new.append(m)
-                continue
-            if gone.all():
-                raise EstimationError(f"replicate {label(b)} has no row with a positive weight for margin {m.name!r}",
-                                      where=source, fix="check the replicate weights")
-            level_names = ["|".join(lev) for lev in m.levels]
-            if empty_levels == "fail":
-                j = int(np.flatnonzero(gone)[0])
-                raise EstimationError(
-                    f"replicate {label(b)}: level {level_names[j]!r} of margin {m.name!r} has no row with a positive weight "
-                    f"(all of its households are in points this replicate leaves out), so it cannot be calibrated",
-                    where=source, fix="collapse the level with a neighbouring one in the margins file, or let the "
-                                      "replicates collapse it (empty_levels='collapse', --empty-replicate-levels "
-                                      "collapse)")
-            tot = (m.totals if goal is None else goal_of[mi][:, b]).astype(float).copy()
-            live = np.flatnonzero(~gone)
-            for j in np.flatnonzero(gone):
-                after = live[live > j]
-                target = int(after[0]) if len(after) else int(live[live < j][-1])
-                tot[target] += tot[j]
-                key = f"{m.name}={level_names[j]}"
-                report["levels"][key] = report["levels"].get(key, 0) + 1
-            new.append(dataclasses.replace(m, levels=tuple(m.levels[i] for i in live), totals=tot[live],
-                                           rows=tuple(m.rows[i] for i in live) if m.rows else ()))
-        rows = w[:, b] > 0
-        cal = Calibrator(calibrator.method, bounds=calibrator.bounds, max_iter=calibrator.max_iter,
-                         tol=calibrator.tol).fit(data.loc[rows], w[rows, b], new, source=source)
-        out[rows, b] = cal.weights_
-    if report["n_replicates"]:
-        warnings.warn(HiddenPopWarning(
-            f"{report['n_replicates']} of {w.shape[1]} replicate(s) left every row of a calibration level out; the "
-            f"level was merged into its neighbour in those replicates ({report['levels']})"), stacklevel=2)
-    return (out[:, 0] if one else out), report
 
 
 def _inverse_variance_theta(s: TwoStageSample, hh: pd.DataFrame, variable: str, weigh: Callable, factors: Any, *,

@@ -7,7 +7,7 @@ import shapely
 from shapely.geometry import Point, box
 
 from hiddenpop.spatial import DiscAreaCalculator, disc_area_in_polygon
-from hiddenpop.spatial.geometry import triangulate, _tri_area
+from hiddenpop.spatial.geometry import triangulate, triangle_areas
 from tests.spatial.helpers import SOUTH_AFRICA
 
 
@@ -74,4 +74,4 @@ def test_buffer_is_too_small_exact_is_not():
 def test_triangulation_partitions_polygon_with_hole():
     sa = _south_africa_laea()
     tri = triangulate(sa)
-    np.testing.assert_allclose(np.abs(_tri_area(tri)).sum(), sa.area, rtol=1e-9)
+    np.testing.assert_allclose(np.abs(triangle_areas(tri)).sum(), sa.area, rtol=1e-9)

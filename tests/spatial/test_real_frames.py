@@ -22,7 +22,7 @@ from shapely.geometry import Point
 
 from hiddenpop.spatial import SamplingFrame, first_stage_probabilities, sample_points
 from hiddenpop.spatial.designs import densities_from_manifest
-from hiddenpop.spatial.geometry import _tri_area, triangulate_parts
+from hiddenpop.spatial.geometry import triangle_areas, triangulate_parts
 from tests.spatial.real_frames import frame_path, load
 
 R = 250.0  # circle radius (m) used throughout
@@ -92,7 +92,7 @@ def test_triangulate_parts_detailed_polygon_not_first():
     ring = shapely.Polygon(disc.exterior.coords, [shapely.box(-1, -1, 1, 1).exterior.coords[::-1]])
     parts = [shapely.box(20, 20, 21, 21), shapely.box(30, 30, 32, 31), ring]
     tri, owner = triangulate_parts(parts)
-    areas = np.bincount(owner, weights=np.abs(_tri_area(tri)), minlength=3)
+    areas = np.bincount(owner, weights=np.abs(triangle_areas(tri)), minlength=3)
     expected = [1.0, 2.0, 100 * 100 * np.sin(2 * np.pi / 200) - 4.0]
     np.testing.assert_allclose(areas, expected, rtol=1e-12)
 
@@ -112,7 +112,7 @@ def test_triangulate_parts_real_frame_every_owner_exact(name):
     nv = shapely.get_num_coordinates(parts)
     assert nv[0] <= 64 < nv.max()  # a detailed part, but not first: the case that crashed
     tri, owner = triangulate_parts(parts)
-    areas = np.bincount(owner, weights=np.abs(_tri_area(tri)), minlength=len(parts))
+    areas = np.bincount(owner, weights=np.abs(triangle_areas(tri)), minlength=len(parts))
     np.testing.assert_allclose(areas, shapely.area(parts), rtol=1e-9)
 
 

@@ -11,7 +11,7 @@ from shapely.geometry import Polygon, box
 
 from hiddenpop.io.spatial import read_manifest
 from hiddenpop.spatial import PointDensity, SamplingFrame, first_stage_probabilities, lpm, sample_points
-from hiddenpop.spatial.geometry import _tri_area, triangulate_parts
+from hiddenpop.spatial.geometry import triangle_areas, triangulate_parts
 from tests.spatial.helpers import city_frame
 
 
@@ -27,8 +27,8 @@ def test_earcut_triangles_partition_detailed_polygon_with_hole():
     # two routes to the area: shapely's area of the polygon vs the sum of the ear-clipping triangles
     poly = _detailed_ring()
     tri, owner = triangulate_parts([poly, box(0, 0, 1, 1)])
-    np.testing.assert_allclose(np.abs(_tri_area(tri[owner == 0])).sum(), poly.area, rtol=1e-12)
-    assert np.abs(_tri_area(tri[owner == 1])).sum() == 1.0
+    np.testing.assert_allclose(np.abs(triangle_areas(tri[owner == 0])).sum(), poly.area, rtol=1e-12)
+    assert np.abs(triangle_areas(tri[owner == 1])).sum() == 1.0
     # no triangle centroid lies in the hole or outside the shell
     c = tri[owner == 0].mean(axis=1)
     assert shapely.contains_xy(poly, c[:, 0], c[:, 1]).all()
@@ -175,6 +175,6 @@ def test_ear_clipping_failure_falls_back_to_constrained_delaunay(monkeypatch):
     monkeypatch.setattr(mapbox_earcut, "triangulate_float64", lambda xy, ends: real(xy, ends)[:-3])
     poly = _detailed_ring()
     tri, owner = triangulate_parts([poly])
-    np.testing.assert_allclose(np.abs(_tri_area(tri)).sum(), poly.area, rtol=1e-12)
+    np.testing.assert_allclose(np.abs(triangle_areas(tri)).sum(), poly.area, rtol=1e-12)
     c = tri.mean(axis=1)
     assert shapely.contains_xy(poly, c[:, 0], c[:, 1]).all()
