@@ -61,6 +61,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from hiddenpop._checks import id_text, id_texts
 from hiddenpop.errors import (DegreeImputedWarning, DesignError, EstimationError, RecruitmentError,
                               format_where, truncate_list)
 from hiddenpop.rds.tree import RecruitmentTree, build_tree
@@ -450,10 +451,9 @@ def _check_recruiters(ids: pd.Series, rec: pd.Series, seed_marker: Any, *, colum
     (R's convention). If several are, the most frequent is taken to be the marker and the first row
     with another one is reported (a typo such as ``Seed`` for ``seed``, or a recruiter not interviewed).
     """
-    def norm(values: pd.Series) -> pd.Series:
-        return values.astype(str).str.strip().str.replace(r"\.0$", "", regex=True)
-
-    id_norm = norm(ids)
+    # ids compared as the recruitment tree compares them (:func:`hiddenpop._checks.id_text`): an R export
+    # whose seeds have recruiter NA reads the recruiter column as numbers, so recruiter 735.0 is respondent 735
+    id_norm = pd.Series(id_texts(ids), index=ids.index)
     dup = id_norm.duplicated(keep=False) & ids.notna()
     if dup.any():
         rows = np.flatnonzero(dup.to_numpy())
@@ -463,13 +463,11 @@ def _check_recruiters(ids: pd.Series, rec: pd.Series, seed_marker: Any, *, colum
             f"respondent id appears in rows {truncate_list(same)} ({len(np.unique(id_norm[dup]))} id(s) are repeated)",
             where=format_where(source, row=same[1], column=ids.name, value=_plain(ids.iloc[rows[0]])),
             fix="give every interview its own respondent id (remove the duplicate row or correct the id)")
-    id_str = set(norm(ids[ids.notna()]))
-    known = rec.notna().to_numpy()
-    rec_str = pd.Series("", index=rec.index, dtype=object)
-    rec_str[known] = norm(rec[known])
+    id_str = set(id_norm[ids.notna()])
+    rec_str = pd.Series(id_texts(rec), index=rec.index, dtype=object)   # "" for a missing recruiter
     outside = (rec_str != "") & ~rec_str.isin(id_str)
     if seed_marker is not None:
-        marker = str(seed_marker).strip().removesuffix(".0")
+        marker = id_text(seed_marker)
         outside &= rec_str != marker
         used = f"the seed marker '{seed_marker}'"
     else:

@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from hiddenpop._checks import id_texts
+from hiddenpop._checks import id_text, id_texts
 from hiddenpop.errors import RecruitmentError, truncate_list
 
 __all__ = ["RecruitmentTree", "build_tree", "parent_positions", "children_csr"]
@@ -52,7 +52,7 @@ def parent_positions(ids: Any, recruiter_ids: Any, *, seed_marker: Any = None,
     is_seed = (rec_s == "") | pd.isna(recruiter_ids if not isinstance(recruiter_ids, pd.Series)
                                        else recruiter_ids.to_numpy())
     if seed_marker is not None:
-        is_seed |= rec_s == str(seed_marker).strip()
+        is_seed |= rec_s == id_text(seed_marker)
     parent = index.get_indexer(rec_s)
     unknown = (~is_seed) & (parent < 0)
     if unknown.any():

@@ -87,3 +87,45 @@ def test_subset_reroots_orphans_as_seeds():
     sub = s.subset(keep)
     assert sub.n == len(keep)
     assert sub.is_seed.sum() == (s.wave <= 2).sum() - (s.wave == 1).sum()
+
+
+def _faux_with_na_seeds() -> pd.DataFrame:
+    """R's faux data as R's write.csv would give it had the seeds' recruiter.id been NA, not "seed":
+    pandas then reads recruiter.id as numbers (735.0) while id stays whole numbers (735)."""
+    import io
+    from pathlib import Path
+
+    head, *rows = Path("tests/data/rds_oracle/data/faux.csv").read_text().splitlines()
+    rows = [r.replace('","seed",', '",NA,', 1) for r in rows]
+    return pd.read_csv(io.StringIO("\n".join([head, *rows]) + "\n"), dtype={".seed_id": str})
+
+
+def test_r_export_with_na_recruiters_matches_float_recruiter_ids():
+    # the quirk: recruiter 735.0 (a float, because NA seeds make the column numeric) is respondent 735;
+    # ids are compared through the one normaliser hiddenpop._checks.id_text, as in the recruitment tree
+    t = _faux_with_na_seeds()
+    assert t["recruiter.id"].dtype.kind == "f" and t["id"].dtype.kind == "i"
+    s = rds_sample_from_table(t, population_size="500,1000,1500")
+    # Source: the .wave, .seed_id and .is_seed columns computed by R RDS in tests/data/rds_oracle/data/faux.csv
+    assert s.wave.tolist() == t[".wave"].tolist()
+    assert s.tree.seed_ids().tolist() == t[".seed_id"].tolist()
+    assert s.is_seed.tolist() == t[".is_seed"].tolist()
+
+
+def test_duplicate_id_typed_once_as_a_decimal_is_caught():
+    # a respondent id typed 134.0 in one row is the id 134 of another row (id_text: 7.0 is "7")
+    t = _faux_with_na_seeds()
+    t["id"] = t["id"].astype(object)
+    t.loc[4, "id"] = float(t["id"].iloc[1])
+    with pytest.raises(RecruitmentError, match=r"s\.csv, row 6, column 'id', value 134: respondent id appears in rows 3, 6"):
+        rds_sample_from_table(t, source="s.csv")
+
+
+def test_numeric_seed_marker_matches_float_recruiters():
+    # --seed-marker 0 on R's fauxmadrona2_rds1 export whose recruiter.id column was read as floats (0.0)
+    t = pd.read_csv("tests/data/rds_oracle/data/fauxmadrona2_rds1.csv", dtype={".seed_id": str})
+    t["recruiter.id"] = t["recruiter.id"].astype(float)
+    s = rds_sample_from_table(t, degree_col="degree", seed_marker=0.0)
+    # Source: the .wave and .is_seed columns computed by R RDS in the same file
+    assert s.wave.tolist() == t[".wave"].tolist()
+    assert s.is_seed.tolist() == t[".is_seed"].tolist()
