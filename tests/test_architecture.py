@@ -179,3 +179,105 @@ def test_every_registry_choice_of_the_cli_resolves():
         assert t.choices and not set(t.exclude) & set(t.choices), t.registry
     from hiddenpop.weights.referral import REFERRAL_METHODS
     assert any(t.choices == tuple(REFERRAL_METHODS) for t in found)
+
+
+def _literal_names(node: ast.AST) -> tuple[str, ...] | None:
+    """The names a literal spells: a tuple/list of strings, the string keys of a dict, ``list(...)`` of those."""
+    if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id in ("list", "tuple") \
+            and len(node.args) == 1:
+        return _literal_names(node.args[0])
+    items = node.elts if isinstance(node, (ast.Tuple, ast.List)) else node.keys if isinstance(node, ast.Dict) else None
+    if not items or not all(isinstance(v, ast.Constant) and isinstance(v.value, str) for v in items):
+        return None
+    return tuple(v.value for v in items)
+
+
+def library_registries(root: Path = ROOT) -> dict[str, tuple[str, ...]]:
+    """``module:NAME`` → names, for every registry below ``io``: a module-level UPPER_CASE tuple or list
+    of strings, a dict with string keys, or a string ``Enum`` class."""
+    out = {}
+    for name, path in _modules(root).items():
+        if layer(name) > 1:
+            continue
+        for node in ast.parse(path.read_text(encoding="utf-8")).body:
+            if isinstance(node, (ast.Assign, ast.AnnAssign)) and node.value is not None:
+                for t in (node.targets if isinstance(node, ast.Assign) else [node.target]):
+                    names = _literal_names(node.value)
+                    if isinstance(t, ast.Name) and t.id.isupper() and names:
+                        out[f"{name}:{t.id}"] = names
+            elif isinstance(node, ast.ClassDef) and any(ast.unparse(b).endswith("Enum") for b in node.bases):
+                names = tuple(s.value.value for s in node.body if isinstance(s, ast.Assign)
+                              and isinstance(s.value, ast.Constant) and isinstance(s.value.value, str))
+                if names:
+                    out[f"{name}:{node.name}"] = names
+    return out
+
+
+def literal_choices(root: Path = ROOT) -> list[tuple[str, int, str, tuple[str, ...]]]:
+    """Every ``click.Choice`` of ``commands``/``cli`` whose choices are spelled out in the source:
+    (module, line, ``"inline"`` or the constant's name, names). Constants of another commands module
+    imported by name are followed."""
+    mods = {n: p for n, p in _modules(root).items() if layer(n) == 3}
+    trees = {n: ast.parse(p.read_text(encoding="utf-8")) for n, p in mods.items()}
+    consts = {n: {t.id: _literal_names(node.value) for node in tree.body if isinstance(node, ast.Assign)
+                  for t in node.targets if isinstance(t, ast.Name) and _literal_names(node.value)}
+              for n, tree in trees.items()}
+    found = []
+    for n, tree in trees.items():
+        known = dict(consts[n])
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ImportFrom) and node.module in consts:
+                known.update({a.asname or a.name: consts[node.module][a.name] for a in node.names
+                              if a.name in consts[node.module]})
+        for node in ast.walk(tree):
+            if not (isinstance(node, ast.Call) and ast.unparse(node.func) in ("click.Choice", "Choice") and node.args):
+                continue
+            arg = node.args[0]
+            arg = arg.args[0] if isinstance(arg, ast.Call) and ast.unparse(arg.func) in ("list", "tuple") else arg
+            if _literal_names(arg):
+                found.append((n, node.lineno, "inline", _literal_names(arg)))
+            elif isinstance(arg, ast.Name) and arg.id in known:
+                found.append((n, node.lineno, arg.id, known[arg.id]))
+    return found
+
+
+def choices_not_from_their_registry(root: Path = ROOT) -> list[str]:
+    """A choice spelled out inline that is exactly a library registry's set of names (build it from the
+    registry: RegistryChoice, or import the registry), or a spelled-out constant listing a registry's
+    names in another order (the help text would not follow the library)."""
+    registries = library_registries(root)
+    bad = []
+    for module, line, how, names in literal_choices(root):
+        same = [r for r, v in registries.items() if set(v) == set(names)]
+        if same and how == "inline":
+            bad.append(f"{module}:{line}: {list(names)} is the registry {same[0]}")
+        elif same and all(registries[r] != names for r in same):
+            bad.append(f"{module}:{line}: {how} = {names} lists {same[0]} in another order")
+    return bad
+
+
+def test_every_cli_choice_that_names_a_registry_is_built_from_it():
+    assert choices_not_from_their_registry() == []
+    # the walk sees what it must: registries of every kind, and the spelled-out constants of the commands
+    reg = library_registries()
+    assert reg["hiddenpop.weights.replicates:REPLICATE_METHODS"] == ("bootstrap", "jk1", "jkn")   # a dict
+    assert reg["hiddenpop.weights.design:LonelyPSU"][0] == "fail"                                  # an Enum
+    assert reg["hiddenpop.referrals.schema:IMPORT_FORMATS"][0] == "auto"                           # a tuple
+    assert {how for *_, how, _ in literal_choices()} >= {"inline", "LONELY_PSU", "ESTIMATORS"}
+
+
+def test_registry_check_would_catch_the_old_replicates_option(tmp_path):
+    # before issue 9: weights compute --replicates spelled out a list the registry holds (in another order)
+    pkg = tmp_path / "hiddenpop"
+    for rel, text in {"__init__.py": "", "weights/__init__.py": "", "commands/__init__.py": "",
+                      "weights/replicates.py": "REPLICATE_METHODS = {'jk1': 1, 'jkn': 2, 'bootstrap': 3}\n",
+                      "commands/weights.py": "import click\nORDER = ('bootstrap', 'jk1', 'jkn')\n"
+                                             "a = click.Choice(['bootstrap', 'jk1', 'jkn'])\n"
+                                             "b = click.Choice(ORDER)\nc = click.Choice(['bootstrap', 'jk1'])\n"}.items():
+        (pkg / rel).parent.mkdir(parents=True, exist_ok=True)
+        (pkg / rel).write_text(text)
+    assert choices_not_from_their_registry(pkg) == [
+        "hiddenpop.commands.weights:3: ['bootstrap', 'jk1', 'jkn'] is the registry "
+        "hiddenpop.weights.replicates:REPLICATE_METHODS",
+        "hiddenpop.commands.weights:4: ORDER = ('bootstrap', 'jk1', 'jkn') lists "
+        "hiddenpop.weights.replicates:REPLICATE_METHODS in another order"]

@@ -90,13 +90,22 @@ def test_choices_spelled_out_for_speed_equal_the_library_registries():
     assert tuple(ESTIMATORS) == cmd.ESTIMATORS and tuple(BOOTSTRAP_METHODS) == cmd.BOOTSTRAP_METHODS
     assert tuple(CI_TYPES) == cmd.CI_TYPES and tuple(DEGREE_RULES) == cmd.DEGREE_RULES
     assert tuple(SS_METHODS) == cmd.SS_METHODS
+    from hiddenpop.rds.regression import MODEL_VARIANCES, REGRESSION_FAMILIES
+
+    assert tuple(MODEL_VARIANCES) == cmd.MODEL_VARIANCES and tuple(REGRESSION_FAMILIES) == cmd.REGRESSION_FAMILIES
+    # hiddenpop model: the families of the survey GLM without their quasi- aliases
+    from hiddenpop.commands import model as model_cmd
+    from hiddenpop.weights.model import MODEL_FAMILIES
+
+    assert tuple(f for f in MODEL_FAMILIES if not f.startswith("quasi")) == model_cmd.FAMILIES
     # and so does estimate --variance
     from hiddenpop.commands import estimate as est_cmd
     from hiddenpop.weights.design import LonelyPSU
-    from hiddenpop.weights.estimate import STATISTICS, VARIANCE_METHODS
+    from hiddenpop.weights.estimate import DOMAIN_DF, STATISTICS, VARIANCE_METHODS
 
     assert tuple(VARIANCE_METHODS) == est_cmd.VARIANCE_METHODS and tuple(STATISTICS) == est_cmd.STATISTICS
     assert tuple(str(k) for k in LonelyPSU) == est_cmd.LONELY_PSU
+    assert tuple(DOMAIN_DF) == est_cmd.DOMAIN_DF
 
 
 def test_help_and_version_import_no_heavy_library():

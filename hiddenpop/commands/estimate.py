@@ -25,10 +25,12 @@ __all__ = ["estimate"]
 
 #: spelled out so that ``estimate --help`` does not import the estimators (scipy, pandas);
 #: tests/test_cli_vocabulary.py keeps them equal to hiddenpop.weights.estimate.VARIANCE_METHODS,
-#: hiddenpop.weights.estimate.STATISTICS and hiddenpop.weights.design.LonelyPSU
+#: hiddenpop.weights.estimate.STATISTICS, hiddenpop.weights.design.LonelyPSU and hiddenpop.weights.estimate.DOMAIN_DF
+#: (``hiddenpop model`` uses the same)
 VARIANCE_METHODS = ("linearization", "jk1", "jkn", "bootstrap", "replicate")
 STATISTICS = ("mean", "total", "proportion", "ratio", "quantile")
 LONELY_PSU = ('fail', 'adjust', 'certainty', 'remove', 'average')
+DOMAIN_DF = ("design", "domain")
 
 
 def _plain(value):
@@ -79,7 +81,7 @@ def _plain(value):
 @click.option("--ultimate-cluster", is_flag=True, default=False,
               help="Multistage design: first-stage (ultimate cluster) variance only, as R "
                    "survey.ultimate.cluster=TRUE.")
-@click.option("--domain-df", type=click.Choice(["design", "domain"]), default="design", show_default=True,
+@click.option("--domain-df", type=click.Choice(DOMAIN_DF), default="design", show_default=True,
               help="Degrees of freedom of domain intervals (quantiles, logit proportions): the whole design's, "
                    "or the domain's own PSUs minus strata (as R svyby; replicate designs: rank of the "
                    "replicate weights - 1).")

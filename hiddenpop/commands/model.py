@@ -9,10 +9,13 @@ from __future__ import annotations
 import click
 
 from hiddenpop.commands._common import echo_err, json_option, output_option, overwrite_option
+from hiddenpop.commands.estimate import LONELY_PSU, VARIANCE_METHODS
 
 __all__ = ["model"]
 
-_VARIANCES = ["linearization", "jk1", "jkn", "bootstrap", "replicate"]
+#: the families of hiddenpop.weights.model.MODEL_FAMILIES offered on the command line (its quasi- names are
+#: aliases), spelled out so that ``model --help`` does not import scipy; tests/test_cli_vocabulary.py checks them
+FAMILIES = ("gaussian", "binomial", "poisson")
 
 
 @click.command()
@@ -20,13 +23,13 @@ _VARIANCES = ["linearization", "jk1", "jkn", "bootstrap", "replicate"]
 @click.option("--formula", required=True,
               help='Model, outcome ~ predictors, e.g. "works ~ registered + sex + C(age_group)" '
                    "(C(...) for a categorical predictor; its first level is the reference).")
-@click.option("--family", type=click.Choice(["gaussian", "binomial", "poisson"]), default="gaussian",
+@click.option("--family", type=click.Choice(FAMILIES), default="gaussian",
               show_default=True,
               help="gaussian: linear model; binomial: logistic, for a 0/1 outcome (R quasibinomial); poisson: "
                    "log-linear, for counts (R quasipoisson).")
 @click.option("--ratios", is_flag=True, default=False,
               help="Also show odds ratios (binomial) or rate ratios (poisson): exp(coefficient) and its interval.")
-@click.option("--variance", type=click.Choice(_VARIANCES), default="linearization", show_default=True,
+@click.option("--variance", type=click.Choice(VARIANCE_METHODS), default="linearization", show_default=True,
               help="Variance method (replicate = replicate weight columns named by --replicate-cols).")
 @click.option("--reps", type=click.IntRange(2), default=500, show_default=True, help="Bootstrap replicates.")
 @click.option("--rng-seed", type=int, default=None, help="Seed of the random number generator (bootstrap).")
@@ -45,7 +48,7 @@ _VARIANCES = ["linearization", "jk1", "jkn", "bootstrap", "replicate"]
 @click.option("--calibration", "calibration", default=None,
               help="Calibration model of calibrated weights (default: <file>.calibration.json when it exists); "
                    "'none' treats the weights as fixed. As in hiddenpop estimate.")
-@click.option("--lonely-psu", type=click.Choice(["fail", "adjust", "certainty", "remove", "average"]),
+@click.option("--lonely-psu", type=click.Choice(LONELY_PSU),
               default="fail", show_default=True, help="Policy for strata with a single PSU.")
 @click.option("--zero-weights", type=click.Choice(["auto", "error", "allow"]), default="auto", show_default=True,
               help="Rows with weight 0: as in hiddenpop estimate.")

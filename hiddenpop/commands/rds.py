@@ -20,12 +20,15 @@ from hiddenpop.commands._common import (echo_err, format_intervals, json_option,
 
 # The choices of the options below, spelled out so that `--help` and every other command start
 # without importing scipy/statsmodels (hiddenpop.rds); tests/test_cli_vocabulary.py checks that
-# they equal the library registries (ESTIMATORS, BOOTSTRAP_METHODS, CI_TYPES, DEGREE_RULES, SS_METHODS).
+# they equal the library registries (ESTIMATORS, BOOTSTRAP_METHODS, CI_TYPES, DEGREE_RULES, SS_METHODS,
+# regression.MODEL_VARIANCES and REGRESSION_FAMILIES).
 ESTIMATORS = ("rds-i", "rds-i-ds", "rds-ii", "ss", "hcg", "mean")
 BOOTSTRAP_METHODS = ("salganik", "tree", "ss", "neighbourhood")
 CI_TYPES = ("percentile", "t")
 DEGREE_RULES = ("max", "median")
 SS_METHODS = ("deterministic", "simulation")
+MODEL_VARIANCES = ("tree", "neighbourhood", "chain")
+REGRESSION_FAMILIES = ("gaussian", "binomial", "poisson")
 
 __all__ = ["rds", "load_rds_sample"]
 
@@ -269,12 +272,12 @@ def estimate_cmd(data, outcomes, old_outcomes, categorical, estimators, id_col, 
 @click.argument("data", type=click.Path(dir_okay=False))
 @click.option("--formula", required=True,
               help='Model, outcome ~ predictors, e.g. "hiv ~ age + C(sex)" (C(...) for a categorical predictor).')
-@click.option("--family", type=click.Choice(["gaussian", "binomial", "poisson"]), default="gaussian",
+@click.option("--family", type=click.Choice(REGRESSION_FAMILIES), default="gaussian",
               show_default=True, help="gaussian: linear; binomial: logistic (0/1 outcome); poisson: counts.")
 @click.option("--estimator", type=click.Choice(["rds-ii", "ss"]), default=None,
               help="Weights of the fit [default: ss when a population size is known, else rds-ii].")
 @_data_options
-@click.option("--variance", type=click.Choice(["tree", "neighbourhood", "chain"]), default="tree", show_default=True,
+@click.option("--variance", type=click.Choice(MODEL_VARIANCES), default="tree", show_default=True,
               help="Standard errors: refit the model in every tree or neighbourhood bootstrap replicate, or "
                    "'chain' = cluster-robust by recruitment chain (unreliable with fewer than ~20 chains).")
 @click.option("--reps", type=click.IntRange(min=2), default=1000, show_default=True, help="Bootstrap replicates.")

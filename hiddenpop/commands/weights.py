@@ -78,13 +78,14 @@ def weights() -> None:
               default="rake", show_default=True,
               help="With --margins: raking (multiplicative) or linear calibration (GREG).")
 @click.option("--bounds", callback=_bounds, default=None, help="Bounds on the calibration factor, e.g. 0.5,3.")
-@click.option("--replicates", type=click.Choice(["bootstrap", "jk1", "jkn"]), default=None,
+@click.option("--replicates", type=RegistryChoice("hiddenpop.weights.replicates:REPLICATE_METHODS"), default=None,
               help="Replicate weights at point level, the whole weighting redone per replicate.")
 @click.option("--reps", type=click.IntRange(2), default=500, show_default=True, help="Bootstrap replicates.")
 @click.option("--theta-var", default=None,
               help="Choose the composite factor θ of deeper waves by inverse bootstrap variance of this column's "
                    "total (needs --replicates); default: the design-based share of the eligible sample.")
-@click.option("--empty-replicate-levels", "empty_levels", type=click.Choice(["collapse", "fail"]), default="collapse",
+@click.option("--empty-replicate-levels", "empty_levels", type=RegistryChoice("hiddenpop.weights.calibrate:EMPTY_LEVEL_POLICIES"),
+              default="collapse",
               show_default=True, help="With --margins: a level with no weight in a replicate is merged into the "
                                       "next level in that replicate, or stops with an error.")
 @click.option("--rng-seed", type=int, default=None, help="Seed of the random number generator (bootstrap).")
@@ -284,7 +285,8 @@ def _check_margin_variables(margins, table, margins_path, data_path) -> None:
 @click.option("--max-iter", type=click.IntRange(1), default=None,
               help="Iteration limit of the calibration (default: 1000 for raking, 50 for Newton steps).")
 @click.option("--weight-col", default="final_weight", show_default=True, help="Weight column.")
-@click.option("--empty-replicate-levels", "empty_levels", type=click.Choice(["collapse", "fail"]), default="collapse",
+@click.option("--empty-replicate-levels", "empty_levels", type=RegistryChoice("hiddenpop.weights.calibrate:EMPTY_LEVEL_POLICIES"),
+              default="collapse",
               show_default=True, help="A margin level with no weight in a replicate: merge it into the next level "
                                       "in that replicate, or stop with an error (as R survey would).")
 @click.option("--children", "children_path", type=click.Path(dir_okay=False), default=None,
@@ -498,7 +500,7 @@ def trim(weights_path, upper, upper_median, lower, strict, weight_col, output, o
 @click.option("--weight-col", default="final_weight", show_default=True, help="Weight column.")
 @click.option("--registered-col", default="registered", show_default=True,
               help="Registration status column (1 registered, 0 unregistered).")
-@click.option("--interval", type=click.Choice(["log", "normal"]), default="log", show_default=True,
+@click.option("--interval", type=RegistryChoice("hiddenpop.weights.popsize:INTERVALS"), default="log", show_default=True,
               help="Interval: on the log scale (never below 0, asymmetric) or estimate ± z·se.")
 @click.option("--level", type=click.FloatRange(0, 1, min_open=True, max_open=True), default=0.95, show_default=True,
               help="Confidence level.")

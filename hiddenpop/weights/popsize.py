@@ -32,7 +32,7 @@ from hiddenpop.errors import DesignError, EstimationError, format_where
 
 __all__ = ["population_size", "INTERVALS"]
 
-INTERVALS = ("normal", "log")
+INTERVALS = ("log", "normal")
 
 
 def _psu_variance(z: np.ndarray, stratum: np.ndarray, psu: np.ndarray) -> float:

@@ -250,10 +250,11 @@ def bootstrap_factors(design: PreparedDesign, *, reps: int = 500, rng: Any = Non
     return ReplicateFactors(design.psu_keys, f, 1.0 / (reps - 1), np.ones(reps), "bootstrap", design.psu_codes)
 
 
+#: replicate methods by name, the recommended one (the point bootstrap) first: the CLI lists them in this order
 REPLICATE_METHODS: dict[str, Callable[..., ReplicateFactors]] = {
+    "bootstrap": bootstrap_factors,
     "jk1": jk1_factors,
     "jkn": jkn_factors,
-    "bootstrap": bootstrap_factors,
 }
 
 
