@@ -20,11 +20,14 @@ Examples
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 
 from stdnum import damm
 
+from hiddenpop.errors import RecruitmentError
+
 __all__ = ["SERIAL_DIGITS", "CODE_DIGITS", "FIRST_SERIAL", "LAST_SERIAL", "make_code", "is_valid_code",
-           "damm_xpath", "coupon_constraint", "format_code"]
+           "damm_xpath", "coupon_constraint", "format_code", "next_serial"]
 
 SERIAL_DIGITS = 5
 CODE_DIGITS = SERIAL_DIGITS + 1
@@ -47,6 +50,26 @@ def make_code(serial: int) -> str:
         raise ValueError(f"coupon serials run from {FIRST_SERIAL} to {LAST_SERIAL}, not {serial}")
     body = f"{int(serial):0{SERIAL_DIGITS}d}"
     return body + damm.calc_check_digit(body)
+
+
+def next_serial(n: int, *, printed_top: int | None, used: Iterable[str], where: str = "store") -> int:
+    """The first of ``n`` new serials: after the largest serial printed (``printed_top``) or used in
+    the data (``used``: coupon numbers, only valid ones count), so a new number never collides
+    with one already in the field.
+
+    >>> next_serial(2, printed_top=None, used=[]), next_serial(2, printed_top=10003, used=["100014", "C12"])
+    (10001, 10004)
+
+    Raises
+    ------
+    RecruitmentError
+        Fewer than ``n`` serials are left.
+    """
+    start = max([FIRST_SERIAL - 1, printed_top or 0] + [int(c[:-1]) for c in used if is_valid_code(c)]) + 1
+    if start + n - 1 > LAST_SERIAL:
+        raise RecruitmentError(f"only {max(0, LAST_SERIAL - start + 1)} coupon numbers are left", where=where,
+                               fix="print fewer coupons")
+    return start
 
 
 def is_valid_code(code: object) -> bool:

@@ -16,7 +16,8 @@ Rules every writer follows
   not become a live formula on the coordinator's laptop.
 
 Submodules add format-specific readers and writers (``hiddenpop.io.spatial``,
-``hiddenpop.io.referrals``, ``hiddenpop.io.store``, ``hiddenpop.io.tables``).
+``hiddenpop.io.referrals``, ``hiddenpop.io.store`` and its SQLite layer ``hiddenpop.io.storedb``,
+``hiddenpop.io.tables``).
 
 Examples
 --------

@@ -25,6 +25,7 @@ Examples
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -37,7 +38,8 @@ from hiddenpop.errors import RecruitmentError, format_where
 from hiddenpop.referrals.schema import COUPON_SEP, RULE_SETS
 
 __all__ = ["CouponLinks", "LINK_RULES", "normalise_coupons", "link_coupons", "recruiter_ids", "recruiter_positions", "coupon_table",
-           "coupons_per_recruiter", "parse_times", "source_rows", "COUPON_STATUSES"]
+           "coupons_per_recruiter", "parse_times", "source_rows", "COUPON_STATUSES", "PRINTED_STATUSES",
+           "coupon_numbers", "known_coupons", "printed_status"]
 
 COUPON_STATUSES = ("redeemed", "outstanding", "expired")
 _SPACE = re.compile(r"\s")
@@ -93,6 +95,46 @@ def normalise_coupons(codes: np.ndarray) -> np.ndarray:
         if m is not None:
             out[i] = m.group(1)
     return out
+
+
+def coupon_numbers(redeemed: Iterable[Any], issued: Iterable[Any]) -> set[str]:
+    """Every coupon number in ``redeemed`` cells and ``issued`` cells (several per cell, separated by
+    :data:`~hiddenpop.referrals.schema.COUPON_SEP`), as typed and as matched (:func:`normalise_coupons`:
+    ``100014.0`` is ``100014``). Empty cells and blanks are skipped.
+
+    >>> sorted(coupon_numbers(["100014.0", None], ["100023; 0100032", ""]))
+    ['0100032', '100014', '100014.0', '100023', '100032']
+    """
+    out = {str(r).strip() for r in redeemed if r is not None and str(r).strip()}
+    out.update(c.strip() for cell in issued if cell for c in str(cell).split(COUPON_SEP) if c.strip())
+    return out | set(normalise_coupons(np.array(sorted(out), dtype=object)).tolist())
+
+
+def known_coupons(printed: Iterable[str], used: set[str]) -> frozenset[str] | None:
+    """The coupon numbers an import may meet: the printed ones plus every number already in the data
+    (``used``: :func:`coupon_numbers`). ``None`` before any coupon is printed: then any number is
+    accepted (the coupons were not printed by hiddenpop).
+
+    >>> sorted(known_coupons(["100014"], {"A7"})), known_coupons([], {"A7"})
+    (['100014', 'A7'], None)
+    """
+    printed = set(printed)
+    return frozenset(printed | used) if printed else None
+
+
+#: status of a printed coupon: not yet seen in the data, recorded as handed out, a recruit came with it
+PRINTED_STATUSES = ("printed", "issued", "redeemed")
+
+
+def printed_status(codes: Iterable[str], *, redeemed: Iterable[Any], issued: Iterable[Any]) -> list[str]:
+    """The :data:`PRINTED_STATUSES` of printed coupon ``codes``, given the data's ``redeemed`` and
+    ``issued`` cells (a number typed ``100014.0`` or ``0100014`` is coupon ``100014``).
+
+    >>> printed_status(["100014", "100023", "100032"], redeemed=["100014.0"], issued=["100014;100023"])
+    ['redeemed', 'issued', 'printed']
+    """
+    red, iss = coupon_numbers(redeemed, ()), coupon_numbers((), issued)
+    return ["redeemed" if c in red else "issued" if c in iss else "printed" for c in codes]
 
 
 @dataclass(frozen=True)
