@@ -4,7 +4,9 @@ Layers, bottom to top: ``hiddenpop`` (errors, _checks) → the library packages 
 rds, weights, simulate, report) → ``io`` → ``commands`` and ``cli``. A module may import its own
 layer and the layers below, never a layer above; the import graph has no cycle (imports inside
 functions count: a lazy import still couples two modules); no module imports another module's
-private (``_name``) object.
+private (``_name``) object. Two more rules of docs/architecture.md are walked the same way: every
+``click.Choice`` that lists a library registry's names is built from that registry, and only the
+owners of the design manifest read the manifest dict (everything else asks ``FirstStageDesign``).
 """
 from __future__ import annotations
 
@@ -281,3 +283,53 @@ def test_registry_check_would_catch_the_old_replicates_option(tmp_path):
         "hiddenpop.weights.replicates:REPLICATE_METHODS",
         "hiddenpop.commands.weights:4: ORDER = ('bootstrap', 'jk1', 'jkn') lists "
         "hiddenpop.weights.replicates:REPLICATE_METHODS in another order"]
+
+
+#: the modules that may read the manifest dict: its writer and decoders (spatial.designs), its typed
+#: reading (spatial.inclusion.FirstStageDesign) and the file reader that builds it (io.spatial)
+MANIFEST_OWNERS = {"hiddenpop.spatial.designs", "hiddenpop.spatial.inclusion", "hiddenpop.io.spatial"}
+_DICT_METHODS = {"get", "items", "keys", "values", "setdefault", "pop", "update", "copy"}
+
+
+def _is_manifest(node: ast.AST) -> bool:
+    """A name or attribute that holds a manifest dict by the package's naming (``manifest``,
+    ``design_manifest``, ``man``, ``x.manifest``)."""
+    name = node.id if isinstance(node, ast.Name) else node.attr if isinstance(node, ast.Attribute) else ""
+    return name == "man" or "manifest" in name.split("_")
+
+
+def manifest_reads(root: Path = ROOT, owners: set[str] = MANIFEST_OWNERS) -> list[str]:
+    """Every place outside ``owners`` that subscripts a manifest dict or calls a dict method on it
+    (``manifest["strata"]``, ``man.get("radius_m")``, ``inputs.manifest.items()``)."""
+    found = []
+    for name, path in sorted(_modules(root).items()):
+        if name in owners:
+            continue
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Subscript) and _is_manifest(node.value):
+                found.append(f"{name}:{node.lineno}: {ast.unparse(node)}")
+            elif isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) \
+                    and node.func.attr in _DICT_METHODS and _is_manifest(node.func.value):
+                found.append(f"{name}:{node.lineno}: {ast.unparse(node)}")
+    return found
+
+
+def test_only_the_owners_read_the_manifest_dict():
+    # everything else asks FirstStageDesign (hiddenpop.spatial.inclusion; io.spatial.read_design builds it)
+    assert manifest_reads() == []
+    # the owners themselves do read it, and the walk sees those reads
+    owned = {r.split(":")[0] for r in manifest_reads(owners=set())}
+    assert owned == {"hiddenpop.spatial.designs", "hiddenpop.spatial.inclusion"}
+
+
+def test_manifest_check_would_catch_the_old_report(tmp_path):
+    # before issue 9: the report decoded the manifest dict itself
+    pkg = tmp_path / "hiddenpop"
+    for rel, text in {"__init__.py": "", "report/__init__.py": (
+            "def summary(inputs):\n    man = inputs.manifest or {}\n    strata = man.get('strata') or {}\n"
+            "    return man['radius_m'], inputs.manifest['n_total'], len(strata)\n"),
+            "spatial/__init__.py": "", "spatial/inclusion.py": "def f(manifest):\n    return manifest['crs']\n"}.items():
+        (pkg / rel).parent.mkdir(parents=True, exist_ok=True)
+        (pkg / rel).write_text(text)
+    assert manifest_reads(pkg) == ["hiddenpop.report:3: man.get('strata')", "hiddenpop.report:4: man['radius_m']",
+                                   "hiddenpop.report:4: inputs.manifest['n_total']"]

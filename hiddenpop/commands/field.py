@@ -61,15 +61,17 @@ def form_cmd(design, points_path, settings_path, output, overwrite) -> None:
     """
     from hiddenpop.field.form import FormSettings, build_form, build_point_form
     from hiddenpop.io import read_csv
-    from hiddenpop.io.field import read_design, read_form_settings, write_form
+    from hiddenpop.io.field import read_form_settings, write_form
+    from hiddenpop.io.spatial import read_design
 
     if not output.lower().endswith(".xlsx"):
         raise click.BadParameter("the XLSForm must be an .xlsx file", param_hint="-o/--output")
     settings = read_form_settings(settings_path) if settings_path else FormSettings()
-    man = read_design(design)
+    first_stage = read_design(design)
     points = read_csv(points_path, dtype={"point_id": str, "stratum": str})
-    form = build_form(man, points, settings, design_source=str(design), points_source=str(points_path))
-    sheet = build_point_form(man, points, settings, design_source=str(design), points_source=str(points_path))
+    form = build_form(first_stage, points, settings, design_source=str(design), points_source=str(points_path))
+    sheet = build_point_form(first_stage, points, settings, design_source=str(design),
+                             points_source=str(points_path))
     mpath, ppath = mapping_path_for(output), point_sheet_path_for(output)
     header = (f"Import mapping of the form {Path(output).name} (written by `hiddenpop field form`).\n"
               f"hiddenpop referrals import STORE EXPORT.csv --mapping {mpath.name}")

@@ -189,7 +189,7 @@ def sample(frame_path, id_col, stratum_col, size_col, assign_crs, layer, n, meth
     from hiddenpop.io import OutputSet, json_text, read_csv, save_figure
     from hiddenpop.io.spatial import (FORMAT_SUFFIX, POINT_FORMATS, format_from_suffix, read_exclusion, read_frame,
                                       read_raster)
-    from hiddenpop.spatial import plot_points, sample_points
+    from hiddenpop.spatial import FirstStageDesign, plot_points, sample_points, with_provenance
 
     out = Path(output)
     main_fmt = format_from_suffix(out)
@@ -205,18 +205,15 @@ def sample(frame_path, id_col, stratum_col, size_col, assign_crs, layer, n, meth
                                radius_m=radius, reserve=reserve, min_distance_m=min_distance, exclusion=excl,
                                raster=rast, variability_col=variability_col, crs=working_crs,
                                n_candidates=n_candidates, rng=rng_seed, progress=advance)
-    manifest = dict(result.manifest)
-    manifest["created"] = _created()
     from hiddenpop import __version__
 
-    manifest["toolkit"] = {"name": "hiddenpop", "version": __version__}
-    if excl is not None:
-        manifest["inputs"]["exclusion"] = {"path": os.path.relpath(exclude, out.parent or "."), "sha256": excl.attrs["sha256"]}
-    manifest["inputs"]["frame"]["path"] = os.path.relpath(frame_path, out.parent or ".")
-    if rast is not None:
-        manifest["inputs"]["raster"]["path"] = os.path.relpath(raster, out.parent or ".")
     paths = {f: (out if f == main_fmt else Path(stem + FORMAT_SUFFIX[f])) for f in fmts}
-    manifest["outputs"] = {f: Path(p).name for f, p in paths.items()}
+    inputs = {"frame": frame_path, "exclusion": exclude if excl is not None else None,
+              "raster": raster if rast is not None else None}
+    manifest = with_provenance(result.manifest, created=_created(),
+                               toolkit={"name": "hiddenpop", "version": __version__},
+                               input_paths={k: os.path.relpath(p, out.parent or ".") for k, p in inputs.items() if p},
+                               outputs={f: Path(p).name for f, p in paths.items()})
     manifest_path = Path(stem + ".design.json")
     with OutputSet(overwrite=overwrite) as outs:
         for f, p in paths.items():
@@ -227,7 +224,8 @@ def sample(frame_path, id_col, stratum_col, size_col, assign_crs, layer, n, meth
             outs.add(Path(stem + ".png"), lambda tmp: fig.savefig(tmp, format="png", dpi=110,
                                                                   metadata={"Software": None}, bbox_inches="tight"))
     main = result.main
-    echo_err(f"{len(main)} points + {len(result.points) - len(main)} reserves in {len(manifest['strata'])} strata "
+    n_strata = len(FirstStageDesign.from_manifest(manifest).strata)
+    echo_err(f"{len(main)} points + {len(result.points) - len(main)} reserves in {n_strata} strata "
              f"-> {', '.join(str(p) for p in paths.values())}, {manifest_path}")
     add_result(points=len(main), reserves=len(result.points) - len(main),
                files=[str(p) for p in paths.values()] + [str(manifest_path)]

@@ -52,7 +52,9 @@ def report(workdir: str, output: str, markdown_path: str | None, title: str, ove
     inputs = ReportInputs(title=title)
     manifests = sorted(wd.glob("*.design.json"))
     if manifests:
-        inputs.manifest = read_json(manifests[0])
+        from hiddenpop.io.spatial import read_design
+
+        inputs.design = read_design(manifests[0])
     for key, (name, caption) in _IMAGES.items():
         if (wd / name).exists():
             inputs.images[key] = ((wd / name).read_bytes(), caption)
@@ -111,7 +113,7 @@ def report(workdir: str, output: str, markdown_path: str | None, title: str, ove
                   if names else "")
         heading = f"{label.split()[0].capitalize()}{by}"
         inputs.estimates[heading if heading not in inputs.estimates else f"{heading} ({path.name})"] = table
-    if not (inputs.manifest or inputs.images or inputs.estimates or inputs.popsize
+    if not (inputs.design is not None or inputs.images or inputs.estimates or inputs.popsize
             or inputs.comparisons is not None):
         from hiddenpop.errors import InputFileError
 

@@ -178,7 +178,7 @@ def compute(households_path, children_path, children_out, design_path, points_pa
         "step": "weights compute", "method": method, "stage1": stage1_method or ("rgcs" if manifest else None),
         "stage1_form": stage1_form, "referral_target": referral_target, "deeper_waves": deeper_waves,
         "nonresponse_cells": nonresponse_cells, "replicates": replicates, "reps": reps if replicates else None,
-        "rng_seed": rng_seed, "design_rng_seed": manifest.manifest.get("rng_seed") if manifest is not None else None,
+        "rng_seed": rng_seed, "design_rng_seed": manifest.rng_seed if manifest is not None else None,
         "margins": str(margins_path) if margins_path else None, "calibration": calibration if margins_path else None,
         "inputs": {k: str(v) for k, v in {"households": households_path, "children": children_path,
                                             "design": design_path, "points": points_path, "store": store_path,

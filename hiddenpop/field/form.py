@@ -29,8 +29,14 @@ one onto the referral import: :meth:`XLSForm.export_columns` lists the data colu
 
 Examples
 --------
+>>> import geopandas as gpd
 >>> import pandas as pd
->>> design = {"format": "hiddenpop.design/2", "radius_m": 250.0, "strata": {"North": {}, "South": {}}}
+>>> from shapely.geometry import box
+>>> from hiddenpop.spatial import FirstStageDesign, SamplingFrame, sample_points
+>>> units = gpd.GeoDataFrame({"unit_id": ["N", "S"], "stratum": ["North", "South"]}, crs=4326,
+...                          geometry=[box(36.7, -1.25, 37.0, -1.1), box(36.7, -1.4, 37.0, -1.25)])
+>>> design = FirstStageDesign.from_manifest(sample_points(SamplingFrame(units, stratum_col="stratum"), n=2,
+...                                                       radius_m=250, rng=1).manifest)
 >>> points = pd.DataFrame({"point_id": ["P1", "P2"], "stratum": ["North", "South"],
 ...                        "lon": [36.80, 36.90], "lat": [-1.20, -1.30]})
 >>> form = build_form(design, points, FormSettings())
@@ -44,12 +50,15 @@ from __future__ import annotations
 import dataclasses
 import re
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
 from hiddenpop.errors import InputFileError
 from hiddenpop.field.codes import coupon_constraint
+
+if TYPE_CHECKING:
+    from hiddenpop.spatial.inclusion import FirstStageDesign
 
 __all__ = ["FormSettings", "XLSForm", "build_form", "build_point_form", "VISIT_RESULTS", "KOBO_SYSTEM_COLUMNS",
            "CHILD_MODULES", "distance_xpath"]
@@ -352,15 +361,27 @@ _CHOICES: dict[str, list[tuple[str, str]]] = {
 }
 
 
-def build_form(design: Mapping[str, Any], points: pd.DataFrame, settings: FormSettings, *,
+def _first_stage(design: FirstStageDesign | Mapping[str, Any], source: str) -> FirstStageDesign:
+    """The typed design (a manifest dict is decoded), refused without a listing radius."""
+    from hiddenpop.spatial.inclusion import FirstStageDesign
+
+    design = FirstStageDesign.from_manifest(design)
+    if not design.radius_m:
+        raise InputFileError("the design has no listing radius", where=source,
+                             fix="give the *.design.json of `hiddenpop frame sample --radius R`")
+    return design
+
+
+def build_form(design: FirstStageDesign | Mapping[str, Any], points: pd.DataFrame, settings: FormSettings, *,
                design_source: str = "design", points_source: str = "points") -> XLSForm:
     """Build the XLSForm of a design.
 
     Parameters
     ----------
     design
-        The design manifest written by ``hiddenpop frame sample`` (``*.design.json``): its listing
-        radius (``radius_m``) and strata are used.
+        The first-stage design (:func:`hiddenpop.io.spatial.read_design` of the ``*.design.json``
+        written by ``hiddenpop frame sample``, or its manifest dict): its listing radius and
+        strata are used.
     points
         The first-stage points (``point_id``, ``stratum``, ``lon``, ``lat``; reserves included:
         ``reserve_rank`` > 0 are labelled as reserves).
@@ -374,11 +395,9 @@ def build_form(design: Mapping[str, Any], points: pd.DataFrame, settings: FormSe
         stratum is not in the design, a repeated point id.
     """
     settings.check()
-    if "radius_m" not in design or not design.get("strata"):
-        raise InputFileError("not a design manifest (no radius_m or strata)", where=design_source,
-                             fix="give the *.design.json written by `hiddenpop frame sample`")
-    radius = float(design["radius_m"])
-    strata = [str(s) for s in design["strata"]]
+    design = _first_stage(design, design_source)
+    radius = design.radius_m
+    strata = list(design.strata)
     need = [c for c in ("point_id", "stratum", "lon", "lat") if c not in points.columns]
     if need:
         raise InputFileError(f"missing column(s) {need}", where=points_source,
@@ -406,23 +425,29 @@ def build_form(design: Mapping[str, Any], points: pd.DataFrame, settings: FormSe
     return _Builder(settings, radius, strata, pts).build()
 
 
-def build_point_form(design: Mapping[str, Any], points: pd.DataFrame, settings: FormSettings, *,
+def build_point_form(design: FirstStageDesign | Mapping[str, Any], points: pd.DataFrame, settings: FormSettings, *,
                      design_source: str = "design", points_source: str = "points") -> XLSForm:
     """The point sheet: one record per visit to a first-stage point (listed, zero point, or unreachable).
 
     A point with no refugee household is a valid **zero** and is recorded, never replaced; a
-    point that cannot be reached is recorded with one of the design's reasons (the manifest's
-    ``reserves.allowed_reasons``) and replaced by the next reserve. Its exports feed the
-    dashboard's points section (``hiddenpop referrals dashboard --visits``).
+    point that cannot be reached is recorded with one of the design's reasons
+    (:attr:`~hiddenpop.spatial.inclusion.FirstStageDesign.replacement_reasons`) and replaced by the
+    next reserve. Its exports feed the dashboard's points section (``hiddenpop referrals dashboard
+    --visits``).
 
-    >>> design = {"format": "hiddenpop.design/2", "radius_m": 250.0, "strata": {"North": {}}}
-    >>> points = pd.DataFrame({"point_id": ["P1"], "stratum": ["North"], "lon": [36.8], "lat": [-1.2]})
+    >>> import geopandas as gpd
+    >>> from shapely.geometry import box
+    >>> from hiddenpop.spatial import SamplingFrame, sample_points
+    >>> units = gpd.GeoDataFrame({"unit_id": ["A"]}, geometry=[box(36.7, -1.3, 36.9, -1.1)], crs=4326)
+    >>> design = sample_points(SamplingFrame(units), n=1, radius_m=250, rng=1).manifest
+    >>> points = pd.DataFrame({"point_id": ["P1"], "stratum": ["all"], "lon": [36.8], "lat": [-1.2]})
     >>> build_point_form(design, points, FormSettings()).export_columns()
     ['start', 'enumerator', 'point_stratum', 'point_id', 'visit_result', 'households_found', 'unreachable_reason', 'visit_time']
     """
+    design = _first_stage(design, design_source)
     form = build_form(design, points, settings, design_source=design_source, points_source=points_source)
-    b = _Builder(settings, float(design["radius_m"]), [str(x) for x in design["strata"]], pd.DataFrame())
-    reasons = dict((design.get("reserves") or {}).get("allowed_reasons") or {
+    b = _Builder(settings, design.radius_m, list(design.strata), pd.DataFrame())
+    reasons = dict(design.replacement_reasons or {
         "inaccessible": "the point cannot be reached", "unsafe": "the team judged the location unsafe"})
     b.add("start", "start")
     keep = form.survey[form.survey["name"].isin(["enumerator", "point_stratum", "point_id"])].to_dict("records")

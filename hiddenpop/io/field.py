@@ -19,9 +19,9 @@ from typing import Any
 import pandas as pd
 
 from hiddenpop.errors import InputFileError
-from hiddenpop.io import OutputSet, PathLike, read_json, read_toml, write_bytes, write_text
+from hiddenpop.io import OutputSet, PathLike, read_toml, write_bytes, write_text
 
-__all__ = ["write_form", "read_point_visits", "write_xlsform", "xlsform_bytes", "toml_text", "write_mapping", "read_form_settings", "read_design",
+__all__ = ["write_form", "read_point_visits", "write_xlsform", "xlsform_bytes", "toml_text", "write_mapping", "read_form_settings",
            "write_pdf", "write_html"]
 
 
@@ -128,15 +128,6 @@ def read_form_settings(path: PathLike):
     from hiddenpop.field.form import FormSettings
 
     return FormSettings.from_dict(read_toml(path), source=str(path))
-
-
-def read_design(path: PathLike) -> dict[str, Any]:
-    """Read a design manifest (``*.design.json`` from ``hiddenpop frame sample``)."""
-    data = read_json(path)
-    if not isinstance(data, dict) or not str(data.get("format", "")).startswith("hiddenpop.design/"):
-        raise InputFileError("not a hiddenpop design manifest", where=str(path),
-                             fix="give the *.design.json written beside the points by `hiddenpop frame sample`")
-    return data
 
 
 def write_pdf(path: PathLike, data: bytes, *, overwrite: bool = False) -> None:

@@ -1,7 +1,7 @@
 """The end-to-end report: one self-contained HTML file (and a Markdown twin).
 
-:func:`build_report` takes what a work folder holds (already read by the caller: the design
-manifest, PNG images as bytes, weights and estimate tables) and returns the HTML and Markdown
+:func:`build_report` takes what a work folder holds (already read by the caller: the first-stage
+design, PNG images as bytes, weights and estimate tables) and returns the HTML and Markdown
 text. Images are embedded as base64 ``data:`` URIs, the CSS is inline and there is no script,
 so the file renders offline and can be e-mailed as is. Household coordinates are never shown
 (only point maps and aggregates).
@@ -13,10 +13,13 @@ import html
 import io
 from dataclasses import dataclass, field
 from pathlib import PurePath
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
+
+if TYPE_CHECKING:
+    from hiddenpop.spatial.inclusion import FirstStageDesign
 
 __all__ = ["ReportInputs", "build_report", "weight_figure", "figure_png", "recruitment_figure", "readable_estimates",
            "domain_label", "design_summary", "population_label", "headline", "VARIABLE_LABELS", "VARIABLE_UNITS",
@@ -39,13 +42,13 @@ figure{margin:1em 0}img{max-width:100%;border:1px solid #ddd}figcaption{font-siz
 class ReportInputs:
     """Everything the report shows (all optional except the title).
 
-    ``calibrated``: the weights were calibrated to registry totals; ``n_replicates`` and
+    ``design``: the first-stage design (:func:`hiddenpop.io.spatial.read_design`); ``calibrated``: the weights were calibrated to registry totals; ``n_replicates`` and
     ``replicate_method``: how the standard errors were computed; ``labels`` / ``value_labels``
     extend :data:`VARIABLE_LABELS` / :data:`VALUE_LABELS` for the survey's own variables.
     """
 
     title: str = "hiddenpop survey report"
-    manifest: dict[str, Any] | None = None
+    design: FirstStageDesign | None = None
     images: dict[str, tuple[bytes, str]] = field(default_factory=dict)   # name -> (png bytes, caption)
     weights: pd.DataFrame | None = None
     estimates: dict[str, pd.DataFrame] = field(default_factory=dict)     # title -> estimates table
@@ -466,17 +469,13 @@ def recruitment_figure(households: pd.DataFrame, *, max_chains: int = 12):
     return fig
 
 
-def _design_rows(manifest: dict[str, Any], weights: pd.DataFrame | None = None) -> pd.DataFrame:
+def _design_rows(design: FirstStageDesign | None, weights: pd.DataFrame | None = None) -> pd.DataFrame:
     """Per stratum: points, area and (from the weights) households interviewed, by how found."""
     rows = []
-    strata = manifest.get("strata", {})
-    items = strata.items() if isinstance(strata, dict) else enumerate(strata)
     have = weights is not None and "stratum" in weights and "found_by" in weights
-    for key, info in items:
-        info = info if isinstance(info, dict) else {"value": info}
-        name = info.get("stratum", key)
-        row = {"stratum": name, "points": info.get("n", info.get("n_points", "")),
-               "area (km²)": (info["area_m2"] / 1e6) if "area_m2" in info else info.get("area_km2", "")}
+    for name, n in (design.n_points.items() if design is not None else ()):
+        area = design.stratum_areas_m2.get(name)
+        row = {"stratum": name, "points": n, "area (km²)": area / 1e6 if area is not None else ""}
         if have:
             sel = weights["stratum"].astype(str) == str(name)
             found = weights.loc[sel, "found_by"].astype(str)
@@ -499,37 +498,34 @@ def _plural(n: int, word: str) -> str:
 
 
 def design_summary(inputs: ReportInputs) -> list[str]:
-    """What was done, in plain words: one paragraph per stage (from the manifest and the weights).
+    """What was done, in plain words: one paragraph per stage (from the design and the weights).
 
-    >>> man = {"method": "uniform", "n_total": 5, "radius_m": 250.0,
-    ...        "strata": {"A": {"n": 3, "area_m2": 4e6}, "B": {"n": 2, "area_m2": 3e6}}}
-    >>> design_summary(ReportInputs(manifest=man))[0][:60]
-    '5 first-stage points were drawn at random, uniformly over th'
+    >>> import geopandas as gpd
+    >>> from shapely.geometry import box
+    >>> from hiddenpop.spatial import FirstStageDesign, SamplingFrame, sample_points
+    >>> units = gpd.GeoDataFrame({"unit_id": ["A", "B"], "stratum": ["A", "B"]}, crs=4326,
+    ...                          geometry=[box(29.0, 41.0, 29.1, 41.1), box(29.1, 41.0, 29.2, 41.1)])
+    >>> s = sample_points(SamplingFrame(units, stratum_col="stratum"), n=5, radius_m=250, rng=7)
+    >>> design_summary(ReportInputs(design=FirstStageDesign.from_manifest(s.manifest)))[0]
+    '5 first-stage points were drawn at random, uniformly over the area (every place equally likely), in 2 strata (A 3, B 2) in proportion to their area. Around each point, the field teams listed every refugee household within 250 m and interviewed it.'
     """
     out: list[str] = []
-    man = inputs.manifest or {}
-    if man:
-        strata = man.get("strata") or {}
-        n = man.get("n_total", man.get("n"))
-        if n is None and isinstance(strata, dict):
-            n = sum(int(v.get("n", 0)) for v in strata.values() if isinstance(v, dict))
-        per = ", ".join(f"{k} {v.get('n', '')}" for k, v in strata.items() if isinstance(v, dict)) \
-            if isinstance(strata, dict) else ""
-        method = str(man.get("density", man.get("method", "")))
-        how = _METHOD_WORDS.get(method, _METHOD_WORDS.get(str(man.get("method", "")), f"by the {method} method"))
-        text = f"{n} first-stage points were drawn {how}"
+    d = inputs.design
+    if d is not None:
+        per = ", ".join(f"{k} {v}" for k, v in d.n_points.items())
+        method = str(d.density or d.method or "")
+        how = _METHOD_WORDS.get(method, _METHOD_WORDS.get(str(d.method or ""), f"by the {method} method"))
+        text = f"{d.n_total} first-stage points were drawn {how}"
         if per:
-            text += f", in {len(strata)} {'stratum' if len(strata) == 1 else 'strata'} ({per})"
-            alloc = man.get("allocation") or {}
-            if isinstance(alloc, dict) and alloc.get("rule") == "proportional":
-                text += f" in proportion to their {alloc.get('basis', 'size')}"
+            text += f", in {len(d.strata)} {'stratum' if len(d.strata) == 1 else 'strata'} ({per})"
+            if d.allocation_rule == "proportional":
+                text += f" in proportion to their {d.allocation_basis or 'size'}"
         text += "."
-        excl = man.get("exclusion")
-        if isinstance(excl, dict) and excl.get("area_m2"):
-            text += f" An excluded zone of {excl['area_m2'] / 1e6:.1f} km² could not receive points."
-        if man.get("radius_m"):
+        if d.excluded_area_m2:
+            text += f" An excluded zone of {d.excluded_area_m2 / 1e6:.1f} km² could not receive points."
+        if d.radius_m:
             text += (f" Around each point, the field teams listed every refugee household within "
-                     f"{float(man['radius_m']):.0f} m and interviewed it.")
+                     f"{d.radius_m:.0f} m and interviewed it.")
         out.append(text)
     w = inputs.weights
     if w is not None and "found_by" in w:
@@ -697,7 +693,7 @@ def build_report(inputs: ReportInputs, *, image_links: dict[str, str] | None = N
         heading("What was done")
         h.extend(f"<p>{html.escape(t)}</p>" for t in summary)
         m.extend(t + "\n" for t in summary)
-        rows = _design_rows(inputs.manifest or {}, inputs.weights)
+        rows = _design_rows(inputs.design, inputs.weights)
         if len(rows):
             h.append(_table_html(rows))
             m.append(_table_md(rows))
@@ -776,7 +772,7 @@ def build_report(inputs: ReportInputs, *, image_links: dict[str, str] | None = N
         ch, cm = comparison_section(inputs.comparisons, labels={**VARIABLE_LABELS, **inputs.labels})
         h.append(ch)
         m.append(cm)
-    details = _technical(inputs.manifest or {}, inputs)
+    details = _technical(inputs.design, inputs)
     if details:
         h.append("<details><summary>Technical details</summary><ul>"
                  + "".join(f"<li><b>{html.escape(k)}</b>: {html.escape(str(v))}</li>" for k, v in details.items())
@@ -840,12 +836,11 @@ _STAGE2_WORDS = {"gwsm": "generalised weight share method (GWSM) with link subsa
                  "multiplicity": "multiplicity / expected hits (for comparison only)"}
 
 
-def _technical(man: dict[str, Any], report: ReportInputs | None = None) -> dict[str, Any]:
+def _technical(design: FirstStageDesign | None, report: ReportInputs | None = None) -> dict[str, Any]:
     """Everything needed to reproduce the figures: design, stage-2 method, replicates and both
     random seeds, calibration margins, survey dates, inputs."""
-    crs = man.get("crs")
-    crs_text = crs.get("choice", crs.get("name")) if isinstance(crs, dict) else crs
-    files = man.get("inputs") if isinstance(man.get("inputs"), dict) else {}
+    d = design
+    prov = d.provenance if d is not None else None
     settings = (report.settings if report is not None else {}) or {}
     computed = settings.get("computed") if settings.get("step") == "weights calibrate" else settings
     computed = computed or {}
@@ -854,20 +849,19 @@ def _technical(man: dict[str, Any], report: ReportInputs | None = None) -> dict[
     if method is None and w is not None and "weight_method" in w and w["weight_method"].notna().any():
         method = "gwsm" if (w["weight_method"].astype(str) == "gwsm").any() else None
     reps = computed.get("reps") or (report.n_replicates if report is not None and report.n_replicates else None)
-    facts = {"design method": man.get("method"), "point density": man.get("density"),
-             "listing radius (m)": man.get("radius_m"), "points": man.get("n_total", man.get("n")),
-             "coordinate system for areas and distances": crs_text,
-             "random seed of the first-stage points (frame sample --rng-seed)": man.get("rng_seed"),
+    facts = {"design method": d and d.method, "point density": d and d.density,
+             "listing radius (m)": d and d.radius_m, "points": d and d.n_total,
+             "coordinate system for areas and distances": d and d.crs_name,
+             "random seed of the first-stage points (frame sample --rng-seed)": d and d.rng_seed,
              "stage-2 (referral) weights": _STAGE2_WORDS.get(str(method), method) if method else None,
              "replicates for standard errors": (f"{reps} {computed.get('replicates') or 'bootstrap'} replicates "
                                                 "(Rao–Wu bootstrap of the points, the whole weighting redone in each)"
                                                 if reps else None),
              "random seed of the replicates (weights compute --rng-seed)": computed.get("rng_seed"),
              "survey dates": _survey_dates(w),
-             "manifest format": man.get("format"),
-             "toolkit": (f"{man['toolkit'].get('name')} {man['toolkit'].get('version')}"
-                         if isinstance(man.get("toolkit"), dict) else None),
-             "created": man.get("created")}
+             "manifest format": prov and prov.format,
+             "toolkit": prov and prov.toolkit,
+             "created": prov and prov.created}
     if settings.get("step") == "weights calibrate":
         margins = "; ".join(f"{m['variable']} {m['level']}: "
                             + ("survey estimate kept" if m["total"] == "survey" else f"{float(m['total']):,.0f}")
@@ -879,7 +873,6 @@ def _technical(man: dict[str, Any], report: ReportInputs | None = None) -> dict[
                                        else "not calibrated with the households")
     elif report is not None and report.weights is not None:
         facts["calibration"] = "none (the weights were not calibrated)" if not report.calibrated else None
-    for name, info in files.items():
-        if isinstance(info, dict) and info.get("sha256"):
-            facts[f"input {name} (SHA-256)"] = f"{PurePath(str(info.get('path', ''))).name} {info['sha256'][:16]}…"
+    for name, (path, sha256) in (prov.inputs.items() if prov is not None else ()):
+        facts[f"input {name} (SHA-256)"] = f"{PurePath(path).name} {sha256[:16]}…"
     return {k: v for k, v in facts.items() if v not in (None, "")}

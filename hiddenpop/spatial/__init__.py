@@ -11,6 +11,7 @@ grts, lpm, spatial_balance, reserve_order   spatially balanced selection
 allocate, ALLOCATIONS                       allocation of points to strata
 points_per_stratum                          sample-size helper
 record_replacement, REPLACEMENT_REASONS     logging reserve use (never for an empty point)
+with_provenance                             a manifest with its creation time, program and file paths
 densities_from_manifest, domain_geometries  rebuild densities / unit polygons from a manifest
 plot_points                                 map of the points over the frame
 """
@@ -25,6 +26,7 @@ from hiddenpop.spatial.designs import (
     domain_geometries,
     record_replacement,
     sample_points,
+    with_provenance,
 )
 from hiddenpop.spatial.frame import SamplingFrame, choose_working_crs
 from hiddenpop.spatial.geometry import DiscAreaCalculator, disc_area_in_polygon
@@ -54,6 +56,7 @@ __all__ = [
     "largest_remainder",
     "ALLOCATIONS",
     "record_replacement",
+    "with_provenance",
     "REPLACEMENT_REASONS",
     "densities_from_manifest",
     "domain_geometries",

@@ -50,6 +50,7 @@ __all__ = [
     "SAMPLING_METHODS",
     "REPLACEMENT_REASONS",
     "record_replacement",
+    "with_provenance",
     "densities_from_manifest",
     "domain_geometries",
     "MANIFEST_FORMAT",
@@ -652,6 +653,26 @@ def sample_points(
     if raster is not None:
         manifest["inputs"]["raster"] = {"path": raster.source, "sha256": raster.source_sha256}
     return PointSample(points=points, manifest=manifest)
+
+
+def with_provenance(manifest: dict, *, created: str, toolkit: dict[str, str], input_paths: dict[str, str],
+                    outputs: dict[str, str]) -> dict:
+    """A copy of ``manifest`` that says where it was made: the creation time, the program
+    (``{"name": ..., "version": ...}``), the paths of its input files as the caller wants them
+    recorded (e.g. relative to the manifest; inputs the design did not use are left alone) and the
+    names of the files written with it (format → file name).
+
+    >>> m = with_provenance({"inputs": {"frame": {"path": "/abs/frame.gpkg", "sha256": "ab"}, "raster": None}},
+    ...                     created="2024-05-01T10:00:00+00:00", toolkit={"name": "hiddenpop", "version": "1"},
+    ...                     input_paths={"frame": "frame.gpkg", "raster": "pop.tif"}, outputs={"csv": "points.csv"})
+    >>> m["inputs"], m["outputs"]
+    ({'frame': {'path': 'frame.gpkg', 'sha256': 'ab'}, 'raster': None}, {'csv': 'points.csv'})
+    """
+    files = dict(manifest.get("inputs") or {})
+    for name, path in input_paths.items():
+        if isinstance(files.get(name), dict):
+            files[name] = {**files[name], "path": path}
+    return {**manifest, "created": created, "toolkit": dict(toolkit), "inputs": files, "outputs": dict(outputs)}
 
 
 def record_replacement(manifest: dict, point_id: str, *, reason: str, points: pd.DataFrame,

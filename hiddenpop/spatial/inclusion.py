@@ -28,7 +28,41 @@ from hiddenpop._checks import check_columns
 from hiddenpop.errors import DesignError, HiddenPopWarning, format_where, truncate_list
 from hiddenpop.spatial.designs import densities_from_manifest, domain_geometries
 
-__all__ = ["first_stage_probabilities", "FirstStageDesign"]
+__all__ = ["first_stage_probabilities", "FirstStageDesign", "DesignProvenance"]
+
+
+@dataclass(frozen=True)
+class DesignProvenance:
+    """Where a design came from: what the report's technical details and an audit need.
+
+    Attributes
+    ----------
+    format : str or None
+        The manifest format tag (``hiddenpop.design/2``).
+    toolkit : str or None
+        Name and version of the program that drew the points (``hiddenpop 0.1.0``).
+    created : str or None
+        When the points were drawn (ISO 8601).
+    inputs : Mapping[str, tuple[str, str]]
+        Input files with a checksum: name (``frame``, ``exclusion``, ``raster``) → (path as
+        recorded, SHA-256).
+    """
+
+    format: str | None = None
+    toolkit: str | None = None
+    created: str | None = None
+    inputs: Mapping[str, tuple[str, str]] = field(default_factory=lambda: MappingProxyType({}))
+
+    @classmethod
+    def from_manifest(cls, manifest: Mapping[str, Any]) -> "DesignProvenance":
+        """Read the provenance entries of a manifest dict (each one optional)."""
+        tool = manifest.get("toolkit")
+        files = manifest.get("inputs") if isinstance(manifest.get("inputs"), Mapping) else {}
+        return cls(format=manifest.get("format"),
+                   toolkit=f"{tool.get('name')} {tool.get('version')}" if isinstance(tool, Mapping) else None,
+                   created=manifest.get("created"),
+                   inputs=MappingProxyType({str(k): (str(v.get("path", "")), str(v["sha256"]))
+                                            for k, v in files.items() if isinstance(v, Mapping) and v.get("sha256")}))
 
 
 @dataclass(frozen=True, eq=False)
@@ -54,6 +88,23 @@ class FirstStageDesign:
         False when ``1 - (1 - p)^n`` is an approximation (balanced or minimum-distance designs).
     manifest : Mapping
         The manifest as read (read-only), for the spatial stage's own decoders.
+    method, density : str or None
+        How the points were drawn (``uniform``, ``pps``, ``balanced``, …) and the point density
+        (``uniform``, ``size``, ``raster``).
+    stratum_areas_m2 : Mapping[str, float]
+        Area of each stratum (m², working CRS; strata without a recorded area are left out).
+    allocation_rule, allocation_basis : str or None
+        How the points were split between strata (``proportional`` to ``area``, …).
+    excluded_area_m2 : float or None
+        Area of the exclusion layer inside the frame (``None`` without one).
+    crs_name : str or None
+        The working CRS in words (how it was chosen, or its name).
+    rng_seed : int or None
+        The random seed the points were drawn with (``frame sample --rng-seed``).
+    replacement_reasons : Mapping[str, str]
+        Why a point may be replaced by a reserve: reason → meaning (an empty point never is).
+    provenance : DesignProvenance
+        Format, toolkit, creation time and input files.
 
     Examples
     --------
@@ -64,6 +115,10 @@ class FirstStageDesign:
     >>> d = FirstStageDesign.from_manifest(sample_points(SamplingFrame(units), n=3, radius_m=100, rng=1).manifest)
     >>> d.radius_m, dict(d.n_points), d.in_frame([29.05, 30.0], [41.05, 41.05]).tolist()
     (100.0, {'all': 3}, [True, False])
+    >>> d.strata, d.n_total, d.method, d.rng_seed   # the area: 0.1° × 0.1° at 41° N ≈ 8.4 km × 11.1 km
+    (('all',), 3, 'uniform', 1)
+    >>> round(d.stratum_areas_m2["all"] / 1e6)
+    93
     """
 
     crs_wkt: str
@@ -71,6 +126,26 @@ class FirstStageDesign:
     n_points: Mapping[str, int]
     stage1_exact: bool
     manifest: Mapping[str, Any] = field(repr=False)
+    method: str | None = None
+    density: str | None = None
+    stratum_areas_m2: Mapping[str, float] = field(default_factory=lambda: MappingProxyType({}), repr=False)
+    allocation_rule: str | None = None
+    allocation_basis: str | None = None
+    excluded_area_m2: float | None = None
+    crs_name: str | None = None
+    rng_seed: int | None = None
+    replacement_reasons: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}), repr=False)
+    provenance: DesignProvenance = field(default_factory=DesignProvenance, repr=False)
+
+    @property
+    def strata(self) -> tuple[str, ...]:
+        """The strata, in the manifest's order."""
+        return tuple(self.n_points)
+
+    @property
+    def n_total(self) -> int:
+        """Points drawn in all strata (main sample, reserves not counted)."""
+        return sum(self.n_points.values())
 
     @classmethod
     def from_manifest(cls, manifest: Mapping[str, Any], *, radius_m: float | None = None) -> "FirstStageDesign":
@@ -94,8 +169,22 @@ class FirstStageDesign:
                               fix="give the .design.json written by 'hiddenpop frame sample'") from exc
         radius = radius_m if radius_m is not None else manifest.get("radius_m")
         exact = (manifest.get("inclusion") or {}).get("stage1_exact", True)
+        crs, alloc, excl = manifest["crs"], manifest.get("allocation"), manifest.get("exclusion")
+        alloc = alloc if isinstance(alloc, Mapping) else {}
+        reasons = (manifest.get("reserves") or {}).get("allowed_reasons") or {}
+        seed = manifest.get("rng_seed")
         return cls(crs_wkt=crs_wkt, radius_m=None if radius is None else float(radius), n_points=n_points,
-                   stage1_exact=bool(exact), manifest=MappingProxyType(dict(manifest)))
+                   stage1_exact=bool(exact), manifest=MappingProxyType(dict(manifest)),
+                   method=manifest.get("method"), density=manifest.get("density"),
+                   stratum_areas_m2=MappingProxyType({str(k): float(v["area_m2"]) for k, v in strata.items()
+                                                      if v.get("area_m2") is not None}),
+                   allocation_rule=alloc.get("rule"), allocation_basis=alloc.get("basis"),
+                   excluded_area_m2=float(excl["area_m2"]) if isinstance(excl, Mapping) and excl.get("area_m2")
+                   else None,
+                   crs_name=crs.get("choice", crs.get("name")) if isinstance(crs, Mapping) else None,
+                   rng_seed=None if seed is None else int(seed),
+                   replacement_reasons=MappingProxyType({str(k): str(v) for k, v in dict(reasons).items()}),
+                   provenance=DesignProvenance.from_manifest(manifest))
 
     @cached_property
     def densities(self) -> dict[str, Any]:

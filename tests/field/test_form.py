@@ -14,7 +14,8 @@ from hiddenpop.cli import main
 from hiddenpop.errors import InputFileError
 from hiddenpop.field.codes import coupon_constraint, damm_xpath, make_code
 from hiddenpop.field.form import KOBO_SYSTEM_COLUMNS, FormSettings, build_form, build_point_form, distance_xpath
-from hiddenpop.io.field import read_design, write_form
+from hiddenpop.io.field import write_form
+from hiddenpop.io.spatial import read_design
 from hiddenpop.io.store import ReferralStore
 
 pyxform = pytest.importorskip("pyxform")
@@ -295,5 +296,5 @@ def test_pyxform_converts_the_point_sheet_without_error_or_warning(tmp_path, thr
                                       "households_found", "unreachable_reason", "visit_time"]
     # the unreachable reasons are the design's own (the manifest's reserves.allowed_reasons)
     reasons = sheet.choices.loc[sheet.choices["list_name"] == "unreachable", "name"].tolist()
-    assert reasons == sorted(read_design(DESIGN)["reserves"]["allowed_reasons"]) and "no_households" not in reasons
+    assert reasons == sorted(read_design(DESIGN).replacement_reasons) and "no_households" not in reasons
     assert xform.count("<item>") >= 40 + 3 + 3   # points, strata, visit results

@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 
 from hiddenpop.cli import main
-from hiddenpop.io import save_figure, write_json
+from hiddenpop.io import save_figure
 from hiddenpop.report import ReportInputs, build_report
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -32,8 +32,8 @@ def _chromium() -> str:
 def _workdir(tmp: Path) -> Path:
     wd = tmp / "work"
     wd.mkdir()
-    write_json(wd / "points.design.json", {"method": "uniform", "radius_m": 250.0, "rng_seed": 7,
-                                           "strata": {"A": {"n": 3}, "B": {"n": 2}}})
+    # the manifest of `hiddenpop frame sample` on the bundled example (3 strata, 40 points, radius 250 m)
+    shutil.copy(ROOT / "tests" / "field" / "data" / "points.design.json", wd / "points.design.json")
     for name in ("points.png", "recruitment_tree.png"):
         fig, ax = plt.subplots(figsize=(3, 2))
         ax.plot([0, 1], [0, 1])
@@ -58,10 +58,11 @@ def test_report_command_writes_html_and_markdown(runner, tmp_path):
     assert page.count("data:image/png;base64,") == 3
     assert "<script" not in page and "http://" not in page and "https://" not in page
     # readable estimates: 0.21 (se 0.03, CI 0.15-0.27) of the fixture shown as a percentage with its
-    # plain-language group; the design in words (5 points from the manifest, radius 250 m)
+    # plain-language group; the design in words (40 points in 3 strata from the manifest, radius 250 m)
     assert "Unregistered" in page and "registered=0" not in page
     assert "21.0%" in page and "15.0% – 27.0%" in page and "3.0 pp" in page and "How to read the tables" in page
-    assert "5 first-stage points" in page and "within 250 m" in page
+    assert "40 first-stage points" in page and "in 3 strata (Centre 14, East 13, West 13)" in page
+    assert "within 250 m" in page and "random seed of the first-stage points (frame sample --rng-seed)</b>: 7" in page
     assert (tmp_path / "r.md").read_text().count("|") > 10
     again = runner.invoke(main, ["report", str(wd), "-o", str(tmp_path / "r.html")])
     assert again.exit_code == 1 and "already exists" in again.output
