@@ -9,13 +9,14 @@ from __future__ import annotations
 import click
 
 from hiddenpop.commands._common import echo_err, json_option, output_option, overwrite_option
-from hiddenpop.commands.estimate import LONELY_PSU, VARIANCE_METHODS
+from hiddenpop.commands.estimate import LONELY_PSU
 
 __all__ = ["model"]
 
 #: the families of hiddenpop.weights.model.MODEL_FAMILIES offered on the command line (its quasi- names are
 #: aliases), spelled out so that ``model --help`` does not import scipy; tests/test_cli_vocabulary.py checks them
 FAMILIES = ("gaussian", "binomial", "poisson")
+_VARIANCES = ["linearization", "jk1", "jkn", "bootstrap", "replicate"]
 
 
 @click.command()
@@ -29,7 +30,7 @@ FAMILIES = ("gaussian", "binomial", "poisson")
                    "log-linear, for counts (R quasipoisson).")
 @click.option("--ratios", is_flag=True, default=False,
               help="Also show odds ratios (binomial) or rate ratios (poisson): exp(coefficient) and its interval.")
-@click.option("--variance", type=click.Choice(VARIANCE_METHODS), default="linearization", show_default=True,
+@click.option("--variance", type=click.Choice(_VARIANCES), default="linearization", show_default=True,
               help="Variance method (replicate = replicate weight columns named by --replicate-cols).")
 @click.option("--reps", type=click.IntRange(2), default=500, show_default=True, help="Bootstrap replicates.")
 @click.option("--rng-seed", type=int, default=None, help="Seed of the random number generator (bootstrap).")
