@@ -40,7 +40,8 @@ import pandas as pd
 
 from hiddenpop.errors import RecruitmentError, truncate_list
 from hiddenpop.referrals.coupons import coupon_table, parse_times
-from hiddenpop.referrals.schema import CORE_COLUMNS, DERIVED_COLUMNS, HASH_PREFIX, LOCATION_COLUMNS, SOURCE_COLUMNS
+from hiddenpop.referrals.schema import (CORE_COLUMNS, DERIVED_COLUMNS, HASH_PREFIX, LOCATION_COLUMNS, SOURCE_COLUMNS,
+                                        TEAM_COLUMNS)
 
 __all__ = ["TEAM_COLUMNS", "variable_names", "reminder_list", "recruitment_by_wave", "recruitment_by_seed",
            "cumulative_composition",
@@ -56,9 +57,6 @@ def _need(table: pd.DataFrame, cols: tuple[str, ...]) -> None:
                                    "which derives recruiters, waves and seeds")
 
 
-#: carried-through columns that name the team or interviewer who met the recruiter (first found is used)
-TEAM_COLUMNS = ("team", "team_id", "enumerator", "enumerator_id", "interviewer", "interviewer_id", "username",
-                "_submitted_by")
 _REMINDER_COLUMNS = ["recruiter_id", "team", "seed_id", "point_id", "interview_time", "issued", "redeemed",
                      "outstanding", "expired", "outstanding_coupons", "days_since_interview"]
 
