@@ -92,3 +92,18 @@ def test_code_blocks_run_as_written(doc, workdir, tmp_path, monkeypatch):
         elif lang == "csv":
             rows = list(csv.reader(io.StringIO(code)))
             assert len({len(r) for r in rows}) == 1, f"{where}: rows of different lengths"
+
+
+def test_simulation_guide_lists_every_section_of_the_report():
+    # docs/simulation.md section 6 describes the report as build_report writes it: every numbered
+    # heading (heading("...") in hiddenpop/report/__init__.py) and the two unnumbered blocks, in order
+    src = (ROOT / "hiddenpop" / "report" / "__init__.py").read_text(encoding="utf-8")
+    sections = re.findall(r'heading\("([^"]+)"\)', src)
+    assert len(sections) >= 7 and sections[0] == "How many unregistered refugees"
+    guide = (ROOT / "docs" / "simulation.md").read_text(encoding="utf-8")
+    part = guide[guide.index("## 6. The report"):]
+    part = part[:part.index("\n## ", 5)] if "\n## " in part[5:] else part
+    named = re.findall(r"\*\*([^*]+)\*\*", part)
+    listed = [n for n in named if n in sections]
+    assert listed == sections, (named, sections)
+    assert "How to read the tables" in named and "Technical details" in named
