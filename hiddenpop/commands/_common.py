@@ -338,10 +338,14 @@ def replicate_columns(data, spec: str | None, *, needed: bool, source: str = "th
     return tuple(out)
 
 
-def refit_calibration(data, survey_file, calibration: str | None, weight_col: str, weights):
+def refit_calibration(data, survey_file, calibration: str | None, weight_col: str, weights, *,
+                      psu_col: str | None = None, stratum_col: str | None = None):
     """The recorded calibration of calibrated weights, refitted (for linearised SEs through it,
     as R svymean on a calibrated design, and for replicates calibrated one by one); None for
-    weights that were not calibrated; refuses calibrated weights that come without their model."""
+    weights that were not calibrated; refuses calibrated weights that come without their model.
+    Children's weights calibrated with their households (``weights calibrate --children``) refit
+    the households' calibration on the household file their model names (``psu_col`` and
+    ``stratum_col``: the design columns, shared by children and households)."""
     import os
 
     from hiddenpop.errors import DesignError
@@ -364,6 +368,20 @@ def refit_calibration(data, survey_file, calibration: str | None, weight_col: st
     model = read_json(path)
     if isinstance(model, dict) and model.get("weight_col") not in (None, weight_col):
         return None   # another weight column (e.g. the input weights) is estimated with
+    if isinstance(model, dict) and model.get("unit") == "children":
+        from hiddenpop.io import read_csv
+        from hiddenpop.weights.calibrate import refit_children_model
+
+        hh_file = os.path.join(os.path.dirname(os.path.abspath(path)), str(model.get("households_file", "")))
+        if not os.path.exists(hh_file):
+            raise DesignError(f"the children's weights were calibrated with their households, whose weights file "
+                              f"{model.get('households_file')!r} (named in the calibration model) is not there",
+                              where=str(path), fix="keep the household output of 'weights calibrate' where it was "
+                                                   "written, or use --variance replicate")
+        id_col = str(model.get("id_col", "hh_id"))
+        households = read_csv(hh_file, dtype={id_col: str}, usecols=lambda c: not str(c).startswith("rep_"))
+        return refit_children_model(data, households, model, weights=weights, psu_col=psu_col,
+                                    stratum_col=stratum_col, source=str(path))
     return refit_model(data, model, weights=weights, source=str(path))
 
 
@@ -418,7 +436,17 @@ def prepared_design(data, survey_file, *, weight_col: str, stratum_col: str | No
     prepared = design.prepare(data, source=str(survey_file))
     refit = None
     if variance in ("linearization", "jk1", "jkn", "bootstrap"):
-        refit = refit_calibration(data, survey_file, calibration, weight_col, prepared.weights)
+        refit = refit_calibration(data, survey_file, calibration, weight_col, prepared.weights,
+                                  psu_col=psu_cols[0] if psu_cols else None, stratum_col=none_value(stratum_col))
+        if refit is not None and refit.unit != "rows" and variance != "linearization":
+            from hiddenpop.errors import DesignError
+
+            raise DesignError(f"--variance {variance} would make replicates of the children and calibrate them as "
+                              "households; the children's weights were calibrated with their households",
+                              where=str(survey_file),
+                              fix="use --variance replicate with the rep_* columns carried over from the households "
+                                  "(weights compute --replicates, then weights calibrate --children), or "
+                                  "--variance linearization")
     if refit is not None and variance == "linearization":
         prepared = prepared.with_weights(prepared.weights, adjustment=refit.adjustment)
     return prepared, refit, stratum_col, psu_col

@@ -305,7 +305,9 @@ def calibrate(weights_path, margins_path, method, bounds, max_iter, weight_col, 
     that 'hiddenpop estimate --variance linearization' can linearise through it. With
     --children/--children-out,
     each child gets its household's calibrated weight and replicate weights (divided by
-    its within-household selection probability, if the file has child_selection_prob).
+    its within-household selection probability, if the file has child_selection_prob), and
+    <children-out>.calibration.json points to the households' calibration (so child
+    estimates linearise through it too; keep the household output next to it).
 
     \b
     Example:
@@ -324,6 +326,7 @@ def calibrate(weights_path, margins_path, method, bounds, max_iter, weight_col, 
                                "their calibrated weights)")
     if children_out:
         check_writable(children_out, overwrite=overwrite)
+        check_writable(calibration_sidecar(children_out), overwrite=overwrite)
     table = read_csv(weights_path, dtype={"hh_id": str, "child_id": str, "psu": str, "stratum": str})
     margins = read_margins(margins_path)
     from hiddenpop._checks import check_probability_columns, check_unique_ids
@@ -406,6 +409,16 @@ def calibrate(weights_path, margins_path, method, bounds, max_iter, weight_col, 
                     lambda p: p.write_text(json.dumps(settings, indent=2) + "\n", encoding="utf-8"))
         if child_table is not None:
             outputs.add_csv(children_out, child_table)
+            # the children's weights are the households' calibrated weights: their model is the
+            # households' calibration, refitted on the household file named here (relative to the
+            # children's file), so that estimate can linearise child estimates through it
+            import os
+
+            kid_model = {**model, "unit": "children", "id_col": "hh_id", "selection_prob_col": "child_selection_prob",
+                         "households_file": os.path.relpath(os.path.abspath(output),
+                                                            os.path.dirname(os.path.abspath(children_out)))}
+            outputs.add(calibration_sidecar(children_out),
+                        lambda p: p.write_text(json_text(kid_model), encoding="utf-8"))
     if collapsed and collapsed["n_replicates"]:
         echo_err(f"{collapsed['n_replicates']} replicate(s) had an empty calibration level, merged into its "
                  f"neighbour: {collapsed['levels']}")
