@@ -117,10 +117,10 @@ def model(survey_file, formula, family, ratios, subpop, variance, reps, rng_seed
             replicates = recalibrated_replicates(refit, replicates, data, source=str(survey_file))
     inside = None
     if subpop:
-        from hiddenpop.commands.estimate import _conditions, _subpop_mask
+        from hiddenpop.commands._common import subpop_conditions, subpop_mask
 
-        inside = _subpop_mask(data, subpop, survey_file)
-        population = " and ".join(_conditions(subpop))
+        inside = subpop_mask(data, subpop, survey_file)
+        population = " and ".join(subpop_conditions(subpop))
     try:
         result = fit_model(data, formula, prepared, family=family, variance=variance, replicates=replicates,
                            reps=reps, rng=rng_seed, level=level, ratios=ratios, subpop=inside)
