@@ -117,6 +117,10 @@ def compute(households_path, children_path, children_out, design_path, points_pa
     check_writable(output, overwrite=overwrite)
     if children_out:
         check_writable(children_out, overwrite=overwrite)
+        if margins_path:
+            from hiddenpop.weights.calibrate import calibration_sidecar
+
+            check_writable(calibration_sidecar(children_out), overwrite=overwrite)
     hh = read_csv(households_path, dtype={"hh_id": str, "point_id": str, "recruiter_id": str, "stratum": str})
     columns = ColumnMap()
     if store_path:
@@ -195,6 +199,10 @@ def compute(households_path, children_path, children_out, design_path, points_pa
             from hiddenpop.weights.calibrate import calibration_sidecar
 
             out.add(calibration_sidecar(output), lambda p: p.write_text(json_text(model), encoding="utf-8"))
+            if kids is not None:   # calibrated with their households: the children's model names them
+                kid_model = children_model(model, output, children_out)
+                out.add(calibration_sidecar(children_out),
+                        lambda p: p.write_text(json_text(kid_model), encoding="utf-8"))
     info = res.info
     add_result(households=int(info["n_households"]), estimated_households=float(info["population_size"]),
                share_from_referral=float(info["share_from_referral"]), kish_deff=float(info["kish_deff_final"]),
@@ -410,13 +418,8 @@ def calibrate(weights_path, margins_path, method, bounds, max_iter, weight_col, 
         if child_table is not None:
             outputs.add_csv(children_out, child_table)
             # the children's weights are the households' calibrated weights: their model is the
-            # households' calibration, refitted on the household file named here (relative to the
-            # children's file), so that estimate can linearise child estimates through it
-            import os
-
-            kid_model = {**model, "unit": "children", "id_col": "hh_id", "selection_prob_col": "child_selection_prob",
-                         "households_file": os.path.relpath(os.path.abspath(output),
-                                                            os.path.dirname(os.path.abspath(children_out)))}
+            # households' calibration (estimate refits it on the household file it names)
+            kid_model = children_model(model, output, children_out)
             outputs.add(calibration_sidecar(children_out),
                         lambda p: p.write_text(json_text(kid_model), encoding="utf-8"))
     if collapsed and collapsed["n_replicates"]:
@@ -591,3 +594,19 @@ def _fill_survey_totals(margins, own, masks, weights):
         totals[np.flatnonzero(own)] = [float(np.sum(weights[m])) for m in masks]
         out["total"] = totals
     return out
+
+
+def children_model(model: dict, households_out: str, children_out: str) -> dict:
+    """The calibration model of children who carry their households' calibrated weights: the
+    households' model, with the household output named relative to the children's file (so the
+    two can move together) and the columns that link them. ``estimate`` refits it on the
+    household file (:func:`hiddenpop.weights.calibrate.refit_children_model`).
+
+    >>> children_model({"method": "rake"}, "out/hh.csv", "out/kids.csv")["households_file"]
+    'hh.csv'
+    """
+    import os
+
+    return {**model, "unit": "children", "id_col": "hh_id", "selection_prob_col": "child_selection_prob",
+            "households_file": os.path.relpath(os.path.abspath(households_out),
+                                               os.path.dirname(os.path.abspath(children_out)))}
