@@ -64,9 +64,9 @@ _VARIANCES = ["linearization", "jk1", "jkn", "bootstrap", "replicate"]
 @output_option(required=False, help="Write the coefficient table as CSV here (default: a readable table).")
 @json_option
 @overwrite_option
-def model(survey_file, formula, family, ratios, subpop, variance, reps, rng_seed, level, weight_col, stratum_col, psu_col,
-          fpc_col, ultimate_cluster, calibration, lonely_psu, zero_weights, replicate_cols, replicate_method, replicate_scale, output, as_json,
-          overwrite) -> None:
+def model(survey_file, formula, family, ratios, subpop, variance, reps, rng_seed, level, weight_col, stratum_col,
+          psu_col, fpc_col, ultimate_cluster, calibration, lonely_psu, zero_weights, replicate_cols, replicate_method,
+          replicate_scale, output, as_json, overwrite) -> None:
     """Fit a regression model with design-based standard errors (as R svyglm).
 
     Prints, for every coefficient: the estimate, its standard error, interval and p-value
