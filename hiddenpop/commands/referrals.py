@@ -200,9 +200,22 @@ def validate_cmd(file, store, mapping, fmt, requires_point, max_coupons, max_net
                                                                       ", or check against the store with --store"))
 
 
+def _iso_time(ctx, param, value):
+    """``--as-of``: an ISO 8601 date or time (a one-line usage error otherwise)."""
+    import datetime as dt
+
+    if value is not None:
+        try:
+            dt.datetime.fromisoformat(value.strip())
+        except ValueError:
+            raise click.BadParameter(f"{value!r} is not an ISO 8601 date or time: write e.g. 2024-03-06 or "
+                                     "2024-03-06T18:00") from None
+    return value
+
+
 @referrals.command("status")
 @click.argument("store", type=click.Path(dir_okay=False))
-@click.option("--as-of", default=None,
+@click.option("--as-of", default=None, callback=_iso_time,
               help="Reference time for 'days quiet' and coupon expiry (ISO 8601; default: the latest interview in "
                    "the store, so a finished study is seen as it ended).")
 @click.option("--stall-days", type=float, default=7.0, show_default=True,

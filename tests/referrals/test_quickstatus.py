@@ -152,3 +152,9 @@ def test_constants_shared_with_the_dataframe_store():
 def test_a_time_that_is_not_iso_8601_goes_to_the_dataframe_route():
     with pytest.raises(quickstatus.NeedsTables):
         quickstatus.parse_time("5 March 2024")
+
+
+def test_as_of_that_is_not_a_date_is_a_usage_error(stores, runner):
+    # was an internal error (pandas' DateParseError) on both routes
+    r = runner.invoke(main, ["referrals", "status", str(stores["example"]), "--as-of", "yesterday"])
+    assert r.exit_code == 2 and "'yesterday' is not an ISO 8601 date or time" in r.output
