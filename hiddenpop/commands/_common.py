@@ -20,7 +20,8 @@ __all__ = ["overwrite_option", "rng_seed_option", "output_option", "json_option"
            "echo_err", "renamed_option", "screen_format_option", "wants_table", "text_table", "format_intervals",
            "add_result", "json_summary_option", "RegistryChoice", "none_value", "split_values",
            "replicate_columns", "allow_zero_weights", "refit_calibration", "EXIT_CODES", "EXIT_INTERNAL",
-           "EXIT_INTERRUPTED", "EXIT_QUARANTINED"]
+           "EXIT_INTERRUPTED", "EXIT_QUARANTINED", "SUBPOP_OPERATORS", "subpop_conditions", "subpop_mask",
+           "check_named_columns"]
 
 #: exit codes of the command line (``hiddenpop.cli`` uses them; the README's table lists them)
 EXIT_QUARANTINED = 3
@@ -338,10 +339,14 @@ def replicate_columns(data, spec: str | None, *, needed: bool, source: str = "th
     return tuple(out)
 
 
-def refit_calibration(data, survey_file, calibration: str | None, weight_col: str, weights):
+def refit_calibration(data, survey_file, calibration: str | None, weight_col: str, weights, *,
+                      psu_col: str | None = None, stratum_col: str | None = None):
     """The recorded calibration of calibrated weights, refitted (for linearised SEs through it,
     as R svymean on a calibrated design, and for replicates calibrated one by one); None for
-    weights that were not calibrated; refuses calibrated weights that come without their model."""
+    weights that were not calibrated; refuses calibrated weights that come without their model.
+    Children's weights calibrated with their households (``weights calibrate --children``) refit
+    the households' calibration on the household file their model names (``psu_col`` and
+    ``stratum_col``: the design columns, shared by children and households)."""
     import os
 
     from hiddenpop.errors import DesignError
@@ -364,6 +369,20 @@ def refit_calibration(data, survey_file, calibration: str | None, weight_col: st
     model = read_json(path)
     if isinstance(model, dict) and model.get("weight_col") not in (None, weight_col):
         return None   # another weight column (e.g. the input weights) is estimated with
+    if isinstance(model, dict) and model.get("unit") == "children":
+        from hiddenpop.io import read_csv
+        from hiddenpop.weights.calibrate import refit_children_model
+
+        hh_file = os.path.join(os.path.dirname(os.path.abspath(path)), str(model.get("households_file", "")))
+        if not os.path.exists(hh_file):
+            raise DesignError(f"the children's weights were calibrated with their households, whose weights file "
+                              f"{model.get('households_file')!r} (named in the calibration model) is not there",
+                              where=str(path), fix="keep the household output of 'weights calibrate' where it was "
+                                                   "written, or use --variance replicate")
+        id_col = str(model.get("id_col", "hh_id"))
+        households = read_csv(hh_file, dtype={id_col: str}, usecols=lambda c: not str(c).startswith("rep_"))
+        return refit_children_model(data, households, model, weights=weights, psu_col=psu_col,
+                                    stratum_col=stratum_col, source=str(path))
     return refit_model(data, model, weights=weights, source=str(path))
 
 
@@ -418,7 +437,89 @@ def prepared_design(data, survey_file, *, weight_col: str, stratum_col: str | No
     prepared = design.prepare(data, source=str(survey_file))
     refit = None
     if variance in ("linearization", "jk1", "jkn", "bootstrap"):
-        refit = refit_calibration(data, survey_file, calibration, weight_col, prepared.weights)
+        refit = refit_calibration(data, survey_file, calibration, weight_col, prepared.weights,
+                                  psu_col=psu_cols[0] if psu_cols else None, stratum_col=none_value(stratum_col))
+        if refit is not None and refit.unit != "rows" and variance != "linearization":
+            from hiddenpop.errors import DesignError
+
+            raise DesignError(f"--variance {variance} would make replicates of the children and calibrate them as "
+                              "households; the children's weights were calibrated with their households",
+                              where=str(survey_file),
+                              fix="use --variance replicate with the rep_* columns carried over from the households "
+                                  "(weights compute --replicates, then weights calibrate --children), or "
+                                  "--variance linearization")
     if refit is not None and variance == "linearization":
         prepared = prepared.with_weights(prepared.weights, adjustment=refit.adjustment)
     return prepared, refit, stratum_col, psu_col
+
+
+#: the comparison operators of ``--subpop`` (estimate, model), longest first
+SUBPOP_OPERATORS = ("<=", ">=", "!=", "==", "<", ">", "=")
+
+
+def subpop_conditions(text: str) -> list[str]:
+    """The conditions of ``--subpop`` (joined by commas or ' and ')."""
+    import re
+
+    return [c.strip() for c in re.split(r",|\band\b", text) if c.strip()]
+
+
+def subpop_mask(data, text: str, path):
+    """Rows of ``data`` inside the ``--subpop`` population (every condition holds).
+
+    >>> import pandas as pd
+    >>> subpop_mask(pd.DataFrame({"age": [4, 6, 17], "sex": ["F", "M", "F"]}), "age>=6, sex=F", "c.csv").tolist()
+    [False, False, True]
+    """
+    import operator
+
+    import numpy as np
+    import pandas as pd
+
+    from hiddenpop.errors import InputFileError, format_where
+
+    ops = {"<=": operator.le, ">=": operator.ge, "!=": operator.ne, "==": operator.eq, "=": operator.eq,
+           "<": operator.lt, ">": operator.gt}
+    mask = np.ones(len(data), dtype=bool)
+    for cond in subpop_conditions(text):
+        op = next((o for o in SUBPOP_OPERATORS if o in cond), None)
+        if op is None:
+            raise click.BadParameter(f"{cond!r} is not a condition: write COLUMN OPERATOR VALUE, e.g. age>=6",
+                                     param_hint="--subpop")
+        col, _, value = (t.strip().strip("'\"") for t in cond.partition(op))
+        check_named_columns(data, path, {"--subpop": [col]})
+        values = data[col]
+        if pd.api.types.is_numeric_dtype(values):
+            try:
+                target = float(value)
+            except ValueError:
+                raise InputFileError(f"--subpop compares the numeric column with {value!r}, which is not a number",
+                                     where=format_where(path, column=col), fix="give a number, e.g. age>=6") from None
+            hit = ops[op](pd.to_numeric(values, errors="coerce").to_numpy(float), target)
+        else:
+            if op not in ("=", "==", "!="):
+                raise InputFileError(f"--subpop uses {op} on a text column", where=format_where(path, column=col),
+                                     fix="use = or != with text, or a numeric column")
+            hit = ops[op](values.astype(str).str.strip().to_numpy(), value)
+        mask &= np.asarray(hit, dtype=bool) & values.notna().to_numpy()
+    if not mask.any():
+        raise InputFileError(f"--subpop {text!r} leaves no row", where=str(path),
+                             fix="check the condition against the values in the file")
+    return mask
+
+
+def check_named_columns(data, path, named: dict) -> None:
+    """Columns named on the command line must exist: one line naming the file, option and column."""
+    import difflib
+
+    from hiddenpop.errors import InputFileError, format_where
+
+    for option, cols in named.items():
+        for col in cols:
+            if col not in data.columns:
+                close = difflib.get_close_matches(col, [str(c) for c in data.columns], n=1)
+                raise InputFileError(f"{option} names a column that is not in the file",
+                                     where=format_where(path, column=col),
+                                     fix=(f"did you mean {close[0]!r}? " if close else "")
+                                     + f"columns: {', '.join(map(str, data.columns[:15]))}"
+                                     + (" …" if len(data.columns) > 15 else ""))

@@ -20,6 +20,10 @@ import click
 
 from hiddenpop.commands._common import (echo_err, json_option, output_option, overwrite_option, prepared_design,
                                         progress, replicate_columns, split_values)
+# --subpop and the column checks are shared with `hiddenpop model` (commands/_common.py)
+from hiddenpop.commands._common import check_named_columns as _check_named_columns
+from hiddenpop.commands._common import subpop_conditions as _conditions
+from hiddenpop.commands._common import subpop_mask as _subpop_mask
 
 __all__ = ["estimate"]
 
@@ -279,76 +283,4 @@ def estimate(survey_file, variables, statistic, by, subpop, denominator, quantil
             from hiddenpop.commands._compare import differences_path
 
             echo_err(f"wrote {len(diffs)} difference(s) to {differences_path(output)}", level=1)
-
-
-_OPERATORS = ("<=", ">=", "!=", "==", "<", ">", "=")
-
-
-def _conditions(text: str) -> list[str]:
-    """The conditions of ``--subpop`` (joined by commas or ' and ')."""
-    import re
-
-    return [c.strip() for c in re.split(r",|\band\b", text) if c.strip()]
-
-
-def _subpop_mask(data, text: str, path):
-    """Rows of ``data`` inside the ``--subpop`` population (every condition holds).
-
-    >>> import pandas as pd
-    >>> _subpop_mask(pd.DataFrame({"age": [4, 6, 17], "sex": ["F", "M", "F"]}), "age>=6, sex=F", "c.csv").tolist()
-    [False, False, True]
-    """
-    import operator
-
-    import numpy as np
-    import pandas as pd
-
-    from hiddenpop.errors import InputFileError, format_where
-
-    ops = {"<=": operator.le, ">=": operator.ge, "!=": operator.ne, "==": operator.eq, "=": operator.eq,
-           "<": operator.lt, ">": operator.gt}
-    mask = np.ones(len(data), dtype=bool)
-    for cond in _conditions(text):
-        op = next((o for o in _OPERATORS if o in cond), None)
-        if op is None:
-            raise click.BadParameter(f"{cond!r} is not a condition: write COLUMN OPERATOR VALUE, e.g. age>=6",
-                                     param_hint="--subpop")
-        col, _, value = (t.strip().strip("'\"") for t in cond.partition(op))
-        _check_named_columns(data, path, {"--subpop": [col]})
-        values = data[col]
-        if pd.api.types.is_numeric_dtype(values):
-            try:
-                target = float(value)
-            except ValueError:
-                raise InputFileError(f"--subpop compares the numeric column with {value!r}, which is not a number",
-                                     where=format_where(path, column=col), fix="give a number, e.g. age>=6") from None
-            hit = ops[op](pd.to_numeric(values, errors="coerce").to_numpy(float), target)
-        else:
-            if op not in ("=", "==", "!="):
-                raise InputFileError(f"--subpop uses {op} on a text column", where=format_where(path, column=col),
-                                     fix="use = or != with text, or a numeric column")
-            hit = ops[op](values.astype(str).str.strip().to_numpy(), value)
-        mask &= np.asarray(hit, dtype=bool) & values.notna().to_numpy()
-    if not mask.any():
-        raise InputFileError(f"--subpop {text!r} leaves no row", where=str(path),
-                             fix="check the condition against the values in the file")
-    return mask
-
-
-def _check_named_columns(data, path, named: dict) -> None:
-    """Columns named on the command line must exist: one line naming the file, option and column."""
-    import difflib
-
-    from hiddenpop.errors import InputFileError, format_where
-
-    for option, cols in named.items():
-        for col in cols:
-            if col not in data.columns:
-                close = difflib.get_close_matches(col, [str(c) for c in data.columns], n=1)
-                raise InputFileError(f"{option} names a column that is not in the file",
-                                     where=format_where(path, column=col),
-                                     fix=(f"did you mean {close[0]!r}? " if close else "")
-                                     + f"columns: {', '.join(map(str, data.columns[:15]))}"
-                                     + (" …" if len(data.columns) > 15 else ""))
-
 

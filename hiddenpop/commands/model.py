@@ -30,6 +30,11 @@ _VARIANCES = ["linearization", "jk1", "jkn", "bootstrap", "replicate"]
                    "log-linear, for counts (R quasipoisson).")
 @click.option("--ratios", is_flag=True, default=False,
               help="Also show odds ratios (binomial) or rate ratios (poisson): exp(coefficient) and its interval.")
+@click.option("--subpop", default=None, metavar="CONDITION",
+              help="The population the model is about, e.g. 'age>=6' or 'age>=6,age<=17' (conditions joined by "
+                   "commas all hold; operators = != < <= > >=). Rows outside it stay in the design (domain "
+                   "estimation, as R's svyglm on subset() of a survey design), so the standard errors are right. "
+                   "As in hiddenpop estimate.")
 @click.option("--variance", type=click.Choice(_VARIANCES), default="linearization", show_default=True,
               help="Variance method (replicate = replicate weight columns named by --replicate-cols).")
 @click.option("--reps", type=click.IntRange(2), default=500, show_default=True, help="Bootstrap replicates.")
@@ -63,9 +68,9 @@ _VARIANCES = ["linearization", "jk1", "jkn", "bootstrap", "replicate"]
 @output_option(required=False, help="Write the coefficient table as CSV here (default: a readable table).")
 @json_option
 @overwrite_option
-def model(survey_file, formula, family, ratios, variance, reps, rng_seed, level, weight_col, stratum_col, psu_col,
-          fpc_col, ultimate_cluster, calibration, lonely_psu, zero_weights, replicate_cols, replicate_method, replicate_scale, output, as_json,
-          overwrite) -> None:
+def model(survey_file, formula, family, ratios, subpop, variance, reps, rng_seed, level, weight_col, stratum_col,
+          psu_col, fpc_col, ultimate_cluster, calibration, lonely_psu, zero_weights, replicate_cols, replicate_method,
+          replicate_scale, output, as_json, overwrite) -> None:
     """Fit a regression model with design-based standard errors (as R svyglm).
 
     Prints, for every coefficient: the estimate, its standard error, interval and p-value
@@ -79,6 +84,8 @@ def model(survey_file, formula, family, ratios, variance, reps, rng_seed, level,
           --family binomial --ratios
       hiddenpop model hh.csv --weight-col weight --formula "children_working ~ registered + n_children" \\
           --family poisson --variance jkn --json
+      hiddenpop model child_weights.csv --formula "attends_school ~ registered + sex" --subpop "age>=6" \\
+          --family binomial
     """
     import json
 
@@ -112,22 +119,35 @@ def model(survey_file, formula, family, ratios, variance, reps, rng_seed, level,
             from hiddenpop.weights.calibrate import recalibrated_replicates
 
             replicates = recalibrated_replicates(refit, replicates, data, source=str(survey_file))
+    inside = None
+    if subpop:
+        from hiddenpop.commands._common import subpop_conditions, subpop_mask
+
+        inside = subpop_mask(data, subpop, survey_file)
+        population = " and ".join(subpop_conditions(subpop))
     try:
         result = fit_model(data, formula, prepared, family=family, variance=variance, replicates=replicates,
-                           reps=reps, rng=rng_seed, level=level, ratios=ratios)
+                           reps=reps, rng=rng_seed, level=level, ratios=ratios, subpop=inside)
     except EstimationError as exc:    # name the file
         if exc.where:
             raise
         raise EstimationError(exc.message, where=str(survey_file), fix=exc.fix) from None
+    table = result.table
+    if subpop:  # which population the coefficients are about, as estimate's 'population' column
+        table = table.copy()
+        table.insert(1, "population", population)
     if output and output != "-":
         with OutputSet(overwrite=overwrite) as out:
-            out.add_csv(output, result.table, float_format="%.17g")
+            out.add_csv(output, table, float_format="%.17g")
         echo_err(f"wrote {len(result.table)} coefficient(s) to {output}", level=1)
     if as_json:
-        click.echo(json.dumps(result.to_dict(), indent=2, allow_nan=False))
+        click.echo(json.dumps({**result.to_dict(), **({"population": population} if subpop else {})}, indent=2,
+                              allow_nan=False))
     elif output == "-":
         from hiddenpop.io import write_csv
 
-        write_csv("-", result.table)
+        write_csv("-", table)
     elif not output:
+        if subpop:
+            click.echo(f"population: rows with {population} (--subpop)\n")
         click.echo(format_model(result))

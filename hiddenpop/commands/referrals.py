@@ -200,9 +200,22 @@ def validate_cmd(file, store, mapping, fmt, requires_point, max_coupons, max_net
                                                                       ", or check against the store with --store"))
 
 
+def _iso_time(ctx, param, value):
+    """``--as-of``: an ISO 8601 date or time (a one-line usage error otherwise)."""
+    import datetime as dt
+
+    if value is not None:
+        try:
+            dt.datetime.fromisoformat(value.strip())
+        except ValueError:
+            raise click.BadParameter(f"{value!r} is not an ISO 8601 date or time: write e.g. 2024-03-06 or "
+                                     "2024-03-06T18:00") from None
+    return value
+
+
 @referrals.command("status")
 @click.argument("store", type=click.Path(dir_okay=False))
-@click.option("--as-of", default=None,
+@click.option("--as-of", default=None, callback=_iso_time,
               help="Reference time for 'days quiet' and coupon expiry (ISO 8601; default: the latest interview in "
                    "the store, so a finished study is seen as it ended).")
 @click.option("--stall-days", type=float, default=7.0, show_default=True,
@@ -218,103 +231,216 @@ def status_cmd(store, as_of, stall_days, reminders, overwrite, as_json) -> None:
     Example:
       hiddenpop referrals status survey.hpstore --reminders calls.csv
     """
-    import datetime as dt
+    if as_json:
+        _status_json(store, as_of, stall_days)
+        return
+    # the plain report reads the store without pandas (it answers at once); the reminder file is a table
+    data = status_data(store, as_of=as_of, stall_days=stall_days, tables=bool(reminders))
+    if reminders and data["reminder_table"] is not None:
+        from hiddenpop.io import write_csv
 
-    from hiddenpop.io import write_csv
+        write_csv(reminders, data["reminder_table"], overwrite=overwrite)
+    _print_status(store, data, given=as_of is not None, stall_days=stall_days, reminders=reminders)
+
+
+def status_data(store: str, *, as_of=None, stall_days: float = 7.0, tables: bool = False) -> dict:
+    """What `referrals status` prints, as plain rows (lists of dicts).
+
+    Without ``tables``, computed in plain Python from the store's rows
+    (:mod:`hiddenpop.referrals.quickstatus`, no pandas); with it, or where the plain route defers
+    (:class:`~hiddenpop.referrals.quickstatus.NeedsTables`), with the DataFrame functions of
+    :mod:`hiddenpop.referrals.fieldstatus`; then ``reminder_table`` holds the reminder list as a
+    DataFrame (for the ``--reminders`` file). Both routes give the same rows (tests/referrals/test_quickstatus.py).
+    """
+    if not tables:
+        from hiddenpop.io.storerows import read_store_rows
+        from hiddenpop.referrals import quickstatus as q
+
+        rows = read_store_rows(store)
+        try:
+            if any(r.get("source_row") is None for r in rows.quarantine):
+                raise q.NeedsTables("a quarantined row without its row number")
+            s = q.status(rows.respondents, columns=rows.columns, expiry_days=rows.settings.get("expiry_days"),
+                         as_of=as_of, stall_days=stall_days, rules=rows.link_rules) if rows.respondents else None
+        except q.NeedsTables:
+            return status_data(store, as_of=as_of, stall_days=stall_days, tables=True)
+        return {"summary": s.summary if s else {"respondents": 0},
+                "by_wave": s.by_wave if s else None, "by_seed": s.by_seed if s else None,
+                "reminders": s.reminders if s else None, "reminder_table": None,
+                "quarantine": rows.quarantine, "pending": rows.pending,
+                "duplicates": q.duplicates(rows.respondents, rows.columns)}
+    tabs = _status_tables(store, as_of, stall_days)
+    rem = tabs["reminders"]
+    return {"summary": tabs["summary"],
+            "by_wave": None if tabs["by_wave"] is None else _records(tabs["by_wave"]),
+            "by_seed": None if tabs["by_seed"] is None else _records(tabs["by_seed"]),
+            "reminders": None if rem is None else _records(rem), "reminder_table": rem,
+            "quarantine": _records(tabs["quarantine"]), "pending": _records(tabs["pending"]),
+            "duplicates": _records(tabs["duplicates"])}
+
+
+def _records(table) -> list[dict]:
+    """DataFrame rows as dicts of plain Python values (``None`` for pandas' NA, ``nan`` kept)."""
+    import pandas as pd
+
+    def plain(v):
+        if v is pd.NA or v is None:
+            return None
+        return v.item() if hasattr(v, "item") and not isinstance(v, str) else v
+
+    return [{k: plain(v) for k, v in r.items()} for r in table.to_dict("records")]
+
+
+def _status_tables(store: str, as_of, stall_days: float) -> dict:
+    """The status as DataFrames (the pandas route; also the JSON report)."""
     from hiddenpop.io.store import ReferralStore
     from hiddenpop.referrals.coupons import coupon_table
     from hiddenpop.referrals.fieldstatus import recruitment_by_seed, recruitment_by_wave, reminder_list, status_summary
     from hiddenpop.referrals.households import possible_duplicates
 
     st = ReferralStore.open(store)
-    given = as_of is not None
     expiry = st.settings.get("expiry_days")
     t = st.respondents(as_of=as_of)
     coupons = coupon_table(t, expiry_days=expiry, as_of=as_of) if len(t) else None  # one matching for both
-    summary = status_summary(t, expiry_days=expiry, as_of=as_of, coupons=coupons) if len(t) else {"respondents": 0}
-    waves = recruitment_by_wave(t) if len(t) else None
-    seeds = recruitment_by_seed(t, stall_days=stall_days, as_of=as_of) if len(t) else None
-    rem = reminder_list(t, expiry_days=expiry, as_of=as_of, coupons=coupons) if len(t) else None
-    quarantine = st.quarantine()
-    waiting = st.pending()
-    dups = possible_duplicates(st.raw_respondents())
-    if reminders and rem is not None:
-        write_csv(reminders, rem, overwrite=overwrite)
-    if as_json:
-        click.echo(json.dumps({"summary": summary,
-                               "by_wave": None if waves is None else waves.to_dict("records"),
-                               "by_seed": None if seeds is None else seeds.astype(str).to_dict("records"),
-                               "quarantine": quarantine.to_dict("records"),
-                               "waiting_for_recruiter": waiting[["respondent_id", "source_file", "source_row"]]
-                               .to_dict("records"),
-                               "possible_duplicates": dups.to_dict("records")}, indent=1, default=str))
-        return
+    return {"summary": status_summary(t, expiry_days=expiry, as_of=as_of, coupons=coupons) if len(t)
+            else {"respondents": 0},
+            "by_wave": recruitment_by_wave(t) if len(t) else None,
+            "by_seed": recruitment_by_seed(t, stall_days=stall_days, as_of=as_of) if len(t) else None,
+            "reminders": reminder_list(t, expiry_days=expiry, as_of=as_of, coupons=coupons) if len(t) else None,
+            "quarantine": st.quarantine(), "pending": st.pending(),
+            "duplicates": possible_duplicates(st.raw_respondents())}
+
+
+def _status_json(store: str, as_of, stall_days: float) -> None:
+    tabs = _status_tables(store, as_of, stall_days)
+    waves, seeds = tabs["by_wave"], tabs["by_seed"]
+    click.echo(json.dumps({"summary": tabs["summary"],
+                           "by_wave": None if waves is None else waves.to_dict("records"),
+                           "by_seed": None if seeds is None else seeds.astype(str).to_dict("records"),
+                           "quarantine": tabs["quarantine"].to_dict("records"),
+                           "waiting_for_recruiter": tabs["pending"][["respondent_id", "source_file", "source_row"]]
+                           .to_dict("records"),
+                           "possible_duplicates": tabs["duplicates"].to_dict("records")}, indent=1, default=str))
+
+
+def _nan(v) -> bool:
+    return isinstance(v, float) and v != v
+
+
+def _float(v) -> float:
+    """A number as a float, NaN for missing (pandas' ``<NA>`` arrives as ``None``)."""
+    return float("nan") if v is None else float(v)
+
+
+def _frame_text(columns: list[str], rows: list[list]) -> str:
+    """Rows as pandas' ``DataFrame.to_string(index=False)`` prints them, for the kinds of columns
+    the status shows (text, whole numbers with ``<NA>``, floats printed with the fewest decimals
+    all values need, ``NaN``). A float column pandas would print in scientific notation is
+    handed to pandas itself. tests/referrals/test_quickstatus.py compares it with pandas."""
+    cells = []
+    for j, name in enumerate(columns):
+        col = [r[j] for r in rows]
+        if any(isinstance(v, float) for v in col):
+            finite = [abs(v) for v in col if isinstance(v, (int, float)) and v is not None and not _nan(v)]
+            if any(v >= 1e6 or 0 < v < 1e-4 for v in finite) or any(v is None for v in col):
+                import pandas as pd
+
+                return pd.DataFrame([list(r) for r in rows], columns=columns).to_string(index=False)
+            text = [f"{float(v):.6f}" if not _nan(v) else "NaN" for v in col]
+            while True:
+                nums = [t for t in text if t != "NaN"]
+                if nums and all(t.endswith("0") and not t.endswith(".0") for t in nums):
+                    text = [t if t == "NaN" else t[:-1] for t in text]
+                else:
+                    break
+        else:
+            text = ["<NA>" if v is None else str(v) for v in col]
+        numeric = any(isinstance(v, (int, float)) for v in col) and not any(isinstance(v, str) for v in col)
+        head = (" " if numeric else "") + str(name)  # pandas gives the name of a number column a leading space
+        width = max([len(head)] + [len(t) for t in text])
+        cells.append([head.rjust(width)] + [t.rjust(width) for t in text])
+    return "\n".join(" ".join(c[i] for c in cells) for i in range(len(rows) + 1))
+
+
+def _print_status(store: str, data: dict, *, given: bool, stall_days: float, reminders: str | None) -> None:
+    """The evening report in plain words and small tables (lines under 80 characters)."""
+    import datetime as dt
+
+    summary, waves, seeds, rem = data["summary"], data["by_wave"], data["by_seed"], data["reminders"]
+    quarantine, waiting, dups = data["quarantine"], data["pending"], data["duplicates"]
     click.echo(_summary_lines(store, summary))
     if summary.get("as_of"):
         when = dt.datetime.fromisoformat(summary["as_of"]).strftime("%Y-%m-%d %H:%M UTC")
         click.echo(f"as of {when} " + ("(--as-of)" if given else "(the latest interview; --as-of for another time)"))
     if waves is not None:
-        w = waves.copy()
-        if "return_rate" in w:
-            w["return_rate"] = w["return_rate"].astype(float).round(2)
-        click.echo("\nrecruitment by wave\n" + w.to_string(index=False))
-        states = seeds["state"].value_counts().to_dict()
+        from hiddenpop.referrals.quickstatus import round_half_even
+
+        cols = ["wave", "respondents", "recruiters", "recruits_made", "coupons_issued", "return_rate"]
+        click.echo("\nrecruitment by wave\n" + _frame_text(cols, [
+            [w[c] for c in cols[:-1]] + [round_half_even(_float(w["return_rate"]), 2)] for w in waves]))
+        states: dict[str, int] = {}
+        for s in seeds:
+            states[s["state"]] = states.get(s["state"], 0) + 1
+        states = dict(sorted(states.items(), key=lambda kv: -kv[1]))  # most first; ties in order of appearance
         click.echo(f"\nchains: {len(seeds)} seeds: " + ", ".join(f"{v} {k}" for k, v in states.items()))
-        stalled = seeds[seeds["state"] == "stalled"]
-        if len(stalled):
-            tab = stalled[["seed_id", "chain_size", "max_wave", "outstanding_coupons", "days_since_last_interview"]]
-            tab = tab.rename(columns={"seed_id": "seed", "chain_size": "respondents", "max_wave": "waves",
-                                      "outstanding_coupons": "coupons_out",
-                                      "days_since_last_interview": "days_quiet"})
-            tab = tab.assign(waves=tab["waves"].astype(int), days_quiet=tab["days_quiet"].astype(float).round(1))
-            click.echo(f"stalled chains (no interview for {stall_days:g} days, coupons out):\n"
-                       + tab.head(_SHOW).to_string(index=False))
-            if len(tab) > _SHOW:
-                click.echo(f"… and {len(tab) - _SHOW} more (--json lists all)")
-    if rem is not None and len(rem):
-        calls = rem[rem["outstanding"] > 0]
+        stalled = [s for s in seeds if s["state"] == "stalled"]
+        if stalled:
+            click.echo(f"stalled chains (no interview for {stall_days:g} days, coupons out):\n" + _frame_text(
+                ["seed", "respondents", "waves", "coupons_out", "days_quiet"],
+                [[s["seed_id"], s["chain_size"], int(s["max_wave"]), s["outstanding_coupons"],
+                  round_half_even(_float(s["days_since_last_interview"]), 1)] for s in stalled[:_SHOW]]))
+            if len(stalled) > _SHOW:
+                click.echo(f"… and {len(stalled) - _SHOW} more (--json lists all)")
+    if rem:
+        calls = [r for r in rem if r["outstanding"] > 0]
         only_expired = len(rem) - len(calls)
         click.echo(f"\nreminder calls: {len(calls)} recruiter(s) with coupons out\n(the team looks the contact "
                    "up by respondent id; no phone numbers are stored)")
-        if len(calls):
-            cols = ["recruiter_id", "team", "seed_id", "outstanding", "outstanding_coupons", "days_since_interview"]
-            tab = calls[cols].rename(columns={"recruiter_id": "call", "seed_id": "seed", "outstanding": "out",
-                                              "outstanding_coupons": "coupons", "days_since_interview": "days"})
-            tab = tab.assign(team=tab["team"].fillna("").astype(str).str[:12],
-                             coupons=tab["coupons"].astype(str).map(lambda c: c if len(c) <= 24 else c[:23] + "…"))
-            if not tab["team"].astype(bool).any():
-                tab = tab.drop(columns=["team"])
-            click.echo(tab.head(_SHOW).to_string(index=False))
-            if len(tab) > _SHOW:
-                click.echo(f"… and {len(tab) - _SHOW} more" + (" (in the --reminders file)" if reminders else
-                                                               " (write them all with --reminders calls.csv)"))
+        if calls:
+            teams = ["" if r["team"] is None or _nan(r["team"]) else str(r["team"])[:12] for r in calls]
+            head = ["call", "team", "seed", "out", "coupons", "days"]
+            table = [[r["recruiter_id"], t, r["seed_id"], r["outstanding"],
+                      (c if len(c) <= 24 else c[:23] + "…"), r["days_since_interview"]]
+                     for r, t, c in zip(calls, teams, (str(r["outstanding_coupons"]) for r in calls))]
+            if not any(teams):
+                head, table = head[:1] + head[2:], [row[:1] + row[2:] for row in table]
+            click.echo(_frame_text(head, table[:_SHOW]))
+            if len(calls) > _SHOW:
+                click.echo(f"… and {len(calls) - _SHOW} more" + (" (in the --reminders file)" if reminders else
+                                                                 " (write them all with --reminders calls.csv)"))
         if only_expired:
             click.echo(f"{only_expired} more recruiter(s) have only expired coupons"
                        + (" (listed in the --reminders file)" if reminders else ""))
     if reminders and rem is not None:
         click.echo(f"wrote {reminders}")
-    if len(quarantine):
-        file = quarantine["source_file"].iloc[0]
+    if quarantine:
+        file = quarantine[0]["source_file"]
+        n_rows = len({r["source_row"] for r in quarantine if r["source_row"] is not None})
         click.echo(_wrap(f"\nquarantined in the last import ({os.path.basename(str(file))}): "
-                         f"{quarantine['source_row'].nunique()} row(s), not in the data"))
-        for r in quarantine.head(_SHOW).itertuples():
-            where = f"row {r.source_row}" + (f" of {r.source_file}" if r.source_file != file else "")
-            what = f", {r.column_name} '{r.value}'" if r.column_name and r.value is not None else ""
-            click.echo(_wrap(f"  {where} (respondent {r.respondent_id}){what}: {r.message}"))
+                         f"{n_rows} row(s), not in the data"))
+        for r in quarantine[:_SHOW]:
+            where = f"row {r['source_row']}" + (f" of {r['source_file']}" if r["source_file"] != file else "")
+            col, value = (None if _nan(r[k]) else r[k] for k in ("column_name", "value"))  # a problem of the row
+            what = f", {col} '{value}'" if col and value is not None else ""
+            click.echo(_wrap(f"  {where} (respondent {r['respondent_id']}){what}: {r['message']}"))
         if len(quarantine) > _SHOW:
             click.echo(f"  … and {len(quarantine) - _SHOW} more (--json lists all)")
-        fixes = quarantine.drop_duplicates("rule")
-        for r in fixes.itertuples():
-            click.echo(_wrap(f"  what to do ({r.rule}): {r.fix}"))
-    if len(waiting):
+        seen = set()
+        for r in quarantine:
+            if r["rule"] not in seen:
+                seen.add(r["rule"])
+                click.echo(_wrap(f"  what to do ({r['rule']}): {r['fix']}"))
+    if waiting:
         click.echo(_wrap(f"\n{len(waiting)} row(s) wait for their recruiter's interview: they land by themselves "
                          "at the import that brings it (or withdraw them)"))
-        for r in waiting.head(_SHOW).itertuples():
-            click.echo(_wrap(f"  respondent {r.respondent_id}: {os.path.basename(str(r.source_file))}, row "
-                             f"{r.source_row}, coupon '{r.redeemed_coupon or ''}'"))
-    if len(dups):
-        click.echo(f"\npossible households interviewed twice (same hashed {', '.join(sorted(set(dups['field'])))}):")
-        click.echo(dups.head(_SHOW).to_string(index=False))
+        for r in waiting[:_SHOW]:
+            click.echo(_wrap(f"  respondent {r['respondent_id']}: {os.path.basename(str(r['source_file']))}, row "
+                             f"{r['source_row']}, coupon '{r['redeemed_coupon'] or ''}'"))
+    if dups:
+        click.echo(f"\npossible households interviewed twice (same hashed "
+                   f"{', '.join(sorted({d['field'] for d in dups}))}):")
+        click.echo(_frame_text(["respondent_id", "same_as", "field"],
+                               [[d["respondent_id"], d["same_as"], d["field"]] for d in dups[:_SHOW]]))
 
 
 def _without_location(data):

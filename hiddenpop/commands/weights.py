@@ -118,6 +118,10 @@ def compute(households_path, children_path, children_out, design_path, points_pa
     check_writable(output, overwrite=overwrite)
     if children_out:
         check_writable(children_out, overwrite=overwrite)
+        if margins_path:
+            from hiddenpop.weights.calibrate import calibration_sidecar
+
+            check_writable(calibration_sidecar(children_out), overwrite=overwrite)
     hh = read_csv(households_path, dtype={"hh_id": str, "point_id": str, "recruiter_id": str, "stratum": str})
     columns = ColumnMap()
     if store_path:
@@ -196,6 +200,10 @@ def compute(households_path, children_path, children_out, design_path, points_pa
             from hiddenpop.weights.calibrate import calibration_sidecar
 
             out.add(calibration_sidecar(output), lambda p: p.write_text(json_text(model), encoding="utf-8"))
+            if kids is not None:   # calibrated with their households: the children's model names them
+                kid_model = children_model(model, output, children_out)
+                out.add(calibration_sidecar(children_out),
+                        lambda p: p.write_text(json_text(kid_model), encoding="utf-8"))
     info = res.info
     add_result(households=int(info["n_households"]), estimated_households=float(info["population_size"]),
                share_from_referral=float(info["share_from_referral"]), kish_deff=float(info["kish_deff_final"]),
@@ -307,7 +315,9 @@ def calibrate(weights_path, margins_path, method, bounds, max_iter, weight_col, 
     that 'hiddenpop estimate --variance linearization' can linearise through it. With
     --children/--children-out,
     each child gets its household's calibrated weight and replicate weights (divided by
-    its within-household selection probability, if the file has child_selection_prob).
+    its within-household selection probability, if the file has child_selection_prob), and
+    <children-out>.calibration.json points to the households' calibration (so child
+    estimates linearise through it too; keep the household output next to it).
 
     \b
     Example:
@@ -326,6 +336,7 @@ def calibrate(weights_path, margins_path, method, bounds, max_iter, weight_col, 
                                "their calibrated weights)")
     if children_out:
         check_writable(children_out, overwrite=overwrite)
+        check_writable(calibration_sidecar(children_out), overwrite=overwrite)
     table = read_csv(weights_path, dtype={"hh_id": str, "child_id": str, "psu": str, "stratum": str})
     margins = read_margins(margins_path)
     from hiddenpop._checks import check_probability_columns, check_unique_ids
@@ -408,6 +419,11 @@ def calibrate(weights_path, margins_path, method, bounds, max_iter, weight_col, 
                     lambda p: p.write_text(json.dumps(settings, indent=2) + "\n", encoding="utf-8"))
         if child_table is not None:
             outputs.add_csv(children_out, child_table)
+            # the children's weights are the households' calibrated weights: their model is the
+            # households' calibration (estimate refits it on the household file it names)
+            kid_model = children_model(model, output, children_out)
+            outputs.add(calibration_sidecar(children_out),
+                        lambda p: p.write_text(json_text(kid_model), encoding="utf-8"))
     if collapsed and collapsed["n_replicates"]:
         echo_err(f"{collapsed['n_replicates']} replicate(s) had an empty calibration level, merged into its "
                  f"neighbour: {collapsed['levels']}")
@@ -580,3 +596,19 @@ def _fill_survey_totals(margins, own, masks, weights):
         totals[np.flatnonzero(own)] = [float(np.sum(weights[m])) for m in masks]
         out["total"] = totals
     return out
+
+
+def children_model(model: dict, households_out: str, children_out: str) -> dict:
+    """The calibration model of children who carry their households' calibrated weights: the
+    households' model, with the household output named relative to the children's file (so the
+    two can move together) and the columns that link them. ``estimate`` refits it on the
+    household file (:func:`hiddenpop.weights.calibrate.refit_children_model`).
+
+    >>> children_model({"method": "rake"}, "out/hh.csv", "out/kids.csv")["households_file"]
+    'hh.csv'
+    """
+    import os
+
+    return {**model, "unit": "children", "id_col": "hh_id", "selection_prob_col": "child_selection_prob",
+            "households_file": os.path.relpath(os.path.abspath(households_out),
+                                               os.path.dirname(os.path.abspath(children_out)))}

@@ -42,11 +42,12 @@ import os
 import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
-
-import pandas as pd
+from typing import TYPE_CHECKING, Any
 
 from hiddenpop.errors import InputFileError, OutputExistsError
+
+if TYPE_CHECKING:  # pandas is imported where a table is read or written (`referrals status` does without it)
+    import pandas as pd
 
 __all__ = [
     "PathLike",
@@ -238,6 +239,8 @@ def neutralise_formulas(table: pd.DataFrame) -> pd.DataFrame:
     >>> neutralise_formulas(t)["id"].tolist()
     ["'=1+1", '-2.5', "'@SUM(A1)", 'R01', "'-R02"]
     """
+    import pandas as pd
+
     def fix(values: pd.Series) -> pd.Series | None:
         text = values.map(lambda v: isinstance(v, str) and v.startswith(FORMULA_STARTS))
         if not text.any():
@@ -335,6 +338,8 @@ def read_excel_table(path: PathLike, **kwargs: Any) -> pd.DataFrame:
     """
     import warnings
 
+    import pandas as pd
+
     from hiddenpop.errors import HiddenPopWarning
 
     keep = {k: v for k, v in kwargs.items() if k in ("dtype", "usecols", "nrows", "keep_default_na", "na_values")}
@@ -363,6 +368,8 @@ def read_csv(path: PathLike, **kwargs: Any) -> pd.DataFrame:
         raise InputFileError("file not found", where=path_s, fix="check the path and the current folder")
     if path_s != "-" and is_excel(path):
         return read_excel_table(path, **kwargs)
+    import pandas as pd
+
     try:
         import sys
 

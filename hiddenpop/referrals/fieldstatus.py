@@ -40,7 +40,8 @@ import pandas as pd
 
 from hiddenpop.errors import RecruitmentError, truncate_list
 from hiddenpop.referrals.coupons import coupon_table, parse_times
-from hiddenpop.referrals.schema import CORE_COLUMNS, DERIVED_COLUMNS, HASH_PREFIX, LOCATION_COLUMNS, SOURCE_COLUMNS
+from hiddenpop.referrals.schema import (CORE_COLUMNS, DERIVED_COLUMNS, HASH_PREFIX, LOCATION_COLUMNS, SOURCE_COLUMNS,
+                                        TEAM_COLUMNS)
 
 __all__ = ["TEAM_COLUMNS", "variable_names", "reminder_list", "recruitment_by_wave", "recruitment_by_seed",
            "cumulative_composition",
@@ -56,9 +57,6 @@ def _need(table: pd.DataFrame, cols: tuple[str, ...]) -> None:
                                    "which derives recruiters, waves and seeds")
 
 
-#: carried-through columns that name the team or interviewer who met the recruiter (first found is used)
-TEAM_COLUMNS = ("team", "team_id", "enumerator", "enumerator_id", "interviewer", "interviewer_id", "username",
-                "_submitted_by")
 _REMINDER_COLUMNS = ["recruiter_id", "team", "seed_id", "point_id", "interview_time", "issued", "redeemed",
                      "outstanding", "expired", "outstanding_coupons", "days_since_interview"]
 
@@ -86,11 +84,15 @@ def reminder_list(table: pd.DataFrame, *, expiry_days: float | None = None, as_o
     open_ = ct[ct["status"] != "redeemed"]
     if open_.empty:
         return pd.DataFrame(columns=_REMINDER_COLUMNS)
-    agg = ct.groupby("recruiter_id", sort=False).agg(issued=("coupon", "size"),
-                                                     redeemed=("status", lambda s: int((s == "redeemed").sum())),
-                                                     outstanding=("status", lambda s: int((s == "outstanding").sum())),
-                                                     expired=("status", lambda s: int((s == "expired").sum())),
-                                                     days_since_interview=("days_outstanding", "max"))
+    status = ct["status"].to_numpy()
+    flags = pd.DataFrame({"recruiter_id": ct["recruiter_id"], "coupon": ct["coupon"],
+                          **{s: (status == s).astype(np.int64) for s in ("redeemed", "outstanding", "expired")},
+                          "days": ct["days_outstanding"]})
+    # built-in aggregations only (a Python lambda per recruiter made this the slow part of `referrals status`)
+    agg = flags.groupby("recruiter_id", sort=False).agg(issued=("coupon", "size"), redeemed=("redeemed", "sum"),
+                                                        outstanding=("outstanding", "sum"),
+                                                        expired=("expired", "sum"),
+                                                        days_since_interview=("days", "max"))
     coupons = open_[open_["status"] == "outstanding"].groupby("recruiter_id")["coupon"].agg(" ".join)
     agg["outstanding_coupons"] = coupons.reindex(agg.index).fillna("")
     agg = agg[(agg["outstanding"] + agg["expired"]) > 0]

@@ -14,7 +14,7 @@ True
 from __future__ import annotations
 
 __all__ = ["CORE_COLUMNS", "NUMERIC_CORE", "COUPON_SEP", "DEFAULT_PERSONAL", "DERIVED_COLUMNS", "SOURCE_COLUMNS",
-           "LOCATION_COLUMNS", "WAITING_RULES", "IMPORT_FORMATS", "HASH_PREFIX", "RULE_SETS"]
+           "LOCATION_COLUMNS", "WAITING_RULES", "IMPORT_FORMATS", "HASH_PREFIX", "RULE_SETS", "TEAM_COLUMNS"]
 
 #: the columns (docs/data-contract.md, "Referral log") of every referral table, in this order
 CORE_COLUMNS = ("respondent_id", "redeemed_coupon", "issued_coupons", "recruiter_id", "point_id",
@@ -42,3 +42,6 @@ IMPORT_FORMATS = ("auto", "log", "rds-csv", "rdsat")
 #: import policies (``referrals import --rules``): the evening loop, and a finished study from another tool
 #: (meanings: :data:`hiddenpop.referrals.coupons.LINK_RULES`)
 RULE_SETS = ("field", "finished")
+#: carried-through columns that name the team or interviewer who met the recruiter (first found is used)
+TEAM_COLUMNS = ("team", "team_id", "enumerator", "enumerator_id", "interviewer", "interviewer_id", "username",
+                "_submitted_by")

@@ -649,9 +649,11 @@ def build_report(inputs: ReportInputs, *, image_links: dict[str, str] | None = N
     """Render the report as (HTML, Markdown).
 
     ``image_links`` maps image names to file names for the Markdown version (the HTML embeds
-    every image as a base64 data URI). The sections: what was done (in words), how to read the
-    report, the first-stage points, the referrals, the weights, the estimate tables (plain
-    labels, percentages, intervals, n, flags) and the technical details.
+    every image as a base64 data URI). The sections: how many unregistered refugees (the
+    ``weights popsize`` numbers, first), what was done (in words), how to read the report, the
+    first-stage points, the referrals, the weights, the estimate tables (plain labels,
+    percentages, intervals, n, flags), registered and unregistered compared, and the technical
+    details (docs/simulation.md, section 6, describes each).
 
     Examples
     --------

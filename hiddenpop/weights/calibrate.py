@@ -54,6 +54,8 @@ from hiddenpop.errors import (ConvergenceError, ConvergenceWarning, DesignError,
 
 __all__ = [
     "CALIBRATION_METHODS",
+    "HouseholdResiduals",
+    "refit_children_model",
     "Margin",
     "CalibrationResult",
     "Calibrator",
@@ -772,13 +774,131 @@ class RefittedCalibration:
     """A recorded calibration refitted on a table (see :func:`refit_model`).
 
     ``calibrator`` is fitted on the rows ``live`` (input weight > 0) with their input
-    weights ``input_weights``; ``adjustment`` is its residual step on all rows.
+    weights ``input_weights``; ``adjustment`` is its residual step on all rows. ``unit`` is
+    ``"rows"`` when the table's own rows were calibrated, ``"households"`` for children whose
+    households were calibrated (:func:`refit_children_model`; ``calibrator``, ``live`` and
+    ``input_weights`` then refer to the households).
     """
 
     calibrator: Calibrator
     live: np.ndarray
     input_weights: np.ndarray
     adjustment: Any
+    unit: str = "rows"
+
+
+@dataclass(frozen=True, eq=False)
+class HouseholdResiduals:
+    """The residual step of a household calibration, applied to child rows.
+
+    A child estimate with weights calibrated at household level is, household by household,
+    the household's total of its children's influence values; the calibration removes the part
+    of these household totals its variables explain (the household residual step ``inner``).
+    Here: sum the child values by household (``child_household``: household row of each child
+    row; households without a child count 0), take the household residuals, and give each child
+    row its share of the part removed, so that every household's children again add up to its
+    residual. A household without children still has a residual (minus the explained part); it
+    is added to a child row of the same first-stage unit (``carrier``), so the totals of every
+    PSU, all the linearised variance uses, are the household-level ones (R: the calibrated
+    household design with the children's counts as household variables).
+
+    >>> ps = PostStratResiduals(np.array([0, 0, 0]), np.ones(3), np.ones(3))   # one post-stratum, 3 households
+    >>> step = HouseholdResiduals(np.array([0, 0, 1]), np.array([0.5, 0.5, 1.0]), ps, np.array([2]), np.array([2]), 3)
+    >>> step.residuals(np.array([1.0, 1.0, 4.0])).tolist()      # household totals 2, 4, 0; mean 2 removed
+    [0.0, 0.0, 0.0]
+    """
+
+    child_household: np.ndarray
+    share: np.ndarray
+    inner: Any
+    childless: np.ndarray
+    carrier: np.ndarray
+    n_households: int
+
+    def residuals(self, x: np.ndarray) -> np.ndarray:
+        xm, one = _as_columns(x)
+        u = np.zeros((self.n_households, xm.shape[1]))
+        np.add.at(u, self.child_household, xm)
+        e, _ = _as_columns(self.inner.residuals(u))
+        out = xm - (u - e)[self.child_household] * self.share[:, None]
+        np.add.at(out, self.carrier, e[self.childless])
+        return out[:, 0] if one else out
+
+
+def refit_children_model(children: pd.DataFrame, households: pd.DataFrame, model: Mapping[str, Any], *,
+                         weights: np.ndarray | None = None, psu_col: str | None, stratum_col: str | None = None,
+                         source: str = "calibration model", rtol: float = 1e-8) -> RefittedCalibration:
+    """Refit the household calibration behind calibrated child weights (for linearised SEs).
+
+    ``model`` is the children's sidecar written by ``weights calibrate --children``: the
+    household calibration model plus ``id_col`` (the household id in both files) and
+    ``selection_prob_col``. The calibration is refitted on ``households`` (:func:`refit_model`);
+    every child's weight must be its household's calibrated weight divided by its selection
+    probability, to ``rtol``. The residual step is :class:`HouseholdResiduals`: children of one
+    household must be in one PSU (``psu_col``, the household's), and every PSU with households
+    must have a child.
+
+    Raises
+    ------
+    DesignError
+        As :func:`refit_model`; a child whose household is not in the household file; child
+        weights that are not the calibrated household weights; no PSU column; a PSU whose
+        households have no child.
+    """
+    fix_rep = ("use --variance replicate with the rep_* columns 'weights calibrate --children' carried over from "
+               "the households, or --calibration none to treat the weights as fixed")
+    id_col = str(model.get("id_col", "hh_id"))
+    check_columns(children, [id_col], source=source)
+    check_columns(households, [id_col], source=source)
+    if psu_col is None:
+        raise DesignError("children's weights calibrated at household level need the PSU column to linearise: the "
+                          "children of a household are one cluster", where=source, fix="give --psu-col (e.g. psu)")
+    hh = refit_model(households, model, source=source, rtol=rtol)
+    hh_ids = households[id_col].astype(str).str.strip()
+    position = pd.Index(hh_ids)
+    if position.has_duplicates:
+        raise DesignError(f"household ids repeat in the household weights ({id_col})", where=source,
+                          fix="give the household weights file written by 'weights calibrate'")
+    kid_hh = position.get_indexer(children[id_col].astype(str).str.strip())
+    if (kid_hh < 0).any():
+        bad = children[id_col].astype(str)[kid_hh < 0]
+        raise DesignError(f"{int((kid_hh < 0).sum())} child row(s) name a household that is not in the household "
+                          f"weights ({truncate_list(bad.unique())})", where=source, fix=fix_rep)
+    hw = pd.to_numeric(households[str(model["weight_col"])], errors="coerce").to_numpy(float)
+    p_col = model.get("selection_prob_col")
+    p = (pd.to_numeric(children[p_col], errors="coerce").to_numpy(float) if p_col and p_col in children
+         else np.ones(len(children)))
+    expected = hw[kid_hh] / p
+    kw = np.asarray(weights, float) if weights is not None else \
+        pd.to_numeric(children[str(model["weight_col"])], errors="coerce").to_numpy(float)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        gap = np.abs(kw - expected) / np.abs(expected)
+    if not np.all((gap <= rtol) | ((kw == 0) & (expected == 0))):
+        raise DesignError(f"the children's weights are not their households' calibrated weights (largest relative "
+                          f"difference {float(np.nanmax(gap)):.3g}): they were changed after 'weights calibrate'",
+                          where=source, fix=fix_rep)
+    check_columns(households, [psu_col] + ([stratum_col] if stratum_col else []), source=source)
+
+    def unit(frame: pd.DataFrame) -> pd.Series:
+        key = frame[psu_col].astype(str).str.strip()
+        return key if not stratum_col else frame[stratum_col].astype(str).str.strip() + "\x00" + key
+
+    kid_unit, hh_unit = unit(children).to_numpy(), unit(households).to_numpy()
+    if (kid_unit != hh_unit[kid_hh]).any():
+        raise DesignError("a child's PSU or stratum differs from its household's", where=source,
+                          fix="keep the household's design columns on its children (as 'weights calibrate' writes)")
+    n_kids = np.bincount(kid_hh, minlength=len(households))
+    childless = np.flatnonzero((n_kids == 0) & hh.live)
+    first_child = pd.Series(np.arange(len(children))).groupby(kid_unit).first()
+    carrier = first_child.reindex(hh_unit[childless]).to_numpy()
+    if np.isnan(carrier.astype(float)).any():
+        missing = sorted(set(hh_unit[childless][np.isnan(carrier.astype(float))]))
+        raise DesignError(f"{len(missing)} PSU(s) have households but no child row, so the calibration's residuals "
+                          f"of those households have no place in the children's design "
+                          f"({truncate_list(m.replace(chr(0), ' ') for m in missing)})", where=source, fix=fix_rep)
+    step = HouseholdResiduals(kid_hh.astype(np.int64), 1.0 / n_kids[kid_hh], hh.adjustment, childless,
+                              carrier.astype(np.int64), len(households))
+    return RefittedCalibration(hh.calibrator, hh.live, hh.input_weights, step, unit="households")
 
 
 def refit_model(data: pd.DataFrame, model: Mapping[str, Any], *, weights: np.ndarray | None = None,

@@ -422,7 +422,8 @@ def _design_df(prepared: PreparedDesign, used: np.ndarray) -> int:
 
 def fit_model(data: pd.DataFrame, formula: str, design: Design | PreparedDesign, *, family: str = "gaussian",
               variance: str = "linearization", replicates: Any = None, reps: int = 500, rng: Any = None,
-              level: float = 0.95, ratios: bool = False, design_df: int | None = None) -> ModelResult:
+              level: float = 0.95, ratios: bool = False, design_df: int | None = None,
+              subpop: np.ndarray | None = None) -> ModelResult:
     """Fit a survey-weighted GLM with design-based SEs, intervals, p-values and design effects.
 
     Parameters
@@ -449,6 +450,12 @@ def fit_model(data: pd.DataFrame, formula: str, design: Design | PreparedDesign,
     design_df
         Design degrees of freedom to use instead of the design's own (e.g. R's
         ``degf(svrepdesign)`` for replicate weights made elsewhere).
+    subpop
+        Boolean mask of the domain (subpopulation) the model is about. Rows outside it keep
+        their place in the design (strata, PSUs, replicates) and contribute nothing to the fit,
+        as rows with a missing model variable do: R ``svyglm(design = subset(design, ...))``.
+        Not the same as fitting on the subset of rows, which would lose the PSUs without a
+        domain row from the variance.
 
     Examples
     --------
@@ -469,6 +476,11 @@ def fit_model(data: pd.DataFrame, formula: str, design: Design | PreparedDesign,
     names = [readable_term(str(c)) for c in xdf.columns]
     w_all = prepared.weights
     used = ok & (w_all > 0)
+    if subpop is not None:
+        subpop = np.asarray(subpop, dtype=bool)
+        if subpop.shape != (len(data),):
+            raise EstimationError("subpop must be a boolean mask with one value per row")
+        used &= subpop
     if not used.any():
         raise EstimationError(f"no row has a positive weight and complete values for {formula!r}",
                               fix="check the model variables for missing values")
@@ -498,7 +510,10 @@ def fit_model(data: pd.DataFrame, formula: str, design: Design | PreparedDesign,
     n = int(used.sum())
     # R's residuals.svyglm rescales the weights over the rows kept, so with missing values its
     # dispersion carries mean(used weights) / mean(all weights) (1 without missing values)
-    scale = float(w.mean() / w_all[w_all > 0].mean())
+    # (R: over the rows of the design; a subset() domain's design has only its own rows, so with
+    # ``subpop`` the mean is over the domain: no factor when no domain row misses a value)
+    kept = w_all > 0 if subpop is None else (w_all > 0) & subpop
+    scale = float(w.mean() / w_all[kept].mean())
     if method == "linearization":   # R summary.svyglm: svyvar of the Pearson residuals
         pbar = np.dot(w, pearson) / w.sum()
         dispersion = scale * float(np.dot(w, (pearson - pbar) ** 2) / w.sum() * n / (n - 1))
