@@ -66,12 +66,13 @@ from hiddenpop.io import PathLike, sha256_file
 from hiddenpop.io import storedb as db
 from hiddenpop.io.referrals import ReferralMapping, read_mapping, read_referrals, restore_numbers
 from hiddenpop.io.storedb import SCHEMA_VERSION
+from hiddenpop.io.storerows import STORE_SETTINGS
 from hiddenpop.referrals.coupons import coupon_numbers, known_coupons, printed_status
 from hiddenpop.referrals.derive import derive_columns
 from hiddenpop.referrals.intake import (ImportPlan, ImportResult, check_withdrawal, content_hashes, plan_correction,
-                                        plan_import, stored_link_rules)
+                                        plan_import)
 from hiddenpop.referrals.schema import (CORE_COLUMNS, DERIVED_COLUMNS, HASH_PREFIX, IMPORT_FORMATS, SOURCE_COLUMNS,
-                                        WAITING_RULES)
+                                        WAITING_RULES, stored_link_rules)
 from hiddenpop.referrals.validate import DEFAULT_MAX_NETWORK_SIZE
 
 __all__ = ["ReferralStore", "ImportResult", "DERIVED_COLUMNS", "IMPORT_FORMATS", "SCHEMA_VERSION",
@@ -149,8 +150,7 @@ class ReferralStore:
         """Design settings kept in the store (``design_requires_point``, ``max_coupons``, …)."""
         with self._connect() as con:
             meta = db.read_meta(con)
-        out = {k: json.loads(meta[k]) for k in ("design_requires_point", "max_coupons", "expiry_days",
-                                                "max_network_size") if k in meta}
+        out = {k: json.loads(meta[k]) for k in STORE_SETTINGS if k in meta}
         out["created_at"] = meta.get("created_at")
         return out
 

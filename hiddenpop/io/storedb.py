@@ -44,6 +44,7 @@ from pandas.api.types import infer_dtype
 
 from hiddenpop.errors import InputFileError
 from hiddenpop.io.referrals import numeric_or_text
+from hiddenpop.io.storerows import SCHEMA_VERSION, X
 from hiddenpop.referrals.intake import cell_text
 from hiddenpop.referrals.schema import CORE_COLUMNS, NUMERIC_CORE
 
@@ -52,8 +53,6 @@ __all__ = ["SCHEMA_VERSION", "X", "connect", "create_database", "schema_version"
            "update_rows", "update_one", "add_history", "history_from_rows", "ensure_history", "history_json_sql",
            "add_import", "add_problems", "plain_row", "create_printed_coupons", "dump"]
 
-SCHEMA_VERSION = "2"
-X = "x:"  #: SQLite name prefix of carried-through columns
 _META = ("content_hash", "import_id", "source_file", "source_row")
 _MAX_COLUMNS = 1900  # SQLite's default limit is 2000 columns per table
 _CORE_SQL = ("respondent_id TEXT, redeemed_coupon TEXT, issued_coupons TEXT, recruiter_id TEXT, point_id TEXT, "

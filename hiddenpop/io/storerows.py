@@ -28,14 +28,16 @@ from pathlib import Path
 from typing import Any
 
 from hiddenpop.errors import InputFileError
-from hiddenpop.referrals.schema import CORE_COLUMNS
+from hiddenpop.referrals.schema import CORE_COLUMNS, stored_link_rules
 
-__all__ = ["StoreRows", "read_store_rows", "SCHEMA_VERSION"]
+__all__ = ["StoreRows", "read_store_rows", "SCHEMA_VERSION", "X", "STORE_SETTINGS"]
 
-#: the store layout this module reads (the same as :data:`hiddenpop.io.store.SCHEMA_VERSION`; a test checks)
+#: the store layout (the one definition: :mod:`hiddenpop.io.storedb` and the store import it from here,
+#: the lowest module that reads the store, so the pandas-free status needs no copy)
 SCHEMA_VERSION = "2"
-_X = "x:"  # SQLite name prefix of carried-through columns (as in hiddenpop.io.store)
-_SETTINGS = ("design_requires_point", "max_coupons", "expiry_days", "max_network_size")
+X = "x:"  #: SQLite name prefix of carried-through columns
+#: the design settings kept in the store's ``meta`` table (JSON values)
+STORE_SETTINGS = ("design_requires_point", "max_coupons", "expiry_days", "max_network_size")
 
 
 @dataclass
@@ -71,8 +73,8 @@ def _rows(con: sqlite3.Connection, sql: str, params: tuple = ()) -> tuple[list[s
 
 def _named(names: list[str], rows: list[dict[str, Any]]) -> tuple[list[str], list[dict[str, Any]]]:
     """Stored names → the names of the respondents table (``x:team`` → ``team``)."""
-    keep = [c for c in names if c in CORE_COLUMNS or c.startswith(_X) or c in ("source_file", "source_row")]
-    out_names = [c[len(_X):] if c.startswith(_X) else c for c in keep]
+    keep = [c for c in names if c in CORE_COLUMNS or c.startswith(X) or c in ("source_file", "source_row")]
+    out_names = [c[len(X):] if c.startswith(X) else c for c in keep]
     return out_names, [{o: r[c] for o, c in zip(out_names, keep)} for r in rows]
 
 
@@ -102,7 +104,7 @@ def read_store_rows(path: Path | str) -> StoreRows:
         if meta.get("schema_version") != SCHEMA_VERSION:
             raise InputFileError("not a hiddenpop store of this version", where=str(p),
                                  fix="give the file made by `hiddenpop referrals init`")
-        settings = {k: json.loads(meta[k]) for k in _SETTINGS if k in meta}
+        settings = {k: json.loads(meta[k]) for k in STORE_SETTINGS if k in meta}
         settings["created_at"] = meta.get("created_at")
         names, rows = _rows(con, "SELECT * FROM respondents WHERE withdrawn=0 ORDER BY pos")
         columns, respondents = _named(names, rows)
@@ -115,6 +117,6 @@ def read_store_rows(path: Path | str) -> StoreRows:
         _, quarantine = _rows(con, q, () if last == 0 else (last,))
     finally:
         con.close()
-    rules = "finished" if any(h.get("link_rules") == "finished" for h in hints) else "field"
+    rules = stored_link_rules(hints)
     return StoreRows(respondents=respondents, pending=pending, quarantine=quarantine, settings=settings,
                      link_rules=rules, columns=columns)

@@ -71,7 +71,7 @@ from hiddenpop.referrals.validate import (DEFAULT_MAX_NETWORK_SIZE, Problem, cas
                                           validate_log)
 
 __all__ = ["ImportResult", "ImportPlan", "plan_import", "plan_correction", "check_withdrawal", "storage_frame", "content_hashes",
-           "cell_text", "number_or_text", "DEFAULT_SETTINGS", "stored_link_rules"]
+           "cell_text", "number_or_text", "DEFAULT_SETTINGS"]
 
 #: rule settings of a store created with the defaults
 DEFAULT_SETTINGS: Mapping[str, Any] = {"design_requires_point": False, "max_coupons": None,
@@ -449,18 +449,6 @@ def plan_import(table: pd.DataFrame, *, file: str, sha256: str, salt: str, store
                       fresh=rows(new_k), changed=rows(chg_k),
                       waiting_kept=keep_pending.iloc[old_w].reset_index(drop=True), waiting_new=rows(new_w),
                       quarantine=quarantine, warnings=tuple(res.warnings))
-
-
-def stored_link_rules(hints: Iterable[Mapping[str, Any]]) -> str:
-    """The linking rules of stored rows, from the ``hints`` of the imports that landed (in order).
-
-    ``finished`` once a finished import landed (its rows may hold links only those rules resolve,
-    e.g. a coupon nobody issued), ``field`` otherwise.
-
-    >>> stored_link_rules([{"link_rules": "field"}, {"link_rules": "finished"}]), stored_link_rules([{}])
-    ('finished', 'field')
-    """
-    return "finished" if any(h.get("link_rules") == "finished" for h in hints) else "field"
 
 
 def plan_correction(raw: pd.DataFrame, respondent_id: str, changes: Mapping[str, Any], *,

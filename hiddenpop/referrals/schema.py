@@ -13,8 +13,12 @@ True
 """
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
+from typing import Any
+
 __all__ = ["CORE_COLUMNS", "NUMERIC_CORE", "COUPON_SEP", "DEFAULT_PERSONAL", "DERIVED_COLUMNS", "SOURCE_COLUMNS",
-           "LOCATION_COLUMNS", "WAITING_RULES", "IMPORT_FORMATS", "HASH_PREFIX", "RULE_SETS", "TEAM_COLUMNS"]
+           "LOCATION_COLUMNS", "WAITING_RULES", "IMPORT_FORMATS", "HASH_PREFIX", "RULE_SETS", "TEAM_COLUMNS",
+           "stored_link_rules"]
 
 #: the columns (docs/data-contract.md, "Referral log") of every referral table, in this order
 CORE_COLUMNS = ("respondent_id", "redeemed_coupon", "issued_coupons", "recruiter_id", "point_id",
@@ -45,3 +49,16 @@ RULE_SETS = ("field", "finished")
 #: carried-through columns that name the team or interviewer who met the recruiter (first found is used)
 TEAM_COLUMNS = ("team", "team_id", "enumerator", "enumerator_id", "interviewer", "interviewer_id", "username",
                 "_submitted_by")
+
+
+def stored_link_rules(hints: Iterable[Mapping[str, Any]]) -> str:
+    """The linking rules of stored rows, from the ``hints`` of the imports that landed (in order).
+
+    ``finished`` once a finished import landed (its rows may hold links only those rules resolve,
+    e.g. a coupon nobody issued), ``field`` otherwise. Here, not in :mod:`~hiddenpop.referrals.intake`,
+    because the evening status (:mod:`hiddenpop.io.storerows`) asks it without importing pandas.
+
+    >>> stored_link_rules([{"link_rules": "field"}, {"link_rules": "finished"}]), stored_link_rules([{}])
+    ('finished', 'field')
+    """
+    return "finished" if any(h.get("link_rules") == "finished" for h in hints) else "field"

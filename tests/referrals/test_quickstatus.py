@@ -143,12 +143,6 @@ def test_referrals_status_imports_neither_pandas_nor_numpy(stores):
     assert out.stdout.strip() == "[]", out.stdout + out.stderr
 
 
-def test_constants_shared_with_the_dataframe_store():
-    from hiddenpop.io import store, storerows
-
-    assert storerows.SCHEMA_VERSION == store.SCHEMA_VERSION and storerows._X == store._X
-
-
 def test_a_time_that_is_not_iso_8601_goes_to_the_dataframe_route():
     with pytest.raises(quickstatus.NeedsTables):
         quickstatus.parse_time("5 March 2024")
