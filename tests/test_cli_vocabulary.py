@@ -90,9 +90,10 @@ def test_choices_spelled_out_for_speed_equal_the_library_registries():
     assert tuple(ESTIMATORS) == cmd.ESTIMATORS and tuple(BOOTSTRAP_METHODS) == cmd.BOOTSTRAP_METHODS
     assert tuple(CI_TYPES) == cmd.CI_TYPES and tuple(DEGREE_RULES) == cmd.DEGREE_RULES
     assert tuple(SS_METHODS) == cmd.SS_METHODS
-    from hiddenpop.rds.regression import MODEL_VARIANCES, REGRESSION_FAMILIES
+    from hiddenpop.rds.regression import MODEL_VARIANCES, OUTCOME_FREE_ESTIMATORS, REGRESSION_FAMILIES
 
     assert tuple(MODEL_VARIANCES) == cmd.MODEL_VARIANCES and tuple(REGRESSION_FAMILIES) == cmd.REGRESSION_FAMILIES
+    assert tuple(OUTCOME_FREE_ESTIMATORS) == cmd.FIT_ESTIMATORS
     # hiddenpop model: the families of the survey GLM without their quasi- aliases
     from hiddenpop.commands import model as model_cmd
     from hiddenpop.weights.model import MODEL_FAMILIES
@@ -106,6 +107,14 @@ def test_choices_spelled_out_for_speed_equal_the_library_registries():
     assert tuple(VARIANCE_METHODS) == est_cmd.VARIANCE_METHODS and tuple(STATISTICS) == est_cmd.STATISTICS
     assert tuple(str(k) for k in LonelyPSU) == est_cmd.LONELY_PSU
     assert tuple(DOMAIN_DF) == est_cmd.DOMAIN_DF
+    from hiddenpop.weights.design import REPLICATE_KINDS
+    from hiddenpop.weights.estimate import PROPORTION_INTERVALS
+
+    assert tuple(REPLICATE_KINDS) == est_cmd.REPLICATE_KINDS and tuple(PROPORTION_INTERVALS) == est_cmd.PROPORTION_INTERVALS
+    from hiddenpop.commands import simulate as sim_cmd
+    from hiddenpop.simulate.study import VARIANCES
+
+    assert tuple(VARIANCES) == sim_cmd.VARIANCES
 
 
 def test_help_and_version_import_no_heavy_library():

@@ -19,7 +19,7 @@ import click
 __all__ = ["overwrite_option", "rng_seed_option", "output_option", "json_option", "progress", "verbosity",
            "echo_err", "renamed_option", "screen_format_option", "wants_table", "text_table", "format_intervals",
            "add_result", "json_summary_option", "RegistryChoice", "none_value", "split_values",
-           "replicate_columns", "allow_zero_weights", "refit_calibration", "EXIT_CODES", "EXIT_INTERNAL",
+           "replicate_columns", "allow_zero_weights", "ZERO_WEIGHT_POLICIES", "refit_calibration", "EXIT_CODES", "EXIT_INTERNAL",
            "EXIT_INTERRUPTED", "EXIT_QUARANTINED", "SUBPOP_OPERATORS", "subpop_conditions", "subpop_mask",
            "check_named_columns"]
 
@@ -386,8 +386,15 @@ def refit_calibration(data, survey_file, calibration: str | None, weight_col: st
     return refit_model(data, model, weights=weights, source=str(path))
 
 
+#: ``--zero-weights`` of estimate and model: ``auto`` accepts weight-0 rows that all have a
+#: ``weight_flag`` reason, ``error`` refuses any, ``allow`` accepts them (read by :func:`allow_zero_weights`)
+ZERO_WEIGHT_POLICIES = ("auto", "error", "allow")
+
+
 def allow_zero_weights(data, weight_col: str, policy: str) -> bool:
     """Zero weights are accepted when explained (``weight_flag``) or explicitly allowed."""
+    if policy not in ZERO_WEIGHT_POLICIES:
+        raise ValueError(f"unknown zero-weight policy {policy!r}")
     if policy != "auto":
         return policy == "allow"
     if weight_col not in data.columns or "weight_flag" not in data.columns:

@@ -18,8 +18,9 @@ import json
 
 import click
 
-from hiddenpop.commands._common import (echo_err, json_option, output_option, overwrite_option, prepared_design,
-                                        progress, replicate_columns, split_values)
+from hiddenpop.commands._common import (ZERO_WEIGHT_POLICIES, echo_err, json_option, output_option,
+                                        overwrite_option, prepared_design, progress, replicate_columns,
+                                        screen_format_option, split_values)
 # --subpop and the column checks are shared with `hiddenpop model` (commands/_common.py)
 from hiddenpop.commands._common import check_named_columns as _check_named_columns
 from hiddenpop.commands._common import subpop_conditions as _conditions
@@ -29,12 +30,15 @@ __all__ = ["estimate"]
 
 #: spelled out so that ``estimate --help`` does not import the estimators (scipy, pandas);
 #: tests/test_cli_vocabulary.py keeps them equal to hiddenpop.weights.estimate.VARIANCE_METHODS,
-#: hiddenpop.weights.estimate.STATISTICS, hiddenpop.weights.design.LonelyPSU and hiddenpop.weights.estimate.DOMAIN_DF
+#: hiddenpop.weights.estimate.STATISTICS, hiddenpop.weights.design.LonelyPSU, hiddenpop.weights.estimate.DOMAIN_DF,
+#: hiddenpop.weights.design.REPLICATE_KINDS and hiddenpop.weights.estimate.PROPORTION_INTERVALS
 #: (``hiddenpop model`` uses the same)
 VARIANCE_METHODS = ("linearization", "jk1", "jkn", "bootstrap", "replicate")
 STATISTICS = ("mean", "total", "proportion", "ratio", "quantile")
 LONELY_PSU = ('fail', 'adjust', 'certainty', 'remove', 'average')
 DOMAIN_DF = ("design", "domain")
+REPLICATE_KINDS = ("bootstrap", "jk1", "other")
+PROPORTION_INTERVALS = ("wald", "logit")
 
 
 def _plain(value):
@@ -72,7 +76,7 @@ def _plain(value):
               help="Suppress estimates with fewer respondents than this.")
 @click.option("--level", type=click.FloatRange(0, 1, min_open=True, max_open=True), default=0.95,
               show_default=True, help="Confidence level.")
-@click.option("--proportion-ci", type=click.Choice(["wald", "logit"]), default="wald", show_default=True,
+@click.option("--proportion-ci", type=click.Choice(PROPORTION_INTERVALS), default="wald", show_default=True,
               help="Interval for proportions (logit = R svyciprop).")
 @click.option("--weight-col", default="final_weight", show_default=True, help="Weight column.")
 @click.option("--stratum-col", default="stratum", show_default=True, help="Stratum column ('none' for none).")
@@ -94,13 +98,13 @@ def _plain(value):
                    "when it exists); 'none' treats the weights as fixed.")
 @click.option("--lonely-psu", type=click.Choice(LONELY_PSU),
               default="fail", show_default=True, help="Policy for strata with a single PSU.")
-@click.option("--zero-weights", type=click.Choice(["auto", "error", "allow"]), default="auto", show_default=True,
+@click.option("--zero-weights", type=click.Choice(ZERO_WEIGHT_POLICIES), default="auto", show_default=True,
               help="Rows with weight 0: 'auto' accepts them when every such row has a reason in a "
                    "weight_flag column (as weights compute writes), 'allow' always, 'error' never.")
 @click.option("--replicate-cols", default=None,
               help="Replicate weight columns for --variance replicate: a comma list, or a pattern such as "
                    "'rep_*' (default: the rep_1 ... rep_B columns that weights compute writes).")
-@click.option("--replicate-method", type=click.Choice(["bootstrap", "jk1", "other"]), default="bootstrap",
+@click.option("--replicate-method", type=click.Choice(REPLICATE_KINDS), default="bootstrap",
               show_default=True, help="How the --replicate-cols were made (sets the variance scale).")
 @click.option("--replicate-scale", type=click.FloatRange(0, min_open=True), default=None,
               help="Variance scale of --replicate-method other: V = scale · Σ (θ_r − θ̄)², e.g. 1/(B−1) "
@@ -118,9 +122,7 @@ def _plain(value):
               help="Reference level of --compare (default: the first level in sorted order, e.g. 0).")
 @click.option("--ratio", "compare_ratio", is_flag=True, default=False,
               help="With --compare, also give the ratio level / reference of the two domain estimates.")
-@click.option("--format", "screen_format", type=click.Choice(["auto", "table", "csv"]), default="auto",
-              show_default=True, help="Without -o/--json: a readable table (auto: on a terminal) or CSV "
-                                      "(auto: when the output is piped to a file or program).")
+@screen_format_option
 @output_option(required=False, help="Output CSV (default: standard output).")
 @json_option
 @overwrite_option

@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import click
 
-from hiddenpop.commands._common import echo_err, json_option, output_option, overwrite_option
-from hiddenpop.commands.estimate import LONELY_PSU
+from hiddenpop.commands._common import (ZERO_WEIGHT_POLICIES, echo_err, json_option, output_option,
+                                        overwrite_option)
+from hiddenpop.commands.estimate import LONELY_PSU, REPLICATE_KINDS
 
 __all__ = ["model"]
 
@@ -56,12 +57,12 @@ _VARIANCES = ["linearization", "jk1", "jkn", "bootstrap", "replicate"]
                    "'none' treats the weights as fixed. As in hiddenpop estimate.")
 @click.option("--lonely-psu", type=click.Choice(LONELY_PSU),
               default="fail", show_default=True, help="Policy for strata with a single PSU.")
-@click.option("--zero-weights", type=click.Choice(["auto", "error", "allow"]), default="auto", show_default=True,
+@click.option("--zero-weights", type=click.Choice(ZERO_WEIGHT_POLICIES), default="auto", show_default=True,
               help="Rows with weight 0: as in hiddenpop estimate.")
 @click.option("--replicate-cols", default=None,
               help="Replicate weight columns for --variance replicate: a comma list or a pattern such as 'rep_*' "
                    "(default: rep_1 ... rep_B).")
-@click.option("--replicate-method", type=click.Choice(["bootstrap", "jk1", "other"]), default="bootstrap",
+@click.option("--replicate-method", type=click.Choice(REPLICATE_KINDS), default="bootstrap",
               show_default=True, help="How the --replicate-cols were made (sets the variance scale).")
 @click.option("--replicate-scale", type=click.FloatRange(0, min_open=True), default=None,
               help="Variance scale of --replicate-method other (R svrepdesign scale).")

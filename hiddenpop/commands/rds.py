@@ -21,7 +21,7 @@ from hiddenpop.commands._common import (echo_err, format_intervals, json_option,
 # The choices of the options below, spelled out so that `--help` and every other command start
 # without importing scipy/statsmodels (hiddenpop.rds); tests/test_cli_vocabulary.py checks that
 # they equal the library registries (ESTIMATORS, BOOTSTRAP_METHODS, CI_TYPES, DEGREE_RULES, SS_METHODS,
-# regression.MODEL_VARIANCES and REGRESSION_FAMILIES).
+# regression.MODEL_VARIANCES, REGRESSION_FAMILIES and OUTCOME_FREE_ESTIMATORS).
 ESTIMATORS = ("rds-i", "rds-i-ds", "rds-ii", "ss", "hcg", "mean")
 BOOTSTRAP_METHODS = ("salganik", "tree", "ss", "neighbourhood")
 CI_TYPES = ("percentile", "t")
@@ -29,6 +29,7 @@ DEGREE_RULES = ("max", "median")
 SS_METHODS = ("deterministic", "simulation")
 MODEL_VARIANCES = ("tree", "neighbourhood", "chain")
 REGRESSION_FAMILIES = ("gaussian", "binomial", "poisson")
+FIT_ESTIMATORS = ("rds-ii", "ss", "mean")
 
 __all__ = ["rds", "load_rds_sample"]
 
@@ -274,8 +275,9 @@ def estimate_cmd(data, outcomes, old_outcomes, categorical, estimators, id_col, 
               help='Model, outcome ~ predictors, e.g. "hiv ~ age + C(sex)" (C(...) for a categorical predictor).')
 @click.option("--family", type=click.Choice(REGRESSION_FAMILIES), default="gaussian",
               show_default=True, help="gaussian: linear; binomial: logistic (0/1 outcome); poisson: counts.")
-@click.option("--estimator", type=click.Choice(["rds-ii", "ss"]), default=None,
-              help="Weights of the fit [default: ss when a population size is known, else rds-ii].")
+@click.option("--estimator", type=click.Choice(FIT_ESTIMATORS), default=None,
+              help="Weights of the fit [default: ss when a population size is known, else rds-ii]; mean: every "
+                   "respondent weighs the same (the unweighted fit, to compare with).")
 @_data_options
 @click.option("--variance", type=click.Choice(MODEL_VARIANCES), default="tree", show_default=True,
               help="Standard errors: refit the model in every tree or neighbourhood bootstrap replicate, or "

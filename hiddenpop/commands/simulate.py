@@ -11,6 +11,10 @@ from hiddenpop.commands._common import (EXIT_INTERRUPTED, echo_err, json_option,
 
 __all__ = ["simulate"]
 
+#: spelled out so that ``simulate --help`` does not import the study (numpy, pandas); equal to
+#: hiddenpop.simulate.study.VARIANCES (tests/test_cli_vocabulary.py)
+VARIANCES = ("bootstrap", "linearization")
+
 
 @click.group()
 def simulate() -> None:
@@ -61,7 +65,7 @@ def population_cmd(params: str, output: str, rng_seed: int, as_json: bool, overw
 @renamed_option("--reps", "--replications", "old_reps", type=click.IntRange(min=2), default=None)
 @click.option("--jobs", type=click.IntRange(min=1), default=1, show_default=True,
               help="Worker processes on this machine (results do not depend on it).")
-@click.option("--variance", type=click.Choice(["bootstrap", "linearization"]), default="bootstrap", show_default=True,
+@click.option("--variance", type=click.Choice(VARIANCES), default="bootstrap", show_default=True,
               help="Standard errors of each replicate: PSU bootstrap redoing the weighting, or linearisation.")
 @click.option("--bootstrap-reps", type=click.IntRange(min=2), default=100, show_default=True,
               help="Bootstrap replicates inside each replication.")

@@ -64,9 +64,9 @@ def weights() -> None:
               help="Stage-2 weights: GWSM (design-based), or union/multiplicity for comparison only.")
 @click.option("--stage1", "stage1_method", type=RegistryChoice("hiddenpop.weights.stage1:STAGE1_METHODS", exclude=["list-srs"]), default=None,
               help="Stage-1 probabilities (default: rgcs with --design, else the stage1_prob column).")
-@click.option("--stage1-form", type=click.Choice(["ht", "hh"]), default="ht", show_default=True,
+@click.option("--stage1-form", type=RegistryChoice("hiddenpop.weights.referral:STAGE1_FORMS"), default="ht", show_default=True,
               help="ht: 1/π¹ per household; hh: 1/expected hits per point hit.")
-@click.option("--referral-target", type=click.Choice(["unregistered", "all"]), default="unregistered",
+@click.option("--referral-target", type=RegistryChoice("hiddenpop.weights.referral:REFERRAL_TARGETS"), default="unregistered",
               show_default=True, help="Which households referrals were asked for.")
 @click.option("--deeper-waves", type=RegistryChoice("hiddenpop.weights.referral:DEEPER_WAVE_METHODS"), default="rds-ii", show_default=True,
               help="Weights of households reached only at wave ≥ 2 (model-based, flagged).")
@@ -520,7 +520,7 @@ def trim(weights_path, upper, upper_median, lower, strict, weight_col, output, o
               help="Interval: on the log scale (never below 0, asymmetric) or estimate ± z·se.")
 @click.option("--level", type=click.FloatRange(0, 1, min_open=True, max_open=True), default=0.95, show_default=True,
               help="Confidence level.")
-@click.option("--replicate-method", type=click.Choice(["bootstrap", "jk1"]), default="bootstrap", show_default=True,
+@click.option("--replicate-method", type=RegistryChoice("hiddenpop.weights.popsize:POPSIZE_REPLICATES"), default="bootstrap", show_default=True,
               help="How the rep_* columns were made (linearisation when there are none).")
 @json_option
 @output_option(required=False, help="Output CSV (default: standard output, a table on a terminal).")

@@ -45,7 +45,7 @@ from hiddenpop._checks import check_rng
 from hiddenpop.errors import DesignError, EstimationError
 
 __all__ = ["REGRESSION_FAMILIES", "rds_regression", "replicate_weights", "replicate_regression", "rds_model",
-           "MODEL_VARIANCES"]
+           "MODEL_VARIANCES", "OUTCOME_FREE_ESTIMATORS"]
 
 REGRESSION_FAMILIES: dict[str, Callable[[], Any]] = {
     "gaussian": sm.families.Gaussian,
@@ -53,7 +53,9 @@ REGRESSION_FAMILIES: dict[str, Callable[[], Any]] = {
     "poisson": sm.families.Poisson,
 }
 
-_OUTCOME_FREE = ("rds-ii", "ss", "mean")
+#: estimators whose weights do not depend on an outcome: one set of weights (and replicates) serves
+#: every analysis; ``mean`` gives every respondent the same weight (the unweighted fit, for comparison)
+OUTCOME_FREE_ESTIMATORS = ("rds-ii", "ss", "mean")
 
 
 def _weights(sample: Any, weights: Any, *, population_size: Any, degree_rule: str, outcome: str | None) -> np.ndarray:
@@ -181,8 +183,8 @@ def replicate_weights(sample: Any, *, estimator: str = "rds-ii", method: str = "
     """
     from hiddenpop.rds.bootstrap import replicate_counts
 
-    if estimator not in _OUTCOME_FREE:
-        raise EstimationError(f"replicate weights are exported for {', '.join(_OUTCOME_FREE)}; {estimator!r} "
+    if estimator not in OUTCOME_FREE_ESTIMATORS:
+        raise EstimationError(f"replicate weights are exported for {', '.join(OUTCOME_FREE_ESTIMATORS)}; {estimator!r} "
                               "weights depend on the outcome", fix="use --estimator rds-ii or ss")
     if outcome is None:
         if method in ("salganik", "ss"):

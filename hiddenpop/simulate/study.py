@@ -39,11 +39,13 @@ import pandas as pd
 
 from hiddenpop.errors import DesignError
 
-__all__ = ["METHODS", "TARGETS", "StudyResult", "run_study", "replicate_estimates", "summarise",
+__all__ = ["METHODS", "TARGETS", "VARIANCES", "StudyResult", "run_study", "replicate_estimates", "summarise",
            "summary_markdown", "study_figures", "seed_sequence"]
 
 #: Weighting methods scored by the study (``stage1`` plus the engine's referral methods).
 METHODS: tuple[str, ...] = ("stage1", "gwsm", "union", "multiplicity")
+#: standard errors of each replication: PSU bootstrap redoing the weighting, or linearisation
+VARIANCES: tuple[str, ...] = ("bootstrap", "linearization")
 
 #: Targets: name -> (statistic, numerator column, denominator column or None, truth key).
 TARGETS: dict[str, tuple[str, str, str | None, str]] = {
@@ -101,8 +103,8 @@ def replicate_estimates(sample: Any, *, methods: Sequence[str] = METHODS, varian
     from hiddenpop.weights.referral import base_weights, prepare_sample
     from hiddenpop.weights.replicates import bootstrap_factors
 
-    if variance not in ("bootstrap", "linearization"):
-        raise DesignError(f"unknown variance method {variance!r}", fix="use 'bootstrap' or 'linearization'")
+    if variance not in VARIANCES:
+        raise DesignError(f"unknown variance method {variance!r}", fix="use " + " or ".join(VARIANCES))
     hh = sample.households
     sel = sample.selections.rename(columns={"route": "found_by"})
     eligible = sample.design["referral"]["eligible"]

@@ -42,7 +42,11 @@ import pandas as pd
 from hiddenpop._checks import check_columns, check_weights
 from hiddenpop.errors import DesignError, format_where, truncate_list
 
-__all__ = ["LonelyPSU", "Design", "PreparedDesign", "LaterStage", "as_prepared"]
+__all__ = ["REPLICATE_KINDS", "LonelyPSU", "Design", "PreparedDesign", "LaterStage", "as_prepared"]
+
+
+#: how given replicate weight columns were made (sets the variance scale; ``other`` needs ``replicate_scale``)
+REPLICATE_KINDS = ("bootstrap", "jk1", "other")
 
 
 class LonelyPSU(enum.StrEnum):
@@ -176,7 +180,7 @@ class Design:
             if not cols:
                 raise DesignError("replicate_cols is empty", fix="name the replicate weight columns or pass None")
             object.__setattr__(self, "replicate_cols", cols)
-            if self.replicate_method not in (None, "bootstrap", "jk1", "other"):
+            if self.replicate_method is not None and self.replicate_method not in REPLICATE_KINDS:
                 raise DesignError(f"unknown replicate_method {self.replicate_method!r}",
                                   fix="use bootstrap, jk1 or other (with replicate_scale)")
             if self.replicate_method == "other" and self.replicate_scale is None:

@@ -46,6 +46,7 @@ from hiddenpop.weights.design import Design, PreparedDesign, as_prepared
 from hiddenpop.weights.variance import adjust_influence, linearization_variance, replicate_variance
 
 __all__ = [
+    "PROPORTION_INTERVALS",
     "format_estimates",    "EmptyReplicateDomainWarning", "EmptyDomainWarning",
     "Estimate",
     "STATISTICS",
@@ -492,8 +493,8 @@ def _one_proportion(ctx: EstimationContext, column: str, name: str, mask, label:
         lo, hi = (1 / (1 + math.exp(-(eta + s * t * se_eta))) for s in (-1, 1))
         e = Estimate(e.variable, e.statistic, e.domain, e.estimate, e.se, lo, hi, e.deff, e.n, e.method, False,
                      df, e.level)
-    elif ci not in ("wald", "logit"):
-        raise EstimationError(f"unknown proportion interval {ci!r}", fix="use wald or logit")
+    elif ci not in PROPORTION_INTERVALS:
+        raise EstimationError(f"unknown proportion interval {ci!r}", fix="use " + " or ".join(PROPORTION_INTERVALS))
     return e
 
 
@@ -706,6 +707,8 @@ def quantile(data: pd.DataFrame, variable: str, design: Design | PreparedDesign,
 
 
 STATISTICS = ("mean", "total", "proportion", "ratio", "quantile")
+#: intervals for proportions: ``wald`` (estimate ± t·SE) or ``logit`` (R ``svyciprop(method="logit")``)
+PROPORTION_INTERVALS = ("wald", "logit")
 
 
 # ---------------------------------------------------------------------------------------

@@ -30,9 +30,11 @@ from scipy import stats
 from hiddenpop._checks import check_columns
 from hiddenpop.errors import DesignError, EstimationError, format_where
 
-__all__ = ["population_size", "INTERVALS"]
+__all__ = ["population_size", "INTERVALS", "POPSIZE_REPLICATES"]
 
 INTERVALS = ("log", "normal")
+#: how the rep_* columns of the weights file were made (bootstrap: variance over B-1; jk1: (B-1)/B)
+POPSIZE_REPLICATES = ("bootstrap", "jk1")
 
 
 def _psu_variance(z: np.ndarray, stratum: np.ndarray, psu: np.ndarray) -> float:
@@ -146,7 +148,8 @@ def population_size(table: pd.DataFrame, *, registry_total: float | None = None,
         elif replicate_method == "jk1":
             var = {k: float((b - 1) / b * np.sum((v - v.mean()) ** 2)) for k, v in thetas.items()}
         else:
-            raise DesignError(f"unknown replicate method {replicate_method!r}", fix="use 'bootstrap' or 'jk1'")
+            raise DesignError(f"unknown replicate method {replicate_method!r}",
+                              fix="use " + " or ".join(POPSIZE_REPLICATES))
         method = f"replicate ({replicate_method}, B={b})"
     else:
         check_columns(table, [c for c in (psu_col,) if c], source=source)

@@ -52,6 +52,8 @@ from hiddenpop._checks import check_columns, id_text, id_texts
 from hiddenpop.errors import DegreeImputedWarning, DesignError, RecruitmentError, format_where, truncate_list
 
 __all__ = [
+    "STAGE1_FORMS",
+    "REFERRAL_TARGETS",
     "ColumnMap",
     "TwoStageSample",
     "BaseWeights",
@@ -67,6 +69,12 @@ __all__ = [
     "stage1_weights",
     "responded_mask",
 ]
+
+
+#: stage-1 weight of a household found at a point: ``ht`` 1/π¹ per household, ``hh`` 1/expected hits per point hit
+STAGE1_FORMS = ("ht", "hh")
+#: which households referrals were asked for (eligibility for the referral stage)
+REFERRAL_TARGETS = ("unregistered", "all")
 
 
 @dataclass(frozen=True)
@@ -207,10 +215,10 @@ def prepare_sample(households: pd.DataFrame, *, stage1: pd.DataFrame | None = No
         degrees that contradict the referrals, naming file, row, column and value.
     """
     c = columns
-    if stage1_form not in ("ht", "hh"):
-        raise DesignError(f"unknown stage-1 form {stage1_form!r}", fix="use 'ht' or 'hh'")
-    if referral_target not in ("unregistered", "all"):
-        raise DesignError(f"unknown referral target {referral_target!r}", fix="use 'unregistered' or 'all'")
+    if stage1_form not in STAGE1_FORMS:
+        raise DesignError(f"unknown stage-1 form {stage1_form!r}", fix="use " + " or ".join(STAGE1_FORMS))
+    if referral_target not in REFERRAL_TARGETS:
+        raise DesignError(f"unknown referral target {referral_target!r}", fix="use " + " or ".join(REFERRAL_TARGETS))
     check_columns(households, [c.hh_id, c.found_by], source=source)
     hh = households.reset_index(drop=True)
     n = len(hh)

@@ -65,3 +65,19 @@ def test_cli_json(runner):
     assert out["coefficients"][1]["se"] == pytest.approx(float(m["se"].iloc[1]), rel=1e-12)
     res = runner.invoke(main, ["rds", "model", str(FAUX), "--degree-col", "degree", "--formula", "disease ~ degree"])
     assert res.exit_code == 2 and "--rng-seed is required" in res.output
+
+
+def test_cli_estimator_mean_is_the_unweighted_fit(runner):
+    # --estimator comes from OUTCOME_FREE_ESTIMATORS, which includes mean: every respondent weighs the
+    # same, so the coefficients are those of an ordinary (unweighted) GLM on the same rows (second route:
+    # statsmodels' GLM without weights on fauxmadrona).
+    import statsmodels.api as sm
+
+    res = runner.invoke(main, ["rds", "model", str(FAUX), "--degree-col", "degree", "--formula", "disease ~ degree",
+                               "--family", "binomial", "--estimator", "mean", "--reps", "20", "--rng-seed", "3",
+                               "--json"])
+    assert res.exit_code == 0, res.output
+    got = [c["estimate"] for c in json.loads(res.stdout)["coefficients"]]
+    fit = sm.GLM(TABLE["disease"], sm.add_constant(TABLE["degree"].astype(float)),
+                 family=sm.families.Binomial()).fit()
+    assert got == pytest.approx(list(fit.params), rel=1e-8)
