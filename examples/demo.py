@@ -52,8 +52,13 @@ def _complete_margins(weights_csv: Path, registry_csv: Path, dest: Path) -> Path
 
     w = pd.read_csv(weights_csv)
     reg = pd.read_csv(registry_csv)
-    strata = sorted(w.loc[w["registered"] == 0, "stratum"].astype(str).unique())
-    extra = pd.DataFrame({"variable": "stratum x registered", "level": [f"{s}|0" for s in strata],
+    # The registry counts households where they live: that is the weights file's household_stratum
+    # (written when a household reached by referral lives in another stratum than its root point,
+    # whose stratum is the design's `stratum`)
+    where = "household_stratum" if "household_stratum" in w else "stratum"
+    reg["variable"] = reg["variable"].str.replace(r"^stratum\b", where, regex=True)
+    strata = sorted(w.loc[w["registered"] == 0, where].astype(str).unique())
+    extra = pd.DataFrame({"variable": f"{where} x registered", "level": [f"{s}|0" for s in strata],
                           "total": "survey"})
     pd.concat([reg, extra], ignore_index=True).to_csv(dest, index=False, lineterminator="\n")
     print(f"\n# wrote {dest}: registry totals (registered) + 'survey' for the unregistered cells")

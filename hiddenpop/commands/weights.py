@@ -266,6 +266,28 @@ def _warn_unrecorded_repeats(hh, points, design, selections, lon_col, lat_col) -
         "'Selections')"), stacklevel=2)
 
 
+def _warn_design_stratum_margin(margins, table, margins_path) -> None:
+    """Margins on ``stratum`` when the weights file also has ``household_stratum``: say which is which.
+
+    ``weights compute`` writes the design stratum (a household reached by referral takes its root
+    point's) as ``stratum`` and, where it differs, the stratum the household lives in as
+    ``household_stratum``. A registry counts households where they live.
+    """
+    if "household_stratum" not in table.columns:
+        return
+    names = [str(n) for n in margins["variable"]]
+    if any("stratum" in (v.strip() for v in n.split(" x ")) for n in names):
+        import warnings
+
+        from hiddenpop.errors import HiddenPopWarning
+
+        differ = int((table["household_stratum"].astype(str) != table["stratum"].astype(str)).sum())
+        warnings.warn(HiddenPopWarning(
+            f"{margins_path}: the margins name 'stratum', the design stratum of the weights file, where {differ} "
+            "household(s) reached by referral take their root point's stratum; if the registry counts households "
+            "where they live, name 'household_stratum' in the margins instead"), stacklevel=2)
+
+
 def _check_margin_variables(margins, table, margins_path, data_path) -> None:
     """Every variable a margin names (``a x b`` for a combined margin) must be a column of the data."""
     import difflib
@@ -363,6 +385,7 @@ def calibrate(weights_path, margins_path, method, bounds, max_iter, weight_col, 
                                  "weight_flag, as 'weights compute' writes); correct the weight or name the "
                                  "weight column with --weight-col")
     _check_margin_variables(margins, table, margins_path, weights_path)
+    _warn_design_stratum_margin(margins, table, margins_path)
     cal_method = "raking" if (bounds is not None and method == "rake") else method
     live = table.loc[~zero]
     own = margins["from_survey"].to_numpy(bool) if "from_survey" in margins else np.zeros(len(margins), bool)

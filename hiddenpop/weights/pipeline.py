@@ -125,15 +125,42 @@ def _found_at_point(households: pd.DataFrame, selections: pd.DataFrame | None, c
     return need
 
 
-def _calibration_model(calibrator: Any, margins: Any) -> dict[str, Any]:
+def _calibration_model(calibrator: Any, renamed: dict[str, str]) -> dict[str, Any]:
     """The calibration model of ``compute_weights`` (input ``nonresponse_weight``, output
     ``final_weight``), for linearised SEs through the calibration (see
-    :func:`hiddenpop.weights.calibrate.calibration_model`)."""
+    :func:`hiddenpop.weights.calibrate.calibration_model`).
+
+    ``renamed``: margin variables the weights file holds under another column (the households'
+    own stratum, :func:`_household_stratum`); the model names the file's columns, so a refit on
+    the file calibrates on the same values as here.
+    """
     from hiddenpop.weights.calibrate import calibration_model
 
-    table = pd.DataFrame([{"variable": m.name, "level": "|".join(lev), "total": float(t)}
+    table = pd.DataFrame([{"variable": " x ".join(renamed.get(v, v) for v in m.variables), "level": "|".join(lev),
+                           "total": float(t)}
                           for m in calibrator.margins_ for lev, t in zip(m.levels, m.totals)])
     return calibration_model(calibrator, table, weight_col="final_weight", input_weight_col="nonresponse_weight")
+
+
+def _household_stratum(data: pd.DataFrame, design_stratum: np.ndarray) -> pd.Series | None:
+    """The households' own ``stratum`` where the weights file's design stratum differs, else ``None``.
+
+    The weights file's ``stratum`` is the design stratum: a household reached only by referral
+    takes its root point's stratum (a PSU lies in one stratum). Where it lives may be another
+    stratum; that value is what a registry margin by stratum counts and what a domain "by
+    region" means, so the file keeps it as ``household_stratum`` when any household differs.
+
+    >>> d = pd.DataFrame({"stratum": ["A", "B"]})
+    >>> _household_stratum(d, np.array(["A", "A"], dtype=object)).tolist()
+    ['A', 'B']
+    >>> _household_stratum(d, np.array(["A", "B"], dtype=object)) is None
+    True
+    """
+    if "stratum" not in data:
+        return None
+    own = data["stratum"].reset_index(drop=True)
+    text = own.astype(object).where(own.notna(), "").astype(str).to_numpy()
+    return None if np.array_equal(text, np.asarray(design_stratum, dtype=object).astype(str)) else own
 
 
 def _inverse_variance_theta(s: TwoStageSample, hh: pd.DataFrame, variable: str, weigh: Callable, factors: Any, *,
@@ -427,8 +454,7 @@ def compute_weights(households: pd.DataFrame, *, design_manifest: Any = None, me
         info["calibration"] = {"method": calibrator.method, "converged": bool(calibrator.converged_),
                                "n_iter": int(calibrator.n_iter_),
                                "max_margin_error": float(calibrator.max_margin_error_),
-                               "margins": calibrator.result_.margin_table,
-                               "model": _calibration_model(calibrator, margins)}
+                               "margins": calibrator.result_.margin_table}
         p1 = w1_nr > 0
         if p1.any() and not np.array_equal(p1, pos_k):
             from hiddenpop.weights.calibrate import Calibrator
@@ -508,6 +534,12 @@ def compute_weights(households: pd.DataFrame, *, design_manifest: Any = None, me
         "model_based": bw.model_based[keep],
         "share_from_referral": bw.share_from_referral[keep],
     })
+    own_stratum = _household_stratum(data_out, design_cols["stratum"].to_numpy())
+    if own_stratum is not None:
+        design_cols["household_stratum"] = own_stratum.to_numpy()
+    if calibrator is not None:  # the calibration used the households' own stratum (data_out)
+        info["calibration"]["model"] = _calibration_model(
+            calibrator, {} if own_stratum is None else {"stratum": "household_stratum"})
     table = pd.concat([carried.drop(columns=[c for c in design_cols.columns if c in carried.columns]),
                        design_cols], axis=1)
     table.insert(0, "hh_id", table.pop(columns.hh_id) if columns.hh_id in table else s.ids[keep])

@@ -103,28 +103,73 @@ def test_what_cannot_be_linearised_is_refused_in_one_line(calibrated, runner, tm
     assert res.exit_code != 0 and "not their households' calibrated weights" in res.output
 
 
+def _compute(runner, tmp_path, *args):
+    ex, field = ROOT / "examples" / "data", ROOT / "tests" / "field" / "data"   # field/data: the demo's draw
+    store = tmp_path / "s.db"
+    if not store.exists():
+        assert runner.invoke(main, ["referrals", "init", str(store)]).exit_code == 0
+        for log in sorted(ex.glob("referral_log_*.csv")):
+            assert runner.invoke(main, ["referrals", "import", str(store), str(log)]).exit_code in (0, 3)
+    res = runner.invoke(main, ["weights", "compute", "--households", str(ex / "households.csv"), "--design",
+                               str(field / "points.design.json"), "--points", str(field / "points.csv"), "--store",
+                               str(store), "--selections", str(ex / "selections.csv"), "--method", "gwsm", *args])
+    assert res.exit_code == 0, res.output
+    return res
+
+
 def test_weights_compute_with_margins_gives_children_the_same_model(runner, tmp_path):
     # weights compute --margins calibrates in the same step: its children get the model too, and a
-    # child total linearises as the household total of the children's counts (second route)
-    ex, field = ROOT / "examples" / "data", ROOT / "tests" / "field" / "data"   # field/data: the demo's draw
-    # margins on registration status only: compute's output replaces the households' stratum by the
-    # design's (a referred household's root point), so a stratum margin would not refit on the output
-    # (a separate, known problem of weights compute --margins)
-    margins = tmp_path / "m.csv"
-    margins.write_text("variable,level,total\nregistered,1,1851\nregistered,0,965\n")  # 1851: examples/data/margins.csv
-    store = tmp_path / "s.db"
-    assert runner.invoke(main, ["referrals", "init", str(store)]).exit_code == 0
-    for log in sorted(ex.glob("referral_log_*.csv")):
-        assert runner.invoke(main, ["referrals", "import", str(store), str(log)]).exit_code in (0, 3)
-    res = runner.invoke(main, ["weights", "compute", "--households", str(ex / "households.csv"), "--children",
-                               str(ex / "children.csv"), "--children-out", str(tmp_path / "kids.csv"), "--design",
-                               str(field / "points.design.json"), "--points", str(field / "points.csv"), "--store",
-                               str(store), "--selections", str(ex / "selections.csv"), "--method", "gwsm",
-                               "--margins", str(margins), "-o", str(tmp_path / "hh.csv")])
-    assert res.exit_code == 0, res.output
+    # child total linearises as the household total of the children's counts (second route).
+    # Margins by stratum x registered (all six cells known): the model names household_stratum,
+    # where the households live, so it refits on the output (it did not before: the output's
+    # stratum is the design stratum, a referred household's root point)
+    _compute(runner, tmp_path, "--children", str(ROOT / "examples" / "data" / "children.csv"), "--children-out",
+             str(tmp_path / "kids.csv"), "--margins", str(DATA / "margins.csv"), "-o", str(tmp_path / "hh.csv"))
     model = json.loads((tmp_path / "kids.calibration.json").read_text(encoding="utf-8"))
     assert model["unit"] == "children" and model["households_file"] == "hh.csv"
+    assert {m["variable"] for m in model["margins"]} == {"household_stratum x registered"}
     kids = _estimate(runner, tmp_path / "kids.csv", ["--var", "works", "--stat", "total", "--by", "registered"])
     hh = _estimate(runner, tmp_path / "hh.csv", ["--var", "n_working", "--stat", "total", "--by", "registered"])
     assert [k["estimate"] for k in kids] == pytest.approx([h["estimate"] for h in hh], rel=1e-12)
     assert [k["se"] for k in kids] == pytest.approx([h["se"] for h in hh], rel=1e-10)
+
+
+def test_stratum_margins_count_households_where_they_live(runner, tmp_path):
+    # The example has households reached by referral across a stratum border: the weights file keeps
+    # their own stratum as household_stratum next to the design stratum, and the calibrated weights
+    # meet the registry totals by the households' own stratum (the margins, hand-checkable in
+    # tests/data/child_calibration/margins.csv), not by the design stratum
+    _compute(runner, tmp_path, "--margins", str(DATA / "margins.csv"), "-o", str(tmp_path / "hh.csv"))
+    hh = pd.read_csv(tmp_path / "hh.csv")
+    moved = hh[hh["household_stratum"] != hh["stratum"]]
+    assert len(moved) > 0 and set(moved["found_by"]) == {"referral"}
+    margins = pd.read_csv(DATA / "margins.csv")
+    got = hh.groupby([hh["household_stratum"], hh["registered"]])["final_weight"].sum()
+    for level, total in zip(margins["level"], margins["total"]):
+        stratum, registered = level.split("|")
+        assert got[(stratum, int(registered))] == pytest.approx(total, rel=1e-9)
+    by_design = hh.groupby([hh["stratum"], hh["registered"]])["final_weight"].sum()
+    assert not all(by_design[(s, int(r))] == pytest.approx(t, rel=1e-6)
+                   for (s, r), t in zip(margins["level"].str.split("|"), margins["total"]))
+    # second route: the same calibration done afterwards by 'weights calibrate' on the uncalibrated
+    # compute output, naming household_stratum, gives the same weights and the same linearised SE
+    _compute(runner, tmp_path, "-o", str(tmp_path / "plain.csv"))
+    m2 = tmp_path / "m2.csv"
+    margins.assign(variable="household_stratum x registered").to_csv(m2, index=False)
+    res = runner.invoke(main, ["weights", "calibrate", str(tmp_path / "plain.csv"), "--margins", str(m2),
+                               "-o", str(tmp_path / "cal.csv")])
+    assert res.exit_code == 0, res.output
+    cal = pd.read_csv(tmp_path / "cal.csv")
+    assert cal["final_weight"].to_numpy() == pytest.approx(hh["final_weight"].to_numpy(), rel=1e-9)
+    one = _estimate(runner, tmp_path / "hh.csv", ["--var", "n_working", "--stat", "total"])
+    two = _estimate(runner, tmp_path / "cal.csv", ["--var", "n_working", "--stat", "total"])
+    assert one[0]["estimate"] == pytest.approx(two[0]["estimate"], rel=1e-9)
+    assert one[0]["se"] == pytest.approx(two[0]["se"], rel=1e-7)
+
+
+def test_calibrate_warns_when_margins_name_the_design_stratum(runner, tmp_path):
+    _compute(runner, tmp_path, "-o", str(tmp_path / "plain.csv"))
+    res = runner.invoke(main, ["weights", "calibrate", str(tmp_path / "plain.csv"), "--margins",
+                               str(DATA / "margins.csv"), "-o", str(tmp_path / "cal.csv")])
+    assert res.exit_code == 0, res.output
+    assert "name 'household_stratum' in the margins" in res.output
