@@ -10,6 +10,11 @@ resolves every respondent's recruiter, builds the recruitment forest
 * :func:`graph_frame`: one row of node attributes per respondent for the recruitment graph
   (:func:`hiddenpop.referrals.graph.build_graph`).
 
+The evening ``referrals status`` must answer without importing pandas, so
+:func:`hiddenpop.referrals.quickstatus.link` follows these rules in plain Python for the valid rows
+of a store (anything else goes to this module); tests/referrals/test_quickstatus_property.py keeps the
+two in agreement over random referral logs in every row order.
+
 Missing values (decided once, here)
 -----------------------------------
 =================================  ======================  =====================================
