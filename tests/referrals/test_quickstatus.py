@@ -57,13 +57,15 @@ def _missing(v) -> bool:
     return v is None or (isinstance(v, float) and math.isnan(v))
 
 
-def _same(a, b) -> bool:
+def same_values(a, b) -> bool:
+    """Plain rows equal: floats to 1e-12, NaN and None alike where one side is a float, dicts on the
+    keys of ``a`` (shared with test_quickstatus_property.py)."""
     if _missing(a) and _missing(b) and (isinstance(a, float) or isinstance(b, float)):
         return True     # NaN in plain rows, pandas' <NA> (None) in a Float64 column: both print NaN
     if isinstance(a, dict) and isinstance(b, dict):
-        return a.keys() <= b.keys() and all(_same(v, b[k]) for k, v in a.items())
+        return a.keys() <= b.keys() and all(same_values(v, b[k]) for k, v in a.items())
     if isinstance(a, list) and isinstance(b, list):
-        return len(a) == len(b) and all(_same(x, y) for x, y in zip(a, b))
+        return len(a) == len(b) and all(same_values(x, y) for x, y in zip(a, b))
     if isinstance(a, float) or isinstance(b, float):
         return a is not None and b is not None and math.isclose(a, b, rel_tol=1e-12, abs_tol=1e-12)
     return a == b
@@ -80,16 +82,16 @@ def test_plain_route_agrees_with_the_dataframe_route(stores, name, opts, monkeyp
     tables = status_data(str(stores[name]), tables=True, **opts)
     assert plain["reminder_table"] is None and tables["reminder_table"] is not None
     for part in ("summary", "by_wave", "by_seed", "pending", "duplicates"):
-        assert _same(plain[part], tables[part]), (part, plain[part], tables[part])
+        assert same_values(plain[part], tables[part]), (part, plain[part], tables[part])
     # reminders: the columns of the plain rows (interview_time and point_id are only in the CSV file)
     assert (plain["reminders"] is None) == (tables["reminders"] is None)
     if plain["reminders"] is not None:
         t = [{k: (None if isinstance(v, float) and k == "team" and math.isnan(v) else v) for k, v in r.items()}
              for r in tables["reminders"]]
-        assert _same(plain["reminders"], t)
+        assert same_values(plain["reminders"], t)
     q = [{k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in r.items()}
          for r in tables["quarantine"]]
-    assert _same(plain["quarantine"], q)
+    assert same_values(plain["quarantine"], q)
 
 
 def test_the_stores_exercise_what_the_status_shows(stores):

@@ -22,6 +22,7 @@ from hiddenpop.commands.referrals import _records
 from hiddenpop.referrals import quickstatus
 from hiddenpop.referrals.derive import derive_columns, recruitment
 from hiddenpop.referrals.fieldstatus import recruitment_by_seed, recruitment_by_wave, reminder_list, status_summary
+from tests.referrals.test_quickstatus import same_values as _same
 
 START = dt.datetime(2024, 3, 4, 8, 0)
 
@@ -52,20 +53,6 @@ def referral_logs(draw):
              "interview_time": when[i].isoformat(timespec="seconds"), "network_size": str(3 + i % 7),
              "team": teams[i]} for i in range(n)]
     return draw(st.permutations(rows)), max(when)
-
-
-def _same(a, b) -> bool:
-    missing = (a is None or (isinstance(a, float) and math.isnan(a)),
-               b is None or (isinstance(b, float) and math.isnan(b)))
-    if all(missing) and (isinstance(a, float) or isinstance(b, float)):
-        return True
-    if isinstance(a, dict) and isinstance(b, dict):
-        return a.keys() <= b.keys() and all(_same(v, b[k]) for k, v in a.items())
-    if isinstance(a, list) and isinstance(b, list):
-        return len(a) == len(b) and all(_same(x, y) for x, y in zip(a, b))
-    if isinstance(a, float) or isinstance(b, float):
-        return a is not None and b is not None and math.isclose(a, b, rel_tol=1e-12, abs_tol=1e-12)
-    return a == b
 
 
 @settings(max_examples=60, deadline=None)
