@@ -345,11 +345,13 @@ def calibrate(weights_path, margins_path, method, bounds, max_iter, weight_col, 
     Example:
       hiddenpop weights calibrate weights.csv --margins margins.csv -o calibrated.csv
     """
+    import numpy as np
     import pandas as pd
 
-    from hiddenpop.io import OutputSet, json_text, check_writable, read_csv
+    from hiddenpop._checks import check_columns, check_probability_columns, check_unique_ids, check_weights
+    from hiddenpop.io import OutputSet, check_writable, json_text, read_csv
     from hiddenpop.io.tables import read_margins
-    from hiddenpop.weights.calibrate import Calibrator, calibration_model, calibration_sidecar
+    from hiddenpop.weights.calibrate import Calibrator, calibrate_replicates, calibration_model, calibration_sidecar
 
     check_writable(output, overwrite=overwrite)
     check_writable(calibration_sidecar(output), overwrite=overwrite)
@@ -361,18 +363,8 @@ def calibrate(weights_path, margins_path, method, bounds, max_iter, weight_col, 
         check_writable(calibration_sidecar(children_out), overwrite=overwrite)
     table = read_csv(weights_path, dtype={"hh_id": str, "child_id": str, "psu": str, "stratum": str})
     margins = read_margins(margins_path)
-    from hiddenpop._checks import check_probability_columns, check_unique_ids
-
     check_unique_ids(table, source=str(weights_path))
     check_probability_columns(table, source=str(weights_path))
-    from hiddenpop._checks import check_weights
-
-    from hiddenpop._checks import check_columns
-
-    import numpy as np
-
-    from hiddenpop.weights.calibrate import calibrate_replicates
-
     check_columns(table, [weight_col], source=str(weights_path))
     # rows that 'weights compute' kept with weight 0 and a flag (e.g. referred but not
     # eligible) stay at 0; every other row needs a weight > 0
