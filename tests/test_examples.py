@@ -5,7 +5,6 @@ import re
 from pathlib import Path
 
 import pandas as pd
-import pytest
 
 from hiddenpop.cli import main
 

@@ -186,7 +186,7 @@ def sample(frame_path, id_col, stratum_col, size_col, assign_crs, layer, n, meth
           --radius 250 --reserve 3 --exclude examples/data/exclusion.geojson \\
           --rng-seed 7 --format all -o points.gpkg
     """
-    from hiddenpop.io import OutputSet, json_text, read_csv, save_figure
+    from hiddenpop.io import OutputSet, json_text
     from hiddenpop.io.spatial import (FORMAT_SUFFIX, POINT_FORMATS, format_from_suffix, read_exclusion, read_frame,
                                       read_raster)
     from hiddenpop.spatial import FirstStageDesign, plot_points, sample_points, with_provenance

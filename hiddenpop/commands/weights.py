@@ -104,8 +104,6 @@ def compute(households_path, children_path, children_out, design_path, points_pa
       hiddenpop weights compute --households hh.csv --design points.design.json \\
           --points points.csv --replicates bootstrap --reps 500 --rng-seed 1 -o weights.csv
     """
-    import pandas as pd
-
     from hiddenpop.io import OutputSet, check_writable, read_csv
     from hiddenpop.weights.children import child_weights
     from hiddenpop.weights.pipeline import WeightingOptions, compute_weights
@@ -485,7 +483,7 @@ def trim(weights_path, upper, upper_median, lower, strict, weight_col, output, o
     from hiddenpop._checks import check_columns
     from hiddenpop.io import check_writable, read_csv, write_csv
     from hiddenpop._checks import check_weights
-    from hiddenpop.weights.trim import kish_deff, trim_weights
+    from hiddenpop.weights.trim import trim_weights
 
     if (upper is None) == (upper_median is None):
         raise click.UsageError("give the upper bound with --upper X or --upper-median K (one of them)")

@@ -16,7 +16,6 @@ Point formats (``POINT_FORMATS``; the file suffix picks the format):
 """
 from __future__ import annotations
 
-import contextlib
 import json
 import math
 import re

@@ -20,7 +20,6 @@ selection events and the true stage-1 quantities the simulation needs.
 from __future__ import annotations
 
 import datetime as _dt
-import math
 from dataclasses import dataclass, field
 from typing import Any
 

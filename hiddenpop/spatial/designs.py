@@ -37,7 +37,7 @@ import shapely
 from pyproj import CRS, Transformer
 
 from hiddenpop._checks import check_rng
-from hiddenpop.errors import CRSMismatchWarning, DesignError, FrameError, HiddenPopWarning, truncate_list
+from hiddenpop.errors import DesignError, FrameError, HiddenPopWarning
 from hiddenpop.spatial.allocation import allocate, parse_allocation
 from hiddenpop.spatial.balanced import BALANCED_METHODS, reserve_order, spatial_balance
 from hiddenpop.spatial.density import PointDensity, RasterLayer

@@ -206,7 +206,7 @@ def _build_cells(data: pd.DataFrame, margins: list[Margin]) -> _Cells:
     for v, s in zip(variables, sizes):
         var_level[v] = rem % s
         rem //= s
-    level_of_cell, blocks, population = [], [], []
+    level_of_cell, blocks = [], []
     for mi, m in enumerate(margins):
         lab_tuples = [tuple(label_list[variables.index(v)][i] for v, i in zip(m.variables, idx))
                       for idx in zip(*(var_level[v] for v in m.variables))]

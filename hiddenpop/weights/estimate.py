@@ -41,9 +41,9 @@ import pandas as pd
 from scipy import stats
 
 from hiddenpop._checks import check_columns
-from hiddenpop.errors import DesignError, EstimationError, HiddenPopWarning
+from hiddenpop.errors import EstimationError, HiddenPopWarning
 from hiddenpop.weights.design import Design, PreparedDesign, as_prepared
-from hiddenpop.weights.variance import adjust_influence, linearization_variance, replicate_variance
+from hiddenpop.weights.variance import linearization_variance, replicate_variance
 
 __all__ = [
     "PROPORTION_INTERVALS",

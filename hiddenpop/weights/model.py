@@ -287,7 +287,7 @@ def check_identifiable(y: np.ndarray, x: np.ndarray, names: list[str], family: s
         norm = float(np.linalg.norm(col))
         if norm == 0:
             raise EstimationError(f"the model cannot be estimated: column '{names[j]}' is zero in every row used",
-                                  fix=f"drop it from the formula (a level with no respondent, or a constant 0)")
+                                  fix="drop it from the formula (a level with no respondent, or a constant 0)")
         if kept:
             coef, *_ = np.linalg.lstsq(x[:, kept], col, rcond=None)
             resid = col - x[:, kept] @ coef

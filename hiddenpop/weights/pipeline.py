@@ -175,7 +175,7 @@ def _inverse_variance_theta(s: TwoStageSample, hh: pd.DataFrame, variable: str, 
     bad = elig & ~np.isfinite(y)
     if bad.any():
         i = int(np.flatnonzero(bad)[0])
-        raise DesignError(f"the variable that chooses θ is missing for a referral-eligible household",
+        raise DesignError("the variable that chooses θ is missing for a referral-eligible household",
                           where=f"{source}, row {i + 2}, column '{variable}'",
                           fix="choose a variable recorded for every household, or give theta directly")
     y = np.where(elig, np.nan_to_num(y), 0.0)

@@ -19,8 +19,8 @@ import pandas as pd
 import pytest
 
 from hiddenpop.cli import main
-from hiddenpop.errors import HiddenPopError, InputFileError, RecruitmentError
-from hiddenpop.io.referrals import read_rds_csv, read_rdsat, read_referral_log, write_rdsat
+from hiddenpop.errors import InputFileError, RecruitmentError
+from hiddenpop.io.referrals import read_rdsat, read_referral_log, write_rdsat
 from hiddenpop.io.store import TEST_SLEEP_ENV, ReferralStore
 from hiddenpop.referrals.coupons import coupon_table, recruiter_ids
 from hiddenpop.referrals.fieldstatus import (cumulative_composition, recruitment_by_seed, recruitment_homophily,

@@ -6,7 +6,6 @@ hh_mean_children_working_by_registered with R's exported subbootstrap replicates
 from __future__ import annotations
 
 import pandas as pd
-import pytest
 
 from hiddenpop.cli import main
 from hiddenpop.report import ReportInputs, build_report

@@ -2,11 +2,9 @@
 from __future__ import annotations
 
 import numpy as np
-import pandas as pd
 import pytest
 
 from hiddenpop.errors import EstimationError
-from hiddenpop.weights.design import Design
 from hiddenpop.weights.model import fit_model
 from hiddenpop.weights.regression import svyglm
 from tests.weights._compare_reference import (DESIGNS, REPLICATES, design_for, load_data, reference,
