@@ -1,5 +1,8 @@
 """R RDS 0.9-10 on the two example data sets not in rds_oracle: fauxsycamore and fauxtime.
 
+Also on fauxsycamore_na: fauxsycamore with the gaps of a real survey, made and written by R (outcome
+``NA`` for ids divisible by 7, network size ``NA`` for ids divisible by 11 and 0 for ids divisible by 13).
+
 Every expected number comes from tests/data/rds_oracle_more (made by its reference_more.R with R 4.2.2,
 RDS 0.9-10, ergm 4.4.0; versions.txt). The data are read the way a user reads them: hiddenpop's CSV reader
 through the CLI's loader (``load_rds_sample``), with the column names R's attributes give (fauxtime:
@@ -11,15 +14,13 @@ from __future__ import annotations
 
 import json
 import re
-import warnings
-
 import numpy as np
 import pandas as pd
 import pytest
 
 from hiddenpop.cli import main
 from hiddenpop.commands.rds import load_rds_sample
-from hiddenpop.errors import ConvergenceWarning
+from hiddenpop.errors import ConvergenceWarning, DegreeImputedWarning
 from hiddenpop.rds import estimate, rds_weights
 from tests.conftest import DATA
 from tests.rds.test_estimators import R_LABEL
@@ -30,7 +31,8 @@ MORE = DATA / "rds_oracle_more"
 DATASETS = pd.read_csv(MORE / "datasets.csv", keep_default_na=False).set_index("dataset")
 REFERENCE = pd.read_csv(MORE / "reference.csv", dtype={"level": str})
 WEIGHTS = pd.read_csv(MORE / "weights.csv", dtype={"id": str})
-NAMES = list(DATASETS.index)
+NAMES = list(DATASETS.index)          # fauxsycamore, fauxtime, fauxsycamore_na
+WITH_HCG = ["fauxsycamore", "fauxtime"]  # HCG was not computed on the data set with gaps
 DETERMINISTIC = ["rds-i", "rds-i-ds", "rds-ii", "mean"]
 
 
@@ -42,6 +44,11 @@ def _col(dataset: str, key: str) -> str | None:
 def _population(dataset: str) -> tuple:
     return tuple(float(DATASETS.loc[dataset, f"population.size.{k}"]) if DATASETS.loc[dataset, f"population.size.{k}"]
                  else None for k in ("low", "mid", "high"))
+
+
+# fauxsycamore_na's degree gaps are reported (DegreeImputedWarning) at every weighting; the wording is
+# checked once, in test_gaps_are_read_as_r_wrote_them.
+pytestmark = pytest.mark.filterwarnings("ignore::hiddenpop.errors.DegreeImputedWarning")
 
 
 def more_sample(dataset: str, *, time: bool = True):
@@ -122,7 +129,7 @@ def test_ss_matches_r_within_monte_carlo_error(dataset, method):
     np.testing.assert_allclose(ours.loc[ref.index].to_numpy(), ref.to_numpy(), atol=SS_TOL)
 
 
-@pytest.mark.parametrize("dataset", NAMES)
+@pytest.mark.parametrize("dataset", WITH_HCG)
 def test_hcg_matches_r(dataset):
     # Source: reference.csv "HCG" rows (fauxtime: R ordered by DATEINTERVIEW; fauxsycamore: wave order).
     ours = estimate(more_sample(dataset), outcome(dataset), estimator="hcg").set_index("level")["estimate"]
@@ -150,8 +157,12 @@ def test_hcg_non_convergence_warning_reports_the_last_change():
     assert change >= 1e-10
 
 
-@pytest.mark.parametrize("dataset", NAMES)
-@pytest.mark.parametrize("estimator", DETERMINISTIC)
+# R's RDS-I weights of fauxsycamore_na use another degree rule: test_r_rds_i_weights_with_missing_degrees
+WEIGHT_CASES = [(d, e) for d in NAMES for e in DETERMINISTIC
+                if not (d == "fauxsycamore_na" and e in ("rds-i", "rds-i-ds"))]
+
+
+@pytest.mark.parametrize("dataset,estimator", WEIGHT_CASES)
 def test_weights_match_r_compute_weights_to_1e9(dataset, estimator):
     # Source: weights.csv rows (dataset, estimator): R compute.weights scaled to N (1000 / 3000).
     s = more_sample(dataset)
@@ -174,7 +185,10 @@ def test_ss_weights_agree_with_r_within_monte_carlo_error(dataset):
     ours = rds_weights(s, "ss").reindex(ref["id"]).to_numpy()
     assert np.median(np.abs(ours / ref["weight"].to_numpy() - 1)) < 0.02
     y = s.data[outcome(dataset)].astype(float).to_numpy()
-    assert np.sum(ours * y) / ours.sum() == pytest.approx(np.sum(ref["weight"] * y) / ref["weight"].sum(), abs=SS_TOL)
+    known = ~np.isnan(y)
+    r_w = ref["weight"].to_numpy()[known]
+    assert np.sum(ours[known] * y[known]) / ours[known].sum() == pytest.approx(np.sum(r_w * y[known]) / r_w.sum(),
+                                                                               abs=SS_TOL)
 
 
 @pytest.mark.parametrize("dataset", NAMES)
@@ -213,6 +227,42 @@ def test_population_size_attributes_as_r_sets_them():
     # Source: datasets.csv (R attributes population.size.low/mid/high; fauxtime sets only mid = 3000).
     assert _population("fauxsycamore") == (500.0, 1000.0, 1500.0)
     assert _population("fauxtime") == (None, 3000.0, None)
-    with warnings.catch_warnings():
-        warnings.simplefilter("error")
-        assert more_sample("fauxtime").population_size[1] == 3000.0
+    assert more_sample("fauxtime").population_size == (None, 3000.0, None)
+
+
+def test_gaps_are_read_as_r_wrote_them():
+    # R writes missing values as the text NA; the reader must give missing outcomes (69 of 500: reference.csv
+    # Sample proportion rows count 319 + 112 = 431 known) and R's degree rule (largest degree) for the
+    # network sizes R wrote as NA or 0, with one warning that counts them.
+    s = more_sample("fauxsycamore_na")
+    assert int(s.data["disease"].isna().sum()) == 500 - 431
+    r = r_table("fauxsycamore_na")
+    gaps = (r["degree"].isna() | (r["degree"] == "0")).to_numpy()  # pandas reads R's NA as missing
+    with pytest.warns(DegreeImputedWarning, match=f"{gaps.sum()} of 500 network sizes were missing or zero"):
+        deg = s.clean_degree()
+    assert np.all(deg[gaps] == deg[~gaps].max()) and np.all(deg[~gaps] == r["degree"][~gaps].astype(float))
+
+
+def test_r_rds_i_weights_with_missing_degrees():
+    # R RDS 0.9-10 is not consistent with itself here: RDS.I.estimates replaces missing/zero degrees by the
+    # largest degree before weighting (R/rds.estimates.local.R), but compute.weights(weight.type = "RDS-I")
+    # called directly lets rds.I.weights use the largest degree + 1 (R/weights.R). Our weights follow the
+    # estimate (they reproduce R's RDS-I estimate to 1e-9, test above); given max + 1 ourselves they
+    # reproduce R's compute.weights to 1e-9. Source: weights.csv and reference.csv, fauxsycamore_na.
+    s = more_sample("fauxsycamore_na")
+    table = pd.read_csv(MORE / "data" / "fauxsycamore_na.csv")
+    deg = table["degree"]
+    table["degree"] = deg.where(deg > 0, deg.max() + 1)
+    from hiddenpop.rds import rds_sample_from_table
+
+    plus_one = rds_sample_from_table(table, degree_col="degree", population_size=1000)
+    for est in ("rds-i", "rds-i-ds"):
+        ref = WEIGHTS[(WEIGHTS.dataset == "fauxsycamore_na") & (WEIGHTS.estimator == R_LABEL[est])]
+        w_r = rds_weights(plus_one, est, outcome="disease").reindex(ref["id"]).to_numpy()
+        np.testing.assert_allclose(w_r, ref["weight"].to_numpy(), rtol=0, atol=1e-9)
+        ours = rds_weights(s, est, outcome="disease")
+        y = s.data["disease"].to_numpy()
+        r_estimate = reference("fauxsycamore_na", R_LABEL[est])["1"]
+        assert np.sum(ours.to_numpy()[y == 1]) / ours.sum() == pytest.approx(r_estimate, abs=1e-9)
+        # R's own compute.weights misses R's own estimate (0.102796 against 0.103006)
+        assert abs(np.sum(ref["weight"].to_numpy()[y == 1]) / 1000 - r_estimate) > 1e-4

@@ -20,11 +20,21 @@ num <- function(x) if (is.null(x) || length(x) == 0) NA else x
 # ---------------------------------------------------------------- data sets
 data(fauxsycamore, package = "RDS")
 data(fauxtime, package = "RDS")
+# fauxsycamore_na: fauxsycamore with the gaps of a real survey, as R writes them ("NA"): the outcome
+# missing for ids divisible by 7, the network size missing for ids divisible by 11 (R's rule: the
+# largest degree) and zero for ids divisible by 13.
+fauxsycamore_na <- fauxsycamore
+ids_num <- as.numeric(fauxsycamore_na$id)
+fauxsycamore_na$disease[ids_num %% 7 == 0] <- NA
+fauxsycamore_na$degree[ids_num %% 11 == 0] <- NA
+fauxsycamore_na$degree[ids_num %% 13 == 0 & ids_num %% 11 != 0] <- 0L
 SETS <- list(
   fauxsycamore = list(data = fauxsycamore, outcomes = "disease", seed_marker = "seed",
                       notes = "RDS example data (RDS Analyst); population network fauxsycamore.network shipped with it"),
   fauxtime = list(data = fauxtime, outcomes = "var1", seed_marker = "seed",
-                  notes = "RDS example data with interview times (DATEINTERVIEW, POSIXct UTC); only population.size.mid set")
+                  notes = "RDS example data with interview times (DATEINTERVIEW, POSIXct UTC); only population.size.mid set"),
+  fauxsycamore_na = list(data = fauxsycamore_na, outcomes = "disease", seed_marker = "seed",
+                         notes = "fauxsycamore with disease NA for id % 7 == 0, degree NA for id % 11 == 0 and 0 for id % 13 == 0 (HCG not computed)")
 )
 
 export <- function(name, d) {
@@ -119,6 +129,7 @@ for (name in names(SETS)) {
     reference[[length(reference) + 1]] <- interval_rows(name, y, am, "Arithmetic Mean", "SRS",
                                                         "t (normal, point +/- z*sd)", N, n, B = B_SRS,
                                                         boot = bs_replicates(am))
+    if (anyNA(d[[y]])) next  # HCG left out on the data set with gaps
     set.seed(SEED)
     hc <- RDS.bootstrap.intervals(d, y, weight.type = "HCG", uncertainty = "HCG", N = N,
                                   number.of.bootstrap.samples = B_HCG, to.factor = TRUE)
@@ -140,6 +151,7 @@ for (name in names(SETS)) {
     add_w("", est, compute.weights(d, weight.type = est, N = N))
   }
   for (y in SETS[[name]]$outcomes) for (est in c("RDS-I", "RDS-I (DS)", "HCG")) {
+    if (est == "HCG" && anyNA(d[[y]])) next
     set.seed(SEED)
     add_w(y, est, compute.weights(d, weight.type = est, N = N, outcome.variable = y))
   }
