@@ -6,7 +6,7 @@
 # Writes data/fauxsycamore.csv, data/fauxtime.csv, datasets.csv, reference.csv, weights.csv,
 # oracle_check.csv and versions.txt. Conventions follow ../rds_oracle/README.md: set.seed(20240905)
 # before every call, R's estimator names, EL (R's default analytic SE) for RDS-I / RDS-I (DS) /
-# RDS-II / Gile's SS, 0/1 outcomes as factors (to.factor = TRUE: one row per level, as the shipped
+# RDS-II / Gile's SS, Treeboot (RDS-II, SS) and Gile (SS) bootstraps with B = 200, 0/1 outcomes as factors (to.factor = TRUE: one row per level, as the shipped
 # oracle has them), the population size from the data set's attributes, weights scaled to sum to N.
 suppressPackageStartupMessages(library(RDS))
 
@@ -129,6 +129,14 @@ for (name in names(SETS)) {
     reference[[length(reference) + 1]] <- interval_rows(name, y, am, "Arithmetic Mean", "SRS",
                                                         "t (normal, point +/- z*sd)", N, n, B = B_SRS,
                                                         boot = bs_replicates(am))
+    # bootstraps as in ../rds_oracle (B = 200): Treeboot for RDS-II and SS, Gile's SS bootstrap
+    for (bs in list(c("RDS-II", "Treeboot"), c("Gile's SS", "Treeboot"), c("Gile's SS", "Gile"))) {
+      set.seed(SEED)
+      b <- RDS.bootstrap.intervals(d, y, weight.type = bs[1], uncertainty = bs[2], N = N,
+                                   number.of.bootstrap.samples = B_SRS, to.factor = TRUE)
+      reference[[length(reference) + 1]] <- interval_rows(name, y, b, bs[1], bs[2], "t (normal, point +/- z*sd)",
+                                                          N, n, B = B_SRS, boot = bs_replicates(b))
+    }
     if (anyNA(d[[y]])) next  # HCG left out on the data set with gaps
     set.seed(SEED)
     hc <- RDS.bootstrap.intervals(d, y, weight.type = "HCG", uncertainty = "HCG", N = N,
