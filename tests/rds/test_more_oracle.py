@@ -130,6 +130,26 @@ def test_ss_matches_r_within_monte_carlo_error(dataset, method):
     np.testing.assert_allclose(ours.loc[ref.index].to_numpy(), ref.to_numpy(), atol=SS_TOL)
 
 
+@pytest.mark.parametrize("dataset", ["fauxsycamore", "fauxsycamore_na"])
+def test_ss_at_the_documented_true_population_size(dataset):
+    # fauxsycamore was drawn from fauxsycamore.network, N = 715 (datasets.csv documented_true_N; RDS help:
+    # "The population had N=715 nodes"), though its attributes say 1000. Source: reference.csv rows with
+    # N_source = population_network: R's SS (EL) at N = 715 and TRUE_POPULATION (share of disease in the
+    # network, 143/715 = 0.2). At the true N, SS lands near the truth (R 0.2028) and RDS-II does not (0.1455).
+    from hiddenpop.rds import el_intervals
+
+    N = float(DATASETS.loc[dataset, "documented_true_N"])
+    assert N == 715
+    rows = REFERENCE[(REFERENCE.dataset == dataset) & (REFERENCE.N_source == "population_network")]
+    r_ss = rows[rows.estimator == "Gile's SS"].set_index("level")
+    truth = rows[rows.estimator == "TRUE_POPULATION"].set_index("level")["estimate"]
+    ours = el_intervals(more_sample(dataset), "disease", estimator="ss", population_size=N).set_index("level")
+    np.testing.assert_allclose(ours.loc[r_ss.index, "estimate"], r_ss["estimate"], atol=SS_TOL)
+    np.testing.assert_allclose(ours.loc[r_ss.index, "se"], r_ss["se"], rtol=0.05)  # as test_analytic_se
+    rds_ii = estimate(more_sample(dataset), "disease", estimator="rds-ii").set_index("level")["estimate"]
+    assert abs(ours.loc["1", "estimate"] - truth["1"]) < 0.015 < abs(rds_ii["1"] - truth["1"])
+
+
 @pytest.mark.parametrize("dataset", WITH_HCG)
 def test_hcg_matches_r(dataset):
     # Source: reference.csv "HCG" rows (fauxtime: R ordered by DATEINTERVIEW; fauxsycamore: wave order).

@@ -28,12 +28,16 @@ ids_num <- as.numeric(fauxsycamore_na$id)
 fauxsycamore_na$disease[ids_num %% 7 == 0] <- NA
 fauxsycamore_na$degree[ids_num %% 11 == 0] <- NA
 fauxsycamore_na$degree[ids_num %% 13 == 0 & ids_num %% 11 != 0] <- 0L
+# fauxsycamore was drawn from fauxsycamore.network (N = 715, help page: "The population had N=715 nodes"),
+# although its population.size attributes say 500 / 1000 / 1500.
+TRUE_N <- network::network.size(fauxsycamore.network)
+TRUE_DISEASE <- network::get.vertex.attribute(fauxsycamore.network, "disease")
 SETS <- list(
-  fauxsycamore = list(data = fauxsycamore, outcomes = "disease", seed_marker = "seed",
+  fauxsycamore = list(data = fauxsycamore, outcomes = "disease", seed_marker = "seed", true_N = TRUE_N,
                       notes = "RDS example data (RDS Analyst); population network fauxsycamore.network shipped with it"),
   fauxtime = list(data = fauxtime, outcomes = "var1", seed_marker = "seed",
                   notes = "RDS example data with interview times (DATEINTERVIEW, POSIXct UTC); only population.size.mid set"),
-  fauxsycamore_na = list(data = fauxsycamore_na, outcomes = "disease", seed_marker = "seed",
+  fauxsycamore_na = list(data = fauxsycamore_na, outcomes = "disease", seed_marker = "seed", true_N = TRUE_N,
                          notes = "fauxsycamore with disease NA for id % 7 == 0, degree NA for id % 11 == 0 and 0 for id % 13 == 0 (HCG not computed)")
 )
 
@@ -62,7 +66,8 @@ for (name in names(SETS)) {
     max.coupons = num(attr(d, "max.coupons")), population.size.low = num(attr(d, "population.size.low")),
     population.size.mid = num(attr(d, "population.size.mid")),
     population.size.high = num(attr(d, "population.size.high")),
-    outcomes = paste(SETS[[name]]$outcomes, collapse = " "), notes = SETS[[name]]$notes)
+    documented_true_N = num(SETS[[name]]$true_N), outcomes = paste(SETS[[name]]$outcomes, collapse = " "),
+    notes = SETS[[name]]$notes)
 }
 utils::write.csv(do.call(rbind, ds_rows), "datasets.csv", row.names = FALSE, na = "")
 
@@ -77,7 +82,7 @@ row <- function(dataset, outcome, level, estimator, estimate, se = NA, lo = NA, 
 }
 
 interval_rows <- function(dataset, outcome, r, estimator, uncertainty, ci_type, N, n, B = NA, boot = NULL,
-                          notes = NA) {
+                          notes = NA, N_source = "attribute") {
   m <- matrix(r$interval, ncol = 6, byrow = FALSE)
   lv <- names(r$interval)[seq_len(nrow(m))]
   if (is.null(lv) || all(lv == outcome)) lv <- rep("", nrow(m))  # numeric outcome: one mean
@@ -86,7 +91,7 @@ interval_rows <- function(dataset, outcome, r, estimator, uncertainty, ci_type, 
     bm <- if (is.matrix(boot)) mean(boot[, k]) else NA
     bs <- if (is.matrix(boot)) stats::sd(boot[, k]) else NA
     out[[k]] <- row(dataset, outcome, lv[k], estimator, m[k, 1], m[k, 5], m[k, 2], m[k, 3], uncertainty, ci_type,
-                    N, "attribute", n, m[k, 6], B, SEED, m[k, 4], bm, bs, notes)
+                    N, N_source, n, m[k, 6], B, SEED, m[k, 4], bm, bs, notes)
   }
   do.call(rbind, out)
 }
@@ -136,6 +141,18 @@ for (name in names(SETS)) {
                                    number.of.bootstrap.samples = B_SRS, to.factor = TRUE)
       reference[[length(reference) + 1]] <- interval_rows(name, y, b, bs[1], bs[2], "t (normal, point +/- z*sd)",
                                                           N, n, B = B_SRS, boot = bs_replicates(b))
+    }
+    if (!is.null(SETS[[name]]$true_N)) {
+      # the truth, and SS at the documented true N (the attribute N = 1000 overstates it)
+      truth <- table(TRUE_DISEASE) / length(TRUE_DISEASE)
+      for (lv in names(truth)) {
+        reference[[length(reference) + 1]] <- row(name, y, lv, "TRUE_POPULATION", as.numeric(truth[lv]),
+                                                  N = TRUE_N, N_source = "population_network", n = n,
+                                                  notes = "vertex attribute 'disease' of fauxsycamore.network")
+      }
+      reference[[length(reference) + 1]] <- interval_rows(name, y, el_estimate(d, y, "Gile's SS", TRUE_N),
+                                                          "Gile's SS", "EL", "normal", TRUE_N, n,
+                                                          N_source = "population_network")
     }
     if (anyNA(d[[y]])) next  # HCG left out on the data set with gaps
     set.seed(SEED)
