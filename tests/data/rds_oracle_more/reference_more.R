@@ -1,13 +1,14 @@
-# Reference values of R RDS 0.9-10 on its two example data sets not in ../rds_oracle:
-# fauxsycamore and fauxtime; plus a recomputation of shipped ../rds_oracle rows (faux, fauxmadrona)
-# to show that this build of RDS reproduces that oracle.
+# Reference values of R RDS 0.9-10 on its two example data sets not in ../rds_oracle: fauxsycamore
+# and fauxtime, and on fauxsycamore_na (fauxsycamore with survey gaps, made below); plus a recomputation
+# of shipped ../rds_oracle rows (faux, fauxmadrona) to show that this build of RDS reproduces that oracle.
 #
-# Run from this folder:  Rscript reference_more.R
-# Writes data/fauxsycamore.csv, data/fauxtime.csv, datasets.csv, reference.csv, weights.csv,
-# oracle_check.csv and versions.txt. Conventions follow ../rds_oracle/README.md: set.seed(20240905)
-# before every call, R's estimator names, EL (R's default analytic SE) for RDS-I / RDS-I (DS) /
-# RDS-II / Gile's SS, Treeboot (RDS-II, SS) and Gile (SS) bootstraps with B = 200, 0/1 outcomes as factors (to.factor = TRUE: one row per level, as the shipped
-# oracle has them), the population size from the data set's attributes, weights scaled to sum to N.
+# Run from this folder:  Rscript reference_more.R   (about two minutes)
+# Writes data/*.csv, datasets.csv, reference.csv, weights.csv, oracle_check.csv and versions.txt.
+# Conventions follow ../rds_oracle/README.md: set.seed(20240905) before every call, R's estimator names,
+# EL (R's default analytic SE) for RDS-I / RDS-I (DS) / RDS-II / Gile's SS, Treeboot (RDS-II, SS) and
+# Gile (SS) bootstraps with B = 200, arithmetic mean with SRS (B = 200), HCG with its bootstrap (B = 100),
+# 0/1 outcomes as factors (to.factor = TRUE: one row per level, as the shipped oracle has them), the
+# population size from the data set's attributes, weights scaled to sum to N.
 suppressPackageStartupMessages(library(RDS))
 
 SEED <- 20240905
