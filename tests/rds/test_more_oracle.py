@@ -7,13 +7,14 @@ Every expected number comes from tests/data/rds_oracle_more (made by its referen
 RDS 0.9-10, ergm 4.4.0; versions.txt). The data are read the way a user reads them: hiddenpop's CSV reader
 through the CLI's loader (``load_rds_sample``), with the column names R's attributes give (fauxtime:
 id ``SER``, degree ``NETWORK``, interview time ``DATEINTERVIEW`` with one date in the year 2100), and the
-seed marker found by the reader (``seed`` in both). Tolerances are those of the rds_oracle tests
+seed marker found by the reader (``seed`` in all three). Tolerances are those of the rds_oracle tests
 (test_estimators, test_ss, test_hcg), which explain them.
 """
 from __future__ import annotations
 
 import json
 import re
+
 import numpy as np
 import pandas as pd
 import pytest
