@@ -19,6 +19,7 @@ _EXPORTS: dict[str, str] = {
                      "rds_i_weights", "rds_weights", "stationary_distribution", "transition_counts", "vh_weights"),
                     "estimators"),
     **dict.fromkeys(("SS_METHODS", "ss_inclusion_probabilities"), "ss"),
+    **dict.fromkeys(("el_intervals", "el_standard_error"), "analytic"),
     **dict.fromkeys(("HCGResult", "hcg_estimate", "hcg_weights"), "hcg"),
     **dict.fromkeys(("bottleneck_plot", "convergence_plot", "cumulative_estimates", "differential_activity",
                      "population_homophily", "recruitment_homophily", "transition_matrix"), "diagnostics"),

@@ -283,6 +283,7 @@ def hcg_estimate(groups: Any, degree: Any, parent: Any, order: Any, *, n_groups:
     y = _balance_shares(theta, dbar)
     y_last = np.full(K, np.inf)
     converged = False
+    change = np.inf
     it = 0
     for it in range(1, max_iter + 1):
         wts = [_within_group_weights(np.flatnonzero(nonseed & (g == k)), deg,
@@ -300,7 +301,8 @@ def hcg_estimate(groups: Any, degree: Any, parent: Any, order: Any, *, n_groups:
                            options={"xatol": 1e-10, "fatol": 1e-12, "maxiter": 20000})
         theta = theta_of(res.x)
         y = shares(theta, dbar)
-        if np.sum((y - y_last) ** 2) < tol:
+        change = float(np.sum((y - y_last) ** 2))
+        if change < tol:
             converged = True
             break
         y_last = y
@@ -310,7 +312,7 @@ def hcg_estimate(groups: Any, degree: Any, parent: Any, order: Any, *, n_groups:
                       stacklevel=2)
     if not converged:
         warnings.warn(ConvergenceWarning(f"HCG did not converge in {max_iter} iterations "
-                                         f"(last change {np.sum((y - y_last) ** 2):.2e})"), stacklevel=2)
+                                         f"(last change {change:.2e}, needs < {tol:.0e})"), stacklevel=2)
     members = known if include_seeds else nonseed
     for k in range(K):
         idx = np.flatnonzero(members & (g == k))
