@@ -94,6 +94,9 @@ def test_choices_spelled_out_for_speed_equal_the_library_registries():
 
     assert tuple(MODEL_VARIANCES) == cmd.MODEL_VARIANCES and tuple(REGRESSION_FAMILIES) == cmd.REGRESSION_FAMILIES
     assert tuple(OUTCOME_FREE_ESTIMATORS) == cmd.FIT_ESTIMATORS
+    from hiddenpop.rds.analytic import ANALYTIC_VARIANCES
+
+    assert tuple(ANALYTIC_VARIANCES) == cmd.ANALYTIC_VARIANCES
     # hiddenpop model: the families of the survey GLM without their quasi- aliases
     from hiddenpop.commands import model as model_cmd
     from hiddenpop.weights.model import MODEL_FAMILIES

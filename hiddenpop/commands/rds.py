@@ -21,9 +21,10 @@ from hiddenpop.commands._common import (echo_err, format_intervals, json_option,
 # The choices of the options below, spelled out so that `--help` and every other command start
 # without importing scipy/statsmodels (hiddenpop.rds); tests/test_cli_vocabulary.py checks that
 # they equal the library registries (ESTIMATORS, BOOTSTRAP_METHODS, CI_TYPES, DEGREE_RULES, SS_METHODS,
-# regression.MODEL_VARIANCES, REGRESSION_FAMILIES and OUTCOME_FREE_ESTIMATORS).
+# regression.MODEL_VARIANCES, REGRESSION_FAMILIES, OUTCOME_FREE_ESTIMATORS and analytic.ANALYTIC_VARIANCES).
 ESTIMATORS = ("rds-i", "rds-i-ds", "rds-ii", "ss", "hcg", "mean")
 BOOTSTRAP_METHODS = ("salganik", "tree", "ss", "neighbourhood")
+ANALYTIC_VARIANCES = ("el",)
 CI_TYPES = ("percentile", "t")
 DEGREE_RULES = ("max", "median")
 SS_METHODS = ("deterministic", "simulation")
@@ -102,6 +103,31 @@ def _data_options(f):
     return f
 
 
+def _se_title(variance: str | None) -> str:
+    return "no" if not variance else "analytic (EL)" if variance == "el" else f"bootstrap {variance}"
+
+
+def _fill_el(e, sample, outcome: str, estimator: str, population_size, weights, *, level: float) -> None:
+    """The EL columns (se, interval, design effect) of one estimate table ``e``, one row per level,
+    from the weights the estimate used (:func:`hiddenpop.rds.analytic.el_columns`)."""
+    from hiddenpop.errors import EstimationError
+    from hiddenpop.rds.analytic import EL_ESTIMATORS, el_columns
+    from hiddenpop.rds.estimators import outcome_codes
+
+    if estimator not in EL_ESTIMATORS:
+        raise EstimationError(f"no analytic (EL) standard error for the {estimator} estimator", where=sample.source,
+                              fix="use --estimator " + ", ".join(EL_ESTIMATORS) + " with --variance el, or a "
+                                  "bootstrap --variance")
+    codes, levels, kind = outcome_codes(sample.outcome(outcome))
+    if kind != "categorical" or len(levels) != len(e):
+        raise EstimationError(f"'{outcome}' is a number (a mean): the EL standard error is for proportions",
+                              where=sample.source,
+                              fix=f"declare category codes with --categorical {outcome}, or use a bootstrap --variance")
+    for col, values in el_columns(weights, codes, e["estimate"].to_numpy(dtype=float),
+                                  population_size=population_size, level=level).items():
+        e[col] = values
+
+
 def _parse_population(value: str | None):
     from hiddenpop.rds.sample import parse_population_size
 
@@ -144,8 +170,10 @@ def _clean(v: Any) -> Any:
               help="Estimator (repeatable) [default: ss when a population size is known, else rds-ii]. "
                    "ss and hcg need --population-size.")
 @_data_options
-@click.option("--variance", type=click.Choice(list(BOOTSTRAP_METHODS)), default=None,
-              help="Bootstrap for standard errors and intervals. Without it se, ci_low and ci_high are empty.")
+@click.option("--variance", type=click.Choice(BOOTSTRAP_METHODS + ANALYTIC_VARIANCES), default=None,
+              help="Standard errors and intervals: a bootstrap, or el, R RDS's default analytic SE for proportions "
+                   "(rds-i, rds-i-ds, rds-ii, ss; no random seed; interval estimate ± 1.96·se at --level 0.95, as R "
+                   "prints it). Without it se, ci_low and ci_high are empty.")
 @click.option("--reps", type=click.IntRange(min=2), default=1000, show_default=True, help="Bootstrap replicates.")
 @click.option("--ci", "ci_type", type=click.Choice(list(CI_TYPES)), default="t", show_default=True,
               help="Interval: estimate ± z·se ('t', R's default) or bootstrap percentiles.")
@@ -190,8 +218,9 @@ def estimate_cmd(data, outcomes, old_outcomes, categorical, estimators, id_col, 
         raise click.UsageError("name the variable to estimate with --var COLUMN (or --categorical COLUMN for "
                                "category codes)")
     pops = _parse_population(population_size)
-    if (variance or ss_method == "simulation") and rng_seed is None:
-        raise click.UsageError("--rng-seed is required with --variance or --ss-method simulation")
+    bootstrap = variance in BOOTSTRAP_METHODS
+    if (bootstrap or ss_method == "simulation") and rng_seed is None:
+        raise click.UsageError("--rng-seed is required with a bootstrap --variance or --ss-method simulation")
     for p in (output, weights_output):
         if p:
             check_writable(p, overwrite=overwrite)
@@ -201,6 +230,9 @@ def estimate_cmd(data, outcomes, old_outcomes, categorical, estimators, id_col, 
         sample = sample.with_categorical(list(dict.fromkeys(categorical)))
     if not estimators:
         estimators = ("ss",) if sample.population_size[1] is not None else ("rds-ii",)
+    if variance == "el" and sample.population_size[1] is None:
+        echo_err("note: no --population-size, so the EL standard errors have no finite-population factor "
+                 "(R applies (N - n)/(N - 1) with the data's population size)")
     if "hcg" in estimators and sample.time is None:
         echo_err("note: no interview times (--time-col), so HCG orders respondents by wave, as R does")
     rng = np.random.default_rng(rng_seed) if rng_seed is not None else None
@@ -223,8 +255,10 @@ def estimate_cmd(data, outcomes, old_outcomes, categorical, estimators, id_col, 
                 e["ci_high"] = np.nan
                 e["design_effect"] = np.nan
                 e["variance"] = variance or ""
-                e["reps"] = reps if variance else np.nan
-                if variance:
+                e["reps"] = reps if bootstrap else np.nan
+                if variance == "el":
+                    _fill_el(e, sample, outcome, est, N, w, level=conf_level)
+                elif variance:
                     with progress(reps, f"{variance} bootstrap {outcome} {est}") as advance:
                         res = bootstraps[variance](
                             sample, estimator=est, outcome=outcome, population_size=N, reps=reps, rng=rng,
@@ -261,7 +295,7 @@ def estimate_cmd(data, outcomes, old_outcomes, categorical, estimators, id_col, 
             for var, part in shown.groupby("outcome", sort=False):
                 click.echo(format_intervals(part.drop(columns="n").rename(columns={"n_valid": "n"}),
                                             label_cols=["level", "estimator"], level=conf_level,
-                                            title=f"{var} ({'bootstrap ' + variance if variance else 'no'} SE)"))
+                                            title=f"{var} ({_se_title(variance)} SE)"))
                 click.echo("")
             if not variance:
                 click.echo("no standard errors: add --variance tree --rng-seed N for SEs and intervals")

@@ -27,11 +27,15 @@ import pandas as pd
 from hiddenpop.rds.estimators import check_population_size, estimate, outcome_codes, rds_weights
 from hiddenpop.rds.sample import RDSSample
 
-__all__ = ["el_standard_error", "el_intervals"]
+__all__ = ["el_standard_error", "el_intervals", "el_columns", "ANALYTIC_VARIANCES", "EL_ESTIMATORS"]
 
 _BLOCK = 512
 #: R hard-codes the normal quantile 1.96 for the EL interval.
 EL_Z = 1.96
+#: the analytic standard errors offered besides the bootstraps (``rds estimate --variance el``)
+ANALYTIC_VARIANCES = ("el",)
+#: the estimators R gives an EL standard error for
+EL_ESTIMATORS = ("rds-i", "rds-i-ds", "rds-ii", "ss")
 
 
 def _median_of_products(w: np.ndarray, exact_limit: int = 4_000_000) -> float:
@@ -165,7 +169,7 @@ def el_intervals(sample: RDSSample, outcome: str, *, estimator: str = "rds-ii", 
     from hiddenpop.rds.estimators import canonical_estimator
 
     name = canonical_estimator(estimator)
-    if name not in ("rds-i", "rds-i-ds", "rds-ii", "ss"):
+    if name not in EL_ESTIMATORS:
         raise EstimationError(f"no analytic (EL) standard error for the {name} estimator", where=sample.source,
                               fix="use rds-i, rds-i-ds, rds-ii or ss, or a bootstrap for the others")
     N = check_population_size(sample, population_size, required=name == "ss", estimator=name)
@@ -179,23 +183,38 @@ def el_intervals(sample: RDSSample, outcome: str, *, estimator: str = "rds-ii", 
     w = rds_weights(sample, name, outcome=outcome, population_size=N, degree_rule=degree_rule, rng=rng,
                     ss_method=ss_method, kind="categorical").to_numpy()
     out = estimate(sample, outcome, estimator=name, population_size=N, kind="categorical", weights=w)
-    known = codes >= 0
-    n_known = int(known.sum())
-    se = []
-    for k in range(len(levels)):
-        y = np.where(known, (codes == k).astype(float), np.nan)
-        se.append(el_standard_error(w, y, population_size=N))
-    se = np.asarray(se)
-    p = out["estimate"].to_numpy(dtype=float)
-    fpc = 1.0 if N is None else (N - n_known) / (N - 1)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        deff = se ** 2 / (fpc * p * (1 - p) / n_known)
-    out["se"] = se
-    out["ci_low"] = p - EL_Z * se
-    out["ci_high"] = p + EL_Z * se
-    out["design_effect"] = deff
+    for col, values in el_columns(w, codes, out["estimate"].to_numpy(dtype=float), population_size=N).items():
+        out[col] = values
     out["variance"] = "el"
     return out
+
+
+def el_columns(weights: Any, codes: Any, estimates: Any, *, population_size: float | None = None,
+               level: float = 0.95) -> dict[str, np.ndarray]:
+    """``se``, ``ci_low``, ``ci_high`` and ``design_effect`` of the proportions of a categorical outcome.
+
+    ``codes`` are the outcome's level codes (``-1`` missing; :func:`hiddenpop.rds.estimators.outcome_codes`),
+    ``estimates`` the proportion of each level (their order), ``weights`` the estimator's weights. The
+    interval is estimate ± 1.96·se at ``level`` 0.95 (R's constant), else the normal quantile.
+
+    >>> cols = el_columns([1.0, 2.0, 1.0], [1, 0, 0], [0.75, 0.25])
+    >>> round(float(cols["se"][1]), 6) == round((4 * 1.64 / 81) ** 0.5, 6)
+    True
+    """
+    from scipy.stats import norm
+
+    w = np.asarray(weights, dtype=float)
+    codes = np.asarray(codes)
+    known = codes >= 0
+    n_known = int(known.sum())
+    p = np.asarray(estimates, dtype=float)
+    se = np.array([el_standard_error(w, np.where(known, (codes == k).astype(float), np.nan),
+                                     population_size=population_size) for k in range(len(p))])
+    fpc = 1.0 if population_size is None else (population_size - n_known) / (population_size - 1)
+    z = EL_Z if abs(level - 0.95) < 1e-12 else float(norm.ppf(0.5 + level / 2))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        deff = se ** 2 / (fpc * p * (1 - p) / n_known)
+    return {"se": se, "ci_low": p - z * se, "ci_high": p + z * se, "design_effect": deff}
 
 
 def _two_valued(sample: RDSSample, outcome: str) -> bool:

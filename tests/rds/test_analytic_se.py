@@ -113,3 +113,58 @@ def test_refusals():
 
     with pytest.raises(EstimationError, match="many values"):
         el_intervals(rds_sample_from_table(t), "age")
+
+
+@pytest.mark.parametrize("dataset", more.NAMES)
+def test_cli_variance_el_gives_r_default_standard_errors(runner, dataset):
+    # `hiddenpop rds estimate --variance el` as a user runs it on the exported CSVs: R RDS 0.9-10's EL rows
+    # (tests/data/rds_oracle_more/reference.csv) for RDS-I, RDS-I (DS) and RDS-II to 1e-9; no seed needed.
+    import json
+
+    from hiddenpop.cli import main
+
+    ds = more.DATASETS.loc[dataset]
+    args = ["rds", "estimate", str(more.MORE / "data" / ds["file"]), "--var", more.outcome(dataset),
+            "--degree-col", ds["network.size"], "--population-size", str(int(float(ds["population.size.mid"]))),
+            "--variance", "el", "--json"]
+    if ds["id"] != "id":
+        args += ["--id-col", ds["id"]]
+    for est in ("rds-i", "rds-i-ds", "rds-ii"):
+        args += ["--estimator", est]
+    res = runner.invoke(main, args)
+    assert res.exit_code == 0, res.output
+    got = {(r["estimator"], r["level"]): r for r in json.loads(res.stdout)}
+    rows = _el_rows(more.REFERENCE)
+    rows = rows[(rows.dataset == dataset) & rows.estimator.isin(["RDS-I", "RDS-I (DS)", "RDS-II"])]
+    assert len(rows) >= 6
+    for r in rows.itertuples(index=False):
+        g = got[(INV[r.estimator], r.level)]
+        assert g["variance"] == "el" and g["reps"] is None
+        for col in ("estimate", "se", "ci_low", "ci_high", "design_effect"):
+            assert g[col] == pytest.approx(getattr(r, col), abs=1e-9), (r.estimator, r.level, col)
+
+
+def test_cli_variance_el_refuses_what_r_does_not_define(runner):
+    from hiddenpop.cli import main
+
+    from tests.conftest import RDS_ORACLE
+
+    faux = str(RDS_ORACLE / "data" / "fauxmadrona.csv")
+    mean = runner.invoke(main, ["rds", "estimate", faux, "--degree-col", "degree", "--var", "disease",
+                                "--estimator", "mean", "--variance", "el"])
+    assert mean.exit_code == 1 and "no analytic (EL) standard error for the mean estimator" in mean.stderr
+    assert "Traceback" not in mean.output
+    numeric = runner.invoke(main, ["rds", "estimate", faux, "--degree-col", "degree", "--var", "degree",
+                                   "--estimator", "rds-ii", "--variance", "el"])
+    assert numeric.exit_code == 1 and "--categorical degree" in numeric.stderr
+    # without N there is no finite-population factor, and the user is told (R's (N - n)/(N - 1) with
+    # fauxmadrona's N = 1000 and n = 500 would shrink the SE by sqrt(500/999))
+    plain = runner.invoke(main, ["rds", "estimate", faux, "--degree-col", "degree", "--var", "disease",
+                                 "--estimator", "rds-ii", "--variance", "el", "--json"])
+    with_n = runner.invoke(main, ["rds", "estimate", faux, "--degree-col", "degree", "--var", "disease",
+                                  "--estimator", "rds-ii", "--variance", "el", "--population-size", "1000", "--json"])
+    assert plain.exit_code == 0 and "no finite-population factor" in plain.stderr
+    import json
+
+    se0, se1 = json.loads(plain.stdout)[0]["se"], json.loads(with_n.stdout)[0]["se"]
+    assert se1 == pytest.approx(se0 * np.sqrt(500 / 999), rel=1e-12)
