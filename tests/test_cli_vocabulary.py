@@ -108,12 +108,15 @@ def test_choices_spelled_out_for_speed_equal_the_library_registries():
     from hiddenpop.weights.estimate import DOMAIN_DF, STATISTICS, VARIANCE_METHODS
 
     assert tuple(VARIANCE_METHODS) == est_cmd.VARIANCE_METHODS and tuple(STATISTICS) == est_cmd.STATISTICS
-    assert tuple(str(k) for k in LonelyPSU) == est_cmd.LONELY_PSU
+    from hiddenpop.commands import _common as common_cmd
+
+    assert tuple(str(k) for k in LonelyPSU) == common_cmd.LONELY_PSU
     assert tuple(DOMAIN_DF) == est_cmd.DOMAIN_DF
     from hiddenpop.weights.design import REPLICATE_KINDS
     from hiddenpop.weights.estimate import PROPORTION_INTERVALS
 
-    assert tuple(REPLICATE_KINDS) == est_cmd.REPLICATE_KINDS and tuple(PROPORTION_INTERVALS) == est_cmd.PROPORTION_INTERVALS
+    assert tuple(REPLICATE_KINDS) == common_cmd.REPLICATE_KINDS
+    assert tuple(PROPORTION_INTERVALS) == est_cmd.PROPORTION_INTERVALS
     from hiddenpop.commands import simulate as sim_cmd
     from hiddenpop.simulate.study import VARIANCES
 
@@ -237,3 +240,16 @@ def test_simulate_study_keeps_finished_replications_on_ctrl_c(tmp_path):
     done = reps["replicate"].nunique()
     assert 0 < done < 100000
     assert f"Interrupted** after {done} of 100000" in (tmp_path / "study" / "summary.md").read_text()
+
+
+def test_estimate_and_model_share_one_set_of_design_options():
+    # one definition (commands._common.design_options): the same names, defaults, choices and help in both
+    from hiddenpop.commands.estimate import estimate
+    from hiddenpop.commands.model import model
+
+    def design(cmd):
+        return {p.name: (p.opts, p.default, getattr(p.type, "choices", None), p.help) for p in cmd.params
+                if p.name in {"weight_col", "stratum_col", "psu_col", "fpc_col", "ultimate_cluster", "calibration",
+                              "lonely_psu", "zero_weights", "replicate_cols", "replicate_method", "replicate_scale"}}
+
+    assert len(design(estimate)) == 11 and design(estimate) == design(model)

@@ -19,7 +19,8 @@ import click
 __all__ = ["overwrite_option", "rng_seed_option", "output_option", "json_option", "progress", "verbosity",
            "echo_err", "renamed_option", "screen_format_option", "wants_table", "text_table", "format_intervals",
            "add_result", "json_summary_option", "RegistryChoice", "none_value", "split_values",
-           "replicate_columns", "allow_zero_weights", "ZERO_WEIGHT_POLICIES", "refit_calibration", "EXIT_CODES", "EXIT_INTERNAL",
+           "replicate_columns", "allow_zero_weights", "ZERO_WEIGHT_POLICIES", "LONELY_PSU", "REPLICATE_KINDS",
+           "VARIANCE_METHODS", "design_options", "refit_calibration", "EXIT_CODES", "EXIT_INTERNAL",
            "EXIT_INTERRUPTED", "EXIT_QUARANTINED", "SUBPOP_OPERATORS", "subpop_conditions", "subpop_mask",
            "check_named_columns"]
 
@@ -530,3 +531,48 @@ def check_named_columns(data, path, named: dict) -> None:
                                      fix=(f"did you mean {close[0]!r}? " if close else "")
                                      + f"columns: {', '.join(map(str, data.columns[:15]))}"
                                      + (" …" if len(data.columns) > 15 else ""))
+
+
+#: spelled out so that ``--help`` does not import the library; tests/test_cli_vocabulary.py keeps them
+#: equal to hiddenpop.weights.design.LonelyPSU, hiddenpop.weights.design.REPLICATE_KINDS and
+#: hiddenpop.weights.estimate.VARIANCE_METHODS (``--variance`` of estimate and model)
+VARIANCE_METHODS = ("linearization", "jk1", "jkn", "bootstrap", "replicate")
+LONELY_PSU = ('fail', 'adjust', 'certainty', 'remove', 'average')
+REPLICATE_KINDS = ("bootstrap", "jk1", "other")
+
+
+def design_options(f: Callable) -> Callable:
+    """The survey-design options of ``estimate`` and ``model`` (weights, strata, PSUs, FPC, calibration,
+    lonely PSUs, zero weights, replicate weight columns), one definition for both; their values go to
+    :func:`prepared_design`."""
+    for option in reversed([
+        click.option("--weight-col", default="final_weight", show_default=True, help="Weight column."),
+        click.option("--stratum-col", default="stratum", show_default=True, help="Stratum column ('none' for none)."),
+        click.option("--psu-col", default="psu", show_default=True,
+                     help="PSU column ('none': each row is a PSU); for a multistage design the unit id of every "
+                          "stage, e.g. district,school."),
+        click.option("--fpc-col", default=None,
+                     help="FPC column: sampling fraction (≤1) or population PSU count; one per stage for a multistage "
+                          "design, e.g. fpc1,fpc2."),
+        click.option("--ultimate-cluster", is_flag=True, default=False,
+                     help="Multistage design: first-stage (ultimate cluster) variance only, as R "
+                          "survey.ultimate.cluster=TRUE."),
+        click.option("--calibration", "calibration", default=None,
+                     help="Calibration model of calibrated weights for linearised SEs (default: <file>.calibration.json "
+                          "when it exists); 'none' treats the weights as fixed."),
+        click.option("--lonely-psu", type=click.Choice(LONELY_PSU),
+                     default="fail", show_default=True, help="Policy for strata with a single PSU."),
+        click.option("--zero-weights", type=click.Choice(ZERO_WEIGHT_POLICIES), default="auto", show_default=True,
+                     help="Rows with weight 0: 'auto' accepts them when every such row has a reason in a "
+                          "weight_flag column (as weights compute writes), 'allow' always, 'error' never."),
+        click.option("--replicate-cols", default=None,
+                     help="Replicate weight columns for --variance replicate: a comma list, or a pattern such as "
+                          "'rep_*' (default: the rep_1 ... rep_B columns that weights compute writes)."),
+        click.option("--replicate-method", type=click.Choice(REPLICATE_KINDS), default="bootstrap",
+                     show_default=True, help="How the --replicate-cols were made (sets the variance scale)."),
+        click.option("--replicate-scale", type=click.FloatRange(0, min_open=True), default=None,
+                     help="Variance scale of --replicate-method other: V = scale · Σ (θ_r − θ̄)², e.g. 1/(B−1) "
+                          "(R svrepdesign scale)."),
+    ]):
+        f = option(f)
+    return f

@@ -18,7 +18,7 @@ import json
 
 import click
 
-from hiddenpop.commands._common import (ZERO_WEIGHT_POLICIES, echo_err, json_option, output_option,
+from hiddenpop.commands._common import (VARIANCE_METHODS, design_options, echo_err, json_option, output_option,
                                         overwrite_option, prepared_design, progress, replicate_columns,
                                         screen_format_option, split_values)
 # --subpop and the column checks are shared with `hiddenpop model` (commands/_common.py)
@@ -29,15 +29,10 @@ from hiddenpop.commands._common import subpop_mask as _subpop_mask
 __all__ = ["estimate"]
 
 #: spelled out so that ``estimate --help`` does not import the estimators (scipy, pandas);
-#: tests/test_cli_vocabulary.py keeps them equal to hiddenpop.weights.estimate.VARIANCE_METHODS,
-#: hiddenpop.weights.estimate.STATISTICS, hiddenpop.weights.design.LonelyPSU, hiddenpop.weights.estimate.DOMAIN_DF,
-#: hiddenpop.weights.design.REPLICATE_KINDS and hiddenpop.weights.estimate.PROPORTION_INTERVALS
-#: (``hiddenpop model`` uses the same)
-VARIANCE_METHODS = ("linearization", "jk1", "jkn", "bootstrap", "replicate")
+#: tests/test_cli_vocabulary.py keeps them equal to hiddenpop.weights.estimate.STATISTICS, DOMAIN_DF and
+#: PROPORTION_INTERVALS (the design options, shared with ``hiddenpop model``, are commands._common.design_options)
 STATISTICS = ("mean", "total", "proportion", "ratio", "quantile")
-LONELY_PSU = ('fail', 'adjust', 'certainty', 'remove', 'average')
 DOMAIN_DF = ("design", "domain")
-REPLICATE_KINDS = ("bootstrap", "jk1", "other")
 PROPORTION_INTERVALS = ("wald", "logit")
 
 
@@ -78,37 +73,11 @@ def _plain(value):
               show_default=True, help="Confidence level.")
 @click.option("--proportion-ci", type=click.Choice(PROPORTION_INTERVALS), default="wald", show_default=True,
               help="Interval for proportions (logit = R svyciprop).")
-@click.option("--weight-col", default="final_weight", show_default=True, help="Weight column.")
-@click.option("--stratum-col", default="stratum", show_default=True, help="Stratum column ('none' for none).")
-@click.option("--psu-col", default="psu", show_default=True,
-              help="PSU column ('none': each row is a PSU); for a multistage design the unit id of every "
-                   "stage, e.g. district,school.")
-@click.option("--fpc-col", default=None,
-              help="FPC column: sampling fraction (≤1) or population PSU count; one per stage for a multistage "
-                   "design, e.g. fpc1,fpc2.")
-@click.option("--ultimate-cluster", is_flag=True, default=False,
-              help="Multistage design: first-stage (ultimate cluster) variance only, as R "
-                   "survey.ultimate.cluster=TRUE.")
 @click.option("--domain-df", type=click.Choice(DOMAIN_DF), default="design", show_default=True,
               help="Degrees of freedom of domain intervals (quantiles, logit proportions): the whole design's, "
                    "or the domain's own PSUs minus strata (as R svyby; replicate designs: rank of the "
                    "replicate weights - 1).")
-@click.option("--calibration", "calibration", default=None,
-              help="Calibration model of calibrated weights for linearised SEs (default: <file>.calibration.json "
-                   "when it exists); 'none' treats the weights as fixed.")
-@click.option("--lonely-psu", type=click.Choice(LONELY_PSU),
-              default="fail", show_default=True, help="Policy for strata with a single PSU.")
-@click.option("--zero-weights", type=click.Choice(ZERO_WEIGHT_POLICIES), default="auto", show_default=True,
-              help="Rows with weight 0: 'auto' accepts them when every such row has a reason in a "
-                   "weight_flag column (as weights compute writes), 'allow' always, 'error' never.")
-@click.option("--replicate-cols", default=None,
-              help="Replicate weight columns for --variance replicate: a comma list, or a pattern such as "
-                   "'rep_*' (default: the rep_1 ... rep_B columns that weights compute writes).")
-@click.option("--replicate-method", type=click.Choice(REPLICATE_KINDS), default="bootstrap",
-              show_default=True, help="How the --replicate-cols were made (sets the variance scale).")
-@click.option("--replicate-scale", type=click.FloatRange(0, min_open=True), default=None,
-              help="Variance scale of --replicate-method other: V = scale · Σ (θ_r − θ̄)², e.g. 1/(B−1) "
-                   "(R svrepdesign scale).")
+@design_options
 @click.option("--replicate-weights-out", type=click.Path(dir_okay=False), default=None,
               help="Also write the replicate analysis weights (jk1/jkn/bootstrap) for R or Stata.")
 @click.option("--id-col", default=None, help="Id column copied into --replicate-weights-out (default hh_id/child_id).")

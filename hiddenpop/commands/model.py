@@ -8,16 +8,14 @@ from __future__ import annotations
 
 import click
 
-from hiddenpop.commands._common import (ZERO_WEIGHT_POLICIES, echo_err, json_option, output_option,
+from hiddenpop.commands._common import (VARIANCE_METHODS, design_options, echo_err, json_option, output_option,
                                         overwrite_option)
-from hiddenpop.commands.estimate import LONELY_PSU, REPLICATE_KINDS
 
 __all__ = ["model"]
 
 #: the families of hiddenpop.weights.model.MODEL_FAMILIES offered on the command line (its quasi- names are
 #: aliases), spelled out so that ``model --help`` does not import scipy; tests/test_cli_vocabulary.py checks them
 FAMILIES = ("gaussian", "binomial", "poisson")
-_VARIANCES = ["linearization", "jk1", "jkn", "bootstrap", "replicate"]
 
 
 @click.command()
@@ -36,36 +34,13 @@ _VARIANCES = ["linearization", "jk1", "jkn", "bootstrap", "replicate"]
                    "commas all hold; operators = != < <= > >=). Rows outside it stay in the design (domain "
                    "estimation, as R's svyglm on subset() of a survey design), so the standard errors are right. "
                    "As in hiddenpop estimate.")
-@click.option("--variance", type=click.Choice(_VARIANCES), default="linearization", show_default=True,
+@click.option("--variance", type=click.Choice(VARIANCE_METHODS), default="linearization", show_default=True,
               help="Variance method (replicate = replicate weight columns named by --replicate-cols).")
 @click.option("--reps", type=click.IntRange(2), default=500, show_default=True, help="Bootstrap replicates.")
 @click.option("--rng-seed", type=int, default=None, help="Seed of the random number generator (bootstrap).")
 @click.option("--level", type=click.FloatRange(0, 1, min_open=True, max_open=True), default=0.95,
               show_default=True, help="Confidence level.")
-@click.option("--weight-col", default="final_weight", show_default=True, help="Weight column.")
-@click.option("--stratum-col", default="stratum", show_default=True, help="Stratum column ('none' for none).")
-@click.option("--psu-col", default="psu", show_default=True,
-              help="PSU column ('none': each row is a PSU); for a multistage design the unit id of every stage, "
-                   "e.g. district,school.")
-@click.option("--fpc-col", default=None,
-              help="FPC column: sampling fraction (≤1) or population PSU count; one per stage for a multistage "
-                   "design, e.g. fpc1,fpc2.")
-@click.option("--ultimate-cluster", is_flag=True, default=False,
-              help="Multistage design: first-stage (ultimate cluster) variance only.")
-@click.option("--calibration", "calibration", default=None,
-              help="Calibration model of calibrated weights (default: <file>.calibration.json when it exists); "
-                   "'none' treats the weights as fixed. As in hiddenpop estimate.")
-@click.option("--lonely-psu", type=click.Choice(LONELY_PSU),
-              default="fail", show_default=True, help="Policy for strata with a single PSU.")
-@click.option("--zero-weights", type=click.Choice(ZERO_WEIGHT_POLICIES), default="auto", show_default=True,
-              help="Rows with weight 0: as in hiddenpop estimate.")
-@click.option("--replicate-cols", default=None,
-              help="Replicate weight columns for --variance replicate: a comma list or a pattern such as 'rep_*' "
-                   "(default: rep_1 ... rep_B).")
-@click.option("--replicate-method", type=click.Choice(REPLICATE_KINDS), default="bootstrap",
-              show_default=True, help="How the --replicate-cols were made (sets the variance scale).")
-@click.option("--replicate-scale", type=click.FloatRange(0, min_open=True), default=None,
-              help="Variance scale of --replicate-method other (R svrepdesign scale).")
+@design_options
 @output_option(required=False, help="Write the coefficient table as CSV here (default: a readable table).")
 @json_option
 @overwrite_option
