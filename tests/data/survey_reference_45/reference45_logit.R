@@ -100,6 +100,13 @@ hhcase <- function(case, bounds) {
 hhcase("logit_hh", c(0.5, 2))
 hhcase("logit_hh_tight", c(0.92, 1.12))
 
+# (4) bounds too tight for these margins: R stops (logged, for the tests of our error)
+for (b in list(c(0.8, 1.25))) {
+  msg <- tryCatch({ calibrate(dclus1, ~stype + sch.wide, popvec, calfun = "logit", bounds = b, maxit = 50); "converged" },
+                  error = function(e) conditionMessage(e))
+  logl <- c(logl, sprintf("dclus1 ~stype+sch.wide, bounds c(%g, %g), maxit 50: %s", b[1], b[2], msg))
+}
+
 wcsv(do.call(rbind, rows), "reference45_logit.csv")
 writeLines(c(R.version.string, paste("survey", as.character(packageVersion("survey"))), "", logl, "",
              capture.output(sessionInfo())), "versions45_logit.txt")
