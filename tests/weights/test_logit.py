@@ -265,3 +265,23 @@ def test_cli_help_offers_logit_and_says_bounds_are_required(runner):
     for cmd, opt in ((["weights", "calibrate"], "--method"), (["weights", "compute"], "--calibration")):
         text = runner.invoke(main, cmd + ["--help"]).output
         assert "logit" in text and f"required with {opt} logit" in " ".join(text.split())
+
+
+def test_compute_weights_with_logit_calibration():
+    # compute_weights(..., options.calibration="logit"): with one margin every calibration function
+    # gives each level the factor target / weighted count (hand reasoning: one equation per level),
+    # so the logit weights equal the linear ones (two routes); the recorded model says logit and
+    # refits to the file's weights. Without bounds the run is refused before any weighting.
+    from hiddenpop.weights.pipeline import WeightingOptions, compute_weights
+    from tests.weights.test_pipeline import _city
+
+    hh, points = _city(np.random.default_rng(21))
+    m = pd.DataFrame({"variable": ["registered", "registered"], "level": ["0", "1"], "total": [900.0, 2100.0]})
+    res = compute_weights(hh, points=points, margins=m, options=WeightingOptions(calibration="logit", bounds=(0.2, 5)))
+    lin = compute_weights(hh, points=points, margins=m, options=WeightingOptions(calibration="linear"))
+    np.testing.assert_allclose(res.to_frame().final_weight, lin.to_frame().final_weight, rtol=1e-10)
+    model = json.loads(json.dumps(res.info["calibration"]["model"]))
+    assert model["method"] == "logit" and model["bounds"] == [0.2, 5.0]
+    refit_model(res.to_frame(), model)   # raises if the model does not give the file's weights
+    with pytest.raises(DesignError, match="logit calibration needs finite bounds"):
+        compute_weights(hh, points=points, margins=m, options=WeightingOptions(calibration="logit"))
