@@ -29,6 +29,13 @@ def _bounds(ctx, param, value):
     return lo, hi
 
 
+def _check_bounds_given(method: str, bounds, option: str) -> None:
+    """Logit calibration keeps g inside the bounds, so it cannot run without them."""
+    if method == "logit" and bounds is None:
+        raise click.UsageError(f"{option} logit needs --bounds lower,upper (lower < 1 < upper, e.g. --bounds 0.5,2): "
+                               "logit calibration keeps every calibration factor inside them")
+
+
 def _cols(value: str | None) -> tuple[str, ...]:
     if value is None or value.strip().lower() in ("", "none"):
         return ()
@@ -76,8 +83,10 @@ def weights() -> None:
               help="Calibrate to these margins (variable,level,total) in the same run (and in every replicate).")
 @click.option("--calibration", type=RegistryChoice("hiddenpop.weights.calibrate:CALIBRATION_METHODS", exclude=["raking"]),
               default="rake", show_default=True,
-              help="With --margins: raking (multiplicative) or linear calibration (GREG).")
-@click.option("--bounds", callback=_bounds, default=None, help="Bounds on the calibration factor, e.g. 0.5,3.")
+              help="With --margins: raking (multiplicative), linear calibration (GREG) or logit calibration "
+                   "(every factor strictly inside --bounds, which it requires).")
+@click.option("--bounds", callback=_bounds, default=None,
+              help="Bounds on the calibration factor, e.g. 0.5,3 (required with --calibration logit).")
 @click.option("--replicates", type=RegistryChoice("hiddenpop.weights.replicates:REPLICATE_METHODS"), default=None,
               help="Replicate weights at point level, the whole weighting redone per replicate.")
 @click.option("--reps", type=click.IntRange(2), default=500, show_default=True, help="Bootstrap replicates.")
@@ -111,6 +120,7 @@ def compute(households_path, children_path, children_out, design_path, points_pa
 
     if replicates == "bootstrap" and rng_seed is None:
         raise click.UsageError("--replicates bootstrap needs --rng-seed")
+    _check_bounds_given(calibration, bounds, "--calibration")
     if children_path and not children_out:
         raise click.UsageError("--children needs --children-out")
     check_writable(output, overwrite=overwrite)
@@ -308,8 +318,10 @@ def _check_margin_variables(margins, table, margins_path, data_path) -> None:
 @click.option("--margins", "margins_path", type=click.Path(dir_okay=False), required=True,
               help="Registry totals: variable,level,total (combined margins 'a x b' with levels 'x|y').")
 @click.option("--method", type=RegistryChoice("hiddenpop.weights.calibrate:CALIBRATION_METHODS", exclude=["raking"]), default="rake", show_default=True,
-              help="Raking (multiplicative) or linear calibration (GREG).")
-@click.option("--bounds", callback=_bounds, default=None, help="Bounds on the calibration factor g, e.g. 0.5,3.")
+              help="Raking (multiplicative), linear calibration (GREG) or logit calibration (every factor g "
+                   "strictly inside --bounds, which it requires).")
+@click.option("--bounds", callback=_bounds, default=None,
+              help="Bounds on the calibration factor g, e.g. 0.5,3 (required with --method logit).")
 @click.option("--max-iter", type=click.IntRange(1), default=None,
               help="Iteration limit of the calibration (default: 1000 for raking, 50 for Newton steps).")
 @click.option("--weight-col", default="final_weight", show_default=True, help="Weight column.")
@@ -351,6 +363,7 @@ def calibrate(weights_path, margins_path, method, bounds, max_iter, weight_col, 
     from hiddenpop.io.tables import read_margins
     from hiddenpop.weights.calibrate import Calibrator, calibrate_replicates, calibration_model, calibration_sidecar
 
+    _check_bounds_given(method, bounds, "--method")
     check_writable(output, overwrite=overwrite)
     check_writable(calibration_sidecar(output), overwrite=overwrite)
     if bool(children_path) != bool(children_out):

@@ -21,8 +21,14 @@ hundred cells, not over the rows.
     (R ``calibrate(calfun="raking")``): as in R's ``cal.raking``, a unit's derivative is
     exp(xᵀλ) while xᵀλ lies in (lower − 1, upper − 1) and 0 outside, so units clipped at a
     bound can move back on later steps. Without bounds it gives the same weights as ``rake``.
+``logit``
+    Logit calibration (R ``calibrate(calfun="logit", bounds=c(L, U))``; Deville & Särndal
+    1992, Deville, Särndal & Sautory 1993): g = (L(U−1) + U(1−L)e^{Au}) / (U−1 + (1−L)e^{Au})
+    with u = xᵀλ and A = (U−L)/((U−1)(1−L)), so every g lies strictly inside (L, U) without
+    clipping; g(0) = 1 and g'(0) = 1, so near g = 1 it behaves like ``linear``. Bounds
+    L < 1 < U are required. Solved by the same Newton steps (R ``grake``).
 
-For ``linear`` and ``raking`` the variance uses the residuals of one weighted regression
+For ``linear``, ``raking`` and ``logit`` the variance uses the residuals of one weighted regression
 on the whole calibration model matrix (R ``calibrate``: ``qr.resid`` on √w·X).
 
 Margins come as the docs/data-contract.md, 'Registry margins' table ``variable,level,total`` (see
@@ -79,8 +85,8 @@ __all__ = [
     "level_text",
 ]
 
-CALIBRATION_METHODS = ("rake", "linear", "raking")
-_DEFAULTS = {"rake": (100, 1e-10), "linear": (50, 1e-10), "raking": (50, 1e-10)}
+CALIBRATION_METHODS = ("rake", "linear", "raking", "logit")
+_DEFAULTS = {"rake": (100, 1e-10), "linear": (50, 1e-10), "raking": (50, 1e-10), "logit": (50, 1e-10)}
 
 
 @dataclass(frozen=True)
@@ -339,11 +345,11 @@ class CalibrationResult:
     weights, g
         Calibrated weights and adjustment factors g = weights / input weights (per row).
     converged, n_iter
-        Convergence flag and number of sweeps (rake) or Newton steps (linear/raking).
+        Convergence flag and number of sweeps (rake) or Newton steps (linear/raking/logit).
     max_margin_error
         Largest |achieved − target| over all margin levels (absolute).
     method
-        ``rake``, ``linear`` or ``raking``.
+        ``rake``, ``linear``, ``raking`` or ``logit``.
     adjustment
         Residual step for the linearised variance (attach with :meth:`apply_to`).
     margin_table
@@ -402,6 +408,32 @@ def _ipf(cw0: np.ndarray, cells: _Cells, max_iter: int, eps: float, keep_steps: 
     return g, it, converged, tuple(steps)
 
 
+def _g_function(method: str, u: np.ndarray, lo: float, hi: float) -> tuple[np.ndarray, np.ndarray]:
+    """The calibration factor g(u) and its derivative at the linear predictor u = xᵀλ
+    (R ``cal.linear``, ``cal.raking``, ``cal.logit``)."""
+    if method == "logit":
+        # R cal.logit (Deville & Särndal 1992, case 6): g runs from L to U as u runs over
+        # the real line, g(0) = 1, g'(0) = 1; A = (U − L) / ((U − 1)(1 − L)). R's own
+        # expressions, so that an overflow gives a non-finite value (and a step halving)
+        # where R gets one.
+        a = (hi - lo) / ((hi - 1.0) * (1.0 - lo))
+        with np.errstate(over="ignore", invalid="ignore"):
+            e = np.exp(a * u)
+            den = hi - 1.0 + (1.0 - lo) * e
+            num = lo * (hi - 1.0) + hi * (1.0 - lo) * e
+            g = num / den
+            deriv = hi * (1.0 - lo) * e * a / den - num * ((1.0 - lo) * e * a) / den ** 2
+        return g, deriv
+    # R cal.linear / cal.raking: the derivative is non-zero while the *linear
+    # predictor* u lies in (lo - 1, hi - 1). For raking this is wider than the
+    # unclipped range of g = exp(u), so a unit clipped at a bound keeps a
+    # derivative and can move back (testing g itself froze such units for good).
+    g = (1.0 + u) if method == "linear" else np.exp(np.minimum(u, 700.0))
+    inside = (u > lo - 1.0) & (u < hi - 1.0)
+    deriv = (np.ones_like(u) if method == "linear" else g) * inside
+    return np.clip(g, lo, hi), deriv
+
+
 def _newton(cw0: np.ndarray, cells: _Cells, method: str, bounds: tuple[float, float] | None, max_iter: int,
             tol: float, eta0: np.ndarray | None = None, pop: np.ndarray | None = None):
     """Calibration by Newton steps on the cells (R ``grake``), to ``cells.population`` or ``pop``.
@@ -411,14 +443,7 @@ def _newton(cw0: np.ndarray, cells: _Cells, method: str, bounds: tuple[float, fl
     pop = cells.population if pop is None else pop
 
     def fm(u):
-        # R cal.linear / cal.raking: the derivative is non-zero while the *linear
-        # predictor* u lies in (lo - 1, hi - 1). For raking this is wider than the
-        # unclipped range of g = exp(u), so a unit clipped at a bound keeps a
-        # derivative and can move back (testing g itself froze such units for good).
-        g = (1.0 + u) if method == "linear" else np.exp(np.minimum(u, 700.0))
-        inside = (u > lo - 1.0) & (u < hi - 1.0)
-        deriv = (np.ones_like(u) if method == "linear" else g) * inside
-        return np.clip(g, lo, hi), deriv
+        return _g_function(method, u, lo, hi)
 
     eta = np.zeros(x.shape[1]) if eta0 is None else eta0.copy()
     g, deriv = fm(x @ eta)
@@ -431,7 +456,7 @@ def _newton(cw0: np.ndarray, cells: _Cells, method: str, bounds: tuple[float, fl
         eta = eta + deta
         g, deriv = fm(x @ eta)
         halvings = 0
-        while (not np.all(np.isfinite(g))) and halvings < 50:
+        while not (np.all(np.isfinite(g)) and np.all(np.isfinite(deriv))) and halvings < 50:
             deta = deta / 2
             eta = eta - deta
             g, deriv = fm(x @ eta)
@@ -447,13 +472,14 @@ class Calibrator:
     Parameters
     ----------
     method
-        ``rake`` (IPF, R ``rake``), ``linear`` or ``raking`` (R ``calibrate``).
+        ``rake`` (IPF, R ``rake``), ``linear``, ``raking`` or ``logit`` (R ``calibrate``).
     bounds
-        ``(lower, upper)`` bounds on g for ``linear``/``raking``.
+        ``(lower, upper)`` bounds on g for ``linear``/``raking`` (optional) and ``logit``
+        (required, lower < 1 < upper).
     max_iter, tol
         Sweeps/Newton steps and tolerance. ``rake``: stop when the largest change of the
         cross-table between sweeps is below ``tol``·Σw (``tol < 1``) or ``tol``
-        (``tol ≥ 1``). ``linear``/``raking``: stop when every |misfit|/(1+|total|) < ``tol``.
+        (``tol ≥ 1``). ``linear``/``raking``/``logit``: stop when every |misfit|/(1+|total|) < ``tol``.
         Defaults: 100 and 1e-10 for ``rake``, 50 and 1e-10 otherwise (R's defaults are
         10 and 1 for ``rake``, 50 and 1e-7 for ``calibrate``).
     variance_residuals
@@ -499,6 +525,10 @@ class Calibrator:
         tol = self.tol if self.tol is not None else tol
         if max_iter < 1 or not (tol > 0):
             raise DesignError(f"max_iter must be ≥ 1 and tol > 0 (got {max_iter}, {tol})")
+        if self.method == "logit" and (self.bounds is None or not np.all(np.isfinite(self.bounds))):
+            raise DesignError("logit calibration needs finite bounds on the calibration factor g",
+                              fix="give bounds=(lower, upper) with lower < 1 < upper, e.g. (0.5, 2) "
+                                  "(on the command line: --bounds 0.5,2)")
         if self.bounds is not None:
             lo, hi = self.bounds
             if self.method == "rake":
@@ -640,6 +670,12 @@ def calibrate(data: pd.DataFrame, weights: Any, margins: Any, *, method: str = "
     >>> res = calibrate(df, np.ones(4), {"sex": {"F": 6, "M": 4}, "age": {"y": 5, "o": 5}}, method="linear")
     >>> res.weights.round(6).tolist(), res.converged
     ([3.0, 3.0, 2.0, 2.0], True)
+
+    Logit calibration keeps every factor g strictly inside the bounds (required):
+
+    >>> res = calibrate(df, np.ones(4), {"sex": {"F": 3, "M": 1.5}}, method="logit", bounds=(0.5, 2))
+    >>> res.g.round(6).tolist()
+    [1.5, 1.5, 0.75, 0.75]
     """
     cal = Calibrator(method, bounds=bounds, max_iter=max_iter, tol=tol, variance_residuals=variance_residuals,
                      strict=strict).fit(data, weights, margins, source=source)

@@ -71,7 +71,8 @@ class WeightingOptions:
     nonresponse_cells
         Columns forming nonresponse cells (``psu`` means the root first-stage point).
     calibration, bounds
-        ``rake``, ``linear`` or ``raking`` (bounded raking) and the bounds on g.
+        ``rake``, ``linear``, ``raking`` (bounded raking) or ``logit`` (bounds required) and the
+        bounds on g.
     lon_col, lat_col
         Household location columns (used for π¹, never written out).
     frame_sizes
@@ -406,6 +407,7 @@ def compute_weights(households: pd.DataFrame, *, design_manifest: Any = None, me
         if options.bounds is not None and cal_method == "rake":
             cal_method = "raking"
         calibrator = Calibrator(cal_method, bounds=options.bounds)
+        calibrator._check()  # settings refused now, before the weights are computed (e.g. logit without bounds)
 
     info: dict[str, Any] = {}
     theta = options.theta
