@@ -250,6 +250,7 @@ def test_estimate_and_model_share_one_set_of_design_options():
     def design(cmd):
         return {p.name: (p.opts, p.default, getattr(p.type, "choices", None), p.help) for p in cmd.params
                 if p.name in {"weight_col", "stratum_col", "psu_col", "fpc_col", "ultimate_cluster", "calibration",
-                              "lonely_psu", "zero_weights", "replicate_cols", "replicate_method", "replicate_scale"}}
+                              "lonely_psu", "zero_weights", "replicate_cols", "replicate_method", "replicate_scale",
+                              "subpop"}}
 
-    assert len(design(estimate)) == 11 and design(estimate) == design(model)
+    assert len(design(estimate)) == 12 and design(estimate) == design(model)

@@ -21,7 +21,7 @@ __all__ = ["overwrite_option", "rng_seed_option", "output_option", "json_option"
            "add_result", "json_summary_option", "RegistryChoice", "none_value", "split_values",
            "replicate_columns", "allow_zero_weights", "ZERO_WEIGHT_POLICIES", "LONELY_PSU", "REPLICATE_KINDS",
            "VARIANCE_METHODS", "design_options", "refit_calibration", "EXIT_CODES", "EXIT_INTERNAL",
-           "EXIT_INTERRUPTED", "EXIT_QUARANTINED", "SUBPOP_OPERATORS", "subpop_conditions", "subpop_mask",
+           "EXIT_INTERRUPTED", "EXIT_QUARANTINED", "SUBPOP_OPERATORS", "subpop_conditions", "subpop_mask", "subpop_option",
            "check_named_columns"]
 
 #: exit codes of the command line (``hiddenpop.cli`` uses them; the README's table lists them)
@@ -463,6 +463,16 @@ def prepared_design(data, survey_file, *, weight_col: str, stratum_col: str | No
 
 #: the comparison operators of ``--subpop`` (estimate, model), longest first
 SUBPOP_OPERATORS = ("<=", ">=", "!=", "==", "<", ">", "=")
+
+
+def subpop_option(f: Callable) -> Callable:
+    """``--subpop CONDITION`` of estimate and model: domain estimation, one definition for both."""
+    return click.option(
+        "--subpop", default=None, metavar="CONDITION",
+        help="The population the results are about, e.g. 'age>=6' or 'age>=6,age<=17' (conditions joined by "
+             "commas all hold; operators = != < <= > >=). Rows outside it stay in the design (domain estimation, "
+             "as R's subset() of a survey design, and svyglm on it), so the standard errors are right; the "
+             "condition is written in a 'population' column.")(f)
 
 
 def subpop_conditions(text: str) -> list[str]:

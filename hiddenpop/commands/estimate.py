@@ -18,7 +18,7 @@ import json
 
 import click
 
-from hiddenpop.commands._common import (VARIANCE_METHODS, design_options, echo_err, json_option, output_option,
+from hiddenpop.commands._common import (VARIANCE_METHODS, design_options, echo_err, subpop_option, json_option, output_option,
                                         overwrite_option, prepared_design, progress, replicate_columns,
                                         screen_format_option, split_values)
 # --subpop and the column checks are shared with `hiddenpop model` (commands/_common.py)
@@ -55,11 +55,7 @@ def _plain(value):
               default="mean", show_default=True, help="Statistic.")
 @click.option("--by", multiple=True,
               help="Domain variables crossed together, e.g. registered,sex; repeat --by for several tables.")
-@click.option("--subpop", default=None, metavar="CONDITION",
-              help="The population the estimates are about, e.g. 'age>=6' or 'age>=6,age<=17' (conditions "
-                   "joined by commas all hold; operators = != < <= > >=). Rows outside it stay in the design "
-                   "(domain estimation, as R's subset() of a survey design), so the standard errors are right; "
-                   "the condition is written in a 'population' column.")
+@subpop_option
 @click.option("--denominator", default=None, help="Denominator column for --stat ratio.")
 @click.option("--quantile", "quantiles", type=float, multiple=True,
               help="Probability for --stat quantile (repeatable; default 0.5).")

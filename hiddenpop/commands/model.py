@@ -9,7 +9,7 @@ from __future__ import annotations
 import click
 
 from hiddenpop.commands._common import (VARIANCE_METHODS, design_options, echo_err, json_option, output_option,
-                                        overwrite_option)
+                                        overwrite_option, subpop_option)
 
 __all__ = ["model"]
 
@@ -29,11 +29,7 @@ FAMILIES = ("gaussian", "binomial", "poisson")
                    "log-linear, for counts (R quasipoisson).")
 @click.option("--ratios", is_flag=True, default=False,
               help="Also show odds ratios (binomial) or rate ratios (poisson): exp(coefficient) and its interval.")
-@click.option("--subpop", default=None, metavar="CONDITION",
-              help="The population the model is about, e.g. 'age>=6' or 'age>=6,age<=17' (conditions joined by "
-                   "commas all hold; operators = != < <= > >=). Rows outside it stay in the design (domain "
-                   "estimation, as R's svyglm on subset() of a survey design), so the standard errors are right. "
-                   "As in hiddenpop estimate.")
+@subpop_option
 @click.option("--variance", type=click.Choice(VARIANCE_METHODS), default="linearization", show_default=True,
               help="Variance method (replicate = replicate weight columns named by --replicate-cols).")
 @click.option("--reps", type=click.IntRange(2), default=500, show_default=True, help="Bootstrap replicates.")

@@ -107,27 +107,6 @@ def _se_title(variance: str | None) -> str:
     return "no" if not variance else "analytic (EL)" if variance == "el" else f"bootstrap {variance}"
 
 
-def _fill_el(e, sample, outcome: str, estimator: str, population_size, weights, *, level: float) -> None:
-    """The EL columns (se, interval, design effect) of one estimate table ``e``, one row per level,
-    from the weights the estimate used (:func:`hiddenpop.rds.analytic.el_columns`)."""
-    from hiddenpop.errors import EstimationError
-    from hiddenpop.rds.analytic import EL_ESTIMATORS, el_columns
-    from hiddenpop.rds.estimators import outcome_codes
-
-    if estimator not in EL_ESTIMATORS:
-        raise EstimationError(f"no analytic (EL) standard error for the {estimator} estimator", where=sample.source,
-                              fix="use --estimator " + ", ".join(EL_ESTIMATORS) + " with --variance el, or a "
-                                  "bootstrap --variance")
-    codes, levels, kind = outcome_codes(sample.outcome(outcome))
-    if kind != "categorical" or len(levels) != len(e):
-        raise EstimationError(f"'{outcome}' is a number (a mean): the EL standard error is for proportions",
-                              where=sample.source,
-                              fix=f"declare category codes with --categorical {outcome}, or use a bootstrap --variance")
-    for col, values in el_columns(weights, codes, e["estimate"].to_numpy(dtype=float),
-                                  population_size=population_size, level=level).items():
-        e[col] = values
-
-
 def _parse_population(value: str | None):
     from hiddenpop.rds.sample import parse_population_size
 
@@ -209,6 +188,7 @@ def estimate_cmd(data, outcomes, old_outcomes, categorical, estimators, id_col, 
     import pandas as pd
 
     from hiddenpop.io import check_writable, write_csv
+    from hiddenpop.rds.analytic import el_for_estimates
     from hiddenpop.rds.bootstrap import BOOTSTRAP_METHODS as bootstraps
     from hiddenpop.rds.estimators import estimate, rds_weights
 
@@ -257,7 +237,9 @@ def estimate_cmd(data, outcomes, old_outcomes, categorical, estimators, id_col, 
                 e["variance"] = variance or ""
                 e["reps"] = reps if bootstrap else np.nan
                 if variance == "el":
-                    _fill_el(e, sample, outcome, est, N, w, level=conf_level)
+                    for col, values in el_for_estimates(sample, outcome, est, w, e, population_size=N,
+                                                        level=conf_level).items():
+                        e[col] = values
                 elif variance:
                     with progress(reps, f"{variance} bootstrap {outcome} {est}") as advance:
                         res = bootstraps[variance](

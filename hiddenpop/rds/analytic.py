@@ -24,10 +24,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from hiddenpop.errors import EstimationError
 from hiddenpop.rds.estimators import check_population_size, estimate, outcome_codes, rds_weights
 from hiddenpop.rds.sample import RDSSample
 
-__all__ = ["el_standard_error", "el_intervals", "el_columns", "ANALYTIC_VARIANCES", "EL_ESTIMATORS"]
+__all__ = ["el_standard_error", "el_intervals", "el_columns", "el_for_estimates", "ANALYTIC_VARIANCES", "EL_ESTIMATORS"]
 
 _BLOCK = 512
 #: R hard-codes the normal quantile 1.96 for the EL interval.
@@ -165,13 +166,10 @@ def el_intervals(sample: RDSSample, outcome: str, *, estimator: str = "rds-ii", 
     >>> el_intervals(s, "g")[["level", "estimate", "se", "variance"]].round(4).values.tolist()
     [['a', 0.5, 0.1714, 'el'], ['b', 0.5, 0.1714, 'el']]
     """
-    from hiddenpop.errors import EstimationError
     from hiddenpop.rds.estimators import canonical_estimator
 
     name = canonical_estimator(estimator)
-    if name not in EL_ESTIMATORS:
-        raise EstimationError(f"no analytic (EL) standard error for the {name} estimator", where=sample.source,
-                              fix="use rds-i, rds-i-ds, rds-ii or ss, or a bootstrap for the others")
+    _check_el_estimator(sample, name)
     N = check_population_size(sample, population_size, required=name == "ss", estimator=name)
     codes, levels, kind_used = outcome_codes(sample.outcome(outcome),
                                              kind="categorical" if kind == "auto" and _two_valued(sample, outcome)
@@ -187,6 +185,39 @@ def el_intervals(sample: RDSSample, outcome: str, *, estimator: str = "rds-ii", 
         out[col] = values
     out["variance"] = "el"
     return out
+
+
+def _check_el_estimator(sample: RDSSample, name: str) -> None:
+    if name not in EL_ESTIMATORS:
+        raise EstimationError(f"no analytic (EL) standard error for the {name} estimator", where=sample.source,
+                              fix="use " + ", ".join(EL_ESTIMATORS) + " (--variance el), or a bootstrap for the "
+                                  "others")
+
+
+def el_for_estimates(sample: RDSSample, outcome: str, estimator: str, weights: Any, estimates: pd.DataFrame, *,
+                     population_size: float | None = None, level: float = 0.95) -> dict[str, np.ndarray]:
+    """The EL columns of an estimate table already computed (``rds estimate --variance el``).
+
+    ``estimates`` is :func:`hiddenpop.rds.estimate`'s table for ``outcome`` made with ``weights``
+    (one row per level); returns :func:`el_columns` for it. A numeric outcome (a mean) is refused:
+    EL is for proportions.
+
+    >>> from hiddenpop.rds.sample import rds_sample_from_table
+    >>> s = rds_sample_from_table(pd.DataFrame({"id": [1, 2, 3, 4], "recruiter.id": [0, 1, 1, 2],
+    ...                                         "network.size": [2, 4, 4, 2], "g": list("abab")}))
+    >>> w = rds_weights(s, "rds-ii", outcome="g")
+    >>> e = estimate(s, "g", estimator="rds-ii", weights=w.to_numpy())
+    >>> el_for_estimates(s, "g", "rds-ii", w, e)["se"].round(4).tolist()
+    [0.1714, 0.1714]
+    """
+    _check_el_estimator(sample, estimator)
+    codes, levels, kind = outcome_codes(sample.outcome(outcome))
+    if kind != "categorical" or len(levels) != len(estimates):
+        raise EstimationError(f"'{outcome}' is a number (a mean): the EL standard error is for proportions",
+                              where=sample.source,
+                              fix=f"declare category codes with --categorical {outcome}, or use a bootstrap --variance")
+    return el_columns(weights, codes, estimates["estimate"].to_numpy(dtype=float), population_size=population_size,
+                      level=level)
 
 
 def el_columns(weights: Any, codes: Any, estimates: Any, *, population_size: float | None = None,
